@@ -1,0 +1,3 @@
+"""netchecker-exporter: a network connectivity checker for Kubernetes with Prometheus metrics."""
+
+__version__ = "0.1.0"

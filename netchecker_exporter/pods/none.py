@@ -1,0 +1,31 @@
+"""Pod source `none`: with no cluster to ask, every agent that has reported is expected."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from netchecker_exporter.check import ExpectedPod, pods_from_records
+from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.report import AgentRecord
+
+
+class ReportedPodSource:
+    """Expects exactly the agents with a live record: absent can never happen, outdated can."""
+
+    kind = "none"
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def expected_pods(self, records: Mapping[str, AgentRecord]) -> tuple[ExpectedPod, ...]:
+        return pods_from_records(records)
+
+    def health(self) -> PodSourceHealth:
+        return PodSourceHealth(up=True, last_sync_timestamp=self._clock())
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,270 @@
+"""The agent's report: validate the payload into an AgentReport; a stored AgentRecord to and from JSON.
+
+Pure: no I/O. Field names and types follow the Go agent (COMPAT.md); unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from netchecker_exporter.errors import InvalidReportError
+
+POD_NAME_MAX_LENGTH = 253
+MAX_REPORT_INTERVAL_SECONDS = 86_400
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+PROBE_PHASES = (
+    ("total", "Total"),
+    ("content_transfer", "ContentTransfer"),
+    ("tcp_connection", "TCPConnection"),
+    ("dns_lookup", "DNSLookup"),
+    ("connect", "Connect"),
+    ("server_processing", "ServerProcessing"),
+)
+"""(our phase name, the agent's JSON key) for each timed phase of an HTTP probe, in milliseconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkProbe:
+    """One HTTP probe the agent made: did it connect, the status code, phase times in ms."""
+
+    url: str
+    connection_result: int
+    http_code: int
+    phase_ms: tuple[tuple[str, int], ...]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.connection_result == 1 and 200 <= self.http_code < 300
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReport:
+    """A validated agent payload, minus the padding."""
+
+    podname: str
+    nodename: str
+    report_interval: int
+    hostdate: str
+    uptime: int
+    nslookup: Mapping[str, tuple[str, ...]]
+    ips: Mapping[str, tuple[str, ...]]
+    network_probes: tuple[NetworkProbe, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """What the store keeps per agent: the last report, when it came, and running totals.
+
+    The totals live in the record (not in process memory) so counters survive restarts and
+    every replica reading the same store exports the same values.
+    """
+
+    report: AgentReport
+    last_updated: float
+    report_count: int
+    missed_keepalives: int
+
+
+def validate_pod_name(name: str) -> str:
+    """Return `name` if it is a DNS-1123 subdomain (a valid pod name and a safe store key)."""
+    if not 0 < len(name) <= POD_NAME_MAX_LENGTH or not _DNS1123_SUBDOMAIN.fullmatch(name):
+        raise InvalidReportError(
+            f"pod name {name[:80]!r} is not a DNS-1123 subdomain "
+            "(lowercase letters, digits, '-' and '.', at most 253 characters)"
+        )
+    return name
+
+
+def parse_report(payload: Any, url_pod_name: str) -> AgentReport:
+    """Validate a decoded JSON payload posted to /api/v1/agents/<url_pod_name>."""
+    validate_pod_name(url_pod_name)
+    if not isinstance(payload, dict):
+        raise InvalidReportError("report must be a JSON object")
+    podname = _field(payload, "podname", str, required=True)
+    if podname != url_pod_name:
+        raise InvalidReportError(
+            f"field 'podname' ({podname[:80]!r}) differs from the pod name in the URL"
+        )
+    return _report_from_fields(payload, podname)
+
+
+def _report_from_fields(payload: dict[str, Any], podname: str) -> AgentReport:
+    interval = _field(payload, "report_interval", int, required=True)
+    if not 0 < interval <= MAX_REPORT_INTERVAL_SECONDS:
+        raise InvalidReportError(
+            f"field 'report_interval' must be between 1 and {MAX_REPORT_INTERVAL_SECONDS} seconds"
+        )
+    hostdate = _field(payload, "hostdate", str)
+    if hostdate:
+        _parse_timestamp(hostdate, "hostdate")
+    uptime = _field(payload, "uptime", int)
+    if uptime < 0:
+        raise InvalidReportError("field 'uptime' must not be negative")
+    return AgentReport(
+        podname=podname,
+        nodename=_field(payload, "nodename", str),
+        report_interval=interval,
+        hostdate=hostdate,
+        uptime=uptime,
+        nslookup=_string_lists(payload, "nslookup"),
+        ips=_string_lists(payload, "ips"),
+        network_probes=_probes(payload.get("network_probes")),
+    )
+
+
+_ZERO_VALUES: dict[type, Any] = {str: "", int: 0}
+
+
+def _field(obj: dict[str, Any], key: str, kind: type, *, required: bool = False,
+           where: str = "") -> Any:
+    """Read a typed field; absent or null means Go's zero value unless required."""
+    value = obj.get(key)
+    name = f"{where}{key}"
+    if value is None:
+        if required:
+            raise InvalidReportError(f"field '{name}' is required")
+        return _ZERO_VALUES[kind]
+    # bool is a subclass of int in Python, but not a number in JSON.
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InvalidReportError(f"field '{name}' must be {_KIND_NAMES[kind]}")
+    return value
+
+
+_KIND_NAMES = {str: "a string", int: "an integer"}
+
+
+def _string_lists(payload: dict[str, Any], key: str) -> dict[str, tuple[str, ...]]:
+    value = payload.get(key)
+    if value is None:  # Go marshals a nil map as null
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidReportError(f"field '{key}' must be an object of string lists")
+    result = {}
+    for name, items in value.items():
+        items = items or []
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise InvalidReportError(f"field '{key}.{name}' must be a list of strings")
+        result[name] = tuple(items)
+    return result
+
+
+def _probes(value: Any) -> tuple[NetworkProbe, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidReportError("field 'network_probes' must be a list of objects")
+    return tuple(_probe(item, index) for index, item in enumerate(value))
+
+
+def _probe(item: Any, index: int) -> NetworkProbe:
+    where = f"network_probes[{index}]."
+    if not isinstance(item, dict):
+        raise InvalidReportError(f"field 'network_probes[{index}]' must be an object")
+    return NetworkProbe(
+        url=_field(item, "URL", str, where=where),
+        connection_result=_field(item, "ConnectionResult", int, where=where),
+        http_code=_field(item, "HTTPCode", int, where=where),
+        phase_ms=tuple((phase, _field(item, key, int, where=where)) for phase, key in PROBE_PHASES),
+    )
+
+
+def _parse_timestamp(text: str, field: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidReportError(f"field '{field}' must be an RFC 3339 timestamp") from None
+    if moment.tzinfo is None:
+        raise InvalidReportError(f"field '{field}' must carry a time zone (RFC 3339)")
+    return moment.timestamp()
+
+
+def format_timestamp(epoch_seconds: float) -> str:
+    """RFC 3339 in UTC with microseconds, as Go's time.Time marshals (to its precision)."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def missed_windows(age_seconds: float, report_interval: int) -> int:
+    """Full 2 x interval windows in `age_seconds`: the original's missed-keepalive rule."""
+    if age_seconds <= 0:
+        return 0
+    return math.floor(age_seconds / (2 * report_interval))
+
+
+def next_record(previous: AgentRecord | None, report: AgentReport, received_at: float) -> AgentRecord:
+    """The record after `report` arrives: totals carry on from the previous record."""
+    if previous is None:
+        return AgentRecord(report, received_at, report_count=1, missed_keepalives=0)
+    missed = missed_windows(received_at - previous.last_updated, previous.report.report_interval)
+    return AgentRecord(
+        report,
+        received_at,
+        report_count=previous.report_count + 1,
+        missed_keepalives=previous.missed_keepalives + missed,
+    )
+
+
+def record_to_json(record: AgentRecord) -> dict[str, Any]:
+    """The record as the original API shows it: report fields plus `last_updated`."""
+    report = record.report
+    return {
+        "report_interval": report.report_interval,
+        "nodename": report.nodename,
+        "podname": report.podname,
+        "hostdate": report.hostdate,
+        "last_updated": format_timestamp(record.last_updated),
+        "uptime": report.uptime,
+        "nslookup": {host: list(addresses) for host, addresses in report.nslookup.items()},
+        "ips": {name: list(cidrs) for name, cidrs in report.ips.items()},
+        "network_probes": [_probe_to_json(probe) for probe in report.network_probes],
+    }
+
+
+def _probe_to_json(probe: NetworkProbe) -> dict[str, Any]:
+    phases = dict(probe.phase_ms)
+    return {
+        "URL": probe.url,
+        "ConnectionResult": probe.connection_result,
+        "HTTPCode": probe.http_code,
+        **{key: phases[phase] for phase, key in PROBE_PHASES},
+    }
+
+
+STORED_COUNTERS_KEY = "netchecker"
+"""Where a stored record keeps its running totals, apart from the original's fields."""
+
+
+def record_to_stored_json(record: AgentRecord) -> dict[str, Any]:
+    """The record as a store keeps it: the API view plus the running totals."""
+    return {
+        **record_to_json(record),
+        STORED_COUNTERS_KEY: {
+            "report_count": record.report_count,
+            "missed_keepalives": record.missed_keepalives,
+            "last_updated_epoch": record.last_updated,
+        },
+    }
+
+
+def record_from_stored_json(data: Any) -> AgentRecord:
+    """Rebuild a record written by record_to_stored_json (validating it like a report)."""
+    if not isinstance(data, dict):
+        raise InvalidReportError("stored record must be a JSON object")
+    podname = validate_pod_name(_field(data, "podname", str, required=True))
+    counters = data.get(STORED_COUNTERS_KEY)
+    if not isinstance(counters, dict):
+        raise InvalidReportError(f"stored record lacks '{STORED_COUNTERS_KEY}'")
+    epoch = counters.get("last_updated_epoch")
+    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
+        raise InvalidReportError("stored record has no numeric 'last_updated_epoch'")
+    return AgentRecord(
+        report=_report_from_fields(data, podname),
+        last_updated=float(epoch),
+        report_count=_field(counters, "report_count", int, where="netchecker."),
+        missed_keepalives=_field(counters, "missed_keepalives", int, where="netchecker."),
+    )
