@@ -138,7 +138,8 @@ def read_report_body(environ: dict[str, Any], limit: int) -> Any:
 
 def make_app(deps: ApiDependencies) -> bottle.Bottle:
     """Build the WSGI app; nothing is registered at import time."""
-    app = bottle.Bottle(catchall=False)
+    app = bottle.Bottle()
+    app.config["catchall"] = False  # our plugin logs and answers 500; bottle must not print HTML
     app.install(ErrorMappingPlugin())
     app.default_error_handler = _json_error_page
     _add_agent_routes(app, deps)
