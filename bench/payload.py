@@ -1,0 +1,102 @@
+"""Agent reports shaped like the real ones: the captured fixtures with distinct pod and node names.
+
+Agent `index` lives on node `index // 2`; even indexes are pod-network agents, odd ones hostNetwork
+agents, as the two DaemonSets put one of each on every node.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+HOSTNET_FIXTURE = "agent-report-hostnet.json"
+PODNET_FIXTURE = "agent-report-podnet-failed-probe.json"
+POD_MARKER = "@POD@"
+NODE_MARKER = "@NODE@"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentIdentity:
+    """Who an agent is: its pod, its node, and which DaemonSet it belongs to."""
+
+    pod: str
+    node: str
+    hostnet: bool
+
+
+def agent_identity(index: int, prefix: str = "") -> AgentIdentity:
+    """The `index`-th agent of a fleet: two agents (pod network, host network) per node."""
+    if index < 0:
+        raise ValueError("agent index must not be negative")
+    node_number = index // 2
+    hostnet = index % 2 == 1
+    suffix = f"{prefix}n{node_number:05d}"
+    kind = "netchecker-agent-hostnet" if hostnet else "netchecker-agent"
+    return AgentIdentity(pod=f"{kind}-{suffix}", node=f"node-{suffix}", hostnet=hostnet)
+
+
+def load_fixtures(directory: Path = FIXTURES) -> dict[bool, dict[str, Any]]:
+    """The two captured reports, keyed by `hostnet`."""
+    return {
+        hostnet: json.loads((directory / name).read_text(encoding="utf-8"))
+        for hostnet, name in ((True, HOSTNET_FIXTURE), (False, PODNET_FIXTURE))
+    }
+
+
+def rfc3339_nanoseconds(epoch_seconds: float) -> str:
+    """Go's time.Time JSON form with nanoseconds, as the agent sends `hostdate`."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    nanoseconds = round((epoch_seconds % 1) * 1e9) % 1_000_000_000
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanoseconds:09d}Z"
+
+
+def render_report(
+    fixture: dict[str, Any],
+    identity: AgentIdentity,
+    *,
+    now: float,
+    report_interval: int | None = None,
+    failing_urls: frozenset[str] = frozenset(),
+) -> bytes:
+    """The fixture as `identity` would send it at `now`: compact JSON, padding kept.
+
+    `failing_urls` turns those probes into failed connections (ConnectionResult 0, HTTPCode 0).
+    """
+    report = dict(fixture)
+    report["podname"] = identity.pod
+    report["nodename"] = identity.node
+    report["hostdate"] = rfc3339_nanoseconds(now)
+    if report_interval is not None:
+        report["report_interval"] = report_interval
+    report["network_probes"] = [_probe(probe, failing_urls) for probe in fixture["network_probes"]]
+    return json.dumps(report, separators=(",", ":")).encode()
+
+
+def _probe(probe: dict[str, Any], failing_urls: frozenset[str]) -> dict[str, Any]:
+    if probe["URL"] not in failing_urls:
+        return dict(probe)
+    return {**probe, "ConnectionResult": 0, "HTTPCode": 0, "Total": 0, "ServerProcessing": 0}
+
+
+def report_template(fixture: dict[str, Any], *, now: float) -> str:
+    """A report with @POD@ and @NODE@ where the names go, for load tools that fill them in."""
+    identity = AgentIdentity(pod=POD_MARKER, node=NODE_MARKER, hostnet=False)
+    return render_report(fixture, identity, now=now).decode()
+
+
+def request_bytes(host: str, port: int, pod: str, body: bytes) -> bytes:
+    """The agent's POST as Go's net/http writes it: a new connection, `Connection: close`."""
+    head = (
+        f"POST /api/v1/agents/{pod} HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n"
+        "User-Agent: Go-http-client/1.1\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        "Accept-Encoding: gzip\r\n\r\n"
+    )
+    return head.encode() + body

@@ -1,0 +1,136 @@
+"""Processes the benchmark drives: the server, the no-op ceiling, etcd; pinned with taskset."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.stats import cpu_seconds, rss_bytes
+
+REPO = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pinned(cpu: int | None, command: Sequence[str]) -> list[str]:
+    """`command` run on one CPU with taskset (unpinned when cpu is None or taskset is missing)."""
+    if cpu is None or shutil.which("taskset") is None:
+        return list(command)
+    return ["taskset", "-c", str(cpu), *command]
+
+
+def http_get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Connection": "close"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@dataclass
+class Child:
+    """A child process with its log file; stopped with SIGTERM, then SIGKILL after a grace."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(Path(f"/proc/{self.pid}/stat").read_text(), TICKS_PER_SECOND)
+
+    def rss_bytes(self) -> int:
+        return rss_bytes(Path(f"/proc/{self.pid}/status").read_text())
+
+    def stop(self, grace_seconds: float = 10.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        return self.process.returncode
+
+
+def start_child(name: str, command: Sequence[str], port: int, log_dir: Path) -> Child:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    return Child(name, process, port, log_path)
+
+
+def wait_until_answers(child: Child, path: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(f"{child.name} exited {child.process.returncode}; see {child.log_path}")
+        try:
+            if http_get(child.port, path, timeout=1)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{child.name} did not answer {path} within {seconds}s; see {child.log_path}")
+
+
+def start_exporter(cpu: int | None, log_dir: Path, *flags: str) -> Child:
+    port = free_port()
+    command = [sys.executable, "exporter.py", f"-endpoint={LOOPBACK}:{port}", *flags]
+    child = start_child("exporter", pinned(cpu, command), port, log_dir)
+    wait_until_answers(child, "/readyz")
+    return child
+
+
+def start_noop_server(cpu: int | None, log_dir: Path) -> Child:
+    port = free_port()
+    child = start_child(
+        "noop", pinned(cpu, [sys.executable, "-m", "bench.noop_server", str(port)]), port, log_dir
+    )
+    wait_until_answers(child, "/")
+    return child
+
+
+def start_etcd(cpu: int | None, data_dir: Path, log_dir: Path) -> Child:
+    """A throw-away single-member etcd on loopback ports (default fsync: the real cost)."""
+    etcd = shutil.which("etcd")
+    if etcd is None:
+        raise RuntimeError("etcd is not installed: run scripts/ensure-debian-packages")
+    client, peer = free_port(), free_port()
+    command = [
+        etcd,
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls=http://{LOOPBACK}:{client}",
+        f"--advertise-client-urls=http://{LOOPBACK}:{client}",
+        f"--listen-peer-urls=http://{LOOPBACK}:{peer}",
+        f"--initial-advertise-peer-urls=http://{LOOPBACK}:{peer}",
+        f"--initial-cluster=default=http://{LOOPBACK}:{peer}",
+        "--logger=zap",
+        "--log-level=warn",
+    ]
+    child = start_child("etcd", pinned(cpu, command), client, log_dir)
+    wait_until_answers(child, "/health")
+    return child

@@ -1,0 +1,205 @@
+"""`make bench`: every scenario of BENCHMARKS.md in one run, results to bench/results/<time>.json.
+
+Cores: the Python server (ours, the no-op ceiling, or the etcd3 client of the etcd ceiling) on
+--server-cpu; the load tool (wrk or bench.fleet), this script and etcd on --client-cpu.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import processes
+from bench.payload import load_fixtures, report_template
+from bench.processes import REPO, Child, http_get, pinned
+from bench.stats import count_samples, parse_wrk_output, sample_value, summarize
+from bench.table import machine_facts, markdown_table
+
+AGENTS = 10_000
+WRK_SCRIPT = REPO / "bench" / "wrk_agents.lua"
+
+
+def write_templates(directory: Path) -> None:
+    """The wrk script's report templates: the fixtures with @POD@ and @NODE@ for the names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fixtures = load_fixtures()
+    now = time.time()
+    (directory / "podnet.json").write_text(report_template(fixtures[False], now=now))
+    (directory / "hostnet.json").write_text(report_template(fixtures[True], now=now))
+
+
+def run_wrk(cpu: int | None, port: int, args: argparse.Namespace, templates: Path) -> dict[str, Any]:
+    command = pinned(cpu, [
+        "wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "5s",
+        "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}", "--", str(templates), str(AGENTS), "1",
+    ])  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 30, check=True)
+    result = parse_wrk_output(done.stdout)
+    return {**asdict(result), "rate": result.rate, "error_fraction": result.error_fraction}
+
+
+def with_cpu(server: Child, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `measure` and add the server's CPU use over it (1.0 = one core busy)."""
+    cpu_before, started = server.cpu_seconds(), time.monotonic()
+    result = measure()
+    elapsed = time.monotonic() - started
+    return {**result, "server_cpu_fraction": (server.cpu_seconds() - cpu_before) / elapsed}
+
+
+def max_ingest(server: Child, args: argparse.Namespace, templates: Path) -> list[dict[str, Any]]:
+    return [
+        with_cpu(server, lambda: run_wrk(args.client_cpu, server.port, args, templates))
+        for _ in range(args.repeat)
+    ]
+
+
+def steady_fleet(server: Child, args: argparse.Namespace) -> list[dict[str, Any]]:
+    runs = []
+    for _ in range(args.fleet_repeat):
+        command = pinned(args.client_cpu, [
+            sys.executable, "-m", "bench.fleet", f"--port={server.port}", f"--agents={AGENTS}",
+            "--interval=10", f"--duration={args.fleet_duration}",
+        ])  # fmt: skip
+        rss_before = server.rss_bytes()
+
+        def measure(command: list[str] = command) -> dict[str, Any]:
+            timeout = args.fleet_duration + 60
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True)
+            result: dict[str, Any] = json.loads(done.stdout)
+            return result
+
+        run = with_cpu(server, measure)
+        runs.append({**run, "server_rss_bytes_before": rss_before, "server_rss_bytes": server.rss_bytes()})
+    return runs
+
+
+def wait_for_reconcile_after(server: Child, moment: float, expected: int, seconds: float = 60.0) -> str:
+    """The /metrics text once a pass that started after `moment` has judged `expected` agents."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        text = http_get(server.port, "/metrics", timeout=30)[1].decode()
+        last = sample_value(text, "netchecker_reconcile_last_success_timestamp_seconds") or 0
+        if last > moment and sample_value(text, "netchecker_agents_expected") == expected:
+            return text
+        time.sleep(0.5)
+    raise RuntimeError(f"no reconcile pass with {expected} agents within {seconds}s")
+
+
+def stored_agents(server: Child, args: argparse.Namespace) -> dict[str, Any]:
+    """10,000 agents stored and idle: scrape time and size, one reconcile pass, RSS."""
+    text = wait_for_reconcile_after(server, time.time(), AGENTS)
+    scrapes = []
+    for _ in range(args.scrapes):
+        started = time.monotonic()
+        status, body = http_get(server.port, "/metrics", timeout=30)
+        scrapes.append(time.monotonic() - started)
+        assert status == 200
+    passes = []
+    for _ in range(args.reconcile_passes):
+        text = wait_for_reconcile_after(server, time.time(), AGENTS)
+        passes.append(sample_value(text, "netchecker_reconcile_duration_seconds") or 0.0)
+    return {
+        "agents": AGENTS,
+        "scrape_seconds": asdict(summarize(scrapes)),
+        "scrape_bytes": len(body),
+        "scrape_samples": count_samples(body.decode()),
+        "reconcile_seconds": asdict(summarize(passes)),
+        "server_rss_bytes": server.rss_bytes(),
+    }
+
+
+def ceiling_noop(args: argparse.Namespace, templates: Path, log_dir: Path) -> list[dict[str, Any]]:
+    server = processes.start_noop_server(args.server_cpu, log_dir)
+    try:
+        return max_ingest(server, args, templates)
+    finally:
+        server.stop()
+
+
+def ceiling_etcd(args: argparse.Namespace, etcd: Child) -> list[dict[str, Any]]:
+    command = pinned(args.server_cpu, [
+        sys.executable, "-m", "bench.etcd_ceiling", f"--endpoint=127.0.0.1:{etcd.port}",
+        f"--duration={args.duration}", "--threads=8",
+    ])  # fmt: skip
+    runs = []
+    for _ in range(args.repeat):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 60, check=True)
+        runs.append(json.loads(done.stdout))
+    return runs
+
+
+def store_scenarios(
+    args: argparse.Namespace, templates: Path, log_dir: Path, flags: list[str]
+) -> dict[str, Any]:
+    server = processes.start_exporter(args.server_cpu, log_dir, "-check-interval=10", *flags)
+    try:
+        results: dict[str, Any] = {"max_ingest": max_ingest(server, args, templates)}
+        results["stored_10k"] = stored_agents(server, args)
+        results["steady_fleet"] = steady_fleet(server, args)
+        return results
+    finally:
+        server.stop()
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    out = Path(args.out) / stamp
+    templates = out / "templates"
+    write_templates(templates)
+    results: dict[str, Any] = {"machine": machine_facts(), "args": vars(args), "started": stamp}
+    results["ceiling_noop"] = ceiling_noop(args, templates, out)
+    if "memory" in args.stores:
+        results["memory"] = store_scenarios(args, templates, out, [])
+    if "etcd" in args.stores:
+        with tempfile.TemporaryDirectory(prefix="bench-etcd-") as data_dir:
+            etcd = processes.start_etcd(args.client_cpu, Path(data_dir) / "data", out)
+            try:
+                results["ceiling_etcd"] = ceiling_etcd(args, etcd)
+                endpoint = f"-etcd-endpoints=http://127.0.0.1:{etcd.port}"
+                results["etcd"] = store_scenarios(args, templates, out, [endpoint])
+            finally:
+                etcd.stop()
+    results["finished"] = time.strftime("%Y%m%dT%H%M%S")
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", default="memory,etcd", help="comma-separated: memory, etcd")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (at most 120)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each maximum-rate scenario")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--fleet-duration", type=int, default=60, help="seconds per steady-fleet run")
+    parser.add_argument("--fleet-repeat", type=int, default=2)
+    parser.add_argument("--scrapes", type=int, default=5)
+    parser.add_argument("--reconcile-passes", type=int, default=3)
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    args = parser.parse_args(argv)
+    args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    args.duration = min(args.duration, 120)
+    args.fleet_duration = min(args.fleet_duration, 600)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.sched_setaffinity(0, {args.client_cpu})  # this script's scrapes and waits stay off the server's core
+    results = run_all(args)
+    print(markdown_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
