@@ -32,5 +32,12 @@ unit: deps debian-deps
 
 test: lint typecheck unit
 
+# Benchmarks (BENCHMARKS.md) and the demo fleet live in bench/; neither runs in `make test`.
+bench: deps debian-deps
+	$(BIN)/python -m bench.run $(ARGS)
+
+demo: deps
+	$(BIN)/python -m bench.demo $(ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
