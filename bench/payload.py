@@ -28,13 +28,13 @@ class AgentIdentity:
     hostnet: bool
 
 
-def agent_identity(index: int, prefix: str = "") -> AgentIdentity:
+def agent_identity(index: int) -> AgentIdentity:
     """The `index`-th agent of a fleet: two agents (pod network, host network) per node."""
     if index < 0:
         raise ValueError("agent index must not be negative")
     node_number = index // 2
     hostnet = index % 2 == 1
-    suffix = f"{prefix}n{node_number:05d}"
+    suffix = f"n{node_number:05d}"
     kind = "netchecker-agent-hostnet" if hostnet else "netchecker-agent"
     return AgentIdentity(pod=f"{kind}-{suffix}", node=f"node-{suffix}", hostnet=hostnet)
 
