@@ -35,10 +35,20 @@ def pinned(cpu: int | None, command: Sequence[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *command]
 
 
-def http_get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+}
+"""What Prometheus 2.4x sends when it scrapes."""
+
+
+def http_get(
+    port: int, path: str, timeout: float = 10.0, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
     try:
-        connection.request("GET", path, headers={"Connection": "close"})
+        connection.request("GET", path, headers={"Connection": "close", **(headers or {})})
         response = connection.getresponse()
         return response.status, response.read()
     finally:

@@ -78,9 +78,11 @@ def _fleet_row(store: str, runs: list[dict[str, Any]]) -> str:
 
 def _stored_row(store: str, s: dict[str, Any]) -> str:
     scrape, passes = s["scrape_seconds"], s["reconcile_seconds"]
+    prometheus = s["prometheus_scrape_seconds"]
     return (
         f"| {store} | {ms(scrape['p50'])} (max {ms(scrape['max'])}) | {s['scrape_bytes'] / MIB:.1f} MiB, "
-        f"{s['scrape_samples']:,} samples | {ms(passes['p50'])} (max {ms(passes['max'])}) "
+        f"{s['scrape_samples']:,} samples | {ms(prometheus['p50'])} (max {ms(prometheus['max'])}) "
+        f"| {s['prometheus_scrape_bytes'] / MIB:.1f} MiB | {ms(passes['p50'])} (max {ms(passes['max'])}) "
         f"| {mib(s['server_rss_bytes'])} |"
     )
 
@@ -111,8 +113,9 @@ def markdown_table(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *(_fleet_row(store, results[store]["steady_fleet"]) for store in stores),
         "",
-        "| 10,000 agents stored | /metrics scrape p50 | /metrics size | reconcile pass p50 | server RSS |",
-        "| --- | --- | --- | --- | --- |",
+        "| 10,000 agents stored | scrape, text p50 | text size | scrape, OpenMetrics+gzip p50 | gzip size "
+        "| reconcile pass p50 | server RSS |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         *(_stored_row(store, results[store]["stored_10k"]) for store in stores),
     ]
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from netchecker_exporter.errors import (
     StoreUnavailableError,
     UnknownAgentError,
 )
+from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.reconcile import Snapshot
 from netchecker_exporter.report import parse_report, record_to_json
 from netchecker_exporter.store.base import ReportStore
@@ -55,6 +56,8 @@ class ApiDependencies:
     reports_received: Counter
     max_report_bytes: int
     clock: Callable[[], float]
+    metrics: MetricsExposition | None = None
+    """Renders /metrics from the snapshot's cached bytes; None: prometheus_client over `registry`."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -193,7 +196,11 @@ def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 
     @app.get("/metrics")
     def metrics() -> bottle.HTTPResponse:
-        encoder, content_type = choose_encoder(bottle.request.get_header("Accept", ""))
+        accept = bottle.request.get_header("Accept", "")
+        if deps.metrics is not None:
+            body, headers = deps.metrics.render(accept, bottle.request.get_header("Accept-Encoding", ""))
+            return bottle.HTTPResponse(body=body, headers=headers)
+        encoder, content_type = choose_encoder(accept)
         return bottle.HTTPResponse(body=encoder(deps.registry), headers={"Content-Type": content_type})
 
 

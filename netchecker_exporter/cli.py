@@ -24,8 +24,8 @@ from prometheus_client import (
 
 from netchecker_exporter import __version__
 from netchecker_exporter.api import ApiDependencies, make_app
-from netchecker_exporter.collector import SnapshotCollector
 from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
@@ -84,12 +84,14 @@ def _load_yaml(path: str) -> object:
         raise ConfigError([f"{path}: not valid YAML: {error}"]) from error
 
 
-def build_registry(reconciler: Reconciler) -> tuple[CollectorRegistry, Counter]:
-    """One private registry: the snapshot collector, ingest counter and process metrics."""
+def build_registry() -> tuple[CollectorRegistry, Counter]:
+    """One private registry: ingest counter and process metrics.
+
+    The snapshot's families are not in it: MetricsExposition renders those once per pass.
+    """
     # *_created series only add noise to every dashboard query (the function is untyped upstream).
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(SnapshotCollector(lambda: reconciler.snapshot, version=__version__))
     process_collector.ProcessCollector(registry=registry)
     platform_collector.PlatformCollector(registry=registry)
     gc_collector.GCCollector(registry=registry)
@@ -129,7 +131,8 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     pods = build_pod_source(settings, environ)
     store = build_store(settings)
     reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds)
-    registry, received = build_registry(reconciler)
+    registry, received = build_registry()
+    metrics = MetricsExposition(lambda: reconciler.snapshot, registry, version=__version__)
     app = make_app(
         ApiDependencies(
             store=store,
@@ -139,6 +142,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             reports_received=received,
             max_report_bytes=settings.max_report_bytes,
             clock=time.time,
+            metrics=metrics,
         )
     )
     server = GracefulServer(
@@ -151,7 +155,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     pods.start()
-    loop = threading.Thread(target=reconciler.run, args=(stop,), name="reconcile", daemon=True)
+    loop = threading.Thread(target=reconciler.run, args=(stop, metrics.warm), name="reconcile", daemon=True)
     loop.start()
     log.info("listening on %s:%d", settings.listen_host, server.port)
     try:

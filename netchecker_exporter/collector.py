@@ -40,7 +40,7 @@ class SnapshotCollector(Collector):
         yield from health_families(snapshot, self._version)
 
 
-def _newest_by_legacy_agent(verdicts: Iterable[AgentVerdict]) -> dict[str, AgentVerdict]:
+def newest_by_legacy_agent(verdicts: Iterable[AgentVerdict]) -> dict[str, AgentVerdict]:
     """The verdict with the newest record per legacy `agent` label (two pods on one node collide)."""
     newest: dict[str, AgentVerdict] = {}
     for verdict in verdicts:
@@ -76,7 +76,7 @@ def legacy_families(verdicts: Iterable[AgentVerdict]) -> Iterator[Metric]:
         )
         for phase, _ in PROBE_PHASES
     }
-    for agent, verdict in sorted(_newest_by_legacy_agent(verdicts).items()):
+    for agent, verdict in sorted(newest_by_legacy_agent(verdicts).items()):
         assert verdict.record is not None
         reports.add_metric([agent], verdict.record.report_count)
         errors.add_metric([agent], verdict.missed_keepalives)

@@ -83,8 +83,19 @@ class Reconciler:
         )
         return self._snapshot
 
-    def run(self, stop: threading.Event) -> None:
-        """Reconcile every check interval until `stop` is set."""
+    def run(self, stop: threading.Event, after_pass: Callable[[], None] | None = None) -> None:
+        """Reconcile every check interval until `stop` is set; `after_pass` runs after each pass.
+
+        The CLI renders /metrics there, so scrapes copy bytes instead of rendering 10,000 agents.
+        """
         while not stop.is_set():
             self.reconcile_once()
+            if after_pass is not None:
+                self._run_after_pass(after_pass)
             stop.wait(self._interval)
+
+    def _run_after_pass(self, after_pass: Callable[[], None]) -> None:
+        try:
+            after_pass()
+        except Exception:  # a bug there must not stop the loop; scrapes render on demand and fail loudly
+            log.exception("after-pass hook failed; the loop goes on")
