@@ -28,7 +28,7 @@ from netchecker_exporter.errors import (
 )
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.reconcile import Snapshot
-from netchecker_exporter.report import parse_report, record_to_json
+from netchecker_exporter.report import parse_report, record_to_json, strip_padding
 from netchecker_exporter.store.base import ReportStore
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def read_report_body(environ: dict[str, Any], limit: int) -> Any:
     if len(body) > limit:
         raise ReportTooLargeError(f"report body exceeds the limit of {limit} bytes")
     try:
-        return json.loads(body)
+        return json.loads(strip_padding(body))
     except (ValueError, RecursionError) as error:
         raise InvalidReportError(f"body is not valid JSON: {error}") from None
 

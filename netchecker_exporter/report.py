@@ -70,6 +70,27 @@ class AgentRecord:
     missed_keepalives: int
 
 
+PADDING_KEY = b'"zero_extender"'
+_PADDING_TAIL = re.compile(rb"\s*:\s*\[[0,\s]*\]\s*\}\s*")
+
+
+def strip_padding(body: bytes) -> bytes:
+    """The body without the agent's `zero_extender`, when it is the last field and all zeros.
+
+    Go writes it last: 1,500 zeros that carry no data but cost json.loads more than the rest of
+    the report. Anything else (another position, other values) is returned unchanged. Cutting
+    `,"zero_extender":[0,...]}` cannot make invalid JSON valid: if that quote closed a string,
+    the cut leaves the string unterminated.
+    """
+    key = body.rfind(PADDING_KEY)
+    if key < 0 or not _PADDING_TAIL.fullmatch(body, key + len(PADDING_KEY)):
+        return body
+    comma = body.rfind(b",", 0, key)
+    if comma < 0 or body[comma + 1 : key].strip():
+        return body
+    return body[:comma] + b"}"
+
+
 def validate_pod_name(name: str) -> str:
     """Return `name` if it is a DNS-1123 subdomain (a valid pod name and a safe store key)."""
     if not 0 < len(name) <= POD_NAME_MAX_LENGTH or not _DNS1123_SUBDOMAIN.fullmatch(name):
