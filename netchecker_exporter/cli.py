@@ -33,6 +33,7 @@ from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.serve import GracefulServer
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
 from netchecker_exporter.store.base import ReportStore
+from netchecker_exporter.store.etcd import EtcdStore
 from netchecker_exporter.store.memory import MemoryStore
 
 log = logging.getLogger("netchecker_exporter")
@@ -59,7 +60,7 @@ def configure_logging(verbosity: int) -> None:
 def build_store(settings: Settings) -> ReportStore:
     if not settings.etcd.endpoints:
         return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds)
-    raise ConfigError(["-etcd-endpoints: the etcd store is not available yet in this version"])
+    return EtcdStore(settings.etcd, report_ttl_seconds=settings.report_ttl_seconds)
 
 
 def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSource:

@@ -142,7 +142,7 @@ class EtcdStore:
         """Run `action(stubs, timeout)` with backoff and endpoint failover until `deadline`."""
         retrying = tenacity.Retrying(
             stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
-            wait=tenacity.wait_exponential_jitter(initial=0.05, max=1.0),
+            wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
             retry=tenacity.retry_if_exception(_is_transient),
             reraise=True,
         )
