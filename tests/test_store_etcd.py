@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -206,6 +207,29 @@ def test_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
     settings = etcd_settings("https://127.0.0.1:1", ca=tmp_path / "missing.pem")
     with pytest.raises(ConfigError, match=r"-etcd-ca .*missing\.pem: cannot read"):
         EtcdStore(settings, report_ttl_seconds=300)
+
+
+def test_store_compacts_etcd_history_it_no_longer_needs(etcd: EtcdProcess) -> None:
+    store = EtcdStore(etcd_settings(etcd.url), report_ttl_seconds=300, compact_interval_seconds=0.5)
+    try:
+        report = agent_report("netchecker-agent-history")
+        store.put_report(report, 1.0)
+        key = "/netchecker/agents/netchecker-agent-history"
+        first = json.loads(etcd.etcdctl("get", key, "-w", "json"))["kvs"][0]["mod_revision"]
+
+        def first_revision_compacted() -> bool:
+            store.put_report(report, time.time())
+            try:
+                etcd.etcdctl("get", key, f"--rev={first}")
+            except subprocess.CalledProcessError as error:
+                assert "compacted" in error.stderr
+                return True
+            return False
+
+        wait_until(first_revision_compacted, 10, "the first revision to be compacted", interval_seconds=0.2)
+        assert store.get_record(report.podname).report_count > 1  # type: ignore[union-attr]
+    finally:
+        store.close()
 
 
 # -- faults -------------------------------------------------------------------------------------

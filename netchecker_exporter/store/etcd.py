@@ -24,8 +24,17 @@ from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport, record_from_stored_json
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.compaction import DEFAULT_COMPACT_INTERVAL_SECONDS, CompactionSchedule
 from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error
-from netchecker_exporter.store.etcd_plan import Base, PodPuts, PodWrite, Put, group_by_pod, plan_pod_write
+from netchecker_exporter.store.etcd_plan import (
+    Base,
+    PodPuts,
+    PodWrite,
+    Put,
+    group_by_pod,
+    plan_pod_write,
+    split_by_value_bytes,
+)
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
@@ -78,12 +87,14 @@ class EtcdStore:
     """ReportStore on etcd v3; reads come from the in-memory mirror and never touch etcd."""
 
     def __init__(self, settings: EtcdSettings, *, report_ttl_seconds: int,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 compact_interval_seconds: float = DEFAULT_COMPACT_INTERVAL_SECONDS) -> None:
         self._timeout = settings.ping_timeout_seconds
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
         self._mirror = Mirror()
         self._leases = LeasePool(ttl_seconds=report_ttl_seconds, clock=clock)
+        self._compaction = CompactionSchedule(compact_interval_seconds)
         self._reachability = Reachability(", ".join(settings.endpoints))
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -181,7 +192,7 @@ class EtcdStore:
         bases = {name: Base.of(self._mirror.entry(name)) for name in pods}
         writes = [plan_pod_write(name, items, bases[name]) for name, items in pods.items()]
         results: dict[int, AgentRecord | Exception] = {}
-        for chunk in _chunks(writes):
+        for chunk in split_by_value_bytes(writes, MAX_TXN_VALUE_BYTES):
             try:
                 results.update(self._commit_writes(chunk, pods, bases, deadline))
             except StoreUnavailableError as error:
@@ -350,13 +361,26 @@ class EtcdStore:
 
 
     def _keep(self, deadline: float) -> None:
-        self._call("status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t),
-                   deadline)
+        status = self._call("status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t),
+                            deadline)
+        target = self._compaction.due(status.header.revision)
+        if target is not None:
+            self._compact(target, deadline)
 
         def grant(ttl: int) -> int:
             return self._call("lease grant", lambda s, t: self._grant(s, ttl, t), deadline)
 
         self._leases.prepare(grant)
+
+
+    def _compact(self, revision: int, deadline: float) -> None:
+        request = etcdrpc.CompactionRequest(revision=revision)
+        try:
+            self._call("compact", lambda s, t: s.kv.Compact(request, timeout=t), deadline)
+        except StoreUnavailableError as error:  # e.g. another replica compacted further already
+            log.info("etcd store: compaction up to revision %d skipped: %s", revision, error)
+            return
+        log.info("etcd store: compacted etcd history up to revision %d", revision)
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -368,19 +392,6 @@ def _is_transient(error: BaseException) -> bool:
 
 def _range(stubs: Stubs, timeout: float, *, request: Any) -> Any:
     return stubs.kv.Range(request, timeout=timeout)
-
-
-def _chunks(writes: list[PodWrite]) -> list[list[PodWrite]]:
-    """Split writes into Txns whose values stay under MAX_TXN_VALUE_BYTES."""
-    chunks: list[list[PodWrite]] = [[]]
-    size = 0
-    for write in writes:
-        if chunks[-1] and size + len(write.value) > MAX_TXN_VALUE_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(write)
-        size += len(write.value)
-    return chunks
 
 
 def _prefix_end(prefix: bytes) -> bytes:

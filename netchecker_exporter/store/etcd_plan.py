@@ -61,3 +61,16 @@ def plan_pod_write(podname: str, items: list[tuple[int, Put]], base: Base) -> Po
     assert record is not None  # items is never empty
     value = json.dumps(record_to_stored_json(record), separators=(",", ":")).encode()
     return PodWrite(podname, base.revision, value, tuple(produced))
+
+
+def split_by_value_bytes(writes: list[PodWrite], limit: int) -> list[list[PodWrite]]:
+    """Consecutive groups whose values sum to at most `limit` bytes (a bigger write goes alone)."""
+    groups: list[list[PodWrite]] = [[]]
+    size = 0
+    for write in writes:
+        if groups[-1] and size + len(write.value) > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(write)
+        size += len(write.value)
+    return groups
