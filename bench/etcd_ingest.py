@@ -40,8 +40,10 @@ end
 
 def bench_store(url: str, seconds: float, writers: int, pods: int) -> dict[str, float]:
     payload = json.loads((FIXTURES / "agent-report-podnet-failed-probe.json").read_text())
-    reports = [parse_report({**payload, "podname": f"netchecker-agent-bench-{i}"},
-                            f"netchecker-agent-bench-{i}") for i in range(pods)]
+    reports = [
+        parse_report({**payload, "podname": f"netchecker-agent-bench-{i}"}, f"netchecker-agent-bench-{i}")
+        for i in range(pods)
+    ]
     settings = EtcdSettings((url,), "bench", None, None, None, 5.0)
     store = EtcdStore(settings, report_ttl_seconds=300)
     latencies: list[list[float]] = [[] for _ in range(writers)]
@@ -68,17 +70,29 @@ def bench_store(url: str, seconds: float, writers: int, pods: int) -> dict[str, 
     store.close()
     flat = sorted(x for worker in latencies for x in worker)
     return {
-        "puts": len(flat), "puts_per_second": len(flat) / elapsed, "txns": stats.txns,
-        "mean_batch": stats.reports / max(1, stats.batches), "largest_batch": stats.largest_batch,
-        "p50_ms": 1000 * statistics.median(flat), "p99_ms": 1000 * flat[int(len(flat) * 0.99)],
+        "puts": len(flat),
+        "puts_per_second": len(flat) / elapsed,
+        "txns": stats.txns,
+        "mean_batch": stats.reports / max(1, stats.batches),
+        "largest_batch": stats.largest_batch,
+        "p50_ms": 1000 * statistics.median(flat),
+        "p99_ms": 1000 * flat[int(len(flat) * 0.99)],
     }
 
 
 def bench_http(url: str, seconds: float, writers: int, pods: int, workdir: Path) -> str:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{port}", f"-etcd-endpoints={url}",
-         "-etcd-tree=bench-http"], cwd=REPO, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "exporter.py",
+            f"-endpoint=127.0.0.1:{port}",
+            f"-etcd-endpoints={url}",
+            "-etcd-tree=bench-http",
+        ],
+        cwd=REPO,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: _answers(port), 20, "the exporter")
         payload = json.loads((FIXTURES / "agent-report-podnet-failed-probe.json").read_text())
@@ -86,8 +100,20 @@ def bench_http(url: str, seconds: float, writers: int, pods: int, workdir: Path)
         script = workdir / "post.lua"
         script.write_text(WRK_SCRIPT % (template, pods))
         result = subprocess.run(
-            ["wrk", "-t2", f"-c{writers}", f"-d{int(seconds)}s", "--latency", "-s", str(script),
-             f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True)
+            [
+                "wrk",
+                "-t2",
+                f"-c{writers}",
+                f"-d{int(seconds)}s",
+                "--latency",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return result.stdout
     finally:
         server.terminate()
@@ -96,6 +122,7 @@ def bench_http(url: str, seconds: float, writers: int, pods: int, workdir: Path)
 
 def _answers(port: int) -> bool:
     import urllib.request
+
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
             return True

@@ -31,8 +31,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout_seconds: float, what: str,
-               interval_seconds: float = 0.05) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout_seconds: float, what: str, interval_seconds: float = 0.05
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail with `what` at the deadline."""
     deadline = time.monotonic() + timeout_seconds
     while True:
@@ -61,8 +62,24 @@ def _openssl(*args: str | Path, cwd: Path) -> None:
 
 def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
     key, cert = directory / f"{name}.key", directory / f"{name}.crt"
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-days", "2", "-subj", f"/CN={name}", "-keyout", key, "-out", cert, cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        cwd=directory,
+    )
     return key, cert
 
 
@@ -70,18 +87,48 @@ def _make_cert(directory: Path, name: str, ca: tuple[Path, Path], extensions: st
     key, csr, cert = (directory / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
     ext_file = directory / f"{name}.ext"
     ext_file.write_text(extensions)
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-subj", f"/CN={name}", "-keyout", key, "-out", csr, cwd=directory)
-    _openssl("x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial",
-             "-days", "2", "-out", cert, "-extfile", ext_file, cwd=directory)
+    _openssl(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        f"/CN={name}",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        cwd=directory,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca[1],
+        "-CAkey",
+        ca[0],
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        cert,
+        "-extfile",
+        ext_file,
+        cwd=directory,
+    )
     return cert, key
 
 
 def make_tls_files(directory: Path) -> TlsFiles:
     ca = _make_ca(directory, "test-ca")
     _, other_ca = _make_ca(directory, "other-ca")
-    server = _make_cert(directory, "server", ca,
-                        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    server = _make_cert(
+        directory, "server", ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+    )
     client = _make_cert(directory, "client", ca, "extendedKeyUsage=clientAuth\n")
     return TlsFiles(ca[1], server[0], server[1], client[0], client[1], other_ca)
 
@@ -89,8 +136,15 @@ def make_tls_files(directory: Path) -> TlsFiles:
 class EtcdProcess:
     """One etcd member on loopback; `url` is its client URL."""
 
-    def __init__(self, data_dir: Path, *, name: str = "default", client_port: int | None = None,
-                 peer_port: int | None = None, tls: TlsFiles | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        name: str = "default",
+        client_port: int | None = None,
+        peer_port: int | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.name, self.data_dir, self.tls = name, data_dir, tls
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
@@ -107,15 +161,26 @@ class EtcdProcess:
 
     def command(self) -> list[str]:
         command = [
-            ETCD, f"--name={self.name}", f"--data-dir={self.data_dir / self.name}",
-            f"--listen-client-urls={self.url}", f"--advertise-client-urls={self.url}",
-            f"--listen-peer-urls={self.peer_url}", f"--initial-advertise-peer-urls={self.peer_url}",
-            f"--initial-cluster={self.initial_cluster}", "--initial-cluster-token=netchecker-test",
-            "--initial-cluster-state=new", "--logger=zap", "--log-level=warn",
+            ETCD,
+            f"--name={self.name}",
+            f"--data-dir={self.data_dir / self.name}",
+            f"--listen-client-urls={self.url}",
+            f"--advertise-client-urls={self.url}",
+            f"--listen-peer-urls={self.peer_url}",
+            f"--initial-advertise-peer-urls={self.peer_url}",
+            f"--initial-cluster={self.initial_cluster}",
+            "--initial-cluster-token=netchecker-test",
+            "--initial-cluster-state=new",
+            "--logger=zap",
+            "--log-level=warn",
         ]
         if self.tls:
-            command += [f"--cert-file={self.tls.server_cert}", f"--key-file={self.tls.server_key}",
-                        "--client-cert-auth", f"--trusted-ca-file={self.tls.ca}"]
+            command += [
+                f"--cert-file={self.tls.server_cert}",
+                f"--key-file={self.tls.server_key}",
+                "--client-cert-auth",
+                f"--trusted-ca-file={self.tls.ca}",
+            ]
         return command
 
     def start(self, *, wait: bool = True) -> None:
@@ -128,8 +193,12 @@ class EtcdProcess:
             self.wait_healthy()
 
     def wait_healthy(self, timeout_seconds: float = 20) -> None:
-        wait_until(self.healthy, timeout_seconds, f"etcd {self.name} at {self.url} to be healthy",
-                   interval_seconds=0.1)
+        wait_until(
+            self.healthy,
+            timeout_seconds,
+            f"etcd {self.name} at {self.url} to be healthy",
+            interval_seconds=0.1,
+        )
 
     def healthy(self) -> bool:
         assert self._process is not None
@@ -172,8 +241,11 @@ class EtcdProcess:
     def etcdctl(self, *args: str) -> str:
         command = [ETCDCTL, f"--endpoints={self.url}", "--command-timeout=5s", *args]
         if self.tls:
-            command += [f"--cacert={self.tls.ca}", f"--cert={self.tls.client_cert}",
-                        f"--key={self.tls.client_key}"]
+            command += [
+                f"--cacert={self.tls.ca}",
+                f"--cert={self.tls.client_cert}",
+                f"--key={self.tls.client_key}",
+            ]
         env = {**os.environ, "ETCDCTL_API": "3"}
         return subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
 

@@ -25,8 +25,9 @@ def etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
 
 
 def start_exporter(etcd: EtcdProcess) -> ExporterProcess:
-    return ExporterProcess(f"-etcd-endpoints={etcd.url}", "-check-interval=0.2",
-                           f"-ping-timeout={PING_TIMEOUT_SECONDS}")
+    return ExporterProcess(
+        f"-etcd-endpoints={etcd.url}", "-check-interval=0.2", f"-ping-timeout={PING_TIMEOUT_SECONDS}"
+    )
 
 
 def hostnet_fixture() -> Path:
@@ -69,8 +70,9 @@ def test_etcd_outage_answers_503_in_time_keeps_reads_and_recovers(etcd: EtcdProc
         wait_until(lambda: exporter.get("/readyz").status_code == 503, 5, "/readyz to answer 503")
         assert list(exporter.get("/api/v1/agents/").json()) == ["netchecker-agent-hostnet-x7k2p"]
         etcd.start()
-        wait_until(lambda: exporter.post_fixture(hostnet_fixture()).status_code == 200, 10,
-                   "a POST to succeed again")
+        wait_until(
+            lambda: exporter.post_fixture(hostnet_fixture()).status_code == 200, 10, "a POST to succeed again"
+        )
         wait_until(lambda: exporter.get("/readyz").status_code == 200, 10, "/readyz to recover")
         wait_until(lambda: reported_count(exporter) == 2, 5, "the count of 2 in /metrics")
     finally:

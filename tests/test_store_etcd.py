@@ -30,11 +30,17 @@ def agent_report(podname: str, interval: int = 10) -> AgentReport:
     return parse_report(payload, podname)
 
 
-def etcd_settings(*urls: str, tree: str = "netchecker", tls: TlsFiles | None = None,
-                  ca: Path | None = None, client_cert: bool = True) -> EtcdSettings:
+def etcd_settings(
+    *urls: str,
+    tree: str = "netchecker",
+    tls: TlsFiles | None = None,
+    ca: Path | None = None,
+    client_cert: bool = True,
+) -> EtcdSettings:
     use_client_cert = tls is not None and client_cert
     return EtcdSettings(
-        endpoints=urls, tree=tree,
+        endpoints=urls,
+        tree=tree,
         ca_file=str(ca or (tls.ca if tls else "")) or None,
         cert_file=str(tls.client_cert) if tls and use_client_cert else None,
         key_file=str(tls.client_key) if tls and use_client_cert else None,
@@ -87,23 +93,26 @@ def wait_healthy(store: EtcdStore, seconds: float = 10) -> None:
     wait_until(lambda: store.health().up, seconds, f"store health up (now {store.health()})")
 
 
-def test_put_report_round_trips_through_etcd(shared_etcd: EtcdProcess, make_store: StoreFactory,
-                                             tree: str) -> None:
+def test_put_report_round_trips_through_etcd(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     store = make_store(etcd_settings(shared_etcd.url, tree=tree))
     report = agent_report("netchecker-agent-abc12")
     record = store.put_report(report, 1_800_000_000.5)
     assert record == AgentRecord(report, 1_800_000_000.5, report_count=1, missed_keepalives=0)
     assert store.get_record("netchecker-agent-abc12") == record
     assert store.list_records() == {"netchecker-agent-abc12": record}
-    stored = json.loads(shared_etcd.etcdctl("get", f"/{tree}/agents/netchecker-agent-abc12",
-                                            "--print-value-only"))
+    stored = json.loads(
+        shared_etcd.etcdctl("get", f"/{tree}/agents/netchecker-agent-abc12", "--print-value-only")
+    )
     assert stored["podname"] == "netchecker-agent-abc12"
     assert stored["netchecker"]["report_count"] == 1
     wait_healthy(store)
 
 
-def test_key_carries_a_lease_of_about_the_report_ttl(shared_etcd: EtcdProcess, make_store: StoreFactory,
-                                                     tree: str) -> None:
+def test_key_carries_a_lease_of_about_the_report_ttl(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     store = make_store(etcd_settings(shared_etcd.url, tree=tree), report_ttl_seconds=300)
     store.put_report(agent_report("netchecker-agent-lease"), time.time())
     kv = json.loads(shared_etcd.etcdctl("get", f"/{tree}/agents/netchecker-agent-lease", "-w", "json"))
@@ -112,8 +121,9 @@ def test_key_carries_a_lease_of_about_the_report_ttl(shared_etcd: EtcdProcess, m
     assert 300 - 2 <= remaining <= 300 + 15 + 1  # never shorter than the TTL, at most one bucket longer
 
 
-def test_record_disappears_when_its_lease_expires(shared_etcd: EtcdProcess, make_store: StoreFactory,
-                                                  tree: str) -> None:
+def test_record_disappears_when_its_lease_expires(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     store = make_store(etcd_settings(shared_etcd.url, tree=tree), report_ttl_seconds=3)
     written = time.monotonic()
     store.put_report(agent_report("netchecker-agent-short"), time.time())
@@ -122,8 +132,9 @@ def test_record_disappears_when_its_lease_expires(shared_etcd: EtcdProcess, make
     assert "netchecker-agent-short" not in shared_etcd.etcdctl("get", "--prefix", f"/{tree}/", "--keys-only")
 
 
-def test_totals_survive_a_new_store_instance(shared_etcd: EtcdProcess, make_store: StoreFactory,
-                                             tree: str) -> None:
+def test_totals_survive_a_new_store_instance(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     first = make_store(etcd_settings(shared_etcd.url, tree=tree))
     report = agent_report("netchecker-agent-keep", interval=10)
     first.put_report(report, 1000.0)
@@ -135,7 +146,8 @@ def test_totals_survive_a_new_store_instance(shared_etcd: EtcdProcess, make_stor
 
 
 def test_two_stores_on_one_etcd_agree_and_carry_each_others_totals(
-        shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str) -> None:
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     one = make_store(etcd_settings(shared_etcd.url, tree=tree))
     two = make_store(etcd_settings(shared_etcd.url, tree=tree))
     report = agent_report("netchecker-agent-both")
@@ -148,7 +160,8 @@ def test_two_stores_on_one_etcd_agree_and_carry_each_others_totals(
 
 
 def test_32_concurrent_writers_are_coalesced_into_fewer_txns(
-        shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str) -> None:
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     store = make_store(etcd_settings(shared_etcd.url, tree=tree))
     shared = agent_report("netchecker-agent-shared")
 
@@ -171,8 +184,9 @@ def test_32_concurrent_writers_are_coalesced_into_fewer_txns(
     assert records["netchecker-agent-shared"].report_count == 32 * 20
 
 
-def test_listing_larger_than_grpc_default_limit_is_loaded(shared_etcd: EtcdProcess, make_store: StoreFactory,
-                                                          tree: str) -> None:
+def test_listing_larger_than_grpc_default_limit_is_loaded(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     writer = make_store(etcd_settings(shared_etcd.url, tree=tree))
     padded = agent_report("netchecker-agent-big")
     padded = replace(padded, ips={f"eth{i}": ("192.0.2.1/24", "fd00::1/64") for i in range(40)})
@@ -185,8 +199,9 @@ def test_listing_larger_than_grpc_default_limit_is_loaded(shared_etcd: EtcdProce
     assert sum(len(json.dumps(r.report.ips)) for r in records.values()) > 4 * 1024 * 1024
 
 
-def test_unreadable_values_under_the_prefix_are_ignored(shared_etcd: EtcdProcess, make_store: StoreFactory,
-                                                        tree: str) -> None:
+def test_unreadable_values_under_the_prefix_are_ignored(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     shared_etcd.etcdctl("put", f"/{tree}/agents/garbage", "not json")
     store = make_store(etcd_settings(shared_etcd.url, tree=tree))
     store.put_report(agent_report("netchecker-agent-fine"), 1.0)
@@ -194,8 +209,9 @@ def test_unreadable_values_under_the_prefix_are_ignored(shared_etcd: EtcdProcess
     assert set(store.list_records()) == {"netchecker-agent-fine"}
 
 
-def test_close_is_idempotent_and_later_writes_fail(shared_etcd: EtcdProcess, make_store: StoreFactory,
-                                                   tree: str) -> None:
+def test_close_is_idempotent_and_later_writes_fail(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
     store = make_store(etcd_settings(shared_etcd.url, tree=tree))
     store.close()
     store.close()
@@ -235,8 +251,9 @@ def test_store_compacts_etcd_history_it_no_longer_needs(etcd: EtcdProcess) -> No
 # -- faults -------------------------------------------------------------------------------------
 
 
-def test_etcd_down_fails_writes_in_time_keeps_reads_and_recovers(etcd: EtcdProcess,
-                                                                 make_store: StoreFactory) -> None:
+def test_etcd_down_fails_writes_in_time_keeps_reads_and_recovers(
+    etcd: EtcdProcess, make_store: StoreFactory
+) -> None:
     store = make_store(etcd_settings(etcd.url))
     report = agent_report("netchecker-agent-down")
     record = store.put_report(report, 5000.0)
@@ -262,8 +279,9 @@ def _put_succeeds(store: EtcdStore, report: AgentReport, received_at: float) -> 
     return True
 
 
-def test_store_started_while_etcd_is_down_comes_up_by_itself(tmp_path: Path,
-                                                             make_store: StoreFactory) -> None:
+def test_store_started_while_etcd_is_down_comes_up_by_itself(
+    tmp_path: Path, make_store: StoreFactory
+) -> None:
     etcd = EtcdProcess(tmp_path / "etcd")
     started = time.monotonic()
     store = make_store(etcd_settings(etcd.url))
@@ -336,7 +354,8 @@ def assert_nothing_acknowledged_is_lost(writers: Writers, reader: EtcdStore) -> 
 
 
 def test_etcd_killed_and_restarted_under_load_loses_no_acknowledged_report(
-        etcd: EtcdProcess, make_store: StoreFactory) -> None:
+    etcd: EtcdProcess, make_store: StoreFactory
+) -> None:
     store = make_store(etcd_settings(etcd.url))
     writers = Writers(store, count=16).start()
     try:
@@ -353,7 +372,8 @@ def test_etcd_killed_and_restarted_under_load_loses_no_acknowledged_report(
 
 
 def test_leader_killed_during_ingest_loses_nothing_and_ingest_resumes(
-        tmp_path: Path, make_store: StoreFactory) -> None:
+    tmp_path: Path, make_store: StoreFactory
+) -> None:
     members = make_cluster(tmp_path / "cluster", 3)
     try:
         leader = next(m for m in members if m.is_leader())
@@ -389,8 +409,9 @@ def tls_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EtcdPro
     process.kill()
 
 
-def test_tls_with_client_certificate_works(tls_etcd: tuple[EtcdProcess, TlsFiles],
-                                           make_store: StoreFactory) -> None:
+def test_tls_with_client_certificate_works(
+    tls_etcd: tuple[EtcdProcess, TlsFiles], make_store: StoreFactory
+) -> None:
     process, tls = tls_etcd
     store = make_store(etcd_settings(process.url, tls=tls))
     assert store.put_report(agent_report("netchecker-agent-tls"), 1.0).report_count == 1
@@ -398,19 +419,27 @@ def test_tls_with_client_certificate_works(tls_etcd: tuple[EtcdProcess, TlsFiles
     assert "netchecker-agent-tls" in process.etcdctl("get", "--prefix", "/netchecker/", "--keys-only")
 
 
-@pytest.mark.parametrize(("case", "kwargs"), [
-    ("server not signed by the given CA", {"ca_override": True}),
-    ("no client certificate", {"client_cert": False}),
-    ("plain text to a TLS port", {"plain": True}),
-])
-def test_tls_misconfiguration_fails_loudly(tls_etcd: tuple[EtcdProcess, TlsFiles],
-                                           make_store: StoreFactory, case: str, kwargs: Any) -> None:
+@pytest.mark.parametrize(
+    ("case", "kwargs"),
+    [
+        ("server not signed by the given CA", {"ca_override": True}),
+        ("no client certificate", {"client_cert": False}),
+        ("plain text to a TLS port", {"plain": True}),
+    ],
+)
+def test_tls_misconfiguration_fails_loudly(
+    tls_etcd: tuple[EtcdProcess, TlsFiles], make_store: StoreFactory, case: str, kwargs: Any
+) -> None:
     process, tls = tls_etcd
     if kwargs.get("plain"):
         settings = etcd_settings(process.url.replace("https://", "http://"))
     else:
-        settings = etcd_settings(process.url, tls=tls, client_cert=kwargs.get("client_cert", True),
-                                 ca=tls.other_ca if kwargs.get("ca_override") else None)
+        settings = etcd_settings(
+            process.url,
+            tls=tls,
+            client_cert=kwargs.get("client_cert", True),
+            ca=tls.other_ca if kwargs.get("ca_override") else None,
+        )
     store = make_store(settings)
     with pytest.raises(StoreUnavailableError):
         store.put_report(agent_report("netchecker-agent-bad-tls"), 1.0)

@@ -75,8 +75,12 @@ class Stubs:
 
     @classmethod
     def on(cls, channel: Any) -> Stubs:
-        return cls(etcdrpc.KVStub(channel), etcdrpc.LeaseStub(channel), etcdrpc.WatchStub(channel),
-                   etcdrpc.MaintenanceStub(channel))
+        return cls(
+            etcdrpc.KVStub(channel),
+            etcdrpc.LeaseStub(channel),
+            etcdrpc.WatchStub(channel),
+            etcdrpc.MaintenanceStub(channel),
+        )
 
 
 class _CompactedError(Exception):
@@ -86,9 +90,14 @@ class _CompactedError(Exception):
 class EtcdStore:
     """ReportStore on etcd v3; reads come from the in-memory mirror and never touch etcd."""
 
-    def __init__(self, settings: EtcdSettings, *, report_ttl_seconds: int,
-                 clock: Callable[[], float] = time.time,
-                 compact_interval_seconds: float = DEFAULT_COMPACT_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self,
+        settings: EtcdSettings,
+        *,
+        report_ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+        compact_interval_seconds: float = DEFAULT_COMPACT_INTERVAL_SECONDS,
+    ) -> None:
         self._timeout = settings.ping_timeout_seconds
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
@@ -102,14 +111,20 @@ class EtcdStore:
         self._watch_failures = 0
         self._watch_call: Any = None
         self._committer: GroupCommitter[Put, AgentRecord] = GroupCommitter(
-            self._commit, max_items=MAX_TXN_REPORTS, name="etcd-writer")
-        self._threads = [threading.Thread(target=self._watch_loop, name="etcd-watch", daemon=True),
-                         threading.Thread(target=self._keep_loop, name="etcd-keeper", daemon=True)]
+            self._commit, max_items=MAX_TXN_REPORTS, name="etcd-writer"
+        )
+        self._threads = [
+            threading.Thread(target=self._watch_loop, name="etcd-watch", daemon=True),
+            threading.Thread(target=self._keep_loop, name="etcd-keeper", daemon=True),
+        ]
         for thread in self._threads:
             thread.start()
         if not self._mirror.wait_loaded(self._timeout):
-            log.warning("etcd store: no listing from %s within %g s; starting empty and retrying "
-                        "in the background", ", ".join(settings.endpoints), self._timeout)
+            log.warning(
+                "etcd store: no listing from %s within %g s; starting empty and retrying in the background",
+                ", ".join(settings.endpoints),
+                self._timeout,
+            )
 
     # -- ReportStore --------------------------------------------------------------------------
 
@@ -199,8 +214,9 @@ class EtcdStore:
                 results.update({index: error for write in chunk for index, _ in write.records})
         return [results[index] for index in range(len(puts))]
 
-    def _commit_writes(self, writes: list[PodWrite], pods: PodPuts, bases: dict[str, Base],
-                       deadline: float) -> dict[int, AgentRecord]:
+    def _commit_writes(
+        self, writes: list[PodWrite], pods: PodPuts, bases: dict[str, Base], deadline: float
+    ) -> dict[int, AgentRecord]:
         """Compare-and-swap every pod's key against the revision its totals were computed from."""
         done: dict[int, AgentRecord] = {}
         for _ in range(MAX_CONFLICT_ROUNDS):
@@ -219,22 +235,30 @@ class EtcdStore:
         request = etcdrpc.TxnRequest()
         for write in writes:
             key = self._prefix + write.podname.encode()
-            lease = self._leases.lease_for(write.podname,
-                                           lambda ttl: self._grant(stubs, ttl, timeout))
-            request.compare.add(key=key, target=etcdrpc.Compare.MOD, result=etcdrpc.Compare.EQUAL,
-                                mod_revision=write.base_revision)
+            lease = self._leases.lease_for(write.podname, lambda ttl: self._grant(stubs, ttl, timeout))
+            request.compare.add(
+                key=key,
+                target=etcdrpc.Compare.MOD,
+                result=etcdrpc.Compare.EQUAL,
+                mod_revision=write.base_revision,
+            )
             request.success.add(request_put=etcdrpc.PutRequest(key=key, value=write.value, lease=lease))
             request.failure.add(request_range=etcdrpc.RangeRequest(key=key))
         return stubs.kv.Txn(request, timeout=timeout)
 
     def _finish(self, writes: list[PodWrite], revision: int, done: dict[int, AgentRecord]) -> None:
-        self._mirror.apply_committed(
-            {w.podname: MirrorEntry(w.records[-1][1], revision) for w in writes})
+        self._mirror.apply_committed({w.podname: MirrorEntry(w.records[-1][1], revision) for w in writes})
         for write in writes:
             done.update(write.records)
 
-    def _resolve_conflicts(self, writes: list[PodWrite], response: Any, pods: PodPuts,
-                           bases: dict[str, Base], done: dict[int, AgentRecord]) -> list[PodWrite]:
+    def _resolve_conflicts(
+        self,
+        writes: list[PodWrite],
+        response: Any,
+        pods: PodPuts,
+        bases: dict[str, Base],
+        done: dict[int, AgentRecord],
+    ) -> list[PodWrite]:
         """After a failed compare: adopt the current values and plan again. A current value equal
         to ours means an earlier attempt that timed out did commit: done, never counted twice."""
         retry = []
@@ -273,10 +297,12 @@ class EtcdStore:
         entries: dict[str, MirrorEntry] = {}
         start, revision = self._prefix, 0
         while True:
-            request = etcdrpc.RangeRequest(key=start, range_end=_prefix_end(self._prefix),
-                                           limit=RANGE_PAGE_KEYS, revision=revision)
-            response = self._call("range", functools.partial(_range, request=request),
-                                  time.monotonic() + self._timeout)
+            request = etcdrpc.RangeRequest(
+                key=start, range_end=_prefix_end(self._prefix), limit=RANGE_PAGE_KEYS, revision=revision
+            )
+            response = self._call(
+                "range", functools.partial(_range, request=request), time.monotonic() + self._timeout
+            )
             revision = revision or response.header.revision
             for kv in response.kvs:
                 record = self._decode(kv)
@@ -291,8 +317,11 @@ class EtcdStore:
     def _watch(self, start_revision: int) -> None:
         stubs = self._endpoints.current()
         finished = threading.Event()
-        create = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(
-            key=self._prefix, range_end=_prefix_end(self._prefix), start_revision=start_revision))
+        create = etcdrpc.WatchRequest(
+            create_request=etcdrpc.WatchCreateRequest(
+                key=self._prefix, range_end=_prefix_end(self._prefix), start_revision=start_revision
+            )
+        )
 
         def requests() -> Any:
             yield create
@@ -335,7 +364,7 @@ class EtcdStore:
         changes = []
         for event in events:
             kv = event.kv
-            name = kv.key[len(self._prefix):].decode(errors="replace")
+            name = kv.key[len(self._prefix) :].decode(errors="replace")
             if event.type == kv_pb2.Event.DELETE:
                 changes.append(MirrorEvent(name, None, kv.mod_revision))
             elif self._mirror.is_newer(name, kv.mod_revision):
@@ -359,10 +388,10 @@ class EtcdStore:
                 log.debug("etcd store keeper: %s", error)
             self._stop.wait(KEEPER_INTERVAL_SECONDS)
 
-
     def _keep(self, deadline: float) -> None:
-        status = self._call("status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t),
-                            deadline)
+        status = self._call(
+            "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
+        )
         target = self._compaction.due(status.header.revision)
         if target is not None:
             self._compact(target, deadline)
@@ -371,7 +400,6 @@ class EtcdStore:
             return self._call("lease grant", lambda s, t: self._grant(s, ttl, t), deadline)
 
         self._leases.prepare(grant)
-
 
     def _compact(self, revision: int, deadline: float) -> None:
         request = etcdrpc.CompactionRequest(revision=revision)

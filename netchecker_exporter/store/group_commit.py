@@ -64,9 +64,7 @@ class GroupCommitter(Generic[Item, Result]):
             # The writer fails items past their deadline; the slack only covers its bookkeeping.
             return pending.future.result(timeout=timeout_seconds + 0.5)
         except FutureTimeoutError:
-            raise StoreUnavailableError(
-                f"the write was not confirmed within {timeout_seconds:g} s"
-            ) from None
+            raise StoreUnavailableError(f"the write was not confirmed within {timeout_seconds:g} s") from None
 
     def stats(self) -> GroupCommitStats:
         with self._stats_lock:

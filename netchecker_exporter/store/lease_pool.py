@@ -25,8 +25,7 @@ def bucket_width_seconds(ttl_seconds: int) -> int:
 
 
 class LeasePool:
-    def __init__(self, *, ttl_seconds: int, clock: Callable[[], float],
-                 slots: int = DEFAULT_SLOTS) -> None:
+    def __init__(self, *, ttl_seconds: int, clock: Callable[[], float], slots: int = DEFAULT_SLOTS) -> None:
         self.ttl_seconds = ttl_seconds
         self.width_seconds = bucket_width_seconds(ttl_seconds)
         self._clock = clock

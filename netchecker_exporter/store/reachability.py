@@ -32,8 +32,12 @@ class Reachability:
         if changed and reachable:
             log.info("etcd store: %s is reachable%s", self._where, " again" if again else "")
         elif changed:
-            log.warning("etcd store: %s unreachable (%s); writes fail with 503 and reads serve "
-                        "the last mirror until it is back", self._where, detail)
+            log.warning(
+                "etcd store: %s unreachable (%s); writes fail with 503 and reads serve "
+                "the last mirror until it is back",
+                self._where,
+                detail,
+            )
 
     def watching(self, watching: bool, detail: str = "") -> None:
         with self._lock:
