@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import grpc
 import pytest
 
 from netchecker_exporter.errors import ConfigError, StoreUnavailableError
@@ -157,6 +159,51 @@ def test_two_stores_on_one_etcd_agree_and_carry_each_others_totals(
         assert writer.put_report(report, 2000.0 + turn).report_count == turn + 1
     wait_until(lambda: one.list_records() == two.list_records(), 5, "both mirrors to agree")
     assert one.get_record(report.podname) == AgentRecord(report, 2005.0, 6, 0)
+
+
+def test_a_stale_mirror_never_forks_the_totals(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    report = agent_report("netchecker-agent-stale")
+    store.put_report(report, 1.0)
+    store.put_report(report, 2.0)
+    monkeypatch.setattr(store._mirror, "entry", lambda name: None)  # as if the key were unknown
+    txns = store.stats().txns
+    assert store.put_report(report, 3.0).report_count == 3
+    assert store.stats().txns == txns + 2  # the compare failed, the value read back was used
+
+
+class _LostReplyError(grpc.RpcError):
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def details(self) -> str:
+        return "reply lost on the way back (test)"
+
+
+def test_a_txn_whose_reply_was_lost_is_not_counted_twice(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    stubs = store._endpoints.current()
+    lost: list[bool] = []
+
+    def txn_losing_first_reply(request: Any, timeout: float) -> Any:
+        reply = stubs.kv.Txn(request, timeout=timeout)
+        if not lost:
+            lost.append(True)
+            raise _LostReplyError
+        return reply
+
+    kv = SimpleNamespace(Txn=txn_losing_first_reply)
+    monkeypatch.setattr(store._endpoints, "current", lambda: replace(stubs, kv=kv))
+    report = agent_report("netchecker-agent-lost")
+    assert store.put_report(report, 1.0).report_count == 1
+    assert lost
+    stored = json.loads(shared_etcd.etcdctl("get", f"/{tree}/agents/{report.podname}", "--print-value-only"))
+    assert stored["netchecker"]["report_count"] == 1
+    assert store.put_report(report, 2.0).report_count == 2
 
 
 def test_32_concurrent_writers_are_coalesced_into_fewer_txns(
