@@ -76,9 +76,7 @@ class ConnectivityResult:
     outdated: tuple[str, ...]
 
 
-FAILURE_MESSAGE = (
-    "Connectivity check fails. Reason: there are absent or outdated pods; look up the payload"
-)
+FAILURE_MESSAGE = "Connectivity check fails. Reason: there are absent or outdated pods; look up the payload"
 
 
 def network_of_pod_name(name: str) -> Network:
@@ -109,9 +107,7 @@ def judge_agents(
     pods: Iterable[ExpectedPod], records: Mapping[str, AgentRecord], now: float
 ) -> tuple[AgentVerdict, ...]:
     """A verdict per expected pod, in pod-name order."""
-    return tuple(
-        judge_agent(pod, records.get(pod.name), now) for pod in sorted(pods, key=_pod_key)
-    )
+    return tuple(judge_agent(pod, records.get(pod.name), now) for pod in sorted(pods, key=_pod_key))
 
 
 def _pod_key(pod: ExpectedPod) -> tuple[str, str]:

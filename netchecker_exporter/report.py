@@ -87,9 +87,7 @@ def parse_report(payload: Any, url_pod_name: str) -> AgentReport:
         raise InvalidReportError("report must be a JSON object")
     podname = _field(payload, "podname", str, required=True)
     if podname != url_pod_name:
-        raise InvalidReportError(
-            f"field 'podname' ({podname[:80]!r}) differs from the pod name in the URL"
-        )
+        raise InvalidReportError(f"field 'podname' ({podname[:80]!r}) differs from the pod name in the URL")
     return _report_from_fields(payload, podname)
 
 
@@ -120,8 +118,7 @@ def _report_from_fields(payload: dict[str, Any], podname: str) -> AgentReport:
 _ZERO_VALUES: dict[type, Any] = {str: "", int: 0}
 
 
-def _field(obj: dict[str, Any], key: str, kind: type, *, required: bool = False,
-           where: str = "") -> Any:
+def _field(obj: dict[str, Any], key: str, kind: type, *, required: bool = False, where: str = "") -> Any:
     """Read a typed field; absent or null means Go's zero value unless required."""
     value = obj.get(key)
     name = f"{where}{key}"

@@ -40,14 +40,20 @@ FLAGS: tuple[Flag, ...] = (
     Flag("etcd-cert", str, "", "Store (etcd)", "client certificate for etcd"),
     Flag("etcd-key", str, "", "Store (etcd)", "client key for etcd"),
     Flag("ping-timeout", float, 5.0, "Store (etcd)", "seconds to wait for etcd, per call"),
-    Flag("kubeproxyinit", bool, False, "Store (etcd)",
-         "keep records in the Kubernetes API (not supported; accepted as false)"),
+    Flag(
+        "kubeproxyinit",
+        bool,
+        False,
+        "Store (etcd)",
+        "keep records in the Kubernetes API (not supported; accepted as false)",
+    ),
     Flag("pods-file", str, "", "Pods", "YAML list of expected agents (pod source 'static')"),
     Flag("kubeconfig", str, "", "Pods", "kubeconfig file (default: in-cluster, then $KUBECONFIG)"),
     Flag("namespace", str, "", "Pods", "only watch agent pods in this namespace (default: all)"),
     Flag("agent-selector", str, DEFAULT_AGENT_SELECTOR, "Pods", "label selector of agent pods"),
-    Flag("startup-grace", float, 120.0, "Pods",
-         "seconds a new pod may stay silent before it is called absent"),
+    Flag(
+        "startup-grace", float, 120.0, "Pods", "seconds a new pod may stay silent before it is called absent"
+    ),
     Flag("v", int, 0, "Logging (glog compatible)", "verbosity: 0 info, 1+ debug"),
     Flag("logtostderr", bool, False, "Logging (glog compatible)", "accepted; logs go to stderr"),
     Flag("alsologtostderr", bool, False, "Logging (glog compatible)", "accepted; no effect"),
@@ -106,10 +112,12 @@ class HelpRequestedError(Exception):
     """-h / -help was given: print format_help() and exit 0."""
 
 
-def parse_flags(argv: Sequence[str]) -> dict[str, str]:
-    """Go `flag` syntax: -name=value, --name=value, -name value, bare -name for booleans."""
+def parse_flags(argv: Sequence[str], problems: list[str]) -> dict[str, str]:
+    """Go `flag` syntax: -name=value, --name=value, -name value, bare -name for booleans.
+
+    Problems are appended to `problems` so they are reported with every other one.
+    """
     values: dict[str, str] = {}
-    problems: list[str] = []
     args = list(argv)
     while args:
         arg = args.pop(0)
@@ -133,8 +141,6 @@ def parse_flags(argv: Sequence[str]) -> dict[str, str]:
             values[name] = args.pop(0)
         else:
             problems.append(f"flag -{name} needs a value")
-    if problems:
-        raise ConfigError(problems)
     return values
 
 
@@ -146,9 +152,9 @@ def load_settings(
     argv: Sequence[str], environ: Mapping[str, str], read_text: Callable[[str], str]
 ) -> Settings:
     """Merge every source by precedence, convert, validate; raise one ConfigError for all problems."""
-    flags = parse_flags(argv)
-    env = {f.name: environ[env_var_name(f.name)] for f in FLAGS if env_var_name(f.name) in environ}
     problems: list[str] = []
+    flags = parse_flags(argv, problems)
+    env = {f.name: environ[env_var_name(f.name)] for f in FLAGS if env_var_name(f.name) in environ}
     config_path = flags.get("config") or env.get("config") or ""
     file_values = _read_config_file(config_path, read_text, problems) if config_path else {}
     raw: dict[str, tuple[str, Any]] = {}
@@ -287,5 +293,5 @@ def format_help(program: str) -> str:
         lines += ["", f"{group}:"]
         for flag in (f for f in FLAGS if f.group == group):
             default = f" (default {flag.default!r})" if flag.default not in ("", False) else ""
-            lines.append(f"  -{flag.name}  {flag.help}{default}  [${env_var_name(flag.name)}]")
+            lines.append(f"  -{flag.name:<18} {flag.help}{default}  [${env_var_name(flag.name)}]")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,213 @@
+"""The HTTP API: the original's endpoints plus /healthz, /readyz and /metrics.
+
+Handlers parse, make one call, return. One plugin maps our errors to status codes with a JSON
+body; anything else is a bug: 500 and a traceback in the log.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import bottle
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.exposition import choose_encoder
+
+from netchecker_exporter.check import AgentVerdict, connectivity_result
+from netchecker_exporter.errors import (
+    InvalidReportError,
+    NetcheckerError,
+    PodSourceUnavailableError,
+    ReportTooLargeError,
+    StoreUnavailableError,
+    UnknownAgentError,
+)
+from netchecker_exporter.reconcile import Snapshot
+from netchecker_exporter.report import parse_report, record_to_json
+from netchecker_exporter.store.base import ReportStore
+
+log = logging.getLogger(__name__)
+
+ERROR_STATUS: dict[type[NetcheckerError], int] = {
+    InvalidReportError: 400,
+    UnknownAgentError: 404,
+    ReportTooLargeError: 413,
+    PodSourceUnavailableError: 500,
+    StoreUnavailableError: 503,
+}
+CHECK_ERROR_MESSAGE = "Error occurred while checking the agents. Details: {}"
+JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDependencies:
+    """What the handlers need, passed in explicitly by the CLI."""
+
+    store: ReportStore
+    judge_agents_now: Callable[[], tuple[AgentVerdict, ...]]
+    snapshot: Callable[[], Snapshot]
+    registry: CollectorRegistry
+    reports_received: Counter
+    max_report_bytes: int
+    clock: Callable[[], float]
+
+
+def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(body=json.dumps(payload), status=status, headers={"Content-Type": JSON})
+
+
+class ErrorMappingPlugin:
+    """Turns our exceptions into JSON errors; connectivity_check keeps the original's format."""
+
+    name = "error_mapping"
+    api = 2
+
+    def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
+        check_format = bool(route.config.get("connectivity_check"))
+
+        @functools.wraps(callback)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return callback(*args, **kwargs)
+            except NetcheckerError as error:
+                return _error_response(error, check_format)
+            except bottle.HTTPResponse:
+                raise
+            except Exception:
+                log.exception("unexpected error in %s %s", bottle.request.method, bottle.request.path)
+                return json_response({"error": "internal server error"}, 500)
+
+        return wrapper
+
+
+def _error_response(error: NetcheckerError, check_format: bool) -> bottle.HTTPResponse:
+    status = next((code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)), 500)
+    log.log(
+        logging.WARNING if status >= 500 else logging.DEBUG,
+        "%s %s -> %d: %s",
+        bottle.request.method,
+        bottle.request.path,
+        status,
+        error,
+    )
+    if check_format:
+        message = CHECK_ERROR_MESSAGE.format(error)
+        return json_response({"Message": message, "Absent": None, "Outdated": None}, 500)
+    return json_response({"error": str(error)}, status)
+
+
+def counted(counter: Counter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Count each POSTed report by outcome: accepted, rejected (bad input) or failed (store)."""
+
+    def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = handler(*args, **kwargs)
+            except (InvalidReportError, ReportTooLargeError):
+                counter.labels(result="rejected").inc()
+                raise
+            except StoreUnavailableError:
+                counter.labels(result="failed").inc()
+                raise
+            counter.labels(result="accepted").inc()
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+def read_report_body(environ: dict[str, Any], limit: int) -> Any:
+    """Read at most `limit` bytes of JSON; larger bodies are refused before they are parsed."""
+    declared = int(environ.get("CONTENT_LENGTH") or -1)
+    if declared > limit:
+        raise ReportTooLargeError(f"report body of {declared} bytes exceeds the limit of {limit} bytes")
+    body = environ["wsgi.input"].read(limit + 1 if declared < 0 else declared)
+    if len(body) > limit:
+        raise ReportTooLargeError(f"report body exceeds the limit of {limit} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise InvalidReportError(f"body is not valid JSON: {error}") from None
+
+
+def make_app(deps: ApiDependencies) -> bottle.Bottle:
+    """Build the WSGI app; nothing is registered at import time."""
+    app = bottle.Bottle(catchall=False)
+    app.install(ErrorMappingPlugin())
+    app.default_error_handler = _json_error_page
+    _add_agent_routes(app, deps)
+    _add_check_routes(app, deps)
+    _add_health_routes(app, deps)
+    return app
+
+
+def _json_error_page(error: bottle.HTTPError) -> str:
+    bottle.response.content_type = JSON
+    return json.dumps({"error": f"{error.status_line}: {error.body}"})
+
+
+def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
+    @app.post("/api/v1/agents/<name>")
+    @counted(deps.reports_received)
+    def post_report(name: str) -> bottle.HTTPResponse:
+        payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
+        deps.store.put_report(parse_report(payload, name), deps.clock())
+        return bottle.HTTPResponse(status=200)
+
+    @app.get("/api/v1/agents/<name>")
+    def get_record(name: str) -> bottle.HTTPResponse:
+        record = deps.store.get_record(name)
+        if record is None:
+            raise UnknownAgentError(f"no report stored for agent {name[:253]!r}")
+        return json_response(record_to_json(record))
+
+    @app.get("/api/v1/agents/")
+    @app.get("/api/v1/agents")
+    def list_records() -> bottle.HTTPResponse:
+        records = deps.store.list_records()
+        return json_response({name: record_to_json(record) for name, record in sorted(records.items())})
+
+
+def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
+    @app.get("/api/v1/connectivity_check", connectivity_check=True)
+    def connectivity_check() -> bottle.HTTPResponse:
+        result = connectivity_result(deps.judge_agents_now())
+        body = {
+            "Message": result.message,
+            "Absent": list(result.absent) or None,
+            "Outdated": list(result.outdated) or None,
+        }
+        return json_response(body, 200 if result.ok else 400)
+
+    @app.get("/api/v1/ping")
+    def ping() -> bottle.HTTPResponse:
+        return bottle.HTTPResponse(status=200)
+
+    @app.get("/metrics")
+    def metrics() -> bottle.HTTPResponse:
+        encoder, content_type = choose_encoder(bottle.request.get_header("Accept", ""))
+        return bottle.HTTPResponse(body=encoder(deps.registry), headers={"Content-Type": content_type})
+
+
+def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
+    @app.get("/healthz")
+    def healthz() -> bottle.HTTPResponse:
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> bottle.HTTPResponse:
+        reasons = []
+        store = deps.store.health()
+        if not store.up:
+            reasons.append("store unreachable" + (f": {store.detail}" if store.detail else ""))
+        if not deps.snapshot().reconciled:
+            reasons.append("no reconcile pass has succeeded yet")
+        if reasons:
+            return json_response({"status": "not ready", "reasons": reasons}, 503)
+        return json_response({"status": "ready"})

@@ -1,0 +1,165 @@
+"""The only place that reads argv, the environment and files, builds the objects and starts threads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+import yaml
+from prometheus_client import CollectorRegistry, Counter, gc_collector, platform_collector, process_collector
+
+from netchecker_exporter import __version__
+from netchecker_exporter.api import ApiDependencies, make_app
+from netchecker_exporter.collector import SnapshotCollector
+from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.pods.base import PodSource
+from netchecker_exporter.pods.none import ReportedPodSource
+from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
+from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.serve import GracefulServer
+from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
+from netchecker_exporter.store.base import ReportStore
+from netchecker_exporter.store.memory import MemoryStore
+
+log = logging.getLogger("netchecker_exporter")
+
+SERVER_THREADS = 8
+SHUTDOWN_DRAIN_SECONDS = 3.0
+
+
+def read_text(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def configure_logging(verbosity: int) -> None:
+    """glog's -v: 0 is info, 1 or more is debug; everything goes to stderr like -logtostderr."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity > 0 else logging.INFO,
+        format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if verbosity < 5:  # waitress's per-connection chatter only at the original's -v=5 and up
+        logging.getLogger("waitress").setLevel(logging.INFO)
+
+
+def build_store(settings: Settings) -> ReportStore:
+    if not settings.etcd.endpoints:
+        return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds)
+    raise ConfigError(["-etcd-endpoints: the etcd store is not available yet in this version"])
+
+
+def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSource:
+    """-pods-file -> static; Kubernetes (in-cluster or kubeconfig) -> kubernetes; else none."""
+    if settings.pods_file:
+        source = settings.pods_file
+        pods = parse_pods_file(_load_yaml(source), source)
+        log.info("pod source: static, %d agents from %s", len(pods), source)
+        return StaticPodSource(pods)
+    if settings.kubernetes.kubeconfig:
+        raise ConfigError(["-kubeconfig: the Kubernetes pod source is not available yet in this version"])
+    log.info("pod source: none (no -pods-file, no Kubernetes): every agent that reports is expected")
+    return ReportedPodSource()
+
+
+def _load_yaml(path: str) -> object:
+    try:
+        return yaml.safe_load(read_text(path))
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read: {error.strerror or error}"]) from error
+    except yaml.YAMLError as error:
+        raise ConfigError([f"{path}: not valid YAML: {error}"]) from error
+
+
+def build_registry(reconciler: Reconciler) -> tuple[CollectorRegistry, Counter]:
+    """One private registry: the snapshot collector, ingest counter and process metrics."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SnapshotCollector(lambda: reconciler.snapshot, version=__version__))
+    process_collector.ProcessCollector(registry=registry)
+    platform_collector.PlatformCollector(registry=registry)
+    gc_collector.GCCollector(registry=registry)
+    received = Counter(
+        "netchecker_reports_received",
+        "Reports POSTed by agents, by outcome: accepted, rejected (bad input), failed (store unavailable).",
+        ["result"],
+        registry=registry,
+    )
+    for result in ("accepted", "rejected", "failed"):
+        received.labels(result=result)
+    return registry, received
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python exporter.py` and the `netchecker-exporter` script; returns the exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        settings = load_settings(args, os.environ, read_text)
+    except HelpRequestedError:
+        sys.stdout.write(format_help("netchecker-exporter"))
+        return 0
+    except ConfigError as error:
+        sys.stderr.write(f"netchecker-exporter: {error}\n")
+        return 2
+    configure_logging(settings.verbosity)
+    log.info("netchecker-exporter %s starting: %s", __version__, settings.describe())
+    try:
+        return run(settings, os.environ)
+    except ConfigError as error:
+        log.error("%s", error)
+        return 2
+
+
+def run(settings: Settings, environ: Mapping[str, str]) -> int:
+    """Wire everything up and serve until SIGTERM or SIGINT."""
+    pods = build_pod_source(settings, environ)
+    store = build_store(settings)
+    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds)
+    registry, received = build_registry(reconciler)
+    app = make_app(
+        ApiDependencies(
+            store=store,
+            judge_agents_now=reconciler.judge_agents_now,
+            snapshot=lambda: reconciler.snapshot,
+            registry=registry,
+            reports_received=received,
+            max_report_bytes=settings.max_report_bytes,
+            clock=time.time,
+        )
+    )
+    server = GracefulServer(
+        app,
+        host=settings.listen_host,
+        port=settings.listen_port,
+        threads=SERVER_THREADS,
+        max_body_bytes=2 * settings.max_report_bytes,
+    )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    pods.start()
+    loop = threading.Thread(target=reconciler.run, args=(stop,), name="reconcile", daemon=True)
+    loop.start()
+    log.info("listening on %s:%d", settings.listen_host, server.port)
+    try:
+        server.serve_until(stop, drain_seconds=SHUTDOWN_DRAIN_SECONDS)
+    finally:
+        stop.set()
+        loop.join(timeout=1)
+        pods.close()
+        store.close()
+    log.info("stopped")
+    return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

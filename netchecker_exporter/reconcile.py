@@ -1,0 +1,90 @@
+"""The reconcile loop: every check interval, judge every agent and swap in a new Snapshot.
+
+Readers (the collector, /readyz) take the current Snapshot with one attribute read: it is
+immutable and replaced whole, so no lock is needed and a scrape never waits on a pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from netchecker_exporter.check import AgentVerdict, judge_agents
+from netchecker_exporter.pods.base import PodSource, PodSourceHealth
+from netchecker_exporter.store.base import ReportStore, StoreHealth
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything /metrics shows, as of one reconcile pass."""
+
+    verdicts: tuple[AgentVerdict, ...]
+    store: StoreHealth
+    pod_source_kind: str
+    pod_source: PodSourceHealth
+    last_success_timestamp: float | None = None
+    last_duration_seconds: float | None = None
+    failures_total: int = 0
+
+    @property
+    def reconciled(self) -> bool:
+        """At least one pass has succeeded."""
+        return self.last_success_timestamp is not None
+
+
+class Reconciler:
+    """Owns the Snapshot; run() loops until its stop Event is set."""
+
+    def __init__(
+        self,
+        *,
+        store: ReportStore,
+        pods: PodSource,
+        check_interval_seconds: float,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._pods = pods
+        self._interval = check_interval_seconds
+        self._clock = clock
+        self._monotonic = monotonic
+        self._snapshot = Snapshot((), store.health(), pods.kind, pods.health())
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def judge_agents_now(self) -> tuple[AgentVerdict, ...]:
+        """Verdicts as of this instant (connectivity_check answers from this, not the snapshot)."""
+        records = self._store.list_records()
+        return judge_agents(self._pods.expected_pods(records), records, self._clock())
+
+    def reconcile_once(self) -> Snapshot:
+        """One pass; a failure is logged and counted, and the last verdicts are kept."""
+        started = self._monotonic()
+        previous = replace(self._snapshot, store=self._store.health(), pod_source=self._pods.health())
+        try:
+            verdicts = self.judge_agents_now()
+        except Exception:
+            log.exception("reconcile pass failed; keeping the last verdicts, retrying in %ss", self._interval)
+            self._snapshot = replace(previous, failures_total=previous.failures_total + 1)
+            return self._snapshot
+        self._snapshot = replace(
+            previous,
+            verdicts=verdicts,
+            last_success_timestamp=self._clock(),
+            last_duration_seconds=self._monotonic() - started,
+        )
+        return self._snapshot
+
+    def run(self, stop: threading.Event) -> None:
+        """Reconcile every check interval until `stop` is set."""
+        while not stop.is_set():
+            self.reconcile_once()
+            stop.wait(self._interval)
