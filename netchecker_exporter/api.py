@@ -41,6 +41,7 @@ ERROR_STATUS: dict[type[NetcheckerError], int] = {
 }
 CHECK_ERROR_MESSAGE = "Error occurred while checking the agents. Details: {}"
 JSON = "application/json"
+EMPTY_OK = {"status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,8 @@ def read_report_body(environ: dict[str, Any], limit: int) -> Any:
 
 def make_app(deps: ApiDependencies) -> bottle.Bottle:
     """Build the WSGI app; nothing is registered at import time."""
-    app = bottle.Bottle(catchall=False)
+    app = bottle.Bottle()
+    app.config["catchall"] = False  # our plugin logs and answers 500; bottle must not print HTML
     app.install(ErrorMappingPlugin())
     app.default_error_handler = _json_error_page
     _add_agent_routes(app, deps)
@@ -158,7 +160,7 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
         deps.store.put_report(parse_report(payload, name), deps.clock())
-        return bottle.HTTPResponse(status=200)
+        return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/api/v1/agents/<name>")
     def get_record(name: str) -> bottle.HTTPResponse:
@@ -187,7 +189,7 @@ def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 
     @app.get("/api/v1/ping")
     def ping() -> bottle.HTTPResponse:
-        return bottle.HTTPResponse(status=200)
+        return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/metrics")
     def metrics() -> bottle.HTTPResponse:

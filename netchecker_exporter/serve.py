@@ -51,6 +51,8 @@ class GracefulServer:
         self._server.task_dispatcher.shutdown(timeout=1)
 
     def _busy_channels(self) -> int:
-        """Connections with a request in progress or a response not yet sent."""
+        """Connections with a request being received or served, or a response not yet sent."""
         channels = self._server.active_channels.values()
-        return sum(1 for channel in channels if channel.requests or channel.total_outbufs_len)
+        return sum(
+            1 for channel in channels if channel.request or channel.requests or channel.total_outbufs_len
+        )
