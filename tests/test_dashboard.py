@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kit_support import dashboard_queries, iter_panels, load_dashboard, promql_metric_names
+
+from tests.kit_support import dashboard_queries, iter_panels, load_dashboard, promql_metric_names
 
 # What the server exports (netchecker_exporter/collector.py and cli.py) plus Prometheus's own `up`.
 EXPORTED_METRICS = {

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
-from kit_support import (
+
+from tests.kit_support import (
     FIXTURES_DIR,
     REPO_ROOT,
     RULES_FILE,
