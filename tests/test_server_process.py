@@ -216,3 +216,12 @@ def test_help_prints_grouped_flags_and_exits_0() -> None:
     )
     assert result.returncode == 0
     assert "Store (etcd):" in result.stdout
+
+
+def test_the_console_script_runs_the_same_program() -> None:
+    script = Path(sys.executable).parent / "netchecker-exporter"
+    if not script.exists():
+        pytest.fail(f"{script} is missing: `make deps` installs the package with its console script")
+    result = subprocess.run([str(script), "-h"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: netchecker-exporter [flags]")
