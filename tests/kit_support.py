@@ -18,8 +18,19 @@ DASHBOARD_FILE = REPO_ROOT / "config" / "grafana" / "netchecker.json"
 T = TypeVar("T")
 
 PROMQL_KEYWORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
-    "offset", "inf", "nan",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
 }
 
 
@@ -53,7 +64,7 @@ def promql_metric_names(expr: str) -> set[str]:
     text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        following = text[match.end():].lstrip()
+        following = text[match.end() :].lstrip()
         word = match.group()
         if following.startswith("(") or word.lower() in PROMQL_KEYWORDS or word.startswith("$"):
             continue

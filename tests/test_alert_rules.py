@@ -73,8 +73,11 @@ def test_alert_description_names_what_is_affected(rule: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("rule", load_alerts(), ids=lambda rule: rule["alert"])
 def test_runbook_has_a_section_for_each_alert(rule: dict[str, Any]) -> None:
-    anchors = {github_anchor(line.lstrip("#")) for line in RUNBOOK_FILE.read_text().splitlines()
-               if line.startswith("## ")}
+    anchors = {
+        github_anchor(line.lstrip("#"))
+        for line in RUNBOOK_FILE.read_text().splitlines()
+        if line.startswith("## ")
+    }
     assert rule["annotations"]["runbook_url"].removeprefix(RUNBOOK_PREFIX) in anchors
 
 

@@ -54,8 +54,9 @@ def http_get_json(url: str, params: dict[str, str] | None = None) -> Any:
 
 
 def http_status(url: str, method: str = "GET", body: bytes | None = None) -> int:
-    request = urllib.request.Request(url, data=body, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             status: int = response.status
@@ -88,11 +89,13 @@ def write_prometheus_config(path: Path, server_port: int) -> None:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
         "rule_files": [str(RULES_FILE)],
-        "scrape_configs": [{
-            "job_name": JOB,
-            "honor_labels": True,
-            "static_configs": [{"targets": [f"127.0.0.1:{server_port}"]}],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"127.0.0.1:{server_port}"]}],
+            }
+        ],
     }
     path.write_text(yaml.safe_dump(config))
 
@@ -141,24 +144,45 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     server_port, prometheus_port = free_port(), free_port()
     write_pods_file(workdir / "pods.yaml", fixtures)
     write_prometheus_config(workdir / "prometheus.yml", server_port)
-    server = start([sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{server_port}", "-check-interval=1",
-                    "-pods-file", str(workdir / "pods.yaml")], workdir / "server.log")
-    prom = start([prometheus, f"--config.file={workdir / 'prometheus.yml'}",
-                  f"--storage.tsdb.path={workdir / 'data'}",
-                  f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"],
-                 workdir / "prometheus.log")
+    server = start(
+        [
+            sys.executable,
+            "exporter.py",
+            f"-endpoint=127.0.0.1:{server_port}",
+            "-check-interval=1",
+            "-pods-file",
+            str(workdir / "pods.yaml"),
+        ],
+        workdir / "server.log",
+    )
+    prom = start(
+        [
+            prometheus,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            "--log.level=warn",
+        ],
+        workdir / "prometheus.log",
+    )
     stop = threading.Event()
     stack = LiveStack(f"http://127.0.0.1:{prometheus_port}", f"http://127.0.0.1:{server_port}", fixtures)
     try:
-        wait_until(lambda: http_status(f"{stack.server_url}/healthz") == 200, timeout_seconds=20,
-                   what="the server's /healthz")
+        wait_until(
+            lambda: http_status(f"{stack.server_url}/healthz") == 200,
+            timeout_seconds=20,
+            what="the server's /healthz",
+        )
         assert http_status(f"{stack.server_url}/api/v1/agents/netchecker-agent-bad", "POST", b"{") == 400
         agents = threading.Thread(
             target=post_reports_until, args=(stop, stack.server_url, fixtures), daemon=True
         )
         agents.start()
-        wait_until(lambda: http_status(f"{stack.prometheus_url}/-/ready") == 200, timeout_seconds=30,
-                   what="prometheus to be ready")
+        wait_until(
+            lambda: http_status(f"{stack.prometheus_url}/-/ready") == 200,
+            timeout_seconds=30,
+            what="prometheus to be ready",
+        )
         wait_until(lambda: scrape_count(stack), timeout_seconds=30, what=f"{MIN_SCRAPES} scrapes")
         wait_until(lambda: all_rules_evaluated(stack), timeout_seconds=20, what="every rule to be evaluated")
         yield stack
@@ -215,7 +239,11 @@ def test_pod_network_probe_failure_with_healthy_host_network_is_pending_as_cni_f
 
 def test_a_healthy_server_raises_no_server_alerts(live_stack: LiveStack) -> None:
     server_alerts = {
-        "NetcheckerExporterDown", "NetcheckerExporterMissing", "NetcheckerReconcileStalled",
-        "NetcheckerStoreDown", "NetcheckerPodSourceDown", "NetcheckerManyAgentsNotReporting",
+        "NetcheckerExporterDown",
+        "NetcheckerExporterMissing",
+        "NetcheckerReconcileStalled",
+        "NetcheckerStoreDown",
+        "NetcheckerPodSourceDown",
+        "NetcheckerManyAgentsNotReporting",
     }
     assert not {name for name, _ in pending_alerts(live_stack)} & server_alerts
