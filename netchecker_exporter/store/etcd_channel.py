@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from netchecker_exporter.settings import EtcdSettings
 log = logging.getLogger(__name__)
 S = TypeVar("S")
 DEFAULT_ETCD_PORT = 2379
+SWITCH_WARNING_INTERVAL_SECONDS = 30.0
 GRPC_OPTIONS = (
     # A listing is paged, but a watch that resumes after a break may get a large backlog.
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -87,6 +89,7 @@ class Endpoints(Generic[S]):
         self._channels = [open_channel(endpoint, settings) for endpoint in settings.endpoints]
         self._stubs = [make_stubs(channel) for channel in self._channels]
         self._index = 0
+        self._last_warning = -SWITCH_WARNING_INTERVAL_SECONDS
         self._lock = threading.Lock()
 
     def current(self) -> S:
@@ -100,7 +103,12 @@ class Endpoints(Generic[S]):
                 return
             self._index = (self._index + 1) % len(self._stubs)
             name = self._names[self._index]
-        log.warning("etcd store: switching to endpoint %s", name)
+            now = time.monotonic()
+            # While every endpoint is down we cycle fast; one line per interval says it all.
+            loud = now - self._last_warning >= SWITCH_WARNING_INTERVAL_SECONDS
+            if loud:
+                self._last_warning = now
+        log.log(logging.WARNING if loud else logging.DEBUG, "etcd store: switching to endpoint %s", name)
 
     def close(self) -> None:
         for channel in self._channels:

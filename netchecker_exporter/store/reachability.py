@@ -15,8 +15,8 @@ class Reachability:
 
     def __init__(self, where: str) -> None:
         self._where = where
-        self._reachable = False
-        self._watching = False
+        self._reachable: bool | None = None  # None: not known yet, so the first answer is logged
+        self._watching: bool | None = None
         self._detail = f"connecting to {where}"
         self._ever_reachable = False
         self._lock = threading.Lock()
@@ -48,9 +48,9 @@ class Reachability:
         if changed and watching:
             log.info("etcd store: watching %s", self._where)
         elif changed:
-            log.warning("etcd store: watch stopped (%s); retrying", detail)
+            log.warning("etcd store: not watching (%s); retrying", detail)
 
     def health(self) -> StoreHealth:
         with self._lock:
-            up = self._reachable and self._watching
+            up = bool(self._reachable and self._watching)
             return StoreHealth(up=up, detail="" if up else self._detail)
