@@ -5,6 +5,7 @@ The only module that imports the official `kubernetes` client.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -346,10 +347,15 @@ class KubernetesPodSource:
         self._stop.wait(seconds)
 
     def _set_response(self, response: Any, *, shutdown_previous: bool = False) -> None:
+        """Swap the open response; once closing, a new one is cut at once so no read can block."""
         with self._lock:
             previous, self._response = self._response, response
+            if response is not None and self._stop.is_set():
+                previous, self._response = response, None
+                shutdown_previous = True
         if previous is not None:
             if shutdown_previous:
-                previous.shutdown()  # unblocks a read in progress on the watch thread
+                with contextlib.suppress(OSError, ValueError, RuntimeError):
+                    previous.shutdown()  # unblocks a read in progress on the watch thread
             previous.close()
             previous.release_conn()

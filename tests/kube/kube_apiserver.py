@@ -49,7 +49,7 @@ class Request:
 class Fault:
     status: int
     on: str = "any"
-    """'list', 'watch' or 'any'."""
+    """'list', 'watch', 'continue' (a list page after the first) or 'any'."""
     times: int | None = 1
     """None: until cleared."""
     message: str = ""
@@ -123,10 +123,13 @@ class FakeKubeApiServer:
     def watch_requests(self) -> list[Request]:
         return [r for r in self.requests if r.watch]
 
-    def take_fault(self, watch: bool) -> Fault | None:
+    def take_fault(self, request: Request) -> Fault | None:
+        kinds = {"any", "watch"} if request.watch else {"any", "list"}
+        if "continue" in request.query:
+            kinds.add("continue")
         with self.cluster.changed:
             for fault in self.faults:
-                if fault.on in ("any", "watch" if watch else "list"):
+                if fault.on in kinds:
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times == 0:
@@ -156,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake.requests.append(request)
         if fake.unreachable:
             return self._drop()
-        fault = fake.take_fault(request.watch)
+        fault = fake.take_fault(request)
         if fault is not None:
             return self._fault(fault, request)
         return self._serve(fake, request)
@@ -198,6 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
             401: "Unauthorized",
             403: f'pods is forbidden: User "system:serviceaccount:netchecker:netchecker-exporter" '
             f'cannot {verb} resource "pods" in API group "" {scope}',
+            410: "The provided continue parameter is too old to display a consistent list result. "
+            "You can start a new list without the continue parameter.",
             429: "Too many requests, please try again later.",
         }.get(fault.status, "Internal error occurred: injected fault")
         headers = {"Retry-After": str(fault.retry_after_seconds)} if fault.retry_after_seconds else {}
