@@ -22,6 +22,7 @@ run: deps
 
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: deps
 	$(BIN)/mypy

@@ -41,6 +41,7 @@ ERROR_STATUS: dict[type[NetcheckerError], int] = {
 }
 CHECK_ERROR_MESSAGE = "Error occurred while checking the agents. Details: {}"
 JSON = "application/json"
+EMPTY_OK = {"status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +160,7 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
         deps.store.put_report(parse_report(payload, name), deps.clock())
-        return bottle.HTTPResponse(status=200)
+        return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/api/v1/agents/<name>")
     def get_record(name: str) -> bottle.HTTPResponse:
@@ -188,7 +189,7 @@ def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 
     @app.get("/api/v1/ping")
     def ping() -> bottle.HTTPResponse:
-        return bottle.HTTPResponse(status=200)
+        return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/metrics")
     def metrics() -> bottle.HTTPResponse:

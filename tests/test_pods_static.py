@@ -67,3 +67,10 @@ def test_source_none_expects_every_agent_that_reported(hostnet_report: dict[str,
     records = {report.podname: AgentRecord(report, 0.0, 1, 0)}
     (pod,) = ReportedPodSource().expected_pods(records)
     assert (pod.name, pod.node, pod.network) == (report.podname, "node-1", Network.HOST)
+
+
+def test_the_shipped_example_pods_file_is_valid() -> None:
+    from tests.conftest import REPO
+
+    path = REPO / "config" / "pods.example.yml"
+    assert len(parse_pods_file(yaml.safe_load(path.read_text()), str(path))) == 3

@@ -177,3 +177,12 @@ def test_help_groups_every_flag() -> None:
         assert heading in text
     for flag in FLAGS:
         assert f"-{flag.name} " in text
+
+
+def test_the_shipped_example_config_file_is_valid() -> None:
+    from netchecker_exporter.cli import read_text
+    from tests.conftest import REPO
+
+    path = str(REPO / "config" / "netchecker.example.yml")
+    settings = load_settings(["-config", path], {}, read_text)
+    assert settings.config_file == path
