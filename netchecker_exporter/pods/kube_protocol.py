@@ -12,6 +12,7 @@ from typing import Any
 from netchecker_exporter.errors import NetcheckerError, PodSourceUnavailableError
 
 HTTP_GONE = 410
+AUTH_FAILURES = frozenset({401, 403})
 
 
 class ResourceExpiredError(NetcheckerError):
@@ -83,3 +84,21 @@ def status_message(body: str | bytes | None) -> str:
         return str(status["message"])
     text = body.decode(errors="replace") if isinstance(body, bytes) else body or "no message"
     return text.strip()[:200]
+
+
+def auth_hint(error: KubernetesApiError, namespace: str | None) -> str:
+    """What an operator must fix after a 401 or 403: the credentials, or the RBAC grant we lack."""
+    if error.status == 401:
+        return (
+            f"Kubernetes API rejected our credentials ({error}): check the service-account token "
+            "or the kubeconfig user"
+        )
+    where = (
+        f"in namespace {namespace} (Role + RoleBinding)"
+        if namespace
+        else "cluster-wide (ClusterRole + ClusterRoleBinding)"
+    )
+    return (
+        f"Kubernetes API forbids us to {error.verb} pods ({error.message}): grant the exporter's "
+        f'service account RBAC verbs ["list", "watch"] on resource "pods" (apiGroup "") {where}'
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import random
 import threading
 import time
@@ -25,10 +24,13 @@ from kubernetes.config.incluster_config import InClusterConfigLoader
 from netchecker_exporter.check import ExpectedPod
 from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
 from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.pods.cluster_access import ClusterAccess
 from netchecker_exporter.pods.kube_protocol import (
+    AUTH_FAILURES,
     KubernetesApiError,
     ResourceExpiredError,
     WatchDroppedError,
+    auth_hint,
     error_from_response,
     event_lines,
     parse_event,
@@ -39,39 +41,6 @@ from netchecker_exporter.report import AgentRecord
 from netchecker_exporter.settings import KubernetesSettings
 
 log = logging.getLogger(__name__)
-
-SERVICE_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-SERVICE_CA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-AUTH_FAILURES = frozenset({401, 403})
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterAccess:
-    """How to reach the API server: a kubeconfig file (list), or the pod's service account."""
-
-    kubeconfig: str | None
-    """None: in-cluster, with the service account's token and CA."""
-    reason: str
-    token_path: str = SERVICE_TOKEN_PATH
-    ca_path: str = SERVICE_CA_PATH
-
-
-def find_cluster_access(
-    kubeconfig: str | None,
-    environ: Mapping[str, str],
-    *,
-    token_path: str = SERVICE_TOKEN_PATH,
-    ca_path: str = SERVICE_CA_PATH,
-) -> ClusterAccess | None:
-    """kubectl's order: -kubeconfig, then $KUBECONFIG, then the pod's service account; None if none."""
-    if kubeconfig:
-        return ClusterAccess(kubeconfig, f"-kubeconfig={kubeconfig}")
-    if environ.get("KUBECONFIG"):
-        return ClusterAccess(environ["KUBECONFIG"], f"$KUBECONFIG={environ['KUBECONFIG']}")
-    if environ.get("KUBERNETES_SERVICE_HOST") and os.path.isfile(token_path):
-        reason = f"in-cluster (KUBERNETES_SERVICE_HOST is set and {token_path} exists)"
-        return ClusterAccess(None, reason, token_path, ca_path)
-    return None
 
 
 def connect(access: ClusterAccess, environ: Mapping[str, str]) -> ApiClient:
@@ -310,7 +279,7 @@ class KubernetesPodSource:
         retry_after = error.retry_after_seconds if isinstance(error, KubernetesApiError) else 0.0
         delay = max(self._backoff_seconds(self._failures), min(retry_after, self._timing.backoff_max_seconds))
         if isinstance(error, KubernetesApiError) and error.status in AUTH_FAILURES:
-            log.error("%s; retrying in %.1fs", self._auth_hint(error), delay)
+            log.error("%s; retrying in %.1fs", auth_hint(error, self._namespace), delay)
         else:
             known = len(self._cache.expected_pods())
             log.warning(
@@ -318,22 +287,6 @@ class KubernetesPodSource:
                 error, known, delay, self._failures,
             )  # fmt: skip
         self._pause(delay)
-
-    def _auth_hint(self, error: KubernetesApiError) -> str:
-        if error.status == 401:
-            return (
-                f"Kubernetes API rejected our credentials ({error}): check the service-account token "
-                "or the kubeconfig user"
-            )
-        where = (
-            f"in namespace {self._namespace} (Role + RoleBinding)"
-            if self._namespace
-            else ("cluster-wide (ClusterRole + ClusterRoleBinding)")
-        )
-        return (
-            f"Kubernetes API forbids us to {error.verb} pods ({error.message}): grant the exporter's "
-            f'service account RBAC verbs ["list", "watch"] on resource "pods" (apiGroup "") {where}'
-        )
 
     def _backoff_seconds(self, attempt: int) -> float:
         """0 for attempt 0, then exponential with jitter: base * 2^(attempt-1) * [0.5, 1), capped."""

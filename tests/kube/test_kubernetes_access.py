@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from netchecker_exporter.errors import ConfigError
-from netchecker_exporter.pods.kubernetes import ClusterAccess, connect, find_cluster_access
+from netchecker_exporter.pods.cluster_access import ClusterAccess, find_cluster_access
+from netchecker_exporter.pods.kubernetes import connect
 from tests.kube.conftest import TOKEN, SourceFactory, write_kubeconfig
 from tests.kube.kube_apiserver import FakeKubeApiServer
 from tests.kube.kube_cluster import FakeCluster
