@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,8 +28,9 @@ def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(ignored)}
 
 
-@pytest.fixture
-def exporter_url(kubeconfig: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def running_exporter(kubeconfig: Path) -> Iterator[str]:
+    """`python exporter.py -kubeconfig=...` on a free port; yields its URL, stops it with SIGTERM."""
     port = free_port()
     command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{port}", f"-kubeconfig={kubeconfig}",
                f"-check-interval={CHECK_INTERVAL_SECONDS}", "-startup-grace=0"]  # fmt: skip
@@ -41,6 +43,12 @@ def exporter_url(kubeconfig: Path) -> Iterator[str]:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
         assert "pod source: kubernetes via -kubeconfig" in stderr
+
+
+@pytest.fixture
+def exporter_url(kubeconfig: Path) -> Iterator[str]:
+    with running_exporter(kubeconfig) as url:
+        yield url
 
 
 def _answers(url: str, process: subprocess.Popen[str]) -> bool:
@@ -87,3 +95,19 @@ def test_a_labelled_pod_that_reports_passes_the_check(
         200,
         {"Message": "All 1 pods successfully reported back to the server", "Absent": None, "Outdated": None},
     )
+
+
+def test_before_the_first_list_the_check_answers_500_and_the_source_is_down(
+    apiserver: FakeKubeApiServer, kubeconfig: Path
+) -> None:
+    apiserver.fail(403, on="list", times=None)
+    with running_exporter(kubeconfig) as url:
+        wait_until(lambda: len(apiserver.list_requests()) >= 2, what="retried lists")
+        status, body = connectivity(url)
+        assert status == 500
+        assert str(body["Message"]).startswith(
+            "Error occurred while checking the agents. Details: Kubernetes agent pods not listed yet: "
+            "list pods: HTTP 403: pods is forbidden"
+        )
+        down = 'netchecker_pod_source_up{source="kubernetes"} 0.0'
+        assert down in requests.get(url + "/metrics", timeout=5).text
