@@ -199,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
         scope = f'in the namespace "{request.namespace}"' if request.namespace else "at the cluster scope"
         message = fault.message or {
             401: "Unauthorized",
-            403: f'pods is forbidden: User "system:serviceaccount:netchecker:netchecker-exporter" '
+            403: f'pods is forbidden: User "system:serviceaccount:netchecker:netchecker-server" '
             f'cannot {verb} resource "pods" in API group "" {scope}',
             410: "The provided continue parameter is too old to display a consistent list result. "
             "You can start a new list without the continue parameter.",
