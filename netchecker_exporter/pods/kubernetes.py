@@ -12,7 +12,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -37,6 +36,7 @@ from netchecker_exporter.pods.kube_protocol import (
     status_error,
 )
 from netchecker_exporter.pods.pod_cache import PodCache, resource_version_of
+from netchecker_exporter.pods.watch_timing import WatchTiming, backoff_seconds
 from netchecker_exporter.report import AgentRecord
 from netchecker_exporter.settings import KubernetesSettings
 
@@ -61,22 +61,6 @@ def connect(access: ClusterAccess, environ: Mapping[str, str]) -> ApiClient:
     # Our loop retries with backoff; urllib3's own retries would multiply every read timeout.
     configuration.retries = 0
     return ApiClient(configuration)
-
-
-@dataclass(frozen=True, slots=True)
-class WatchTiming:
-    """Timeouts, paging and backoff of the list + watch loop (tests shorten them)."""
-
-    watch_timeout_seconds: int = 300
-    """The server ends each watch after this, randomised up to twice as long as client-go does."""
-    watch_idle_seconds: float = 150.0
-    """No byte for this long on a watch: the connection is presumed dead and the watch resumed.
-    The API server sends a bookmark about every minute, so a live watch is never this quiet."""
-    request_timeout_seconds: float = 60.0
-    connect_timeout_seconds: float = 10.0
-    page_size: int = 500
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
 
 
 class KubernetesPodSource:
@@ -289,12 +273,7 @@ class KubernetesPodSource:
         self._pause(delay)
 
     def _backoff_seconds(self, attempt: int) -> float:
-        """0 for attempt 0, then exponential with jitter: base * 2^(attempt-1) * [0.5, 1), capped."""
-        if attempt <= 0:
-            return 0.0
-        timing = self._timing
-        ceiling = min(timing.backoff_max_seconds, timing.backoff_base_seconds * 2.0 ** (attempt - 1))
-        return ceiling * (0.5 + self._random() / 2)
+        return backoff_seconds(self._timing, attempt, self._random())
 
     def _pause(self, seconds: float) -> None:
         self._stop.wait(seconds)
@@ -304,11 +283,15 @@ class KubernetesPodSource:
         with self._lock:
             previous, self._response = self._response, response
             if response is not None and self._stop.is_set():
-                previous, self._response = response, None
-                shutdown_previous = True
+                self._response = None
+                _discard(response, shutdown=True)
         if previous is not None:
-            if shutdown_previous:
-                with contextlib.suppress(OSError, ValueError, RuntimeError):
-                    previous.shutdown()  # unblocks a read in progress on the watch thread
-            previous.close()
-            previous.release_conn()
+            _discard(previous, shutdown=shutdown_previous)
+
+
+def _discard(response: Any, *, shutdown: bool) -> None:
+    if shutdown:
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            response.shutdown()  # unblocks a read in progress on the watch thread
+    response.close()
+    response.release_conn()

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from netchecker_exporter.pods.cluster_access import ClusterAccess
-from netchecker_exporter.pods.kubernetes import KubernetesPodSource, WatchTiming, connect
+from netchecker_exporter.pods.kubernetes import KubernetesPodSource, connect
+from netchecker_exporter.pods.watch_timing import WatchTiming
 from netchecker_exporter.settings import DEFAULT_AGENT_SELECTOR, KubernetesSettings
 from tests.kube.kube_apiserver import FakeKubeApiServer
 from tests.kube.kube_cluster import FakeCluster

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from netchecker_exporter.errors import PodSourceUnavailableError
-from netchecker_exporter.pods.kubernetes import WatchTiming
+from netchecker_exporter.pods.watch_timing import WatchTiming
 from tests.kube.conftest import FAST, SourceFactory
 from tests.kube.kube_apiserver import CUT, FakeKubeApiServer
 from tests.kube.kube_cluster import FakeCluster

@@ -17,6 +17,7 @@ from netchecker_exporter.pods.kube_protocol import (
     status_error,
 )
 from netchecker_exporter.pods.pod_cache import PodCache, expected_pod_from_object
+from netchecker_exporter.pods.watch_timing import WatchTiming, backoff_seconds
 
 CREATED = "2026-01-01T00:00:00Z"
 CREATED_EPOCH = 1_767_225_600.0
@@ -123,3 +124,21 @@ def test_an_error_answer_keeps_the_status_message_and_retry_after() -> None:
     assert error.retry_after_seconds == 7.0
     assert isinstance(error_from_response("list", 410, body, None), ResourceExpiredError)
     assert "bad gateway" in str(error_from_response("watch", 502, b"<html>bad gateway</html>", None))
+
+
+@pytest.mark.parametrize(
+    ("attempt", "fraction", "seconds"),
+    [
+        (0, 0.9, 0.0),
+        (1, 0.0, 0.5),
+        (1, 1.0, 1.0),
+        (2, 0.0, 1.0),
+        (3, 0.0, 2.0),
+        (9, 0.0, 15.0),
+        (9, 1.0, 30.0),
+    ],
+)
+def test_backoff_doubles_from_one_second_with_jitter_up_to_thirty(
+    attempt: int, fraction: float, seconds: float
+) -> None:
+    assert backoff_seconds(WatchTiming(), attempt, fraction) == seconds
