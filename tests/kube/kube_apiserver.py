@@ -64,6 +64,7 @@ class FakeKubeApiServer:
     bookmark_interval_seconds: float | None = None
     requests: list[Request] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    bookmarks_sent: list[int] = field(default_factory=list)
     unreachable: bool = False
     cuts: int = 0
     _httpd: ThreadingHTTPServer | None = None
@@ -295,6 +296,7 @@ class _WatchStream:
                     {"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": str(version)}},
                 )
                 self.next_bookmark = time.monotonic() + self.bookmark_every
+                self.fake.bookmarks_sent.append(version)
             if time.monotonic() >= self.deadline:
                 return self._end()
 

@@ -87,7 +87,8 @@ def test_bookmarks_keep_a_quiet_watch_current_past_a_compaction(
     source = make_source(timing=dataclasses.replace(FAST, watch_timeout_seconds=1))
     assert source.wait_until_synced(5)
     cluster.advance(50)  # other objects change; our pods do not
-    time.sleep(0.3)  # let bookmarks (if any) carry the new version to the client
+    if bookmarks:
+        wait_until(lambda: cluster.version in apiserver.bookmarks_sent, what="a bookmark at the new version")
     cluster.compact()
     wait_until(lambda: len(apiserver.watch_requests()) >= 3, timeout_seconds=10, what="the watch to time out")
     assert len(apiserver.list_requests()) == lists
