@@ -27,6 +27,7 @@ from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.collector import SnapshotCollector
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.pods.base import PodSource
+from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
@@ -64,15 +65,25 @@ def build_store(settings: Settings) -> ReportStore:
 
 
 def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSource:
-    """-pods-file -> static; Kubernetes (in-cluster or kubeconfig) -> kubernetes; else none."""
+    """-pods-file -> static; -kubeconfig, $KUBECONFIG or in-cluster -> kubernetes; else none."""
     if settings.pods_file:
         source = settings.pods_file
         pods = parse_pods_file(_load_yaml(source), source)
         log.info("pod source: static, %d agents from %s", len(pods), source)
         return StaticPodSource(pods)
-    if settings.kubernetes.kubeconfig:
-        raise ConfigError(["-kubeconfig: the Kubernetes pod source is not available yet in this version"])
-    log.info("pod source: none (no -pods-file, no Kubernetes): every agent that reports is expected")
+    access = find_cluster_access(settings.kubernetes.kubeconfig, environ)
+    if access is not None:
+        # Imported here: the kubernetes client costs half a second that other sources need not pay.
+        from netchecker_exporter.pods.kubernetes import KubernetesPodSource, connect
+
+        watched = KubernetesPodSource(connect(access, environ), settings.kubernetes)
+        log.info("pod source: kubernetes via %s, pods labelled %r in %s", access.reason,
+                 settings.kubernetes.agent_selector, watched.scope)  # fmt: skip
+        return watched
+    log.info(
+        "pod source: none (no -pods-file, no -kubeconfig or $KUBECONFIG, not in a pod): "
+        "every agent that reports is expected"
+    )
     return ReportedPodSource()
 
 
