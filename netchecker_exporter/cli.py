@@ -27,12 +27,14 @@ from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
+from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.serve import GracefulServer
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
 from netchecker_exporter.store.base import ReportStore
+from netchecker_exporter.store.etcd import EtcdStore
 from netchecker_exporter.store.memory import MemoryStore
 
 log = logging.getLogger("netchecker_exporter")
@@ -59,19 +61,29 @@ def configure_logging(verbosity: int) -> None:
 def build_store(settings: Settings) -> ReportStore:
     if not settings.etcd.endpoints:
         return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds)
-    raise ConfigError(["-etcd-endpoints: the etcd store is not available yet in this version"])
+    return EtcdStore(settings.etcd, report_ttl_seconds=settings.report_ttl_seconds)
 
 
 def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSource:
-    """-pods-file -> static; Kubernetes (in-cluster or kubeconfig) -> kubernetes; else none."""
+    """-pods-file -> static; -kubeconfig, $KUBECONFIG or in-cluster -> kubernetes; else none."""
     if settings.pods_file:
         source = settings.pods_file
         pods = parse_pods_file(_load_yaml(source), source)
         log.info("pod source: static, %d agents from %s", len(pods), source)
         return StaticPodSource(pods)
-    if settings.kubernetes.kubeconfig:
-        raise ConfigError(["-kubeconfig: the Kubernetes pod source is not available yet in this version"])
-    log.info("pod source: none (no -pods-file, no Kubernetes): every agent that reports is expected")
+    access = find_cluster_access(settings.kubernetes.kubeconfig, environ)
+    if access is not None:
+        # Imported here: the kubernetes client costs half a second that other sources need not pay.
+        from netchecker_exporter.pods.kubernetes import KubernetesPodSource, connect
+
+        watched = KubernetesPodSource(connect(access, environ), settings.kubernetes)
+        log.info("pod source: kubernetes via %s, pods labelled %r in %s", access.reason,
+                 settings.kubernetes.agent_selector, watched.scope)  # fmt: skip
+        return watched
+    log.info(
+        "pod source: none (no -pods-file, no -kubeconfig or $KUBECONFIG, not in a pod): "
+        "every agent that reports is expected"
+    )
     return ReportedPodSource()
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from netchecker_exporter.check import AgentVerdict, judge_agents
+from netchecker_exporter.errors import NetcheckerError
 from netchecker_exporter.pods.base import PodSource, PodSourceHealth
 from netchecker_exporter.store.base import ReportStore, StoreHealth
 
@@ -71,16 +72,24 @@ class Reconciler:
         previous = replace(self._snapshot, store=self._store.health(), pod_source=self._pods.health())
         try:
             verdicts = self.judge_agents_now()
+        except NetcheckerError as error:  # an outage we know: its message says it all
+            log.warning(
+                "reconcile pass failed: %s; keeping the last verdicts, retrying in %ss", error, self._interval
+            )
+            return self._count_failure(previous)
         except Exception:
             log.exception("reconcile pass failed; keeping the last verdicts, retrying in %ss", self._interval)
-            self._snapshot = replace(previous, failures_total=previous.failures_total + 1)
-            return self._snapshot
+            return self._count_failure(previous)
         self._snapshot = replace(
             previous,
             verdicts=verdicts,
             last_success_timestamp=self._clock(),
             last_duration_seconds=self._monotonic() - started,
         )
+        return self._snapshot
+
+    def _count_failure(self, previous: Snapshot) -> Snapshot:
+        self._snapshot = replace(previous, failures_total=previous.failures_total + 1)
         return self._snapshot
 
     def run(self, stop: threading.Event, after_pass: Callable[[], None] | None = None) -> None:

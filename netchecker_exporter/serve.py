@@ -29,6 +29,7 @@ class GracefulServer:
             connection_limit=1000,
             channel_timeout=30,
             ident="netchecker-exporter",
+            asyncore_use_poll=True,  # select() fails beyond 1024 descriptors
             expose_tracebacks=False,
         )
 
@@ -40,12 +41,12 @@ class GracefulServer:
         """Serve until `stop` is set, then finish in-flight requests for up to `drain_seconds`."""
         server_map = self._server._map
         while not stop.is_set():
-            wasyncore.loop(timeout=POLL_SECONDS, map=server_map, count=1)
+            wasyncore.loop(timeout=POLL_SECONDS, map=server_map, use_poll=True, count=1)
         log.info("stopping: no new connections; draining in-flight requests")
         wasyncore.dispatcher.close(self._server)  # the listening socket only
         deadline = time.monotonic() + drain_seconds
         while self._busy_channels() and time.monotonic() < deadline:
-            wasyncore.loop(timeout=0.05, map=server_map, count=1)
+            wasyncore.loop(timeout=0.05, map=server_map, use_poll=True, count=1)
         self._server.close()
         wasyncore.close_all(server_map)
         self._server.task_dispatcher.shutdown(timeout=1)

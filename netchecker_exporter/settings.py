@@ -48,7 +48,7 @@ FLAGS: tuple[Flag, ...] = (
         "keep records in the Kubernetes API (not supported; accepted as false)",
     ),
     Flag("pods-file", str, "", "Pods", "YAML list of expected agents (pod source 'static')"),
-    Flag("kubeconfig", str, "", "Pods", "kubeconfig file (default: in-cluster, then $KUBECONFIG)"),
+    Flag("kubeconfig", str, "", "Pods", "kubeconfig file (default: $KUBECONFIG, then in-cluster)"),
     Flag("namespace", str, "", "Pods", "only watch agent pods in this namespace (default: all)"),
     Flag("agent-selector", str, DEFAULT_AGENT_SELECTOR, "Pods", "label selector of agent pods"),
     Flag(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -29,7 +30,9 @@ class ExporterProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{self.port}", *args]
-        self.process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            command, cwd=REPO, env=isolated_environment(), stderr=subprocess.PIPE, text=True
+        )
         wait_for(lambda: self._answers("/healthz"), STARTUP_SECONDS, f"exporter on {self.url}")
 
     def _answers(self, path: str) -> bool:
@@ -54,6 +57,12 @@ class ExporterProcess:
             self.process.send_signal(signal.SIGTERM)
         _, stderr = self.process.communicate(timeout=10)
         return self.process.returncode, stderr
+
+
+def isolated_environment() -> dict[str, str]:
+    """This machine's environment minus anything that would point the exporter at a real cluster."""
+    cluster = {"KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"}
+    return {k: v for k, v in os.environ.items() if k not in cluster and not k.startswith("NETCHECKER_")}
 
 
 def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
@@ -203,8 +212,9 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0_within_5_seconds(
     ],
 )
 def test_invalid_configuration_exits_2_with_the_problem_named(args: list[str], message: str) -> None:
+    command = [sys.executable, "exporter.py", *args]
     result = subprocess.run(
-        [sys.executable, "exporter.py", *args], cwd=REPO, capture_output=True, text=True, timeout=30
+        command, cwd=REPO, env=isolated_environment(), capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2
     assert message in result.stderr
@@ -216,3 +226,12 @@ def test_help_prints_grouped_flags_and_exits_0() -> None:
     )
     assert result.returncode == 0
     assert "Store (etcd):" in result.stdout
+
+
+def test_the_console_script_runs_the_same_program() -> None:
+    script = Path(sys.executable).parent / "netchecker-exporter"
+    if not script.exists():
+        pytest.fail(f"{script} is missing: `make deps` installs the package with its console script")
+    result = subprocess.run([str(script), "-h"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: netchecker-exporter [flags]")

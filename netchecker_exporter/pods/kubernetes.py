@@ -1,0 +1,297 @@
+"""Pod source `kubernetes`: agent pods from the API server by list + watch in a background thread.
+
+The only module that imports the official `kubernetes` client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import urllib3
+from kubernetes.client import ApiClient, Configuration, CoreV1Api
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException, load_kube_config
+from kubernetes.config.incluster_config import InClusterConfigLoader
+
+from netchecker_exporter.check import ExpectedPod
+from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
+from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.pods.cluster_access import ClusterAccess
+from netchecker_exporter.pods.kube_protocol import (
+    AUTH_FAILURES,
+    KubernetesApiError,
+    ResourceExpiredError,
+    WatchDroppedError,
+    auth_hint,
+    error_from_response,
+    event_lines,
+    parse_event,
+    status_error,
+)
+from netchecker_exporter.pods.pod_cache import PodCache, resource_version_of
+from netchecker_exporter.pods.watch_timing import WatchTiming, backoff_seconds
+from netchecker_exporter.report import AgentRecord
+from netchecker_exporter.settings import KubernetesSettings
+
+log = logging.getLogger(__name__)
+
+
+def connect(access: ClusterAccess, environ: Mapping[str, str]) -> ApiClient:
+    """An ApiClient for `access`, touching no global state; ConfigError when it cannot be built."""
+    configuration = Configuration()
+    try:
+        if access.kubeconfig is None:
+            loader = InClusterConfigLoader(  # type: ignore[no-untyped-call]
+                access.token_path, access.ca_path, environ=environ
+            )
+            loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+        else:
+            load_kube_config(  # type: ignore[no-untyped-call]
+                access.kubeconfig, client_configuration=configuration, persist_config=False
+            )
+    except (ConfigException, OSError, ValueError) as error:
+        raise ConfigError([f"Kubernetes access via {access.reason}: {error}"]) from error
+    # Our loop retries with backoff; urllib3's own retries would multiply every read timeout.
+    configuration.retries = 0
+    return ApiClient(configuration)
+
+
+class KubernetesPodSource:
+    """Keeps the labelled agent pods mirrored through list + watch; expected_pods() reads the mirror."""
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        settings: KubernetesSettings,
+        *,
+        timing: WatchTiming | None = None,
+        clock: Callable[[], float] = time.time,
+        random_fraction: Callable[[], float] = random.random,
+    ) -> None:
+        self._api_client = api_client
+        self._api = CoreV1Api(api_client)
+        self._namespace = settings.namespace
+        self._selector = settings.agent_selector
+        self._timing = timing or WatchTiming()
+        self._clock = clock
+        self._random = random_fraction
+        self._cache = PodCache(settings.startup_grace_seconds)
+        self._stop = threading.Event()
+        self._synced = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._response: urllib3.BaseHTTPResponse | None = None
+        self._resource_version: str | None = None
+        self._failures = 0
+        self._expiries = 0
+        self._up = False
+        self._watching = False
+        self._last_sync: float | None = None
+        self._last_error = "the first list has not completed yet"
+
+    @property
+    def scope(self) -> str:
+        return f"namespace {self._namespace}" if self._namespace else "all namespaces"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kubernetes-pods", daemon=True)
+        self._thread.start()
+
+    def wait_until_synced(self, timeout_seconds: float) -> bool:
+        """True once the first full list is in (for start-up logs and tests)."""
+        return self._synced.wait(timeout_seconds)
+
+    def expected_pods(self, records: Mapping[str, AgentRecord]) -> tuple[ExpectedPod, ...]:
+        if not self._synced.is_set():
+            raise PodSourceUnavailableError(f"Kubernetes agent pods not listed yet: {self._last_error}")
+        return self._cache.expected_pods()
+
+    def health(self) -> PodSourceHealth:
+        """Up while the last call succeeded; an open watch means the mirror is current right now."""
+        with self._lock:
+            if self._up and self._watching:
+                return PodSourceHealth(up=True, last_sync_timestamp=self._clock())
+            return PodSourceHealth(up=self._up, last_sync_timestamp=self._last_sync)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._set_response(None, shutdown_previous=True)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._api_client.close()  # type: ignore[no-untyped-call]
+
+    def _run(self) -> None:
+        log.info("watching pods labelled %r in %s", self._selector, self.scope)
+        while not self._stop.is_set():
+            try:
+                self._list_and_watch()
+            except ResourceExpiredError as error:
+                self._expiries += 1
+                log.info("%s; listing again", error)
+                self._resource_version = None
+                self._pause(self._backoff_seconds(self._expiries - 1))
+            except WatchDroppedError as error:
+                log.info("%s; resuming", error)
+                self._pause(self._backoff_seconds(1))
+            except PodSourceUnavailableError as error:
+                self._record_failure(error)
+            except Exception as error:  # a bug must not silently kill the thread: log, count, retry
+                log.exception("unexpected error in the Kubernetes pod watch")
+                self._record_failure(PodSourceUnavailableError(f"unexpected error: {error!r}"))
+
+    def _list_and_watch(self) -> None:
+        if self._resource_version is None:
+            self._relist()
+        self._watch()
+
+    def _relist(self) -> None:
+        started = time.monotonic()
+        items, version, pages = self._list_all()
+        expected = self._cache.replace(items)
+        self._resource_version = version
+        self._expiries = 0
+        self._mark_synced(watching=False)
+        self._synced.set()
+        log.info(
+            "listed %d agent pods in %s (%d expected) in %.2fs, %d page(s), resourceVersion %s",
+            len(items), self.scope, expected, time.monotonic() - started, pages, version,
+        )  # fmt: skip
+
+    def _list_all(self) -> tuple[list[dict[str, Any]], str, int]:
+        """Every page of one consistent list; a 410 on a continue token restarts it from scratch."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        pages = 0
+        while True:
+            page = self._list_page(token)
+            pages += 1
+            items += page.get("items") or []
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue") or None
+            if token is None:
+                return items, str(metadata.get("resourceVersion") or ""), pages
+
+    def _list_page(self, token: str | None) -> dict[str, Any]:
+        timeout = (self._timing.connect_timeout_seconds, self._timing.request_timeout_seconds)
+        response = self._request(
+            "list", limit=self._timing.page_size, _continue=token, _request_timeout=timeout
+        )
+        try:
+            page = json.loads(response.data)
+        except (ValueError, urllib3.exceptions.HTTPError, OSError) as error:
+            raise PodSourceUnavailableError(f"list pods: unreadable answer: {error}") from error
+        finally:
+            self._set_response(None)
+        if not isinstance(page, dict):
+            raise PodSourceUnavailableError("list pods: the answer is not a JSON object")
+        return page
+
+    def _watch(self) -> None:
+        timeout_seconds = int(self._timing.watch_timeout_seconds * (1 + self._random()))
+        response = self._request(
+            "watch",
+            watch=True,
+            allow_watch_bookmarks=True,
+            resource_version=self._resource_version,
+            timeout_seconds=timeout_seconds,
+            _request_timeout=(self._timing.connect_timeout_seconds, self._timing.watch_idle_seconds),
+        )
+        self._mark_synced(watching=True)
+        try:
+            for line in event_lines(response.stream(amt=None, decode_content=True)):
+                self._apply(line)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            if not self._stop.is_set():
+                where = f"resourceVersion {self._resource_version}"
+                raise WatchDroppedError(f"watch broke off at {where}: {error}") from error
+        finally:
+            self._set_response(None)
+        self._mark_synced(watching=False)
+
+    def _request(self, verb: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+        """One list or watch call on the right scope; its raw response is kept so close() can cut it."""
+        kwargs.update(label_selector=self._selector, _preload_content=False)
+        try:
+            response: Any = (
+                self._api.list_namespaced_pod(self._namespace, **kwargs)
+                if self._namespace
+                else self._api.list_pod_for_all_namespaces(**kwargs)
+            )
+        except ApiException as error:
+            raise error_from_response(verb, int(error.status or 0), error.body, error.headers) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise PodSourceUnavailableError(f"{verb} pods: {error}") from error
+        self._set_response(response)
+        return response  # type: ignore[no-any-return]
+
+    def _apply(self, line: bytes) -> None:
+        kind, obj = parse_event(line)
+        if kind == "ERROR":
+            raise status_error(obj)
+        if kind in ("ADDED", "MODIFIED"):
+            self._cache.put(obj)
+        elif kind == "DELETED":
+            self._cache.remove(obj)
+        self._resource_version = resource_version_of(obj) or self._resource_version
+        with self._lock:
+            self._last_sync = self._clock()
+
+    def _mark_synced(self, *, watching: bool) -> None:
+        if self._failures:
+            log.info("Kubernetes API reachable again after %d failed attempt(s)", self._failures)
+        self._failures = 0
+        with self._lock:
+            self._up = True
+            self._watching = watching
+            self._last_sync = self._clock()
+
+    def _record_failure(self, error: PodSourceUnavailableError) -> None:
+        self._failures += 1
+        with self._lock:
+            self._up = False
+            self._watching = False
+            self._last_error = str(error)
+        retry_after = error.retry_after_seconds if isinstance(error, KubernetesApiError) else 0.0
+        delay = max(self._backoff_seconds(self._failures), min(retry_after, self._timing.backoff_max_seconds))
+        if isinstance(error, KubernetesApiError) and error.status in AUTH_FAILURES:
+            log.error("%s; retrying in %.1fs", auth_hint(error, self._namespace), delay)
+        else:
+            known = len(self._cache.expected_pods())
+            log.warning(
+                "Kubernetes API: %s; keeping the %d pods known, retrying in %.1fs (attempt %d)",
+                error, known, delay, self._failures,
+            )  # fmt: skip
+        self._pause(delay)
+
+    def _backoff_seconds(self, attempt: int) -> float:
+        return backoff_seconds(self._timing, attempt, self._random())
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    def _set_response(self, response: Any, *, shutdown_previous: bool = False) -> None:
+        """Swap the open response; once closing, a new one is cut at once so no read can block."""
+        with self._lock:
+            previous, self._response = self._response, response
+            if response is not None and self._stop.is_set():
+                self._response = None
+                _discard(response, shutdown=True)
+        if previous is not None:
+            _discard(previous, shutdown=shutdown_previous)
+
+
+def _discard(response: Any, *, shutdown: bool) -> None:
+    if shutdown:
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            response.shutdown()  # unblocks a read in progress on the watch thread
+    response.close()
+    response.release_conn()

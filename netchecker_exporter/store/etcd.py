@@ -1,0 +1,427 @@
+"""The etcd v3 store: one key per agent under /<tree>/agents/, group-committed, mirrored by a watch.
+
+The only module that talks to etcd (the etcd3 package's generated gRPC stubs); everything it
+raises on purpose is a StoreUnavailableError. See docs/etcd.md for the design and its limits.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+import tenacity
+from etcd3 import etcdrpc
+from etcd3.etcdrpc import kv_pb2
+
+from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
+from netchecker_exporter.report import AgentRecord, AgentReport, record_from_stored_json
+from netchecker_exporter.settings import EtcdSettings
+from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.compaction import DEFAULT_COMPACT_INTERVAL_SECONDS, CompactionSchedule
+from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error
+from netchecker_exporter.store.etcd_plan import (
+    Base,
+    PodPuts,
+    PodWrite,
+    Put,
+    group_by_pod,
+    plan_pod_write,
+    split_by_value_bytes,
+)
+from netchecker_exporter.store.group_commit import GroupCommitter
+from netchecker_exporter.store.lease_pool import LeasePool
+from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
+from netchecker_exporter.store.reachability import Reachability
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_TXN_REPORTS = 60
+"""Reports per Txn: a Txn holds one compare, one put and one range per pod (etcd's --max-txn-ops 128)."""
+MAX_TXN_VALUE_BYTES = 1_000_000
+"""Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
+MAX_CONFLICT_ROUNDS = 5
+RANGE_PAGE_KEYS = 500
+KEEPER_INTERVAL_SECONDS = 1.0
+_TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN"}
+_REQUIRE_LEADER = (("hasleader", "true"),)
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdStoreStats:
+    """Counters for tests and benchmarks: how well group commit coalesces writes."""
+
+    reports: int
+    batches: int
+    txns: int
+    largest_batch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stubs:
+    """The etcd services on one endpoint's channel."""
+
+    kv: Any
+    lease: Any
+    watch: Any
+    maintenance: Any
+
+    @classmethod
+    def on(cls, channel: Any) -> Stubs:
+        return cls(
+            etcdrpc.KVStub(channel),
+            etcdrpc.LeaseStub(channel),
+            etcdrpc.WatchStub(channel),
+            etcdrpc.MaintenanceStub(channel),
+        )
+
+
+class _CompactedError(Exception):
+    """The watch's start revision was compacted (or its backlog is too large): list again."""
+
+
+class EtcdStore:
+    """ReportStore on etcd v3; reads come from the in-memory mirror and never touch etcd."""
+
+    def __init__(
+        self,
+        settings: EtcdSettings,
+        *,
+        report_ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+        compact_interval_seconds: float = DEFAULT_COMPACT_INTERVAL_SECONDS,
+    ) -> None:
+        self._timeout = settings.ping_timeout_seconds
+        self._prefix = f"/{settings.tree}/agents/".encode()
+        self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
+        self._mirror = Mirror()
+        self._leases = LeasePool(ttl_seconds=report_ttl_seconds, clock=clock)
+        self._compaction = CompactionSchedule(compact_interval_seconds)
+        self._reachability = Reachability(", ".join(settings.endpoints))
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._txns = 0
+        self._watch_failures = 0
+        self._watch_call: Any = None
+        self._committer: GroupCommitter[Put, AgentRecord] = GroupCommitter(
+            self._commit, max_items=MAX_TXN_REPORTS, name="etcd-writer"
+        )
+        self._threads = [
+            threading.Thread(target=self._watch_loop, name="etcd-watch", daemon=True),
+            threading.Thread(target=self._keep_loop, name="etcd-keeper", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        if not self._mirror.wait_loaded(self._timeout):
+            log.warning(
+                "etcd store: no listing from %s within %g s; starting empty and retrying in the background",
+                ", ".join(settings.endpoints),
+                self._timeout,
+            )
+
+    # -- ReportStore --------------------------------------------------------------------------
+
+    def put_report(self, report: AgentReport, received_at: float) -> AgentRecord:
+        return self._committer.submit(Put(report, received_at), self._timeout)
+
+    def get_record(self, podname: str) -> AgentRecord | None:
+        entry = self._mirror.entry(podname)
+        return entry.record if entry else None
+
+    def list_records(self) -> Mapping[str, AgentRecord]:
+        return self._mirror.records()
+
+    def health(self) -> StoreHealth:
+        if not self._mirror.loaded:
+            return StoreHealth(up=False, detail="etcd store: initial listing not loaded yet")
+        return self._reachability.health()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._stop.set()
+            call = self._watch_call
+        self._committer.close()
+        if call is not None:
+            call.cancel()
+        for thread in self._threads:
+            thread.join(timeout=self._timeout + 5)
+        self._endpoints.close()
+
+    def stats(self) -> EtcdStoreStats:
+        committed = self._committer.stats()
+        with self._lock:
+            txns = self._txns
+        return EtcdStoreStats(committed.items, committed.batches, txns, committed.largest_batch)
+
+    # -- calls with retries ---------------------------------------------------------------------
+
+    def _call(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
+        """Run `action(stubs, timeout)` with backoff and endpoint failover until `deadline`."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
+            wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
+            retry=tenacity.retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        try:
+            result: T = retrying(self._attempt, action, deadline)
+        except grpc.RpcError as error:
+            detail = f"etcd {what} failed: {describe_rpc_error(error)}"
+            if _is_transient(error):
+                self._reachability.mark(False, detail)
+            raise StoreUnavailableError(detail) from error
+        self._reachability.mark(True)
+        return result
+
+    def _attempt(self, action: Callable[[Stubs, float], T], deadline: float) -> T:
+        stubs = self._endpoints.current()
+        try:
+            return action(stubs, max(0.05, deadline - time.monotonic()))
+        except grpc.RpcError as error:
+            if _is_transient(error):
+                self._endpoints.failed(stubs)
+            if "lease not found" in describe_rpc_error(error):
+                self._leases.forget()
+            raise
+
+    def _grant(self, stubs: Stubs, ttl_seconds: int, timeout: float) -> int:
+        response = stubs.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=ttl_seconds), timeout=timeout)
+        if response.error:
+            raise StoreUnavailableError(f"etcd refused a lease: {response.error}")
+        return int(response.ID)
+
+    # -- group commit ---------------------------------------------------------------------------
+
+    def _commit(self, puts: Sequence[Put], deadline: float) -> list[AgentRecord | Exception]:
+        """Commit a batch (writer thread); one result or error per put, in order."""
+        pods = group_by_pod(puts)
+        bases = {name: Base.of(self._mirror.entry(name)) for name in pods}
+        writes = [plan_pod_write(name, items, bases[name]) for name, items in pods.items()]
+        results: dict[int, AgentRecord | Exception] = {}
+        for chunk in split_by_value_bytes(writes, MAX_TXN_VALUE_BYTES):
+            try:
+                results.update(self._commit_writes(chunk, pods, bases, deadline))
+            except StoreUnavailableError as error:
+                results.update({index: error for write in chunk for index, _ in write.records})
+        return [results[index] for index in range(len(puts))]
+
+    def _commit_writes(
+        self, writes: list[PodWrite], pods: PodPuts, bases: dict[str, Base], deadline: float
+    ) -> dict[int, AgentRecord]:
+        """Compare-and-swap every pod's key against the revision its totals were computed from."""
+        done: dict[int, AgentRecord] = {}
+        for _ in range(MAX_CONFLICT_ROUNDS):
+            response = self._call("txn", functools.partial(self._send_txn, writes=writes), deadline)
+            with self._lock:
+                self._txns += 1
+            if response.succeeded:
+                self._finish(writes, response.header.revision, done)
+                return done
+            writes = self._resolve_conflicts(writes, response, pods, bases, done)
+            if not writes:
+                return done
+        raise StoreUnavailableError(f"etcd txn: {len(writes)} agents kept changing under concurrent writes")
+
+    def _send_txn(self, stubs: Stubs, timeout: float, *, writes: list[PodWrite]) -> Any:
+        request = etcdrpc.TxnRequest()
+        for write in writes:
+            key = self._prefix + write.podname.encode()
+            lease = self._leases.lease_for(write.podname, lambda ttl: self._grant(stubs, ttl, timeout))
+            request.compare.add(
+                key=key,
+                target=etcdrpc.Compare.MOD,
+                result=etcdrpc.Compare.EQUAL,
+                mod_revision=write.base_revision,
+            )
+            request.success.add(request_put=etcdrpc.PutRequest(key=key, value=write.value, lease=lease))
+            request.failure.add(request_range=etcdrpc.RangeRequest(key=key))
+        return stubs.kv.Txn(request, timeout=timeout)
+
+    def _finish(self, writes: list[PodWrite], revision: int, done: dict[int, AgentRecord]) -> None:
+        self._mirror.apply_committed({w.podname: MirrorEntry(w.records[-1][1], revision) for w in writes})
+        for write in writes:
+            done.update(write.records)
+
+    def _resolve_conflicts(
+        self,
+        writes: list[PodWrite],
+        response: Any,
+        pods: PodPuts,
+        bases: dict[str, Base],
+        done: dict[int, AgentRecord],
+    ) -> list[PodWrite]:
+        """After a failed compare: adopt the current values and plan again. A current value equal
+        to ours means an earlier attempt that timed out did commit: done, never counted twice."""
+        retry = []
+        for write, reply in zip(writes, response.responses, strict=True):
+            kvs = reply.response_range.kvs
+            if kvs and kvs[0].value == write.value:
+                self._finish([write], kvs[0].mod_revision, done)
+                continue
+            base = Base(self._decode(kvs[0]), kvs[0].mod_revision) if kvs else Base(None, 0)
+            bases[write.podname] = base
+            retry.append(plan_pod_write(write.podname, pods[write.podname], base))
+        return retry
+
+    # -- mirror: list + watch -------------------------------------------------------------------
+
+    def _watch_loop(self) -> None:
+        must_list = True
+        while not self._stop.is_set():
+            try:
+                if must_list:
+                    self._list()
+                    must_list = False
+                self._watch(self._mirror.watched_revision + 1)
+            except _CompactedError as error:
+                log.info("etcd store: %s; listing again", error)
+                must_list = True
+            except StoreUnavailableError as error:
+                if self._stop.is_set():
+                    return
+                self._watch_failures += 1
+                self._reachability.watching(False, str(error))
+                self._stop.wait(min(2.0, 0.05 * 2 ** min(self._watch_failures, 6)))
+
+    def _list(self) -> None:
+        """Load the whole prefix at one revision, page by page (no response exceeds gRPC limits)."""
+        entries: dict[str, MirrorEntry] = {}
+        start, revision = self._prefix, 0
+        while True:
+            request = etcdrpc.RangeRequest(
+                key=start, range_end=_prefix_end(self._prefix), limit=RANGE_PAGE_KEYS, revision=revision
+            )
+            response = self._call(
+                "range", functools.partial(_range, request=request), time.monotonic() + self._timeout
+            )
+            revision = revision or response.header.revision
+            for kv in response.kvs:
+                record = self._decode(kv)
+                if record is not None:
+                    entries[record.report.podname] = MirrorEntry(record, kv.mod_revision)
+            if not response.more or not response.kvs:
+                break
+            start = response.kvs[-1].key + b"\0"
+        self._mirror.replace(entries, revision)
+        log.info("etcd store: loaded %d records at revision %d", len(entries), revision)
+
+    def _watch(self, start_revision: int) -> None:
+        stubs = self._endpoints.current()
+        finished = threading.Event()
+        create = etcdrpc.WatchRequest(
+            create_request=etcdrpc.WatchCreateRequest(
+                key=self._prefix, range_end=_prefix_end(self._prefix), start_revision=start_revision
+            )
+        )
+
+        def requests() -> Any:
+            yield create
+            finished.wait()
+
+        call = stubs.watch.Watch(requests(), metadata=_REQUIRE_LEADER)
+        with self._lock:
+            self._watch_call = call
+            if self._stop.is_set():
+                call.cancel()
+        try:
+            self._consume(call)
+        except grpc.RpcError as error:
+            self._on_watch_error(stubs, error)
+        finally:
+            finished.set()
+            call.cancel()
+
+    def _on_watch_error(self, stubs: Stubs, error: Any) -> None:
+        if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            raise _CompactedError("the watch backlog exceeds the message size limit") from error
+        if _is_transient(error):
+            self._endpoints.failed(stubs)
+        raise StoreUnavailableError(f"etcd watch broke: {describe_rpc_error(error)}") from error
+
+    def _consume(self, call: Any) -> None:
+        for response in call:
+            if response.compact_revision:
+                raise _CompactedError(f"revision compacted up to {response.compact_revision}")
+            if response.canceled:
+                raise StoreUnavailableError(f"etcd cancelled the watch: {response.cancel_reason}")
+            if response.created:
+                self._watch_failures = 0
+                self._reachability.watching(True)
+                continue
+            self._apply_events(response.events, response.header.revision)
+        raise StoreUnavailableError("etcd closed the watch stream")
+
+    def _apply_events(self, events: Any, revision: int) -> None:
+        changes = []
+        for event in events:
+            kv = event.kv
+            name = kv.key[len(self._prefix) :].decode(errors="replace")
+            if event.type == kv_pb2.Event.DELETE:
+                changes.append(MirrorEvent(name, None, kv.mod_revision))
+            elif self._mirror.is_newer(name, kv.mod_revision):
+                changes.append(MirrorEvent(name, self._decode(kv), kv.mod_revision))
+        self._mirror.apply_watched(changes, revision)
+
+    def _decode(self, kv: Any) -> AgentRecord | None:
+        try:
+            return record_from_stored_json(json.loads(kv.value))
+        except (ValueError, InvalidReportError) as error:
+            log.warning("etcd store: ignoring unreadable record at %r: %s", kv.key, error)
+            return None
+
+    # -- keeper: reachability and leases ahead of need -------------------------------------------
+
+    def _keep_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._keep(time.monotonic() + self._timeout)
+            except StoreUnavailableError as error:
+                log.debug("etcd store keeper: %s", error)
+            self._stop.wait(KEEPER_INTERVAL_SECONDS)
+
+    def _keep(self, deadline: float) -> None:
+        status = self._call(
+            "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
+        )
+        target = self._compaction.due(status.header.revision)
+        if target is not None:
+            self._compact(target, deadline)
+
+        def grant(ttl: int) -> int:
+            return self._call("lease grant", lambda s, t: self._grant(s, ttl, t), deadline)
+
+        self._leases.prepare(grant)
+
+    def _compact(self, revision: int, deadline: float) -> None:
+        request = etcdrpc.CompactionRequest(revision=revision)
+        try:
+            self._call("compact", lambda s, t: s.kv.Compact(request, timeout=t), deadline)
+        except StoreUnavailableError as error:  # e.g. another replica compacted further already
+            log.info("etcd store: compaction up to revision %d skipped: %s", revision, error)
+            return
+        log.info("etcd store: compacted etcd history up to revision %d", revision)
+
+
+def _is_transient(error: BaseException) -> bool:
+    if not isinstance(error, grpc.RpcError):
+        return False
+    code = error.code().name
+    return code in _TRANSIENT or "lease not found" in describe_rpc_error(error)
+
+
+def _range(stubs: Stubs, timeout: float, *, request: Any) -> Any:
+    return stubs.kv.Range(request, timeout=timeout)
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The range end covering every key that starts with `prefix` (its last byte plus one)."""
+    return prefix[:-1] + bytes([prefix[-1] + 1])

@@ -1,0 +1,115 @@
+"""gRPC channels to the etcd endpoints: TLS from the -etcd-* files, failover between endpoints.
+
+TLS is used for https:// endpoints and whenever a CA or client certificate is given; the
+server is always verified (by -etcd-ca, or by the system's roots when it is not given).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+import grpc
+
+from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.settings import EtcdSettings
+
+log = logging.getLogger(__name__)
+S = TypeVar("S")
+DEFAULT_ETCD_PORT = 2379
+SWITCH_WARNING_INTERVAL_SECONDS = 30.0
+GRPC_OPTIONS = (
+    # A listing is paged, but a watch that resumes after a break may get a large backlog.
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # Notice a silently dead peer; etcd's --grpc-keepalive-min-time (5 s) allows 10 s pings.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # gRPC's default reconnect backoff grows to 120 s: far too slow to notice etcd is back.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+)
+
+
+def describe_rpc_error(error: Any) -> str:
+    try:
+        return f"{error.code().name}: {error.details()}"
+    except AttributeError:
+        return str(error)
+
+
+def grpc_target(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port or DEFAULT_ETCD_PORT}"
+
+
+def _read(path: str, flag: str, problems: list[str]) -> bytes | None:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as error:
+        problems.append(f"-{flag} {path}: cannot read: {error.strerror or error}")
+        return None
+
+
+def _credentials(settings: EtcdSettings) -> Any:
+    problems: list[str] = []
+    ca = _read(settings.ca_file, "etcd-ca", problems) if settings.ca_file else None
+    cert = _read(settings.cert_file, "etcd-cert", problems) if settings.cert_file else None
+    key = _read(settings.key_file, "etcd-key", problems) if settings.key_file else None
+    if problems:
+        raise ConfigError(problems)
+    # root_certificates=None makes gRPC verify against its default roots; never "insecure".
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+
+def open_channel(endpoint: str, settings: EtcdSettings) -> Any:
+    tls = urlsplit(endpoint).scheme == "https" or bool(settings.ca_file or settings.cert_file)
+    if tls:
+        return grpc.secure_channel(grpc_target(endpoint), _credentials(settings), options=GRPC_OPTIONS)
+    return grpc.insecure_channel(grpc_target(endpoint), options=GRPC_OPTIONS)
+
+
+class Endpoints(Generic[S]):
+    """One lazily connecting channel per endpoint; callers use the current one and report
+    failures, which moves everyone on to the next endpoint."""
+
+    def __init__(self, settings: EtcdSettings, make_stubs: Callable[[Any], S]) -> None:
+        if not settings.endpoints:
+            raise ConfigError(["-etcd-endpoints is empty: the etcd store needs at least one URL"])
+        self._names = settings.endpoints
+        self._channels = [open_channel(endpoint, settings) for endpoint in settings.endpoints]
+        self._stubs = [make_stubs(channel) for channel in self._channels]
+        self._index = 0
+        self._last_warning = -SWITCH_WARNING_INTERVAL_SECONDS
+        self._lock = threading.Lock()
+
+    def current(self) -> S:
+        with self._lock:
+            return self._stubs[self._index]
+
+    def failed(self, stubs: S) -> None:
+        """`stubs` just failed: switch to the next endpoint, unless someone already did."""
+        with self._lock:
+            if len(self._stubs) == 1 or self._stubs[self._index] is not stubs:
+                return
+            self._index = (self._index + 1) % len(self._stubs)
+            name = self._names[self._index]
+            now = time.monotonic()
+            # While every endpoint is down we cycle fast; one line per interval says it all.
+            loud = now - self._last_warning >= SWITCH_WARNING_INTERVAL_SECONDS
+            if loud:
+                self._last_warning = now
+        log.log(logging.WARNING if loud else logging.DEBUG, "etcd store: switching to endpoint %s", name)
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()

@@ -1,0 +1,146 @@
+"""Group commit: one writer thread turns concurrent submissions into batches.
+
+Callers block until the batch holding their item is committed (or failed), so a caller that
+returns has a durable write. While one batch is being committed the next one fills up, which
+is what makes batches grow with load and stay small (low latency) when idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from netchecker_exporter.errors import StoreUnavailableError
+
+log = logging.getLogger(__name__)
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+CommitFunction = Callable[[Sequence[Item], float], Sequence[Result | Exception]]
+"""commit(items, monotonic_deadline) -> one result or exception per item, in order."""
+
+
+@dataclass(slots=True)
+class _Pending(Generic[Item, Result]):
+    item: Item
+    deadline: float
+    future: Future[Result] = field(default_factory=Future)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCommitStats:
+    batches: int
+    items: int
+    largest_batch: int
+
+
+class GroupCommitter(Generic[Item, Result]):
+    """Feeds submitted items, up to `max_items` at a time, to `commit` on one writer thread."""
+
+    def __init__(self, commit: CommitFunction[Item, Result], *, max_items: int, name: str) -> None:
+        self._commit = commit
+        self._max_items = max_items
+        self._queue: queue.SimpleQueue[_Pending[Item, Result] | None] = queue.SimpleQueue()
+        self._closed = threading.Event()
+        self._stats_lock = threading.Lock()
+        self._batches = self._items = self._largest = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, item: Item, timeout_seconds: float) -> Result:
+        """Commit `item` with the next batch; raise StoreUnavailableError if that fails or times out."""
+        if self._closed.is_set():
+            raise StoreUnavailableError("the store is closed")
+        pending: _Pending[Item, Result] = _Pending(item, time.monotonic() + timeout_seconds)
+        self._queue.put(pending)
+        try:
+            # The writer fails items past their deadline; the slack only covers its bookkeeping.
+            return pending.future.result(timeout=timeout_seconds + 0.5)
+        except FutureTimeoutError:
+            raise StoreUnavailableError(f"the write was not confirmed within {timeout_seconds:g} s") from None
+
+    def stats(self) -> GroupCommitStats:
+        with self._stats_lock:
+            return GroupCommitStats(self._batches, self._items, self._largest)
+
+    def close(self) -> None:
+        """Stop the writer after its current batch; fail whatever is still queued. Idempotent."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self._fail(self._drain(), StoreUnavailableError("the store is closed"))
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            batch = self._next_batch()
+            if batch:
+                self._commit_batch(batch)
+
+    def _next_batch(self) -> list[_Pending[Item, Result]]:
+        first = self._queue.get()
+        if first is None:
+            return []
+        batch = [first]
+        while len(batch) < self._max_items:
+            try:
+                pending = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if pending is None:
+                break
+            batch.append(pending)
+        return batch
+
+    def _commit_batch(self, batch: list[_Pending[Item, Result]]) -> None:
+        now = time.monotonic()
+        expired = [p for p in batch if p.deadline <= now]
+        live = [p for p in batch if p.deadline > now]
+        self._fail(expired, StoreUnavailableError("the write waited too long for its turn"))
+        if not live:
+            return
+        try:
+            results = self._commit([p.item for p in live], min(p.deadline for p in live))
+        except StoreUnavailableError as error:
+            self._fail(live, error)
+            return
+        except Exception as error:  # a bug: fail the callers loudly rather than leave them hanging
+            log.exception("group commit failed unexpectedly")
+            self._fail(live, error)
+            return
+        self._count(len(live))
+        for pending, result in zip(live, results, strict=True):
+            if isinstance(result, Exception):
+                pending.future.set_exception(result)
+            else:
+                pending.future.set_result(result)
+
+    def _count(self, size: int) -> None:
+        with self._stats_lock:
+            self._batches += 1
+            self._items += size
+            self._largest = max(self._largest, size)
+
+    def _drain(self) -> list[_Pending[Item, Result]]:
+        drained: list[_Pending[Item, Result]] = []
+        while True:
+            try:
+                pending = self._queue.get_nowait()
+            except queue.Empty:
+                return drained
+            if pending is not None:
+                drained.append(pending)
+
+    @staticmethod
+    def _fail(batch: Sequence[_Pending[Item, Result]], error: Exception) -> None:
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(error)

@@ -1,0 +1,271 @@
+"""Real etcd processes for tests: free loopback ports, temp data dirs, never a system service.
+
+EtcdProcess starts, stops (SIGTERM), kills (SIGKILL) and restarts one member; make_cluster
+starts several members as one cluster; make_tls_files mints a CA and certificates with openssl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout_seconds: float, what: str, interval_seconds: float = 0.05
+) -> Any:
+    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_seconds} s waiting for {what}")
+        time.sleep(interval_seconds)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca: Path
+    """A CA that signed nothing here: verifying etcd with it must fail."""
+
+
+def _openssl(*args: str | Path, cwd: Path) -> None:
+    subprocess.run([OPENSSL, *map(str, args)], cwd=cwd, check=True, capture_output=True)
+
+
+def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    key, cert = directory / f"{name}.key", directory / f"{name}.crt"
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        cwd=directory,
+    )
+    return key, cert
+
+
+def _make_cert(directory: Path, name: str, ca: tuple[Path, Path], extensions: str) -> tuple[Path, Path]:
+    key, csr, cert = (directory / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
+    ext_file = directory / f"{name}.ext"
+    ext_file.write_text(extensions)
+    _openssl(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        f"/CN={name}",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        cwd=directory,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca[1],
+        "-CAkey",
+        ca[0],
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        cert,
+        "-extfile",
+        ext_file,
+        cwd=directory,
+    )
+    return cert, key
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    ca = _make_ca(directory, "test-ca")
+    _, other_ca = _make_ca(directory, "other-ca")
+    server = _make_cert(
+        directory, "server", ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+    )
+    client = _make_cert(directory, "client", ca, "extendedKeyUsage=clientAuth\n")
+    return TlsFiles(ca[1], server[0], server[1], client[0], client[1], other_ca)
+
+
+class EtcdProcess:
+    """One etcd member on loopback; `url` is its client URL."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        name: str = "default",
+        client_port: int | None = None,
+        peer_port: int | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
+        self.name, self.data_dir, self.tls = name, data_dir, tls
+        self.client_port = client_port or free_port()
+        self.peer_port = peer_port or free_port()
+        self.initial_cluster = f"{name}={self.peer_url}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def command(self) -> list[str]:
+        command = [
+            ETCD,
+            f"--name={self.name}",
+            f"--data-dir={self.data_dir / self.name}",
+            f"--listen-client-urls={self.url}",
+            f"--advertise-client-urls={self.url}",
+            f"--listen-peer-urls={self.peer_url}",
+            f"--initial-advertise-peer-urls={self.peer_url}",
+            f"--initial-cluster={self.initial_cluster}",
+            "--initial-cluster-token=netchecker-test",
+            "--initial-cluster-state=new",
+            "--logger=zap",
+            "--log-level=warn",
+        ]
+        if self.tls:
+            command += [
+                f"--cert-file={self.tls.server_cert}",
+                f"--key-file={self.tls.server_key}",
+                "--client-cert-auth",
+                f"--trusted-ca-file={self.tls.ca}",
+            ]
+        return command
+
+    def start(self, *, wait: bool = True) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / f"{self.name}.log").open("ab")
+        env = {**os.environ, "ETCD_UNSUPPORTED_ARCH": ""}
+        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self, timeout_seconds: float = 20) -> None:
+        wait_until(
+            self.healthy,
+            timeout_seconds,
+            f"etcd {self.name} at {self.url} to be healthy",
+            interval_seconds=0.1,
+        )
+
+    def healthy(self) -> bool:
+        assert self._process is not None
+        if self._process.poll() is not None:
+            log = (self.data_dir / f"{self.name}.log").read_text(errors="replace")[-2000:]
+            raise AssertionError(f"etcd {self.name} exited with {self._process.returncode}:\n{log}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1, context=self._ssl()) as reply:
+                return bool(json.load(reply).get("health") == "true")
+        except (OSError, ValueError):
+            return False
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=str(self.tls.ca))
+        context.load_cert_chain(str(self.tls.client_cert), str(self.tls.client_key))
+        return context
+
+    def stop(self) -> None:
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._end(signal.SIGKILL)
+
+    def restart(self, *, wait: bool = True) -> None:
+        self.stop()
+        self.start(wait=wait)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _end(self, sig: signal.Signals) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(sig)
+            self._process.wait(timeout=20)
+        self._process = None
+
+    def etcdctl(self, *args: str) -> str:
+        command = [ETCDCTL, f"--endpoints={self.url}", "--command-timeout=5s", *args]
+        if self.tls:
+            command += [
+                f"--cacert={self.tls.ca}",
+                f"--cert={self.tls.client_cert}",
+                f"--key={self.tls.client_key}",
+            ]
+        env = {**os.environ, "ETCDCTL_API": "3"}
+        return subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+
+    def is_leader(self) -> bool:
+        status = json.loads(self.etcdctl("endpoint", "status", "--write-out=json"))[0]["Status"]
+        return bool(status["leader"] == status["header"]["member_id"])
+
+
+def make_cluster(data_dir: Path, size: int) -> list[EtcdProcess]:
+    """`size` members forming one cluster, started together (not yet waited for)."""
+    members = [EtcdProcess(data_dir, name=f"member{i}") for i in range(size)]
+    initial = ",".join(f"{m.name}={m.peer_url}" for m in members)
+    for member in members:
+        member.initial_cluster = initial
+        member.start(wait=False)
+    for member in members:
+        member.wait_healthy()
+    return members
+
+
+def stop_all(processes: Sequence[EtcdProcess]) -> None:
+    for process in processes:
+        process.kill()

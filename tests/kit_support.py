@@ -1,0 +1,102 @@
+"""Helpers shared by the operator-kit tests: paths, free ports, polling, PromQL and dashboard parsing."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures"
+RULES_FILE = REPO_ROOT / "alerts" / "netchecker.rules.yml"
+DASHBOARD_FILE = REPO_ROOT / "config" / "grafana" / "netchecker.json"
+
+T = TypeVar("T")
+
+PROMQL_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(probe: Callable[[], T | None], *, timeout_seconds: float, what: str) -> T:
+    """Call `probe` until it returns something truthy; fail with `what` after the deadline."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            result = probe()
+        except OSError:
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_seconds}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names an expression selects: identifiers that are not functions, keywords or labels."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+        following = text[match.end() :].lstrip()
+        word = match.group()
+        if following.startswith("(") or word.lower() in PROMQL_KEYWORDS or word.startswith("$"):
+            continue
+        if text[max(0, match.start() - 1)] == "$":
+            continue
+        names.add(word)
+    return names
+
+
+def load_dashboard() -> dict[str, Any]:
+    dashboard: dict[str, Any] = json.loads(DASHBOARD_FILE.read_text())
+    return dashboard
+
+
+def iter_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from iter_panels(panel.get("panels", []))
+
+
+def dashboard_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title / refId, expr) of every query target in the dashboard."""
+    return [
+        (f"{panel['title']} / {target['refId']}", target["expr"])
+        for panel in iter_panels(dashboard["panels"])
+        for target in panel.get("targets", [])
+        if "expr" in target
+    ]
+
+
+def substitute_variables(expr: str, values: dict[str, str]) -> str:
+    """Replace Grafana's $name and ${name} with concrete values, longest names first."""
+    for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace("${" + name + "}", values[name]).replace("$" + name, values[name])
+    return expr

@@ -1,0 +1,147 @@
+"""The etcd store's pure parts, without etcd: mirror ordering, lease buckets, group commit, batch plans."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from netchecker_exporter.errors import StoreUnavailableError
+from netchecker_exporter.report import AgentRecord
+from netchecker_exporter.store.etcd_plan import Base, Put, group_by_pod, plan_pod_write
+from netchecker_exporter.store.group_commit import GroupCommitter
+from netchecker_exporter.store.lease_pool import LeasePool, bucket_width_seconds
+from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
+from tests.conftest import FakeClock
+from tests.test_store_etcd import agent_report
+
+
+def record(count: int, podname: str = "netchecker-agent-a") -> AgentRecord:
+    return AgentRecord(agent_report(podname), float(count), count, 0)
+
+
+def test_mirror_ignores_a_commit_the_watch_already_passed() -> None:
+    mirror = Mirror()
+    mirror.replace({}, revision=5)
+    mirror.apply_watched([MirrorEvent("netchecker-agent-a", None, 7)], revision=7)
+    mirror.apply_committed({"netchecker-agent-a": MirrorEntry(record(1), 6)})  # late: deleted at 7
+    assert mirror.entry("netchecker-agent-a") is None
+
+
+def test_mirror_applies_own_commit_before_the_watch_and_never_goes_back() -> None:
+    mirror = Mirror()
+    mirror.replace({}, revision=5)
+    mirror.apply_committed({"netchecker-agent-a": MirrorEntry(record(2), 9)})
+    assert mirror.entry("netchecker-agent-a") == MirrorEntry(record(2), 9)
+    mirror.apply_watched([MirrorEvent("netchecker-agent-a", record(1), 8)], revision=8)
+    assert mirror.entry("netchecker-agent-a") == MirrorEntry(record(2), 9)
+    assert not mirror.is_newer("netchecker-agent-a", 9)
+
+
+def test_mirror_relist_keeps_commits_newer_than_the_listing() -> None:
+    mirror = Mirror()
+    mirror.replace({}, revision=1)
+    mirror.apply_committed({"netchecker-agent-b": MirrorEntry(record(1, "netchecker-agent-b"), 12)})
+    mirror.replace({"netchecker-agent-a": MirrorEntry(record(3), 4)}, revision=10)
+    assert set(mirror.records()) == {"netchecker-agent-a", "netchecker-agent-b"}
+    assert mirror.watched_revision == 10 and mirror.loaded
+
+
+@pytest.mark.parametrize(("ttl", "width"), [(1, 1), (3, 1), (60, 3), (300, 15), (3600, 15)])
+def test_bucket_width_is_five_percent_of_the_ttl_within_1_to_15_seconds(ttl: int, width: int) -> None:
+    assert bucket_width_seconds(ttl) == width
+
+
+def test_leases_cover_the_ttl_and_outlive_it_by_at_most_one_bucket() -> None:
+    clock = FakeClock(now=990.0)  # a bucket (15 s wide) starts here
+    granted: list[int] = []
+
+    def grant(ttl: int) -> int:
+        granted.append(ttl)
+        return len(granted)
+
+    pool = LeasePool(ttl_seconds=300, clock=clock, slots=4)
+    first = pool.lease_for("netchecker-agent-a", grant)
+    assert pool.lease_for("netchecker-agent-a", grant) == first
+    assert len(granted) == 1
+    # Granted at 990 for the bucket [990, 1005): lives until 1305, so a key written anywhere in the
+    # bucket lives between 300 s (written at 1005) and 315 s (written at 990).
+    assert granted == [315]
+    clock.advance(14.9)
+    assert pool.lease_for("netchecker-agent-a", grant) == first
+    clock.advance(0.1)
+    assert pool.lease_for("netchecker-agent-a", grant) != first
+
+
+def test_prepare_grants_the_current_and_next_bucket_once() -> None:
+    clock = FakeClock(now=1000.0)
+    granted: list[int] = []
+    pool = LeasePool(ttl_seconds=300, clock=clock, slots=4)
+    assert pool.prepare(lambda ttl: granted.append(ttl) or len(granted)) == 8
+    assert pool.prepare(lambda ttl: granted.append(ttl) or len(granted)) == 0
+    clock.advance(15)  # next bucket was prepared: writing there costs no grant
+    before = len(granted)
+    names = [f"netchecker-agent-{i}" for i in range(50)]
+    leases = {pool.lease_for(name, lambda ttl: pytest.fail("not prepared")) for name in names}
+    assert len(granted) == before
+    assert len(leases) == 4  # keys spread over every slot of the bucket
+    pool.forget()
+    assert pool.prepare(lambda ttl: 1) == 8
+
+
+def test_group_commit_coalesces_writers_waiting_on_a_slow_commit() -> None:
+    release = threading.Event()
+    batches: list[int] = []
+
+    def commit(items: Sequence[int], deadline: float) -> list[int | Exception]:
+        release.wait(5)
+        batches.append(len(items))
+        return [item * 10 if item >= 0 else StoreUnavailableError("bad") for item in items]
+
+    committer: GroupCommitter[int, int] = GroupCommitter(commit, max_items=64, name="test-writer")
+    results: dict[int, object] = {}
+
+    def submit(item: int) -> None:
+        try:
+            results[item] = committer.submit(item, timeout_seconds=5)
+        except StoreUnavailableError as error:
+            results[item] = error
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in [*range(20), -1]]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join()
+    committer.close()
+    assert sum(batches) == 21 and len(batches) < 21
+    assert results[7] == 70 and isinstance(results[-1], StoreUnavailableError)
+    assert committer.stats().items == 21
+
+
+def test_group_commit_fails_callers_in_time_when_commit_hangs() -> None:
+    hang = threading.Event()
+
+    def commit(items: Sequence[int], deadline: float) -> list[int | Exception]:
+        hang.wait(10)
+        raise StoreUnavailableError("gave up")
+
+    committer: GroupCommitter[int, int] = GroupCommitter(commit, max_items=64, name="test-writer")
+    with pytest.raises(StoreUnavailableError, match=r"not confirmed within 0\.2 s"):
+        committer.submit(1, timeout_seconds=0.2)
+    hang.set()
+    committer.close()
+    committer.close()
+    with pytest.raises(StoreUnavailableError, match="closed"):
+        committer.submit(2, timeout_seconds=0.2)
+
+
+def test_two_reports_for_one_pod_in_a_batch_chain() -> None:
+    report = agent_report("netchecker-agent-a", interval=10)
+    puts = [Put(report, 100.0), Put(agent_report("netchecker-agent-b"), 100.0), Put(report, 150.0)]
+    pods = group_by_pod(puts)
+    write = plan_pod_write("netchecker-agent-a", pods["netchecker-agent-a"], Base(record(4), 33))
+    assert write.base_revision == 33
+    assert [(i, r.report_count, r.missed_keepalives) for i, r in write.records] == [(0, 5, 4), (2, 6, 6)]
+    assert b'"report_count":6' in write.value

@@ -1,0 +1,265 @@
+"""Kubernetes manifests: valid against the bundled OpenAPI schemas, faithful to kubespray's deployment."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.kit_support import REPO_ROOT, RULES_FILE
+
+KUBE_DIR = REPO_ROOT / "config" / "kubernetes"
+BASE_DIR = KUBE_DIR / "base"
+PROMETHEUS_RULE_FILE = KUBE_DIR / "prometheus-operator" / "prometheusrule.yaml"
+KUBERNETES_VERSIONS = [f"1.{minor}.0" for minor in range(25, 38)]
+KUBESPRAY_SERVER_ARGS = [
+    "-v=5",
+    "-logtostderr",
+    "-kubeproxyinit=false",
+    "-endpoint=0.0.0.0:8081",
+    "-etcd-endpoints=http://127.0.0.1:2379",
+]
+AGENT_ARGS = [
+    "-v=5",
+    "-alsologtostderr=true",
+    "-serverendpoint=netchecker-service:8081",
+    "-reportinterval=10",
+]
+AGENT_IMAGE = "mirantis/k8s-netchecker-agent:v1.2.2"
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def apply_json_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """RFC 6902 add / remove / replace, all kustomize's JSON patches here use."""
+    result = copy.deepcopy(document)
+    for operation in operations:
+        *parents, last = [
+            part.replace("~1", "/").replace("~0", "~") for part in operation["path"][1:].split("/")
+        ]
+        node: Any = result
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        key: Any = last if isinstance(node, dict) else (len(node) if last == "-" else int(last))
+        if operation["op"] == "remove":
+            del node[key]
+        elif operation["op"] == "add" and isinstance(node, list):
+            node.insert(key, copy.deepcopy(operation["value"]))
+        elif operation["op"] in {"add", "replace"}:
+            node[key] = copy.deepcopy(operation["value"])
+        else:
+            raise ValueError(f"unsupported operation {operation['op']}")
+    return result
+
+
+def build_kustomization(directory: Path) -> list[dict[str, Any]]:
+    """The subset of kustomize these kustomizations use: resources, namespace, images, JSON patches."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    documents: list[dict[str, Any]] = []
+    for resource in kustomization.get("resources", []):
+        path = directory / resource
+        documents += build_kustomization(path) if path.is_dir() else load_documents(path)
+    for patch in kustomization.get("patches", []):
+        target = patch["target"]
+        operations = yaml.safe_load((directory / patch["path"]).read_text())
+        documents = [
+            apply_json_patch(doc, operations)
+            if (doc["kind"], doc["metadata"]["name"]) == (target["kind"], target["name"])
+            else doc
+            for doc in documents
+        ]
+    for doc in documents:
+        if "namespace" in kustomization and doc["kind"] not in {
+            "Namespace",
+            "ClusterRole",
+            "ClusterRoleBinding",
+        }:
+            doc["metadata"]["namespace"] = kustomization["namespace"]
+        for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            for image in kustomization.get("images", []):
+                if container["image"].split(":")[0] == image["name"]:
+                    container["image"] = f"{image.get('newName', image['name'])}:{image['newTag']}"
+    return documents
+
+
+VARIANTS = {"base": KUBE_DIR, "external-etcd": KUBE_DIR / "external-etcd"}
+BUILT = {name: build_kustomization(directory) for name, directory in VARIANTS.items()}
+
+
+def find(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def pod_spec(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = find(documents, kind, name)["spec"]["template"]["spec"]
+    return spec
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_manifests_validate_against_kubernetes_openapi_schema(variant: str, version: str) -> None:
+    for document in BUILT[variant]:
+        try:
+            kubernetes_validate.validate(document, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            where = ".".join(map(str, error.path))
+            pytest.fail(
+                f"{document['kind']}/{document['metadata']['name']} on {version}: {where}: {error.message}"
+            )
+
+
+def test_base_kustomization_lists_every_manifest_file() -> None:
+    listed = set(yaml.safe_load((BASE_DIR / "kustomization.yaml").read_text())["resources"])
+    assert listed == {p.name for p in BASE_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl not installed: kustomize cross-check skipped"
+)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_our_kustomize_subset_agrees_with_kubectl_kustomize(variant: str) -> None:
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(VARIANTS[variant])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    key = lambda doc: (doc["kind"], doc["metadata"]["name"])  # noqa: E731
+    assert sorted(load_documents_from_text(built), key=key) == sorted(BUILT[variant], key=key)
+
+
+def load_documents_from_text(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def test_server_runs_with_kubesprays_arguments_and_an_etcd_sidecar() -> None:
+    spec = pod_spec(BUILT["base"], "Deployment", "netchecker-server")
+    server, etcd = spec["containers"]
+    assert server["args"] == KUBESPRAY_SERVER_ARGS
+    assert "--listen-client-urls=http://127.0.0.1:2379" in etcd["command"]
+    assert server["ports"] == [{"name": "http", "containerPort": 8081, "protocol": "TCP"}]
+
+
+def test_external_etcd_variant_has_no_sidecar_and_uses_tls() -> None:
+    spec = pod_spec(BUILT["external-etcd"], "Deployment", "netchecker-server")
+    assert [c["name"] for c in spec["containers"]] == ["netchecker-server"]
+    args = spec["containers"][0]["args"]
+    assert args[:4] == KUBESPRAY_SERVER_ARGS[:4]
+    assert any(a.startswith("-etcd-endpoints=https://") for a in args)
+    assert {"-etcd-ca", "-etcd-cert", "-etcd-key"} <= {a.split("=")[0] for a in args}
+    assert [v["name"] for v in spec["volumes"]] == ["etcd-client"]
+
+
+def test_server_probes_health_and_readiness_and_runs_as_non_root() -> None:
+    spec = pod_spec(BUILT["base"], "Deployment", "netchecker-server")
+    server = spec["containers"][0]
+    assert server["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+
+
+@pytest.mark.parametrize(
+    ("name", "host_network"), [("netchecker-agent", False), ("netchecker-agent-hostnet", True)]
+)
+def test_agent_daemonsets_match_the_original_agent(name: str, host_network: bool) -> None:
+    daemonset = find(BUILT["base"], "DaemonSet", name)
+    spec = daemonset["spec"]["template"]["spec"]
+    assert daemonset["spec"]["template"]["metadata"]["labels"]["app"] == name
+    (agent,) = spec["containers"]
+    assert agent["image"] == AGENT_IMAGE
+    assert agent["args"] == AGENT_ARGS
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in agent["env"]}
+    assert env == {"MY_POD_NAME": "metadata.name", "MY_NODE_NAME": "spec.nodeName"}
+    assert spec.get("hostNetwork", False) is host_network
+    if host_network:
+        assert spec["dnsPolicy"] == "ClusterFirstWithHostNet"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_container_requests_resources_and_drops_privileges(variant: str) -> None:
+    for doc in BUILT[variant]:
+        for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), container["name"]
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_service_keeps_the_original_name_and_port_and_is_scrapable() -> None:
+    service = find(BUILT["base"], "Service", "netchecker-service")
+    assert [p["port"] for p in service["spec"]["ports"]] == [8081]
+    annotations = service["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "8081"
+    server = find(BUILT["base"], "Deployment", "netchecker-server")
+    assert service["spec"]["selector"].items() <= server["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_server_may_only_list_and_watch_pods() -> None:
+    role = find(BUILT["base"], "ClusterRole", "netchecker-server")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}]
+    binding = find(BUILT["base"], "ClusterRoleBinding", "netchecker-server")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "netchecker"}
+    ]
+
+
+def test_network_policy_lets_agents_and_prometheus_reach_port_8081_only() -> None:
+    policy = find(BUILT["base"], "NetworkPolicy", "netchecker-server")
+    ingress = policy["spec"]["ingress"]
+    assert all(rule["ports"] == [{"protocol": "TCP", "port": 8081}] for rule in ingress)
+    sources = [source for rule in ingress for source in rule["from"]]
+    assert {"podSelector": {"matchLabels": {"app": "netchecker-agent"}}} in sources
+    assert any("namespaceSelector" in source for source in sources)
+    assert any("ipBlock" in source for source in sources), "host-network agents come from node addresses"
+
+
+def render_prometheus_rule() -> str:
+    """The PrometheusRule text: a header, then the rules file's groups verbatim under spec."""
+    rules_text = RULES_FILE.read_text()
+    groups = rules_text[rules_text.index("groups:") :]
+    header = (
+        "# Generated from alerts/netchecker.rules.yml: do not edit; regenerate with\n"
+        "#   .venv/bin/python -c 'import tests.test_kubernetes_manifests as t; t.write_prometheus_rule()'\n"
+        "apiVersion: monitoring.coreos.com/v1\n"
+        "kind: PrometheusRule\n"
+        "metadata:\n"
+        "  name: netchecker\n"
+        "  namespace: netchecker\n"
+        "  labels:\n"
+        "    app: netchecker-server\n"
+        "    role: alert-rules\n"
+        "spec:\n"
+    )
+    return header + "".join(
+        f"  {line}" if line.strip() else line for line in groups.splitlines(keepends=True)
+    )
+
+
+def write_prometheus_rule() -> None:
+    PROMETHEUS_RULE_FILE.write_text(render_prometheus_rule())
+
+
+def test_prometheus_rule_holds_exactly_the_alert_rules() -> None:
+    rule = yaml.safe_load(PROMETHEUS_RULE_FILE.read_text())
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load(RULES_FILE.read_text())
+    assert PROMETHEUS_RULE_FILE.read_text() == render_prometheus_rule()
+
+
+def test_service_monitor_honors_the_servers_labels_on_the_service_port() -> None:
+    monitor = load_documents(KUBE_DIR / "prometheus-operator" / "servicemonitor.yaml")[0]
+    service = find(BUILT["base"], "Service", "netchecker-service")
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["honorLabels"] is True
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()

@@ -1,0 +1,97 @@
+"""The reconcile loop: snapshots swapped whole, failures counted without killing the loop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from netchecker_exporter.check import AgentStatus, ExpectedPod
+from netchecker_exporter.errors import PodSourceUnavailableError
+from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.report import AgentRecord, parse_report
+from netchecker_exporter.store.memory import MemoryStore
+from tests.conftest import FakeClock
+
+
+class FlakyPods:
+    """A pod source whose answers a test scripts: a tuple of pods, or an exception to raise."""
+
+    kind = "static"
+
+    def __init__(self, *answers: tuple[ExpectedPod, ...] | Exception) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def expected_pods(self, records: Mapping[str, AgentRecord]) -> tuple[ExpectedPod, ...]:
+        answer = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def health(self) -> PodSourceHealth:
+        return PodSourceHealth(up=not isinstance(self.answers[0], Exception), last_sync_timestamp=None)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def make(clock: FakeClock, pods: FlakyPods, hostnet_report: dict[str, Any]) -> Reconciler:
+    store = MemoryStore(report_ttl_seconds=300, clock=clock)
+    store.put_report(parse_report(hostnet_report, hostnet_report["podname"]), clock())
+    return Reconciler(store=store, pods=pods, check_interval_seconds=0.01, clock=clock)
+
+
+@pytest.mark.parametrize("failure", [PodSourceUnavailableError("API down"), RuntimeError("a bug")])
+def test_a_failing_pass_is_counted_and_keeps_the_last_verdicts(
+    clock: FakeClock, hostnet_report: dict[str, Any], failure: Exception
+) -> None:
+    pods = (ExpectedPod(hostnet_report["podname"]), ExpectedPod("silent"))
+    reconciler = make(clock, FlakyPods(pods, failure, pods), hostnet_report)
+    first = reconciler.reconcile_once()
+    assert [v.status for v in first.verdicts] == [AgentStatus.FRESH, AgentStatus.ABSENT]
+    clock.advance(30)
+    failed = reconciler.reconcile_once()
+    assert failed.failures_total == 1
+    assert failed.verdicts == first.verdicts
+    assert failed.last_success_timestamp == first.last_success_timestamp
+    recovered = reconciler.reconcile_once()
+    assert recovered.last_success_timestamp == clock()
+    assert [v.status for v in recovered.verdicts] == [AgentStatus.OUTDATED, AgentStatus.ABSENT]
+    assert recovered.failures_total == 1
+
+
+def test_the_loop_survives_failures_and_stops_on_its_event(
+    clock: FakeClock, hostnet_report: dict[str, Any]
+) -> None:
+    pods = FlakyPods(RuntimeError("first"), RuntimeError("second"), (ExpectedPod(hostnet_report["podname"]),))
+    reconciler = make(clock, pods, hostnet_report)
+    stop = threading.Event()
+    loop = threading.Thread(target=reconciler.run, args=(stop,))
+    loop.start()
+    deadline = threading.Event()
+    for _ in range(500):
+        if reconciler.snapshot.reconciled:
+            break
+        deadline.wait(0.01)
+    stop.set()
+    loop.join(timeout=5)
+    assert not loop.is_alive()
+    assert reconciler.snapshot.reconciled
+    assert reconciler.snapshot.failures_total == 2
+
+
+def test_a_snapshot_is_never_mutated_only_replaced(clock: FakeClock, hostnet_report: dict[str, Any]) -> None:
+    reconciler = make(clock, FlakyPods((ExpectedPod(hostnet_report["podname"]),)), hostnet_report)
+    before = reconciler.snapshot
+    after = reconciler.reconcile_once()
+    assert before is not after
+    assert before.verdicts == ()
+    assert not before.reconciled
