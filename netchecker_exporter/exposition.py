@@ -188,12 +188,19 @@ class RenderedSnapshot:
         return self.open_metrics if open_metrics else self.text
 
 
+def _encoded(families: list[list[str]]) -> list[bytes]:
+    """Each family's lines as one bytes chunk, dropping the lines as it goes (peak memory)."""
+    chunks = []
+    families.reverse()
+    while families:
+        chunks.append("".join(families.pop()).encode())
+    return chunks
+
+
 def render_chunks(snapshot: Snapshot, version: str) -> RenderedSnapshot:
     """Render each family once (the sample lines are the same in both formats)."""
     verdicts = snapshot.verdicts
-    samples = [legacy_lines(verdicts), agent_lines(verdicts), probe_lines(verdicts)]
-    bodies = [[("".join(lines).encode()) for lines in group] for group in samples]
-    del samples
+    bodies = [_encoded(lines_of(verdicts)) for lines_of in (legacy_lines, agent_lines, probe_lines)]
 
     def assemble(open_metrics: bool) -> tuple[bytes, ...]:
         legacy, agent, probe = family_headers(open_metrics)
