@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import processes
+from bench import kube_sync, processes
 from bench.payload import load_fixtures, report_template
 from bench.processes import REPO, Child, http_get, pinned
 from bench.stats import count_samples, parse_wrk_output, sample_value, summarize
@@ -178,6 +178,11 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 results["etcd"] = store_scenarios(args, templates, out, [endpoint])
             finally:
                 etcd.stop()
+    if args.kube_quiet > 0:
+        results["kube"] = [
+            kube_sync.kube_scenario(args.server_cpu, out / "kube", quiet_seconds=args.kube_quiet)
+            for _ in range(args.kube_repeat)
+        ]
     results["finished"] = time.strftime("%Y%m%dT%H%M%S")
     (out / "results.json").write_text(json.dumps(results, indent=2))
     return results
@@ -193,6 +198,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fleet-repeat", type=int, default=2)
     parser.add_argument("--scrapes", type=int, default=5)
     parser.add_argument("--reconcile-passes", type=int, default=3)
+    parser.add_argument("--kube-quiet", type=float, default=120, help="seconds of quiet cluster (0: skip)")
+    parser.add_argument("--kube-repeat", type=int, default=2)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))

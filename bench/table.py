@@ -118,4 +118,19 @@ def markdown_table(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
         *(_stored_row(store, results[store]["stored_10k"]) for store in stores),
     ]
+    if "kube" in results:
+        runs = results["kube"]
+        lines += [
+            "",
+            "| 5,000 labelled pods (fake kube-apiserver) | sync, from first request | sync, from process start "
+            "| requests to sync | requests/min when quiet | reconcile pass | server RSS |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            f"| kubernetes pod source | {spread([r['seconds_from_first_request'] for r in runs], ms)} "
+            f"| {spread([r['seconds_from_start'] for r in runs], ms)} "
+            f"| {spread([float(r['requests_to_sync']) for r in runs], lambda x: f'{x:.0f}')} "
+            f"| {spread([r['quiet_requests_per_minute'] for r in runs], lambda x: f'{x:.2f}')} "
+            f"over {runs[0]['quiet_seconds']:.0f} s "
+            f"| {spread([r['reconcile_seconds'] or 0.0 for r in runs], ms)} "
+            f"| {spread([float(r['server_rss_bytes']) for r in runs], mib)} |",
+        ]
     return "\n".join(lines)
