@@ -33,7 +33,7 @@ def machine_facts() -> dict[str, Any]:
 def spread(values: Sequence[float], fmt: Callable[[float], str]) -> str:
     """Median of the runs, with the range when there was more than one: `3,120 (3,050-3,190)`."""
     middle = fmt(statistics.median(values))
-    if len(values) < 2:
+    if len(values) < 2 or fmt(min(values)) == fmt(max(values)):
         return middle
     return f"{middle} ({fmt(min(values))}-{fmt(max(values))})"
 
@@ -122,8 +122,9 @@ def markdown_table(results: dict[str, Any]) -> str:
         runs = results["kube"]
         lines += [
             "",
-            "| 5,000 labelled pods (fake kube-apiserver) | sync, from first request | sync, from process start "
-            "| requests to sync | requests/min when quiet | reconcile pass | server RSS |",
+            "| 5,000 labelled pods (fake kube-apiserver) | sync, from first request "
+            "| sync, from process start | requests to sync | requests/min when quiet | reconcile pass "
+            "| server RSS |",
             "| --- | --- | --- | --- | --- | --- | --- |",
             f"| kubernetes pod source | {spread([r['seconds_from_first_request'] for r in runs], ms)} "
             f"| {spread([r['seconds_from_start'] for r in runs], ms)} "

@@ -25,6 +25,7 @@ from bench.stats import (
     sample_value,
     summarize,
 )
+from bench.table import markdown_table
 from netchecker_exporter.report import parse_report, validate_pod_name
 from tests.conftest import FIXTURES, REPO
 
@@ -225,3 +226,38 @@ def test_the_wrk_script_sends_distinct_agents_as_the_go_agent_does(
     paths = {path for path, _, _ in seen}
     assert paths == {f"/api/v1/agents/{agent_identity(i).pod}" for i in range(4)}
     _assert_agent_shaped(seen)
+
+
+def _wrk_run(rate: float) -> dict[str, Any]:
+    return {"rate": rate, "p50": 0.002, "p99": 0.01, "error_fraction": 0.0, "server_cpu_fraction": 0.9}
+
+
+def test_the_results_table_shows_medians_ranges_and_ratios() -> None:
+    latency = {"p50": 0.001, "p99": 0.02}
+    fleet_run = {"rate_per_second": 1000.0, "latency_seconds": latency, "error_fraction": 0.0,
+                 "server_cpu_fraction": 0.3, "generator_lag_seconds": {"p99": 0.002},
+                 "client_cpu_fraction": 0.25}  # fmt: skip
+    stored = {"scrape_seconds": {"p50": 0.03, "max": 0.04}, "scrape_bytes": 2 * 1024 * 1024,
+              "scrape_samples": 420_029, "prometheus_scrape_seconds": {"p50": 0.004, "max": 0.07},
+              "prometheus_scrape_bytes": 1024 * 1024, "reconcile_seconds": {"p50": 0.04, "max": 0.05},
+              "server_rss_bytes": 150 * 1024 * 1024}  # fmt: skip
+    results = {
+        "ceiling_noop": [_wrk_run(8000), _wrk_run(9000), _wrk_run(10000)],
+        "memory": {"max_ingest": [_wrk_run(4500)], "steady_fleet": [fleet_run], "stored_10k": stored},
+        "ceiling_etcd": [{"rate_per_second": 7000.0, "latency_seconds": latency, "errors": 0}],
+        "kube": [{"seconds_from_first_request": 1.0, "seconds_from_start": 1.7, "requests_to_sync": 11,
+                  "quiet_requests_per_minute": 0.0, "quiet_seconds": 120, "reconcile_seconds": 0.004,
+                  "server_rss_bytes": 100 * 1024 * 1024}],
+    }  # fmt: skip
+    table = markdown_table(results)
+    assert "| no-op WSGI app (ceiling) | 9,000/s (8,000/s-10,000/s) | 2.0 ms | 10.0 ms |" in table
+    assert "| memory store | 4,500/s | 2.0 ms | 10.0 ms | 0.00% | 90.00% | 0.50 |" in table
+    assert "| memory | 1,000/s | 1.0 ms | 20.0 ms | 0.00% | 30.00% | 2.0 ms | 25.00% |" in table
+    assert (
+        "| memory | 30.0 ms (max 40.0 ms) | 2.0 MiB, 420,029 samples | 4.0 ms (max 70.0 ms) | 1.0 MiB "
+        in table
+    )
+    assert (
+        "| kubernetes pod source | 1000.0 ms | 1700.0 ms | 11 | 0.00 over 120 s | 4.0 ms | 100 MiB |" in table
+    )
+    assert "etcd store" not in table
