@@ -184,6 +184,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(args.kube_repeat)
         ]
     results["finished"] = time.strftime("%Y%m%dT%H%M%S")
+    results["load_average_at_end"] = os.getloadavg()
     (out / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
