@@ -40,11 +40,37 @@ def agent_identity(index: int) -> AgentIdentity:
 
 
 def load_fixtures(directory: Path = FIXTURES) -> dict[bool, dict[str, Any]]:
-    """The two captured reports, keyed by `hostnet`."""
+    """The two captured reports, keyed by `hostnet` (built-in look-alikes outside this checkout)."""
+    if not (directory / HOSTNET_FIXTURE).is_file() or not (directory / PODNET_FIXTURE).is_file():
+        return {hostnet: builtin_report(hostnet) for hostnet in (True, False)}
     return {
         hostnet: json.loads((directory / name).read_text(encoding="utf-8"))
         for hostnet, name in ((True, HOSTNET_FIXTURE), (False, PODNET_FIXTURE))
     }
+
+
+def builtin_report(hostnet: bool) -> dict[str, Any]:
+    """The captured report rebuilt in code (COMPAT.md's shape), for a clone without ../shared."""
+    phases = dict.fromkeys(PHASE_KEYS, 0)
+    first_probe = {"URL": "http://127.0.0.1:18081/health", "ConnectionResult": 1, "HTTPCode": 200}
+    if not hostnet:
+        first_probe = {"URL": "http://127.0.0.1:1/unreachable", "ConnectionResult": 0, "HTTPCode": 0}
+    ping = {"URL": "http://127.0.0.1:18081/api/v1/ping", "ConnectionResult": 1, "HTTPCode": 200}
+    interfaces = {"eth0": ["192.0.2.2/24", "fd00::2/64", "fe80::fc:ff:fe00:1/64"], "ifb0": [], "ifb1": []}
+    return {
+        "report_interval": 2,
+        "nodename": "node-1",
+        "podname": "netchecker-agent-hostnet-x7k2p" if hostnet else "netchecker-agent-7fq2m",
+        "hostdate": "2026-11-25T06:00:31.249055996Z" if hostnet else "2026-11-25T06:01:25.741482108Z",
+        "uptime": 2563 if hostnet else 2618,
+        "nslookup": {"127.0.0.1": ["127.0.0.1"]},
+        "ips": {**interfaces, "lo": ["127.0.0.1/8", "::1/128"]},
+        "network_probes": [{**first_probe, **phases}, {**ping, **phases}],
+        "zero_extender": [0] * 1500,
+    }
+
+
+PHASE_KEYS = ("Total", "ContentTransfer", "TCPConnection", "DNSLookup", "Connect", "ServerProcessing")
 
 
 def rfc3339_nanoseconds(epoch_seconds: float) -> str:

@@ -261,3 +261,7 @@ def test_the_results_table_shows_medians_ranges_and_ratios() -> None:
         "| kubernetes pod source | 1000.0 ms | 1700.0 ms | 11 | 0.00 over 120 s | 4.0 ms | 100 MiB |" in table
     )
     assert "etcd store" not in table
+
+
+def test_the_builtin_reports_are_the_captured_ones_for_clones_without_them(tmp_path: Path) -> None:
+    assert load_fixtures(tmp_path) == load_fixtures()  # tmp_path holds no fixtures
