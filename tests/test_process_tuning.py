@@ -1,24 +1,27 @@
-"""Process tuning for 10,000 agents: a rare cyclic GC, and glibc malloc giving big blocks back."""
+"""Process tuning for 10,000 agents: rare cyclic GC, short GIL slices, glibc giving big blocks back."""
 
 from __future__ import annotations
 
 import gc
 import platform
+import sys
 
 import pytest
 
 from netchecker_exporter import cli
 
 
-def test_tune_gc_freezes_start_up_objects_and_raises_the_thresholds() -> None:
-    before = gc.get_threshold()
+def test_tune_interpreter_freezes_start_up_objects_raises_gc_thresholds_and_shortens_gil_slices() -> None:
+    before, interval = gc.get_threshold(), sys.getswitchinterval()
     try:
-        cli.tune_gc()
+        cli.tune_interpreter()
         assert gc.get_threshold() == cli.GC_THRESHOLDS
         assert gc.get_freeze_count() > 0
+        assert sys.getswitchinterval() == pytest.approx(cli.SWITCH_INTERVAL_SECONDS)
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+        sys.setswitchinterval(interval)
 
 
 def test_tune_malloc_sets_the_mmap_threshold_on_glibc() -> None:
