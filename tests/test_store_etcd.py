@@ -22,7 +22,8 @@ from netchecker_exporter.report import AgentRecord, AgentReport, parse_report
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.etcd import KEEPER_INTERVAL_SECONDS, EtcdStore
 from tests.conftest import load_fixture
-from tests.etcd_fixtures import EtcdProcess, TlsFiles, make_cluster, make_tls_files, stop_all, wait_until
+from tests.etcd_fixtures import EtcdProcess, TlsFiles, make_cluster, make_tls_files, stop_all
+from tests.polling import wait_until
 
 PING_TIMEOUT_SECONDS = 1.5
 
@@ -56,15 +57,6 @@ StoreFactory = Callable[..., EtcdStore]
 @pytest.fixture(scope="module")
 def shared_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
     process = EtcdProcess(tmp_path_factory.mktemp("etcd-shared"))
-    process.start()
-    yield process
-    process.kill()
-
-
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
-    """An etcd of the test's own, for tests that stop or kill it."""
-    process = EtcdProcess(tmp_path / "etcd")
     process.start()
     yield process
     process.kill()
