@@ -90,8 +90,10 @@ class ErrorMappingPlugin:
 
 def _error_response(error: NetcheckerError, check_format: bool) -> bottle.HTTPResponse:
     status = next((code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)), 500)
+    # Bad input (4xx) and store outages (503, one per report at ingest rate) would flood the log: the
+    # store logs its own state changes, and both are counted in netchecker_reports_received_total.
     log.log(
-        logging.WARNING if status >= 500 else logging.DEBUG,
+        logging.WARNING if status == 500 else logging.DEBUG,
         "%s %s -> %d: %s",
         bottle.request.method,
         bottle.request.path,

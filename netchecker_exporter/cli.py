@@ -37,7 +37,6 @@ from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.serve import GracefulServer
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
 from netchecker_exporter.store.base import ReportStore
-from netchecker_exporter.store.etcd import EtcdStore
 from netchecker_exporter.store.memory import MemoryStore
 
 log = logging.getLogger("netchecker_exporter")
@@ -69,6 +68,9 @@ def configure_logging(verbosity: int) -> None:
 def build_store(settings: Settings) -> ReportStore:
     if not settings.etcd.endpoints:
         return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds)
+    # Imported here: gRPC and the etcd stubs cost start-up time that the memory store need not pay.
+    from netchecker_exporter.store.etcd import EtcdStore
+
     return EtcdStore(settings.etcd, report_ttl_seconds=settings.report_ttl_seconds)
 
 

@@ -39,6 +39,14 @@ FLAGS: tuple[Flag, ...] = (
     Flag("etcd-ca", str, "", "Store (etcd)", "CA bundle that verifies etcd's certificate"),
     Flag("etcd-cert", str, "", "Store (etcd)", "client certificate for etcd"),
     Flag("etcd-key", str, "", "Store (etcd)", "client key for etcd"),
+    Flag(
+        "etcd-compact-interval",
+        float,
+        300.0,
+        "Store (etcd)",
+        "seconds between compactions of etcd's history, keeping one interval; 0: never "
+        "(for an etcd shared with software that compacts it)",
+    ),
     Flag("ping-timeout", float, 5.0, "Store (etcd)", "seconds to wait for etcd, per call"),
     Flag(
         "kubeproxyinit",
@@ -72,6 +80,8 @@ class EtcdSettings:
     cert_file: str | None
     key_file: str | None
     ping_timeout_seconds: float
+    compact_interval_seconds: float = 300.0
+    """0 disables compaction: compacting is etcd-wide, so a shared etcd may want its own policy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +234,7 @@ def _convert_value(kind: type, value: Any) -> Any:
 def _build(v: dict[str, Any], problems: list[str]) -> Settings:
     host, port = _listen_address(v["endpoint"], problems)
     _require_positive(v, ("check-interval", "report-ttl", "ping-timeout", "max-report-bytes"), problems)
-    if v["startup-grace"] < 0:
-        problems.append("-startup-grace must not be negative")
+    problems += [f"-{n} must not be negative" for n in ("startup-grace", "etcd-compact-interval") if v[n] < 0]
     if v["v"] < 0:
         problems.append("-v must not be negative")
     if v["kubeproxyinit"]:
@@ -283,6 +292,7 @@ def _etcd_settings(v: dict[str, Any], problems: list[str]) -> EtcdSettings:
         cert_file=v["etcd-cert"] or None,
         key_file=v["etcd-key"] or None,
         ping_timeout_seconds=v["ping-timeout"],
+        compact_interval_seconds=v["etcd-compact-interval"],
     )
 
 

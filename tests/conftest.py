@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.etcd_fixtures import EtcdProcess
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -103,8 +104,10 @@ def call_wsgi(
     return WsgiResponse(started["status"], started["headers"], data)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+@pytest.fixture
+def etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
+    """A real etcd of the test's own on free loopback ports, killed afterwards."""
+    process = EtcdProcess(tmp_path / "etcd")
+    process.start()
+    yield process
+    process.kill()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,28 +30,6 @@ PROMQL_KEYWORDS = {
     "inf",
     "nan",
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(probe: Callable[[], T | None], *, timeout_seconds: float, what: str) -> T:
-    """Call `probe` until it returns something truthy; fail with `what` after the deadline."""
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        try:
-            result = probe()
-        except OSError:
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_seconds}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def promql_metric_names(expr: str) -> set[str]:

@@ -28,11 +28,11 @@ from tests.kit_support import (
     REPO_ROOT,
     RULES_FILE,
     dashboard_queries,
-    free_port,
     load_dashboard,
     substitute_variables,
-    wait_until,
 )
+from tests.polling import wait_until
+from tests.ports import free_port
 
 JOB = "netchecker"
 SILENT_POD = "netchecker-agent-silent"
@@ -170,6 +170,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     try:
         wait_until(
             lambda: http_status(f"{stack.server_url}/healthz") == 200,
+            ignoring=(OSError,),
             timeout_seconds=20,
             what="the server's /healthz",
         )
@@ -180,11 +181,22 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         agents.start()
         wait_until(
             lambda: http_status(f"{stack.prometheus_url}/-/ready") == 200,
+            ignoring=(OSError,),
             timeout_seconds=30,
             what="prometheus to be ready",
         )
-        wait_until(lambda: scrape_count(stack), timeout_seconds=30, what=f"{MIN_SCRAPES} scrapes")
-        wait_until(lambda: all_rules_evaluated(stack), timeout_seconds=20, what="every rule to be evaluated")
+        wait_until(
+            lambda: scrape_count(stack),
+            ignoring=(OSError,),
+            timeout_seconds=30,
+            what=f"{MIN_SCRAPES} scrapes",
+        )
+        wait_until(
+            lambda: all_rules_evaluated(stack),
+            ignoring=(OSError,),
+            timeout_seconds=20,
+            what="every rule to be evaluated",
+        )
         yield stack
     except TimeoutError as error:
         logs = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in workdir.glob("*.log"))

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import fixture_paths
-from tests.etcd_fixtures import EtcdProcess, wait_until
+from tests.etcd_fixtures import EtcdProcess
+from tests.polling import wait_until
 from tests.test_server_process import ExporterProcess, metric_value
 
 PING_TIMEOUT_SECONDS = 1.5
 REPORT_COUNT = 'ncagent_report_count_total{agent="node-1-host_network"}'
-
-
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
-    process = EtcdProcess(tmp_path / "etcd")
-    process.start()
-    yield process
-    process.kill()
 
 
 def start_exporter(etcd: EtcdProcess) -> ExporterProcess:

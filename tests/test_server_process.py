@@ -11,14 +11,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import REPO, fixture_paths, free_port
+from tests.conftest import REPO, fixture_paths
+from tests.polling import wait_until
+from tests.ports import free_port
 
 STARTUP_SECONDS = 15
 
@@ -33,7 +35,7 @@ class ExporterProcess:
         self.process = subprocess.Popen(
             command, cwd=REPO, env=isolated_environment(), stderr=subprocess.PIPE, text=True
         )
-        wait_for(lambda: self._answers("/healthz"), STARTUP_SECONDS, f"exporter on {self.url}")
+        wait_until(lambda: self._answers("/healthz"), STARTUP_SECONDS, f"exporter on {self.url}")
 
     def _answers(self, path: str) -> bool:
         if self.process.poll() is not None:
@@ -65,16 +67,6 @@ def isolated_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in cluster and not k.startswith("NETCHECKER_")}
 
 
-def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
-
-
 @pytest.fixture
 def exporter() -> Iterator[ExporterProcess]:
     process = ExporterProcess("-check-interval=0.2")
@@ -103,7 +95,7 @@ def test_the_fixtures_get_exactly_the_originals_answers(exporter: ExporterProces
         "Outdated": None,
     }
     assert exporter.get("/api/v1/ping").status_code == 200
-    metrics = wait_for(lambda: _reconciled_metrics(exporter), 5, "a reconcile pass with both agents")
+    metrics = wait_until(lambda: _reconciled_metrics(exporter), 5, "a reconcile pass with both agents")
     assert metric_value(metrics, 'ncagent_report_count_total{agent="node-1-host_network"}') == 1
     assert metric_value(metrics, 'ncagent_error_count_total{agent="node-1-private_network"}') == 0
     unreachable = 'ncagent_http_probe_connection_result{agent="node-1-private_network",url="http://127.0.0.1:1/unreachable"}'
@@ -121,7 +113,7 @@ def test_promtool_accepts_the_live_metrics(exporter: ExporterProcess) -> None:
         pytest.fail("promtool is not installed: `make test` installs Debian's prometheus package")
     for path in fixture_paths():
         exporter.post_fixture(path)
-    text = wait_for(lambda: _reconciled_metrics(exporter), 5, "a reconcile pass")
+    text = wait_until(lambda: _reconciled_metrics(exporter), 5, "a reconcile pass")
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
     # Exit 3 is lint only; 1 would be an exposition promtool cannot parse. The one lint allowed is
     # on the ncagent_*_time_ms names, which COMPAT.md requires exactly as the original spelled them.
@@ -146,11 +138,13 @@ def test_a_silent_agent_turns_outdated_and_counts_missed_keepalives_by_the_clock
         response = exporter.get("/api/v1/connectivity_check")
         return response.json() if response.status_code == 400 else None
 
-    body = wait_for(outdated, 8, "the agent to be outdated")
+    body = wait_until(outdated, 8, "the agent to be outdated")
     assert body["Outdated"] == ["netchecker-agent-hostnet-x7k2p"]
     assert body["Absent"] is None
     errors = 'ncagent_error_count_total{agent="node-1-host_network"}'
-    wait_for(lambda: (metric_value(exporter.get("/metrics").text, errors) or 0) >= 1, 5, "a missed keepalive")
+    wait_until(
+        lambda: (metric_value(exporter.get("/metrics").text, errors) or 0) >= 1, 5, "a missed keepalive"
+    )
     exporter.post_fixture(hostnet)  # it comes back: fresh again, the missed window stays counted
     assert exporter.get("/api/v1/connectivity_check").status_code == 200
     assert metric_value(exporter.get("/metrics").text, errors) == 1

@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-DEFAULT_COMPACT_INTERVAL_SECONDS = 300.0
-
 
 class CompactionSchedule:
     def __init__(self, interval_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:

@@ -24,7 +24,7 @@ from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport, record_from_stored_json
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.base import StoreHealth
-from netchecker_exporter.store.compaction import DEFAULT_COMPACT_INTERVAL_SECONDS, CompactionSchedule
+from netchecker_exporter.store.compaction import CompactionSchedule
 from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error
 from netchecker_exporter.store.etcd_plan import (
     Base,
@@ -96,14 +96,14 @@ class EtcdStore:
         *,
         report_ttl_seconds: int,
         clock: Callable[[], float] = time.time,
-        compact_interval_seconds: float = DEFAULT_COMPACT_INTERVAL_SECONDS,
     ) -> None:
         self._timeout = settings.ping_timeout_seconds
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
         self._mirror = Mirror()
         self._leases = LeasePool(ttl_seconds=report_ttl_seconds, clock=clock)
-        self._compaction = CompactionSchedule(compact_interval_seconds)
+        interval = settings.compact_interval_seconds
+        self._compaction = CompactionSchedule(interval) if interval > 0 else None
         self._reachability = Reachability(", ".join(settings.endpoints))
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -132,11 +132,18 @@ class EtcdStore:
         return self._committer.submit(Put(report, received_at), self._timeout)
 
     def get_record(self, podname: str) -> AgentRecord | None:
+        self._require_loaded()
         entry = self._mirror.entry(podname)
         return entry.record if entry else None
 
     def list_records(self) -> Mapping[str, AgentRecord]:
+        self._require_loaded()
         return self._mirror.records()
+
+    def _require_loaded(self) -> None:
+        """An empty mirror that was never loaded is not 'no agents': it would call every pod absent."""
+        if not self._mirror.loaded:
+            raise StoreUnavailableError("etcd store: the records have not been loaded from etcd yet")
 
     def health(self) -> StoreHealth:
         if not self._mirror.loaded:
@@ -392,7 +399,7 @@ class EtcdStore:
         status = self._call(
             "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
         )
-        target = self._compaction.due(status.header.revision)
+        target = self._compaction.due(status.header.revision) if self._compaction else None
         if target is not None:
             self._compact(target, deadline)
 

@@ -12,7 +12,7 @@ from netchecker_exporter.pods.kubernetes import connect
 from tests.kube.conftest import TOKEN, SourceFactory, write_kubeconfig
 from tests.kube.kube_apiserver import FakeKubeApiServer
 from tests.kube.kube_cluster import FakeCluster
-from tests.kube.polling import wait_until
+from tests.polling import wait_until
 
 IN_POD = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
 

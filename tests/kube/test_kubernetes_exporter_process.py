@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REPO, free_port, load_fixture
+from tests.conftest import REPO, load_fixture
 from tests.kube.kube_apiserver import FakeKubeApiServer
 from tests.kube.kube_cluster import FakeCluster
-from tests.kube.polling import wait_until
+from tests.polling import wait_until
+from tests.ports import free_port
 
 CHECK_INTERVAL_SECONDS = 1.0
 

@@ -13,7 +13,7 @@ from netchecker_exporter.pods.watch_timing import WatchTiming
 from tests.kube.conftest import FAST, SourceFactory
 from tests.kube.kube_apiserver import CUT, FakeKubeApiServer
 from tests.kube.kube_cluster import FakeCluster
-from tests.kube.polling import wait_until
+from tests.polling import wait_until
 
 
 def names(source) -> set[str]:

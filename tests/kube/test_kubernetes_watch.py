@@ -8,7 +8,7 @@ from netchecker_exporter.check import Network
 from tests.kube.conftest import FAST, SourceFactory
 from tests.kube.kube_apiserver import FakeKubeApiServer
 from tests.kube.kube_cluster import FakeCluster
-from tests.kube.polling import wait_until
+from tests.polling import wait_until
 
 
 def names(source) -> set[str]:
