@@ -71,7 +71,17 @@ class AgentRecord:
 
 
 PADDING_KEY = b'"zero_extender"'
-_PADDING_TAIL = re.compile(rb"\s*:\s*\[[0,\s]*\]\s*\}\s*")
+_PADDING_TAIL = re.compile(rb"\s*:\s*\[([^\]]*)\]\s*\}\s*")
+_JSON_WHITESPACE = b" \t\n\r"
+
+
+def _is_array_of_zeros(inner: bytes) -> bool:
+    """Is `inner` exactly JSON's `0, 0, ...` (or nothing)? A malformed array must stay malformed.
+
+    Byte operations in C: a regex of the same grammar cost more than the parsing it saves.
+    """
+    compact = inner.translate(None, _JSON_WHITESPACE)
+    return not compact or compact == b"0" + b",0" * (len(compact) // 2)
 
 
 def strip_padding(body: bytes) -> bytes:
@@ -83,7 +93,8 @@ def strip_padding(body: bytes) -> bytes:
     the cut leaves the string unterminated.
     """
     key = body.rfind(PADDING_KEY)
-    if key < 0 or not _PADDING_TAIL.fullmatch(body, key + len(PADDING_KEY)):
+    tail = _PADDING_TAIL.fullmatch(body, key + len(PADDING_KEY)) if key >= 0 else None
+    if tail is None or not _is_array_of_zeros(tail.group(1)):
         return body
     comma = body.rfind(b",", 0, key)
     if comma < 0 or body[comma + 1 : key].strip():

@@ -47,6 +47,11 @@ def test_the_real_reports_lose_only_their_padding() -> None:
         b'[1,"zero_extender":[0]}',
         b'{"a":[1,"zero_extender":[0]}',
         b'{"a":1 "zero_extender":[0]}',
+        b'{"a":1,"zero_extender":[0,,0]}',  # malformed arrays stay malformed
+        b'{"a":1,"zero_extender":[,]}',
+        b'{"a":1,"zero_extender":[0,]}',
+        b'{"a":1,"zero_extender":[00]}',
+        b'{"a":1,"zero_extender":[0 0]}',
         b"",
     ],
 )
