@@ -194,7 +194,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--stores", default="memory,etcd", help="comma-separated: memory, etcd")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (at most 120)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each maximum-rate scenario")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--fleet-duration", type=int, default=60, help="seconds per steady-fleet run")
     parser.add_argument("--fleet-repeat", type=int, default=2)
     parser.add_argument("--scrapes", type=int, default=5)

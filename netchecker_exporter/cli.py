@@ -41,7 +41,10 @@ from netchecker_exporter.store.memory import MemoryStore
 
 log = logging.getLogger("netchecker_exporter")
 
-SERVER_THREADS = 8
+SERVER_THREADS = 32
+"""waitress worker threads. Each report holds one until its etcd Txn commits, so this bounds how many
+reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64
+no more (BENCHMARKS.md); the memory store is the same at 8 and 32."""
 GC_THRESHOLDS = (10_000, 20, 100)
 """Python's cyclic GC, made rare: with 10,000 stored records a full collection holds the GIL for
 tens of milliseconds, and the defaults (700, 10, 10) ran one every few seconds under ingest
