@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import logging
 import os
 import signal
@@ -38,6 +35,7 @@ from netchecker_exporter.serve import GracefulServer
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.memory import MemoryStore
+from netchecker_exporter.tuning import tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
 
@@ -45,11 +43,6 @@ SERVER_THREADS = 32
 """waitress worker threads. Each report holds one until its etcd Txn commits, so this bounds how many
 reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64
 no more (BENCHMARKS.md); the memory store is the same at 8 and 32."""
-GC_THRESHOLDS = (10_000, 20, 100)
-"""Python's cyclic GC, made rare: with 10,000 stored records a full collection holds the GIL for
-tens of milliseconds, and the defaults (700, 10, 10) ran one every few seconds under ingest
-(BENCHMARKS.md: steady-fleet p99 60 ms -> 16 ms). Young cycles (bottle's request <-> environ)
-are still collected by the first two generations."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
 
 
@@ -149,41 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         log.error("%s", error)
         return 2
-
-
-MALLOC_MMAP_THRESHOLD_BYTES = 256 * 1024
-M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number
-
-
-def tune_malloc() -> bool:
-    """glibc: serve blocks over 256 KiB with mmap() always, so /metrics' big transient buffers go
-    back to the system when freed. glibc otherwise raises that threshold to the largest block freed
-    (up to 32 MiB) and keeps the memory: about 35 MiB more RSS at 10,000 agents (BENCHMARKS.md).
-    Returns False where there is no glibc mallopt (musl, macOS): nothing to tune there."""
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        mallopt = None
-    if mallopt is None:
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES))
-
-
-SWITCH_INTERVAL_SECONDS = 0.001
-"""How long a thread may hold the GIL while others wait (Python's default: 5 ms). The reconcile
-pass and the /metrics render are CPU-bound; request threads, etcd's gRPC and watch threads need the
-GIL after every blocking call, and with 5 ms slices each request queued behind the render for tens of
-milliseconds (BENCHMARKS.md: etcd steady-fleet p99 182 ms -> 31 ms)."""
-
-
-def tune_interpreter() -> None:
-    """Freeze what start-up built (modules, settings, clients: never garbage), raise the GC
-    thresholds, and shorten the GIL switch interval."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 def run(settings: Settings, environ: Mapping[str, str]) -> int:

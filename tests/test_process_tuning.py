@@ -8,16 +8,16 @@ import sys
 
 import pytest
 
-from netchecker_exporter import cli
+from netchecker_exporter import tuning
 
 
 def test_tune_interpreter_freezes_start_up_objects_raises_gc_thresholds_and_shortens_gil_slices() -> None:
     before, interval = gc.get_threshold(), sys.getswitchinterval()
     try:
-        cli.tune_interpreter()
-        assert gc.get_threshold() == cli.GC_THRESHOLDS
+        tuning.tune_interpreter()
+        assert gc.get_threshold() == tuning.GC_THRESHOLDS
         assert gc.get_freeze_count() > 0
-        assert sys.getswitchinterval() == pytest.approx(cli.SWITCH_INTERVAL_SECONDS)
+        assert sys.getswitchinterval() == pytest.approx(tuning.SWITCH_INTERVAL_SECONDS)
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
@@ -27,4 +27,4 @@ def test_tune_interpreter_freezes_start_up_objects_raises_gc_thresholds_and_shor
 def test_tune_malloc_sets_the_mmap_threshold_on_glibc() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
-    assert cli.tune_malloc() is True
+    assert tuning.tune_malloc() is True

@@ -1,0 +1,51 @@
+"""Process tuning for a busy single-process server: cyclic GC, the GIL switch interval, glibc malloc.
+
+Each setting was measured under agent-shaped load (BENCHMARKS.md); cli.run applies them at start-up.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import sys
+
+GC_THRESHOLDS = (10_000, 20, 100)
+"""Python's cyclic GC, made rare: with 10,000 stored records a full collection holds the GIL for
+tens of milliseconds, and the defaults (700, 10, 10) ran one every few seconds under ingest
+(BENCHMARKS.md: steady-fleet p99 60 ms -> 16 ms). Young cycles (bottle's request <-> environ)
+are still collected by the first two generations."""
+
+MALLOC_MMAP_THRESHOLD_BYTES = 256 * 1024
+M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number
+
+
+def tune_malloc() -> bool:
+    """glibc: serve blocks over 256 KiB with mmap() always, so /metrics' big transient buffers go
+    back to the system when freed. glibc otherwise raises that threshold to the largest block freed
+    (up to 32 MiB) and keeps the memory: about 35 MiB more RSS at 10,000 agents (BENCHMARKS.md).
+    Returns False where there is no glibc mallopt (musl, macOS): nothing to tune there."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES))
+
+
+SWITCH_INTERVAL_SECONDS = 0.001
+"""How long a thread may hold the GIL while others wait (Python's default: 5 ms). The reconcile
+pass and the /metrics render are CPU-bound; request threads, etcd's gRPC and watch threads need the
+GIL after every blocking call, and with 5 ms slices each request queued behind the render for tens of
+milliseconds (BENCHMARKS.md: etcd steady-fleet p99 182 ms -> 31 ms)."""
+
+
+def tune_interpreter() -> None:
+    """Freeze what start-up built (modules, settings, clients: never garbage), raise the GC
+    thresholds, and shorten the GIL switch interval."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
