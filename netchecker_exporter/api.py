@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bottle
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import Counter
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
 from netchecker_exporter.errors import (
@@ -52,12 +51,11 @@ class ApiDependencies:
     store: ReportStore
     judge_agents_now: Callable[[], tuple[AgentVerdict, ...]]
     snapshot: Callable[[], Snapshot]
-    registry: CollectorRegistry
     reports_received: Counter
     max_report_bytes: int
     clock: Callable[[], float]
-    metrics: MetricsExposition | None = None
-    """Renders /metrics from the snapshot's cached bytes; None: prometheus_client over `registry`."""
+    metrics: MetricsExposition
+    """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -198,12 +196,12 @@ def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 
     @app.get("/metrics")
     def metrics() -> bottle.HTTPResponse:
-        accept = bottle.request.get_header("Accept", "")
-        if deps.metrics is not None:
-            body, headers = deps.metrics.render(accept, bottle.request.get_header("Accept-Encoding", ""))
-            return bottle.HTTPResponse(body=body, headers=headers)
-        encoder, content_type = choose_encoder(accept)
-        return bottle.HTTPResponse(body=encoder(deps.registry), headers={"Content-Type": content_type})
+        accept, encoding = (
+            bottle.request.get_header("Accept", ""),
+            bottle.request.get_header("Accept-Encoding", ""),
+        )
+        body, headers = deps.metrics.render(accept, encoding)
+        return bottle.HTTPResponse(body=body, headers=headers)
 
 
 def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:

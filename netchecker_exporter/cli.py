@@ -156,7 +156,6 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             store=store,
             judge_agents_now=reconciler.judge_agents_now,
             snapshot=lambda: reconciler.snapshot,
-            registry=registry,
             reports_received=received,
             max_report_bytes=settings.max_report_bytes,
             clock=time.time,

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter
 from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.check import ExpectedPod
 from netchecker_exporter.errors import PodSourceUnavailableError, StoreUnavailableError
+from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource
@@ -38,7 +39,7 @@ class Server:
                 store=self.store,
                 judge_agents_now=self.reconciler.judge_agents_now,
                 snapshot=lambda: self.reconciler.snapshot,
-                registry=self.registry,
+                metrics=MetricsExposition(lambda: self.reconciler.snapshot, self.registry, version="test"),
                 reports_received=self.received,
                 max_report_bytes=MAX_BYTES,
                 clock=clock,
@@ -242,6 +243,8 @@ def test_metrics_speak_text_and_openmetrics(server: Server, hostnet_report: dict
     text = server.request("GET", "/metrics")
     assert text.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert b'netchecker_reports_received_total{result="accepted"} 1.0' in text.body
+    assert b"\nnetchecker_agents_expected 1.0\n" in text.body  # the snapshot, as production serves it
+    assert b'ncagent_report_count_total{agent="node-1-host_network"} 1.0' in text.body
     open_metrics = server.request("GET", "/metrics", Accept="application/openmetrics-text; version=1.0.0")
     assert open_metrics.headers["Content-Type"].startswith("application/openmetrics-text")
     assert open_metrics.body.endswith(b"# EOF\n")

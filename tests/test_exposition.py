@@ -200,7 +200,6 @@ def test_the_api_serves_metrics_through_the_exposition(
             store=store,
             judge_agents_now=lambda: (),
             snapshot=lambda: scrapes.snapshot,
-            registry=scrapes.registry,
             reports_received=Counter("x", "x", registry=CollectorRegistry()),
             max_report_bytes=1000,
             clock=lambda: NOW,
