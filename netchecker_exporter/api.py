@@ -26,8 +26,8 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
 )
 from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.reconcile import Snapshot
 from netchecker_exporter.report import parse_report, record_to_json, strip_padding
+from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import ReportStore
 
 log = logging.getLogger(__name__)

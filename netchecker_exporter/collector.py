@@ -17,8 +17,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from netchecker_exporter.check import AgentStatus, AgentVerdict
-from netchecker_exporter.reconcile import Snapshot
 from netchecker_exporter.report import PROBE_PHASES
+from netchecker_exporter.snapshot import Snapshot
 
 AGENT_LABELS = ("pod", "namespace", "node", "network")
 LEGACY = "Legacy k8s-netchecker-server metric."

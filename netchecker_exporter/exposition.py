@@ -34,8 +34,8 @@ from netchecker_exporter.collector import (
     newest_by_legacy_agent,
     probe_families,
 )
-from netchecker_exporter.reconcile import Snapshot
 from netchecker_exporter.report import PROBE_PHASES
+from netchecker_exporter.snapshot import Snapshot
 
 GZIP_WBITS = 31  # zlib: gzip header and trailer
 GZIP_LEVEL = 1  # loopback and LAN scrapes: speed over ratio

@@ -10,32 +10,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from netchecker_exporter.check import AgentVerdict, judge_agents
 from netchecker_exporter.errors import NetcheckerError
-from netchecker_exporter.pods.base import PodSource, PodSourceHealth
-from netchecker_exporter.store.base import ReportStore, StoreHealth
+from netchecker_exporter.pods.base import PodSource
+from netchecker_exporter.snapshot import Snapshot
+from netchecker_exporter.store.base import ReportStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything /metrics shows, as of one reconcile pass."""
-
-    verdicts: tuple[AgentVerdict, ...]
-    store: StoreHealth
-    pod_source_kind: str
-    pod_source: PodSourceHealth
-    last_success_timestamp: float | None = None
-    last_duration_seconds: float | None = None
-    failures_total: int = 0
-
-    @property
-    def reconciled(self) -> bool:
-        """At least one pass has succeeded."""
-        return self.last_success_timestamp is not None
 
 
 class Reconciler:

@@ -14,7 +14,7 @@ import pytest
 from tests.etcd_fixtures import EtcdProcess
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 def fixture_paths() -> list[Path]:

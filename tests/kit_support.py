@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures"
+FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
 RULES_FILE = REPO_ROOT / "alerts" / "netchecker.rules.yml"
 DASHBOARD_FILE = REPO_ROOT / "config" / "grafana" / "netchecker.json"
 

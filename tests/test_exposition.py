@@ -19,8 +19,9 @@ from netchecker_exporter.collector import SnapshotCollector
 from netchecker_exporter.exposition import MetricsExposition, render_snapshot
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
-from netchecker_exporter.reconcile import Reconciler, Snapshot
+from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import AgentRecord, parse_report
+from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.memory import MemoryStore
 from tests.conftest import call_wsgi

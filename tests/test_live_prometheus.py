@@ -75,7 +75,7 @@ def prom_query(stack: LiveStack, expr: str) -> list[dict[str, Any]]:
 def load_fixtures() -> tuple[dict[str, Any], ...]:
     files = sorted(FIXTURES_DIR.glob("*.json")) if FIXTURES_DIR.is_dir() else []
     if not files:
-        pytest.skip(f"no agent report fixtures in {FIXTURES_DIR} (expected ../shared/fixtures from the repo)")
+        pytest.skip(f"no agent report fixtures in {FIXTURES_DIR} (expected tests/fixtures in the repo)")
     return tuple(json.loads(path.read_text()) for path in files)
 
 
