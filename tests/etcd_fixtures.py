@@ -20,8 +20,9 @@ from pathlib import Path
 from tests.polling import wait_until
 from tests.ports import free_port
 
-ETCD = shutil.which("etcd") or "/usr/bin/etcd"
-ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+# `make e2e` points these at the etcd 3.6 it builds; otherwise etcd from PATH (Debian's 3.4).
+ETCD = os.environ.get("NETCHECKER_ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
+ETCDCTL = os.environ.get("NETCHECKER_ETCDCTL_BIN") or shutil.which("etcdctl") or "/usr/bin/etcdctl"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 
