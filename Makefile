@@ -1,10 +1,11 @@
 # Two commands matter: `make run` (server on the embedded store at :8081) and `make test`.
+# `make e2e` (README) runs the scenarios against real peers built with Go; `make test` needs no Go.
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint typecheck unit deps debian-deps bench demo clean
+.PHONY: run test lint typecheck unit deps debian-deps bench demo clean e2e
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,15 @@ unit: deps debian-deps
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# Real peers: e2e/build-peers builds kube-apiserver, etcd 3.6 and the agent into a cache outside
+# the repository and prints where; the scenarios in e2e/, then our etcd suites on that etcd 3.6.
+E2E_ETCD_SUITES = tests/test_store_etcd.py tests/test_server_etcd_process.py
+e2e: deps debian-deps
+	@set -e; peers="$$(e2e/build-peers)"; eval "$$peers"; \
+	echo "$$peers" | sed 's/^export /make e2e: /'; \
+	$(BIN)/pytest -p no:cacheprovider e2e; \
+	$(BIN)/pytest -p no:cacheprovider $(E2E_ETCD_SUITES)
 
 # Benchmarks (BENCHMARKS.md) and the demo fleet live in bench/; neither runs in `make test`.
 bench: deps debian-deps

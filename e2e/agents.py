@@ -15,7 +15,9 @@ STAND_IN = REPO / "e2e" / "stand_in_agent.py"
 class AgentProcess:
     """The agent of pod `pod` on node `node`, reporting to the exporter at `server` (host:port)."""
 
-    def __init__(self, binary: Path | None, pod: str, node: str, server: str, interval: int, logs: Path) -> None:
+    def __init__(
+        self, binary: Path | None, pod: str, node: str, server: str, interval: int, logs: Path
+    ) -> None:
         self.pod, self.node = pod, node
         flags = [f"-serverendpoint={server}", f"-reportinterval={interval}", "-logtostderr", "-v=5"]
         self.command = [str(binary), *flags] if binary else [sys.executable, str(STAND_IN), *flags]
@@ -27,6 +29,9 @@ class AgentProcess:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(self.command, env=env, stdout=log, stderr=subprocess.STDOUT)
         return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     @property
     def running(self) -> bool:

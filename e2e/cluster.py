@@ -35,7 +35,9 @@ class Cluster:
         raise LookupError(f"no agent DaemonSet with hostNetwork={host_network}")
 
     def rbac_objects(self) -> list[Object]:
-        return objects_of_kind(self.manifests, "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+        return objects_of_kind(
+            self.manifests, "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"
+        )
 
     def binding(self) -> Object:
         return objects_of_kind(self.manifests, "ClusterRoleBinding")[0]
@@ -45,7 +47,9 @@ class Cluster:
         token = self.admin.service_account_token(NAMESPACE, EXPORTER_ACCOUNT)
         return self.apiserver.kubeconfig(token, path)
 
-    def create_agent_pod(self, name: str, node: str, *, host_network: bool = False, running: bool = True) -> Object:
+    def create_agent_pod(
+        self, name: str, node: str, *, host_network: bool = False, running: bool = True
+    ) -> Object:
         """A pod as the agent DaemonSet would create it on `node`, Running with a pod IP unless told."""
         template = copy.deepcopy(self.daemonset(host_network=host_network)["spec"]["template"])
         metadata = {**template["metadata"], "name": name, "namespace": NAMESPACE}

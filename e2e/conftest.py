@@ -92,7 +92,9 @@ def pods(cluster: Cluster) -> Iterator[PodFactory]:
     """create(name, node, host_network=..., running=...) -> an agent pod; all are removed at the end."""
     created: list[str] = []
 
-    def create(name: str, node: str, *, host_network: bool = False, running: bool = True) -> dict[str, object]:
+    def create(
+        name: str, node: str, *, host_network: bool = False, running: bool = True
+    ) -> dict[str, object]:
         created.append(name)
         return cluster.create_agent_pod(name, node, host_network=host_network, running=running)
 

@@ -64,7 +64,10 @@ def start_fleet(
         pods(pod, node, host_network=host_network)
     kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
     process = exporter(
-        f"-kubeconfig={kubeconfig}", f"-check-interval={CHECK_INTERVAL_SECONDS}", "-startup-grace=60", *extra_flags
+        f"-kubeconfig={kubeconfig}",
+        f"-check-interval={CHECK_INTERVAL_SECONDS}",
+        "-startup-grace=60",
+        *extra_flags,
     )
     fleet = Fleet(cluster, process)
     for pod, node, _ in members:
@@ -86,4 +89,3 @@ def kubespray_check(exporter: ExporterProcess, expected_agents: int) -> tuple[bo
 
 def seconds_since(start: float) -> float:
     return time.monotonic() - start
-

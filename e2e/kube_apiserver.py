@@ -72,7 +72,9 @@ class KubeApiServer:
     def start(self, extra_flags: Sequence[str] = (), *, timeout_seconds: float = 120) -> None:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(self.command(extra_flags), stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self.ready, timeout_seconds, f"kube-apiserver at {self.url} /readyz", interval_seconds=0.25)
+        wait_until(
+            self.ready, timeout_seconds, f"kube-apiserver at {self.url} /readyz", interval_seconds=0.25
+        )
 
     def ready(self) -> bool:
         if self._process is None or self._process.poll() is not None:
@@ -108,7 +110,9 @@ class KubeApiServer:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "e2e", "cluster": {"server": self.url, "certificate-authority": str(self.tls.ca)}}],
+            "clusters": [
+                {"name": "e2e", "cluster": {"server": self.url, "certificate-authority": str(self.tls.ca)}}
+            ],
             "users": [{"name": "e2e", "user": {"token": token}}],
             "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e"}}],
             "current-context": "e2e",

@@ -71,11 +71,18 @@ class KubeClient:
             params["dryRun"] = "All"
         headers = {"Content-Type": "application/apply-patch+yaml"}
         result: Object = self.call(
-            "PATCH", self.object_path(obj), params=params, headers=headers, data=json.dumps(obj), expect=expect
+            "PATCH",
+            self.object_path(obj),
+            params=params,
+            headers=headers,
+            data=json.dumps(obj),
+            expect=expect,
         )
         return result
 
-    def delete(self, obj: Object, *, grace_seconds: int | None = None, expect: tuple[int, ...] = (200, 202)) -> Any:
+    def delete(
+        self, obj: Object, *, grace_seconds: int | None = None, expect: tuple[int, ...] = (200, 202)
+    ) -> Any:
         body = {} if grace_seconds is None else {"gracePeriodSeconds": grace_seconds}
         return self.call("DELETE", self.object_path(obj), json=body, expect=expect)
 

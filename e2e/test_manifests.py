@@ -9,7 +9,9 @@ from e2e.kube_client import render_kustomization
 
 
 @pytest.mark.parametrize("variant", ["base", "external-etcd"])
-def test_every_object_of_the_variant_is_accepted_by_server_side_dry_run(cluster: Cluster, variant: str) -> None:
+def test_every_object_of_the_variant_is_accepted_by_server_side_dry_run(
+    cluster: Cluster, variant: str
+) -> None:
     objects = render_kustomization(variant)
     kinds = sorted(obj["kind"] for obj in objects)
     assert kinds.count("DaemonSet") == 2 and "Deployment" in kinds and "NetworkPolicy" in kinds
@@ -17,8 +19,9 @@ def test_every_object_of_the_variant_is_accepted_by_server_side_dry_run(cluster:
         answer = cluster.admin.apply(obj, dry_run=True)
         assert (answer["kind"], answer["metadata"]["name"]) == (obj["kind"], obj["metadata"]["name"])
         if obj["kind"] == "Deployment":
-            assert answer["spec"]["template"]["spec"]["containers"][0]["args"] == (
-                obj["spec"]["template"]["spec"]["containers"][0]["args"]
+            assert (
+                answer["spec"]["template"]["spec"]["containers"][0]["args"]
+                == (obj["spec"]["template"]["spec"]["containers"][0]["args"])
             )
 
 

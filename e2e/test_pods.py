@@ -42,6 +42,7 @@ def test_all_agents_fresh_and_kubesprays_own_check_passes(fleet: Fleet) -> None:
         network = "host" if "hostnet" in pod else "pod"
         assert f'network="{network}",node="{agent.node}",pod="{pod}",status="fresh"}} 1.0' in metrics
 
+
 def test_a_killed_agent_is_outdated_after_twice_its_interval(fleet: Fleet) -> None:
     victim = fleet.pods[0]
     fleet.agents[victim].kill()
@@ -53,7 +54,9 @@ def test_a_killed_agent_is_outdated_after_twice_its_interval(fleet: Fleet) -> No
     assert (status, body["Outdated"], body["Absent"]) == (400, [victim], None)
     assert elapsed >= INTERVAL_SECONDS  # its last report was at most one interval before the kill
     # /metrics shows the last reconcile pass: it may lag the live check by one check interval
-    wait_until(lambda: agent_states(fleet.exporter)[victim] == "outdated", SLACK_SECONDS, "outdated in /metrics")
+    wait_until(
+        lambda: agent_states(fleet.exporter)[victim] == "outdated", SLACK_SECONDS, "outdated in /metrics"
+    )
 
 
 def test_a_gracefully_deleted_pod_leaves_the_expected_set_without_a_false_absent(fleet: Fleet) -> None:

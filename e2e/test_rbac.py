@@ -16,9 +16,9 @@ def can(cluster: Cluster, verb: str, resource: str, namespace: str = "") -> bool
     """SubjectAccessReview, asked as the admin, for the exporter's ServiceAccount."""
     user = f"system:serviceaccount:{NAMESPACE}:{EXPORTER_ACCOUNT}"
     attributes = {"verb": verb, "resource": resource, "namespace": namespace}
-    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-              "spec": {"user": user, "groups": ["system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}",
-                                                "system:authenticated"], "resourceAttributes": attributes}}  # fmt: skip
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}", "system:authenticated"]
+    spec = {"user": user, "groups": groups, "resourceAttributes": attributes}
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
     answer = cluster.admin.call("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review)
     return bool(answer["status"].get("allowed"))
 
