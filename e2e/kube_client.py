@@ -100,6 +100,16 @@ class KubeClient:
         result: Object = self.call("PATCH", path, headers=headers, data=json.dumps(patch))
         return result
 
+    def watch_events(self, namespace: str, selector: str, resource_version: str) -> list[tuple[str, str]]:
+        """(type, pod name) of the pod watch events after `resource_version`, for one second."""
+        params = {"watch": "true", "labelSelector": selector, "resourceVersion": resource_version,
+                  "timeoutSeconds": "1"}  # fmt: skip
+        reply = self._session.get(
+            f"{self.url}/api/v1/namespaces/{namespace}/pods", params=params, timeout=30, verify=self._ca
+        )
+        events = [json.loads(line) for line in reply.text.splitlines() if line.strip()]
+        return [(e["type"], e["object"]["metadata"].get("name", "")) for e in events]
+
     def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
         """A bound token for the ServiceAccount through the TokenRequest API."""
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.cluster import Cluster
+from e2e.cluster import NAMESPACE, Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.fleet import CHECK_INTERVAL_SECONDS, INTERVAL_SECONDS, Fleet, kubespray_check, start_fleet
 from e2e.states import agent_states
@@ -76,12 +76,18 @@ def test_a_gracefully_deleted_pod_leaves_the_expected_set_without_a_false_absent
 
 def test_a_pod_relabelled_out_of_the_selector_leaves_and_relabelled_back_returns(fleet: Fleet) -> None:
     pod = fleet.pods[2]
+    before = fleet.cluster.pod(pod)
+    assert before is not None
     fleet.cluster.relabel(pod, {"app": "not-an-agent"})
     wait_until(lambda: pod not in agent_states(fleet.exporter), 10, "the relabelled pod to leave")
     labels = fleet.cluster.daemonset(host_network="hostnet" in pod)["spec"]["template"]["metadata"]["labels"]
     fleet.cluster.relabel(pod, labels)
     wait_until(lambda: agent_states(fleet.exporter).get(pod) == "fresh", 10, "the pod to be back and fresh")
     assert fleet.exporter.connectivity()[0] == 200
+    # What a label-selector watch saw: leaving the selector is DELETED, coming back is ADDED.
+    selector = "app in (netchecker-agent,netchecker-agent-hostnet)"
+    events = fleet.cluster.admin.watch_events(NAMESPACE, selector, before["metadata"]["resourceVersion"])
+    assert [kind for kind, name in events if name == pod][:2] == ["DELETED", "ADDED"]
 
 
 def test_a_new_pod_is_starting_then_absent_after_the_grace(
