@@ -80,16 +80,19 @@ def start_cluster(peers_kube_apiserver: Path, directory: Path) -> Cluster:
     """etcd 3.6, then kube-apiserver on it, then the project's Namespace, ServiceAccounts and RBAC."""
     etcd = EtcdProcess(directory / "etcd", name="kube-storage")
     etcd.start()
-    apiserver = KubeApiServer(peers_kube_apiserver, etcd.url, directory)
+    apiserver: KubeApiServer | None = None
     try:
+        apiserver = KubeApiServer(peers_kube_apiserver, etcd.url, directory)
+        admin = KubeClient(apiserver.url, apiserver.admin_token, apiserver.tls.ca)
+        cluster = Cluster(etcd, apiserver, admin, render_kustomization("base"))
         apiserver.start()
-    except BaseException:
+        for obj in cluster.rbac_objects():
+            admin.apply(obj)
+    except BaseException:  # nothing of ours may outlive a failed start
+        if apiserver is not None:
+            apiserver.stop()
         etcd.kill()
         raise
-    admin = KubeClient(apiserver.url, apiserver.admin_token, apiserver.tls.ca)
-    cluster = Cluster(etcd, apiserver, admin, render_kustomization("base"))
-    for obj in cluster.rbac_objects():
-        admin.apply(obj)
     return cluster
 
 
