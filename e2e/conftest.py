@@ -10,6 +10,7 @@ import pytest
 from e2e.agents import AgentProcess
 from e2e.cluster import Cluster, start_cluster, stop_cluster
 from e2e.exporter_process import ExporterProcess
+from e2e.kube_client import Object
 from e2e.peers import Peers, find_peers
 from tests.etcd_fixtures import EtcdProcess
 
@@ -84,7 +85,7 @@ def agents(peers: Peers, tmp_path: Path) -> Iterator[AgentFactory]:
         agent.kill()
 
 
-PodFactory = Callable[..., dict[str, object]]
+PodFactory = Callable[..., Object]
 
 
 @pytest.fixture
@@ -92,9 +93,7 @@ def pods(cluster: Cluster) -> Iterator[PodFactory]:
     """create(name, node, host_network=..., running=...) -> an agent pod; all are removed at the end."""
     created: list[str] = []
 
-    def create(
-        name: str, node: str, *, host_network: bool = False, running: bool = True
-    ) -> dict[str, object]:
+    def create(name: str, node: str, *, host_network: bool = False, running: bool = True) -> Object:
         created.append(name)
         return cluster.create_agent_pod(name, node, host_network=host_network, running=running)
 
