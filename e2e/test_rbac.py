@@ -58,3 +58,32 @@ def test_without_the_binding_it_logs_the_missing_grant_and_recovers_once_granted
     finally:
         cluster.admin.apply(binding)
     wait_until(lambda: pod_source_up(process) == 1, 60, "the exporter to recover once granted")
+
+
+def test_with_namespace_a_role_and_rolebinding_are_enough_as_the_docs_say(
+    cluster: Cluster, exporter: ExporterFactory, pods: PodFactory, tmp_path: Path
+) -> None:
+    """docs/kubernetes.md: with -namespace, a Role + RoleBinding with the same rule are enough."""
+    binding = cluster.binding()
+    rule = {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}
+    meta = {"name": "netchecker-server-e2e", "namespace": NAMESPACE}
+    rbac = "rbac.authorization.k8s.io"
+    role = {"apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": meta, "rules": [rule]}
+    role_binding = {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding", "metadata": meta,
+                    "roleRef": {"apiGroup": rbac, "kind": "Role", "name": meta["name"]},
+                    "subjects": binding["subjects"]}  # fmt: skip
+    cluster.admin.delete(binding)
+    try:
+        pods("netchecker-agent-ns-1", "node-ns")
+        kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
+        process = exporter(f"-kubeconfig={kubeconfig}", "-check-interval=1", f"-namespace={NAMESPACE}")
+        wait_until(lambda: f"in namespace {NAMESPACE} (Role + RoleBinding)" in process.log(), 30,
+                   "the namespaced missing-grant hint")  # fmt: skip
+        cluster.admin.apply(role)
+        cluster.admin.apply(role_binding)
+        wait_until(lambda: "netchecker-agent-ns-1" in agent_states(process), 60, "the pod, with the Role")
+        assert pod_source_up(process) == 1
+    finally:
+        cluster.admin.apply(binding)
+        for obj in (role_binding, role):
+            cluster.admin.delete(obj, expect=(200, 202, 404))
