@@ -12,13 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from netchecker_exporter.check import AgentStatus, AgentVerdict
+from netchecker_exporter.diagnosis_aspects import aspects_of
 from netchecker_exporter.diagnosis_checks import (
     PRECEDENCE,
     Aspect,
     Finding,
     NodeFacts,
     NodeVerdict,
-    aspects_of,
     clock_skew,
     find_problems,
 )

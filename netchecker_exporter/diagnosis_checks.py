@@ -148,32 +148,40 @@ def silence(node: NodeFacts) -> Iterator[Finding]:
 def probe_problems(node: NodeFacts) -> Iterator[Finding]:
     """Probes one network fails and the other passes (that network is down), or failing probes."""
     fresh = node.fresh()
+    by_url: dict[str, list[tuple[AgentVerdict, NetworkProbe]]] = {}
     for agent in fresh:
         failing = node.failing_probes(agent)
-        if not failing:
-            continue
         others = [a for a in fresh if a.pod.network is not agent.pod.network]
-        data = {"network": agent.pod.network.value, "pod": agent.pod.name, "failing": _probes_data(failing)}
-        if others and not any(node.failing_probes(other) for other in others):
-            urls = ", ".join(f"{p.url} ({how_it_failed(p)})" for p in failing)
-            reason = (
-                f"{who(agent)} cannot reach {urls} while {who(others[0])} reaches every target: "
-                f"{WHERE_TO_LOOK[agent.pod.network]}"
-            )
-            yield Finding(NETWORK_DOWN[agent.pod.network], reason, data)
+        if failing and others and not any(node.failing_probes(other) for other in others):
+            yield _network_down(agent, others[0], failing)
             continue
         for probe in failing:
-            yield Finding(NodeVerdict.PROBE_FAILING, _probe_reason(node, agent, probe), data)
+            by_url.setdefault(probe.url, []).append((agent, probe))
+    for url, failures in by_url.items():
+        data = {"url": url, "failing": [{"pod": a.pod.name, **_probes_data([p])[0]} for a, p in failures]}
+        yield Finding(NodeVerdict.PROBE_FAILING, _probe_reason(node, url, failures), data)
+
+
+def _network_down(agent: AgentVerdict, other: AgentVerdict, failing: list[NetworkProbe]) -> Finding:
+    urls = ", ".join(f"{p.url} ({how_it_failed(p)})" for p in failing)
+    network = agent.pod.network
+    reason = (
+        f"{who(agent)} cannot reach {urls} while {who(other)} reaches every target: {WHERE_TO_LOOK[network]}"
+    )
+    data = {"network": network.value, "pod": agent.pod.name, "failing": _probes_data(failing)}
+    return Finding(NETWORK_DOWN[network], reason, data)
 
 
 def _probes_data(probes: list[NetworkProbe]) -> list[dict[str, Any]]:
-    return [{"url": p.url, "connected": p.connection_result == 1, "http_code": p.http_code} for p in probes]
+    return [{"url": p.url, "network_ok": p.connection_result == 1, "http_code": p.http_code} for p in probes]
 
 
-def _probe_reason(node: NodeFacts, agent: AgentVerdict, probe: NetworkProbe) -> str:
-    failing, probing = node.failing.get(probe.url, (1, 1))
+def _probe_reason(node: NodeFacts, url: str, failures: list[tuple[AgentVerdict, NetworkProbe]]) -> str:
+    failing, probing = node.failing.get(url, (1, 1))
+    networks = " and ".join(sorted({a.pod.network.value for a, _ in failures}))
+    how = ", ".join(sorted({how_it_failed(p) for _, p in failures}))
     where = f"it fails from {failing} of {probing} nodes: a network problem between them and the target"
-    return f"{probe.url} fails from the {agent.pod.network.value} network ({how_it_failed(probe)}); {where}"
+    return f"{url} fails from the {networks} network ({how}); {where}"
 
 
 def dns_problems(node: NodeFacts) -> Iterator[Finding]:
@@ -227,81 +235,10 @@ def reboot_problems(node: NodeFacts) -> Iterator[Finding]:
     if since < node.settings.reboot_window_seconds:
         reboots = max(r.reboots for r in records)
         ago = age_words(max(since, 0.0))
-        reason = f"the node rebooted {ago} ago (its uptime went down; {reboots} reboots seen)"
+        reason = f"the node rebooted {ago} ago (its uptime went down; reboots seen: {reboots})"
         data = {
             "boot_timestamp": boot,
             "reboots": reboots,
             "window_seconds": node.settings.reboot_window_seconds,
         }
         yield Finding(NodeVerdict.REBOOTED, reason, data)
-
-
-def aspects_of(node: NodeFacts) -> dict[str, Aspect]:
-    """The status page's columns for this node, in words."""
-    return {
-        "pod_network": network_aspect(node, Network.POD),
-        "host_network": network_aspect(node, Network.HOST),
-        "dns": dns_aspect(node),
-        "clock": clock_aspect(node),
-        "probes": probes_aspect(node),
-    }
-
-
-_STATUS_ORDER = {
-    AgentStatus.FRESH: 0,
-    AgentStatus.STARTING: 1,
-    AgentStatus.OUTDATED: 2,
-    AgentStatus.ABSENT: 3,
-}
-
-
-def network_aspect(node: NodeFacts, network: Network) -> Aspect:
-    agents = sorted(node.on(network), key=lambda a: _STATUS_ORDER[a.status])
-    if not agents:
-        return Aspect(None, "no agent expected")
-    agent = agents[0]
-    if agent.status is AgentStatus.STARTING:
-        return Aspect(None, "starting (start-up grace)")
-    if agent.status is AgentStatus.ABSENT:
-        return Aspect(False, "never reported")
-    if agent.status is AgentStatus.OUTDATED:
-        return Aspect(False, f"silent: last report {age_words(agent.report_age_seconds)} ago")
-    probes = agent.record.report.network_probes if agent.record else ()
-    failing = len(node.failing_probes(agent))
-    text = (
-        f"reported {age_words(agent.report_age_seconds)} ago; {len(probes) - failing}/{len(probes)} probes ok"
-    )
-    return Aspect(failing == 0, text)
-
-
-def dns_aspect(node: NodeFacts) -> Aspect:
-    findings = list(dns_problems(node))
-    if findings:
-        words = [
-            f"no address for {', '.join(f.data['hosts'])} ({f.data['network']} network)" for f in findings
-        ]
-        return Aspect(False, "; ".join(words))
-    hosts = sorted({h for a in node.fresh() if a.record for h in a.record.report.nslookup})
-    return Aspect(True, f"resolves {', '.join(hosts)}") if hosts else Aspect(None, "no lookup reported")
-
-
-def clock_aspect(node: NodeFacts) -> Aspect:
-    skew = clock_skew(node.agents)
-    if skew is None:
-        return Aspect(None, "unknown")
-    return Aspect(abs(skew) <= node.settings.clock_skew_threshold_seconds, f"{skew:+.1f} s")
-
-
-def probes_aspect(node: NodeFacts) -> Aspect:
-    probes = [(a, p) for a in node.fresh() if a.record for p in a.record.report.network_probes]
-    failing = [(a, p) for a, p in probes if not p.succeeded]
-    if not probes:
-        return Aspect(None, "no probe reported")
-    if not failing:
-        return Aspect(True, f"{len(probes)} probes ok")
-    words = [
-        f"{p.url} ({a.pod.network.value}, {how_it_failed(p)}"
-        + (": target down everywhere)" if p.url in node.down_urls else ")")
-        for a, p in failing
-    ]
-    return Aspect(False, "fails: " + "; ".join(words))
