@@ -69,19 +69,29 @@ def clock_aspect(node: NodeFacts) -> Aspect:
     skew = clock_skew(node.agents)
     if skew is None:
         return Aspect(None, "unknown")
-    return Aspect(abs(skew) <= node.settings.clock_skew_threshold_seconds, f"{skew:+.1f} s")
+    text = f"{skew:+.1f} s".replace("-0.0", "+0.0")
+    return Aspect(abs(skew) <= node.settings.clock_skew_threshold_seconds, text)
 
 
 def probes_aspect(node: NodeFacts) -> Aspect:
+    """Failing URLs with the networks they fail from; targets down everywhere only counted."""
     probes = [(a, p) for a in node.fresh() if a.record for p in a.record.report.network_probes]
-    failing = [(a, p) for a, p in probes if not p.succeeded]
     if not probes:
         return Aspect(None, "no probe reported")
-    if not failing:
-        return Aspect(True, f"{len(probes)} probes ok")
-    words = [
-        f"{p.url} ({a.pod.network.value}, {how_it_failed(p)}"
-        + (": target down everywhere)" if p.url in node.down_urls else ")")
-        for a, p in failing
-    ]
-    return Aspect(False, "fails: " + "; ".join(words))
+    mine: dict[str, set[str]] = {}
+    down: set[str] = set()
+    down_failures = 0
+    for agent, probe in probes:
+        if probe.succeeded:
+            continue
+        if probe.url in node.down_urls:
+            down.add(probe.url)
+            down_failures += 1
+        else:
+            mine.setdefault(probe.url, set()).add(f"{agent.pod.network.value}, {how_it_failed(probe)}")
+    words = [f"{url} ({'; '.join(sorted(how))})" for url, how in sorted(mine.items())]
+    also = f"{len(down)} target down everywhere (not this node)" if down else ""
+    if words:
+        return Aspect(False, "fails: " + "; ".join(words) + (f"; {also}" if also else ""))
+    ok = f"{len(probes) - down_failures} of {len(probes)} probes ok"
+    return Aspect(None, f"{ok}; {also}") if down else Aspect(True, f"{len(probes)} probes ok")

@@ -89,7 +89,7 @@ h1{font-size:1.3em;margin:.2em 0}h2{font-size:1.1em;margin:1.2em 0 .4em}
 .big{font-size:1.25em;font-weight:600}.mute{color:var(--mute)}
 .chips span{display:inline-block;border:1px solid var(--line);border-radius:4px;padding:1px 6px;margin:2px}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:5px 6px;
-text-align:left;vertical-align:top}th{background:#f4f4f4}
+text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f4f4f4}
 .s-ok{color:var(--ok)}.s-bad{color:var(--bad);font-weight:600}.s-unknown{color:var(--warn)}
 code{font-size:.9em;word-break:break-all}summary{cursor:pointer;font-weight:600;padding:6px 0}
 nav a{margin-right:12px}

@@ -100,7 +100,8 @@ def test_a_target_failing_from_every_node_on_both_networks_is_down_and_blames_no
     assert target.failing_nodes == ("n0", "n1", "n2", "n3")
     assert "the target is down" in target.reason
     assert {n.verdict for n in diagnosis.nodes} == {V.HEALTHY}
-    assert diagnosis.nodes[0].aspects["probes"].text.endswith("target down everywhere)")
+    probes = diagnosis.nodes[0].aspects["probes"]
+    assert (probes.ok, probes.text) == (None, "2 of 4 probes ok; 1 target down everywhere (not this node)")
     assert diagnosis.cluster.verdict == DEGRADED_CLUSTER
     assert f"target {TARGET} down" in diagnosis.cluster.reason
 
