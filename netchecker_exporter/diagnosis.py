@@ -19,8 +19,9 @@ from netchecker_exporter.diagnosis_checks import (
     Finding,
     NodeFacts,
     NodeVerdict,
-    clock_skew,
+    PassContext,
     find_problems,
+    node_facts,
 )
 from netchecker_exporter.settings import DiagnosisSettings
 
@@ -52,12 +53,17 @@ class NodeDiagnosis:
     reason: str
     findings: tuple[Finding, ...]
     agents: tuple[AgentVerdict, ...]
-    aspects: Mapping[str, Aspect]
-    """pod_network, host_network, dns, clock, probes."""
+    facts: NodeFacts
     clock_skew_seconds: float | None
     """The agent's clock minus our receive time (largest of the node's fresh agents)."""
     reboots: int
     last_boot_timestamp: float | None
+
+    @property
+    def aspects(self) -> dict[str, Aspect]:
+        """pod_network, host_network, dns, clock, probes in words: worked out when a view asks,
+        not at every pass (it is most of a node's cost, and only the page and the JSON read it)."""
+        return aspects_of(self.facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,8 @@ def diagnose(verdicts: Iterable[AgentVerdict], now: float, settings: DiagnosisSe
     targets = diagnose_targets(by_node)
     down = frozenset(t.url for t in targets if t.verdict is TargetVerdict.DOWN)
     failing = {t.url: (len(t.failing_nodes), t.nodes_probing) for t in targets}
-    facts = [NodeFacts(name, agents, now, settings, down, failing) for name, agents in by_node.items()]
+    context = PassContext(now, settings, down, failing)
+    facts = [node_facts(name, agents, context) for name, agents in by_node.items()]
     nodes = sorted(
         (diagnose_node(node) for node in facts),
         key=lambda n: (PRECEDENCE[n.verdict], n.node),
@@ -162,8 +169,8 @@ def diagnose_node(node: NodeFacts) -> NodeDiagnosis:
         reason=reason or "both networks report, probes succeed, DNS answers, clock in step",
         findings=findings,
         agents=tuple(sorted(agents, key=lambda a: (a.pod.network.value, a.pod.name))),
-        aspects=aspects_of(node),
-        clock_skew_seconds=clock_skew(node.agents),
+        facts=node,
+        clock_skew_seconds=node.skew,
         reboots=max((a.record.reboots for a in agents if a.record), default=0),
         last_boot_timestamp=max(boots, default=None),
     )

@@ -10,7 +10,6 @@ from netchecker_exporter.diagnosis_checks import (
     Aspect,
     NodeFacts,
     age_words,
-    clock_skew,
     dns_problems,
     how_it_failed,
 )
@@ -66,7 +65,7 @@ def dns_aspect(node: NodeFacts) -> Aspect:
 
 
 def clock_aspect(node: NodeFacts) -> Aspect:
-    skew = clock_skew(node.agents)
+    skew = node.skew
     if skew is None:
         return Aspect(None, "unknown")
     text = f"{skew:+.1f} s".replace("-0.0", "+0.0")

@@ -60,26 +60,57 @@ class Aspect:
 
 @dataclass(frozen=True, slots=True)
 class NodeFacts:
-    """What the checks read: the node's agents, the clock, the thresholds, the targets' state."""
+    """What the checks read: the node's agents, the clock, the thresholds, the targets' state.
+
+    Build it with node_facts(): the fresh agents, their failing probes and the clock skew are
+    worked out once there, because every check and every page column asks for them.
+    """
 
     name: str
     agents: list[AgentVerdict]
     now: float
     settings: DiagnosisSettings
-    down_urls: frozenset[str] = frozenset()
+    down_urls: frozenset[str]
     """URLs failing from every node: they say nothing about this one."""
-    failing: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    failing: Mapping[str, tuple[int, int]]
     """Per URL: (nodes failing it, nodes probing it)."""
+    fresh_agents: list[AgentVerdict]
+    failing_by_pod: Mapping[str, list[NetworkProbe]]
+    skew: float | None
+    """The node's clock minus our receive time (the largest among its fresh agents)."""
 
     def on(self, network: Network) -> list[AgentVerdict]:
         return [a for a in self.agents if a.pod.network is network]
 
     def fresh(self) -> list[AgentVerdict]:
-        return [a for a in self.agents if a.status is AgentStatus.FRESH and a.record is not None]
+        return self.fresh_agents
 
     def failing_probes(self, agent: AgentVerdict) -> list[NetworkProbe]:
-        probes = agent.record.report.network_probes if agent.record else ()
-        return [p for p in probes if not p.succeeded and p.url not in self.down_urls]
+        return self.failing_by_pod.get(agent.pod.name, [])
+
+
+@dataclass(frozen=True, slots=True)
+class PassContext:
+    """What every node of one pass shares: the clock, the thresholds, the probe targets' state."""
+
+    now: float
+    settings: DiagnosisSettings
+    down_urls: frozenset[str] = frozenset()
+    failing: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def node_facts(name: str, agents: list[AgentVerdict], context: PassContext) -> NodeFacts:
+    down_urls = context.down_urls
+    fresh = [a for a in agents if a.status is AgentStatus.FRESH and a.record is not None]
+    failing_by_pod = {
+        a.pod.name: [p for p in a.record.report.network_probes if not p.succeeded and p.url not in down_urls]
+        for a in fresh
+        if a.record
+    }
+    skews = [s for a in fresh if (s := agent_skew(a)) is not None]
+    skew = max(skews, key=abs, default=None)
+    return NodeFacts(name, agents, context.now, context.settings, down_urls, context.failing, fresh,
+                     failing_by_pod, skew)  # fmt: skip
 
 
 def who(agent: AgentVerdict) -> str:
@@ -211,14 +242,8 @@ def agent_skew(agent: AgentVerdict) -> float | None:
     return None if sent is None else sent - agent.record.last_updated
 
 
-def clock_skew(agents: list[AgentVerdict]) -> float | None:
-    """The largest skew among the node's fresh agents (they share the node's clock)."""
-    skews = [s for a in agents if a.status is AgentStatus.FRESH and (s := agent_skew(a)) is not None]
-    return max(skews, key=abs, default=None)
-
-
 def clock_problems(node: NodeFacts) -> Iterator[Finding]:
-    skew = clock_skew(node.agents)
+    skew = node.skew
     threshold = node.settings.clock_skew_threshold_seconds
     if skew is not None and abs(skew) > threshold:
         side = "ahead of" if skew > 0 else "behind"
