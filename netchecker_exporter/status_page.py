@@ -89,12 +89,14 @@ h1{font-size:1.3em;margin:.2em 0}h2{font-size:1.1em;margin:1.2em 0 .4em}
 .big{font-size:1.25em;font-weight:600}.mute{color:var(--mute)}
 .chips span{display:inline-block;border:1px solid var(--line);border-radius:4px;padding:1px 6px;margin:2px}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:5px 6px;
-text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f4f4f4}
+text-align:left;vertical-align:top;overflow-wrap:break-word}th{background:#f4f4f4}
+.nowrap{white-space:nowrap}td.reason{min-width:16em;overflow-wrap:anywhere}td.aspect{min-width:6em;overflow-wrap:anywhere}
 .s-ok{color:var(--ok)}.s-bad{color:var(--bad);font-weight:600}.s-unknown{color:var(--warn)}
 code{font-size:.9em;word-break:break-all}summary{cursor:pointer;font-weight:600;padding:6px 0}
-nav a{margin-right:12px}
+nav{display:flex;flex-wrap:wrap;gap:4px 14px}
 @media (max-width:760px){thead{display:none}table,tbody,tr,td{display:block;width:100%}
 tr{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:4px}td{border:0;padding:3px 6px}
+td.reason,td.aspect{min-width:0}td{overflow-wrap:anywhere}.nowrap{white-space:normal}
 td::before{content:attr(data-label) ": ";font-weight:600;color:var(--mute)}}
 """
 
@@ -151,7 +153,7 @@ def _targets(targets: Iterable[TargetDiagnosis], links: PageLinks) -> str:
 
 def _verdict_cell(ok: bool | None, verdict: str) -> str:
     words = e(verdict.replace("_", " "))
-    return f'<td data-label="Verdict" class="{_state_class(ok)}">{SYMBOL[ok]} {words}</td>'
+    return f'<td data-label="Verdict" class="nowrap {_state_class(ok)}">{SYMBOL[ok]} {words}</td>'
 
 
 def _state_class(ok: bool | None) -> str:
@@ -160,7 +162,7 @@ def _state_class(ok: bool | None) -> str:
 
 def _cell(label: str, aspect: Aspect) -> str:
     return (
-        f'<td data-label="{e(label)}" class="{_state_class(aspect.ok)}" title="{WORD[aspect.ok]}">'
+        f'<td data-label="{e(label)}" class="aspect {_state_class(aspect.ok)}" title="{WORD[aspect.ok]}">'
         f"{SYMBOL[aspect.ok]} {e(aspect.text)}</td>"
     )
 
@@ -178,7 +180,7 @@ def _row(node: NodeDiagnosis, links: PageLinks) -> str:
     cells = "".join(_cell(title, node.aspects[name]) for name, title in COLUMNS)
     return (
         f'<tr data-node="{e(node.node)}" data-verdict="{e(node.verdict.value)}">'
-        f'<td data-label="Node"><b>{e(node.node or "(no node name)")}</b></td>'
+        f'<td data-label="Node" class="nowrap"><b>{e(node.node or "(no node name)")}</b></td>'
         f"{_verdict_cell(ok, node.verdict.value)}"
         f'<td data-label="Why" class="reason">{e(node.reason)}{link}{evidence}</td>{cells}</tr>'
     )
@@ -208,7 +210,7 @@ def _footer(links: PageLinks) -> str:
     paths = ("/metrics", "/api/v1/diagnosis", "/api/v1/connectivity_check", "/api/v1/agents/")
     anchors = "".join(f'<a href="{p}">{p}</a>' for p in paths)
     return (
-        f'<nav><h2>Elsewhere</h2>{anchors}<a href="{e(links.runbook_url)}">runbook</a></nav>'
+        f'<h2>Elsewhere</h2><nav>{anchors}<a href="{e(links.runbook_url)}">runbook</a></nav>'
         f'<p class="mute">Refreshes every {int(links.refresh_seconds)} s. '
         "Symbols: ✔ ok, ✖ failing, ? unknown or not judged.</p>"
         "</body></html>"
