@@ -141,7 +141,8 @@ def diagnose_targets(by_node: Mapping[str, list[AgentVerdict]]) -> tuple[TargetD
 def _target(url: str, nodes: int, failing: set[str], passing: int) -> TargetDiagnosis:
     names = tuple(sorted(failing))
     if not failing:
-        return TargetDiagnosis(url, TargetVerdict.OK, nodes, (), f"reachable from all {nodes} nodes")
+        reason = f"reachable from every node probing it ({nodes})"
+        return TargetDiagnosis(url, TargetVerdict.OK, nodes, (), reason)
     if passing == 0 and nodes >= TARGET_DOWN_MIN_NODES:
         reason = f"fails from every node probing it ({nodes}), on both networks: the target is down"
         return TargetDiagnosis(url, TargetVerdict.DOWN, nodes, names, reason)

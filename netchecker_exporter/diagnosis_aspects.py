@@ -68,8 +68,9 @@ def clock_aspect(node: NodeFacts) -> Aspect:
     skew = node.skew
     if skew is None:
         return Aspect(None, "unknown")
-    text = f"{skew:+.1f} s".replace("-0.0", "+0.0")
-    return Aspect(abs(skew) <= node.settings.clock_skew_threshold_seconds, text)
+    if abs(skew) <= node.settings.clock_skew_threshold_seconds:
+        return Aspect(True, f"{skew:+.1f} s".replace("-0.0", "+0.0"))
+    return Aspect(False, f"{age_words(abs(skew))} {'ahead' if skew > 0 else 'behind'}")
 
 
 def probes_aspect(node: NodeFacts) -> Aspect:
