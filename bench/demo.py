@@ -32,9 +32,14 @@ DASHBOARD_QUERIES = (
 """A few of the Grafana dashboard's queries (config/grafana/netchecker.json), with job filled in."""
 
 
+RULES = Path(__file__).resolve().parent.parent / "alerts" / "netchecker.rules.yml"
+
+
 def prometheus_config(server_port: int) -> str:
+    """Scrape the server and evaluate the alert rules, so the demo's faults show as alerts too."""
     return (
         "global: {scrape_interval: 5s, evaluation_interval: 5s}\n"
+        f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
         f"  - job_name: {JOB}\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{server_port}']}}]\n"
@@ -95,7 +100,11 @@ def where_to_look(fleet: DemoFleet, prometheus_port: int | None, work: Path) -> 
     ]
     if prometheus_port is not None:
         prom = f"http://127.0.0.1:{prometheus_port}"
-        lines += ["", f"Prometheus at {prom} scrapes the server every 5 s (job={JOB}); dashboard queries:"]
+        lines += [
+            "",
+            f"Prometheus at {prom} scrapes the server every 5 s (job={JOB}) and evaluates the alert rules",
+            f"({prom}/alerts: the faults' alerts fire after their `for:`); dashboard queries:",
+        ]
         for query in DASHBOARD_QUERIES:
             lines.append(f"  {prom}/graph?g0.tab=1&g0.expr={urllib.parse.quote(query)}")
     lines += ["", f"Logs in {work}. Ctrl-C stops everything.", ""]

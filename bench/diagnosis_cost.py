@@ -84,8 +84,8 @@ def measure(nodes: int, runs: int) -> list[tuple[str, float, int]]:
          len(page.encode())),
         ("/api/v1/diagnosis JSON", median_ms(lambda: json.dumps(diagnosis_to_json(snapshot.diagnosis)), runs),
          len(body)),
-        ("scrape of the diagnosis families, new Snapshot", median_ms(fresh_scrape, runs), len(fresh_scrape())),
-        ("scrape of the diagnosis families, same Snapshot", median_ms(lambda: generate_latest(registry), runs),
+        ("scrape of the families, new Snapshot", median_ms(fresh_scrape, runs), len(fresh_scrape())),
+        ("scrape of the families, same Snapshot", median_ms(lambda: generate_latest(registry), runs),
          len(generate_latest(registry))),
     ]  # fmt: skip
 
