@@ -43,6 +43,12 @@ ERROR_STATUS: dict[type[NetcheckerError], int] = {
 }
 CHECK_ERROR_MESSAGE = "Error occurred while checking the agents. Details: {}"
 JSON = "application/json"
+PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    # Node names and URLs on the page come from clients: no script may run, whatever slips through.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 EMPTY_OK = {"status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"}}
 
 
@@ -231,12 +237,13 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @app.get("/api/v1/diagnosis")
     def diagnosis() -> bottle.HTTPResponse:
-        return json_response(diagnosis_to_json(deps.snapshot().diagnosis))
+        problems_only = bottle.request.query.get("problems") in {"1", "true"}
+        return json_response(diagnosis_to_json(deps.snapshot().diagnosis, problems_only=problems_only))
 
     @app.get("/")
     def status_page() -> bottle.HTTPResponse:
         body = render_status_page(deps.snapshot(), now=deps.clock(), links=deps.page_links)
-        return bottle.HTTPResponse(body=body, headers={"Content-Type": "text/html; charset=utf-8"})
+        return bottle.HTTPResponse(body=body, headers=PAGE_HEADERS)
 
     @app.get("/runbook")
     def runbook() -> bottle.HTTPResponse:

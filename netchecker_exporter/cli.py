@@ -198,7 +198,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
 
 def page_links(settings: Settings) -> PageLinks:
     refresh = max(5, round(settings.check_interval_seconds))
-    return PageLinks(runbook_url=settings.diagnosis.runbook_url or "/runbook", refresh_seconds=refresh)
+    return PageLinks(runbook_url=settings.diagnosis.runbook_url or "runbook", refresh_seconds=refresh)
 
 
 def read_runbook() -> str | None:

@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from netchecker_exporter.check import AgentVerdict
-from netchecker_exporter.diagnosis import Diagnosis, NodeDiagnosis, TargetDiagnosis
+from netchecker_exporter.diagnosis import (
+    Diagnosis,
+    NodeDiagnosis,
+    NodeVerdict,
+    TargetDiagnosis,
+    TargetVerdict,
+)
 from netchecker_exporter.report import format_timestamp
 
 
-def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
+def diagnosis_to_json(diagnosis: Diagnosis, *, problems_only: bool = False) -> dict[str, Any]:
+    """The whole diagnosis; `problems_only` leaves out healthy nodes and ok targets (?problems=1)."""
     cluster = diagnosis.cluster
+    nodes = [n for n in diagnosis.nodes if not problems_only or n.verdict is not NodeVerdict.HEALTHY]
+    targets = [t for t in diagnosis.targets if not problems_only or t.verdict is not TargetVerdict.OK]
     return {
         "at": format_timestamp(diagnosis.at) if diagnosis.at else None,
         "cluster": {
@@ -19,8 +28,8 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
             "nodes_judged": cluster.nodes_judged,
             "nodes_by_verdict": {verdict.value: count for verdict, count in cluster.counts.items()},
         },
-        "targets": [target_to_json(target) for target in diagnosis.targets],
-        "nodes": [node_to_json(node) for node in diagnosis.nodes],
+        "targets": [target_to_json(target) for target in targets],
+        "nodes": [node_to_json(node) for node in nodes],
     }
 
 

@@ -49,7 +49,8 @@ COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class PageLinks:
-    runbook_url: str = "/runbook"
+    runbook_url: str = "runbook"
+    """Links are relative, so the page also works behind a path prefix (kubectl proxy, an ingress)."""
     refresh_seconds: int = 10
 
 
@@ -192,7 +193,7 @@ def _nodes_table(title: str, nodes: list[NodeDiagnosis], links: PageLinks, *, em
     head = "".join(f"<th>{e(t)}</th>" for t in ("Node", "Verdict", "Why", *(c[1] for c in COLUMNS)))
     rows = "".join(_row(node, links) for node in nodes[:ROWS_SHOWN])
     hidden = len(nodes) - ROWS_SHOWN
-    api = '<a href="/api/v1/diagnosis">/api/v1/diagnosis</a>'
+    api = '<a href="api/v1/diagnosis">/api/v1/diagnosis</a>'
     cut = f'<p class="mute">{hidden} more not shown: see {api}.</p>' if hidden > 0 else ""
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
     return f"<h2>{e(title)} ({len(nodes)})</h2>{table}{cut}"
@@ -207,8 +208,8 @@ def _healthy(nodes: list[NodeDiagnosis], links: PageLinks) -> str:
 
 
 def _footer(links: PageLinks) -> str:
-    paths = ("/metrics", "/api/v1/diagnosis", "/api/v1/connectivity_check", "/api/v1/agents/")
-    anchors = "".join(f'<a href="{p}">{p}</a>' for p in paths)
+    paths = ("metrics", "api/v1/diagnosis", "api/v1/connectivity_check", "api/v1/agents/")
+    anchors = "".join(f'<a href="{p}">/{p}</a>' for p in paths)
     return (
         f'<h2>Elsewhere</h2><nav>{anchors}<a href="{e(links.runbook_url)}">runbook</a></nav>'
         f'<p class="mute">Refreshes every {int(links.refresh_seconds)} s. '

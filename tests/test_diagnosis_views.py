@@ -175,3 +175,15 @@ def test_most_nodes_with_one_verdict_make_it_cluster_wide_everywhere(clock: Fake
     cluster.run(1)
     assert cluster.diagnosis()["cluster"]["verdict"] == "healthy"
     assert 'netchecker_cluster_verdict{verdict="healthy"} 1.0' in cluster.metrics()
+
+
+def test_the_page_forbids_scripts_and_the_json_can_leave_out_healthy_nodes(clock: FakeClock) -> None:
+    cluster = Cluster(clock, fleet_with({2: Fault.DNS_FAILING}))
+    cluster.run(3)
+    page = call_wsgi(cluster.app, "GET", "/")
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    problems = call_wsgi(cluster.app, "GET", "/api/v1/diagnosis", query="problems=1").json()
+    assert [n["node"] for n in problems["nodes"]] == ["node-n00002"]
+    assert all(t["verdict"] != "ok" for t in problems["targets"])
+    assert len(cluster.diagnosis()["nodes"]) == 4
