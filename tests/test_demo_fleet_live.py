@@ -1,8 +1,9 @@
-"""The status page in a real browser: a real server process fed by the demo fleet, one fault per node.
+"""A real server process fed by the demo fleet, one fault per node, read by a browser and by Prometheus.
 
-Headless Chromium (Debian's) reads the page as an operator would: every verdict's row with its
-reason, the cluster line, the target down; healthy nodes folded away; no sideways scrolling on a
-phone. Screenshots go to the test's tmp dir and, under CI or $NETCHECKER_ARTIFACTS_DIR, there too.
+Headless Chromium (Debian's) reads the status page as an operator would: every verdict's row with
+its reason, the cluster line, the target down; healthy nodes folded away; no sideways scrolling on
+a phone. Screenshots go to the test's tmp dir and, under CI or $NETCHECKER_ARTIFACTS_DIR, there too.
+A real Prometheus with the rules scrapes the same server: each verdict's alert is pending.
 """
 
 from __future__ import annotations
@@ -18,8 +19,20 @@ import pytest
 
 from bench.demo_faults import DEMO_FAULTS, DOWN_URL
 from bench.demo_fleet import DemoFleet, pods_file_text, run_demo_fleet
+from netchecker_exporter.diagnosis import NodeVerdict
+from netchecker_exporter.status_page import ALERTS, TARGET_DOWN_ALERT
 from tests.browser import chromium, keep_screenshot
 from tests.polling import wait_until
+from tests.ports import free_port
+from tests.test_live_prometheus import (
+    LiveStack,
+    all_rules_evaluated,
+    http_status,
+    prom_query,
+    start,
+    stop_process,
+    write_prometheus_config,
+)
 from tests.test_server_process import ExporterProcess
 
 NODES = 10
@@ -120,3 +133,44 @@ def test_on_a_phone_the_page_does_not_scroll_sideways(demo_server: ExporterProce
         screenshot = tmp_path / "status-page-phone.png"
         assert driver.save_screenshot(str(screenshot))
     keep_screenshot(screenshot)
+
+
+def _pending_alerts(stack: LiveStack) -> set[tuple[str, str]]:
+    alerts = prom_query(stack, 'ALERTS{alertstate=~"pending|firing"}')
+    return {(a["metric"]["alertname"], a["metric"].get("node") or a["metric"].get("url", "")) for a in alerts}
+
+
+def test_every_verdict_raises_its_alert_in_a_real_prometheus(
+    demo_server: ExporterProcess, tmp_path: Path
+) -> None:
+    import shutil
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus not found: run scripts/ensure-debian-packages (Debian package 'prometheus')")
+    port = free_port()
+    write_prometheus_config(tmp_path / "prometheus.yml", demo_server.port)
+    config, data = tmp_path / "prometheus.yml", tmp_path / "data"
+    command = [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
+               f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]  # fmt: skip
+    prometheus = start(command, tmp_path / "prometheus.log")
+    stack = LiveStack(f"http://127.0.0.1:{port}", demo_server.url, ())
+    wanted = {(ALERTS[NodeVerdict(verdict)], node) for node, verdict in EXPECTED.items()}
+    wanted.add((TARGET_DOWN_ALERT, DOWN_URL))
+    try:
+        wait_until(
+            lambda: http_status(f"{stack.prometheus_url}/-/ready") == 200,
+            30,
+            "prometheus",
+            ignoring=(OSError,),
+        )
+        wait_until(lambda: all_rules_evaluated(stack), 30, "every rule evaluated", ignoring=(OSError,))
+        wait_until(
+            lambda: wanted <= _pending_alerts(stack), 30, f"the alerts {sorted(wanted)}", ignoring=(OSError,)
+        )
+        healthy = {node for alert, node in _pending_alerts(stack) if alert in set(ALERTS.values())} - set(
+            EXPECTED
+        )
+        assert not healthy, f"node alerts on healthy nodes: {healthy}"
+    finally:
+        stop_process(prometheus)
