@@ -41,8 +41,12 @@ class TargetVerdict(enum.StrEnum):
 
 HEALTHY_CLUSTER = "healthy"
 DEGRADED_CLUSTER = "degraded"
-CLUSTER_VERDICTS = (HEALTHY_CLUSTER, DEGRADED_CLUSTER, *(v.value for v in NodeVerdict if v.value not in
-                    {"starting", "healthy"}))  # fmt: skip
+NOT_JUDGED_OR_FINE = {NodeVerdict.STARTING, NodeVerdict.HEALTHY}
+CLUSTER_VERDICTS = (
+    HEALTHY_CLUSTER,
+    DEGRADED_CLUSTER,
+    *(v.value for v in NodeVerdict if v not in NOT_JUDGED_OR_FINE),
+)
 """healthy; degraded (some nodes or targets); or the node verdict most nodes share (cluster-wide)."""
 
 
@@ -199,7 +203,7 @@ def summarize(
     counts = Counter(n.verdict for n in nodes)
     judged = len(nodes) - counts[NodeVerdict.STARTING]
     everything = {v: counts.get(v, 0) for v in NodeVerdict}
-    broken = [n for n in nodes if n.verdict not in {NodeVerdict.HEALTHY, NodeVerdict.STARTING}]
+    broken = [n for n in nodes if n.verdict not in NOT_JUDGED_OR_FINE]
     common = Counter(n.verdict for n in broken).most_common(1)
     if common and judged >= settings.cluster_pattern_min_nodes:
         verdict, count = common[0]
