@@ -22,12 +22,16 @@ from netchecker_exporter.check import AgentVerdict, ExpectedPod, Network, judge_
 from netchecker_exporter.diagnosis import Diagnosis, diagnose
 from netchecker_exporter.diagnosis_json import diagnosis_to_json
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
+from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.pods.none import ReportedPodSource
+from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import next_record, parse_report
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import PageLinks, render_status_page
 from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.tuning import GC_THRESHOLDS
 
 NOW = 1_800_000_000.0
@@ -90,6 +94,31 @@ def measure(nodes: int, runs: int) -> list[tuple[str, float, int]]:
     ]  # fmt: skip
 
 
+def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
+    """The real path: a memory store of real reports, a reconcile pass, /metrics as Prometheus asks."""
+    fixtures = load_fixtures()
+    store = MemoryStore(report_ttl_seconds=3600, clock=lambda: NOW)
+    for index in range(2 * nodes):
+        identity = agent_identity(index)
+        body = json.loads(render_report(fixtures[identity.hostnet], identity, now=NOW))
+        store.put_report(parse_report(body, identity.pod), NOW - 1)
+    reconciler = Reconciler(
+        store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=lambda: NOW
+    )
+    reconciler.reconcile_once()
+    rows = [("reconcile pass (judge + diagnose)", median_ms(reconciler.reconcile_once, runs), 0)]
+    for with_diagnosis in (False, True):
+        registry = CollectorRegistry()
+        if with_diagnosis:
+            registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
+        exposition = MetricsExposition(lambda: reconciler.snapshot, registry, version="bench")
+        body, _ = exposition.render("text/plain", "gzip")  # the first scrape renders the snapshot
+        size = len(body) if isinstance(body, bytes) else 0
+        name = f"/metrics scrape (gzip), {'with' if with_diagnosis else 'without'} diagnosis"
+        rows.append((name, median_ms(lambda e=exposition: e.render("text/plain", "gzip"), runs), size))
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=5000)
@@ -97,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (tuning.py); the defaults add GC pauses
     print(f"{args.nodes} nodes ({2 * args.nodes} agents), median of {args.runs} runs")
-    for name, milliseconds, size in measure(args.nodes, args.runs):
+    for name, milliseconds, size in [*measure(args.nodes, args.runs), *server_path(args.nodes, args.runs)]:
         print(f"  {name:<48} {milliseconds:8.1f} ms  {size / 1024:8.0f} KiB" if size else
               f"  {name:<48} {milliseconds:8.1f} ms")  # fmt: skip
     return 0
