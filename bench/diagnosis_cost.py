@@ -9,6 +9,7 @@ the size of each output. The scrape is prometheus_client's text encoder over Dia
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import statistics
@@ -115,7 +116,7 @@ def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
         body, _ = exposition.render("text/plain", "gzip")  # the first scrape renders the snapshot
         size = len(body) if isinstance(body, bytes) else 0
         name = f"/metrics scrape (gzip), {'with' if with_diagnosis else 'without'} diagnosis"
-        rows.append((name, median_ms(lambda e=exposition: e.render("text/plain", "gzip"), runs), size))
+        rows.append((name, median_ms(functools.partial(exposition.render, "text/plain", "gzip"), runs), size))
     return rows
 
 
