@@ -107,7 +107,10 @@ def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
         store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=lambda: NOW
     )
     reconciler.reconcile_once()
-    rows = [("reconcile pass (judge + diagnose)", median_ms(reconciler.reconcile_once, runs), 0)]
+    rows = [
+        ("reconcile pass: judge only (check.py)", median_ms(reconciler.judge_agents_now, runs), 0),
+        ("reconcile pass: judge + diagnose", median_ms(reconciler.reconcile_once, runs), 0),
+    ]
     for with_diagnosis in (False, True):
         registry = CollectorRegistry()
         if with_diagnosis:

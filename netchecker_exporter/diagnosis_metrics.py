@@ -1,12 +1,14 @@
 """The diagnosis as metric families: per-node verdict, clock skew, reboots; per-URL and cluster verdicts.
 
-A custom Collector over the current Snapshot, registered on cli.py's registry. The families of a
-Snapshot are built once and reused by every scrape of it: 5,000 nodes cost one pass, not one per scrape.
+A custom Collector over the current Snapshot, registered on cli.py's registry; the families of a
+Snapshot are built once and reused by every scrape of it.
 
-`netchecker_node_verdict` carries only the node's current verdict (value 1): one-hot over ten
-verdicts would be 50,000 series at 5,000 nodes for nothing a query needs; when a verdict changes,
-the old series goes stale at the next scrape. `netchecker_nodes{verdict}` counts every verdict, zeros
-included, for dashboards and ratios.
+Cardinality follows trouble, not cluster size: `netchecker_node_verdict` carries the current
+verdict (value 1) of each node that is not healthy, and nothing for a healthy one (one-hot over
+ten verdicts would be 50,000 series at 5,000 nodes; a series per healthy node says no more than
+`netchecker_nodes{verdict="healthy"}`); when a node recovers, its series goes stale at the next
+scrape. `netchecker_node_reboots_total` appears at a node's first reboot seen. The clock skew is
+exported for every node whose skew is known, as a value worth graphing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def diagnosis_families(diagnosis: Diagnosis) -> list[Metric]:
 def node_families(diagnosis: Diagnosis) -> list[Metric]:
     verdict = GaugeMetricFamily(
         "netchecker_node_verdict",
-        "The node's diagnosis (only the current verdict is exported, value 1).",
+        "The diagnosis of each node that is not healthy (its current verdict, value 1).",
         labels=["node", "verdict"],
     )
     skew = GaugeMetricFamily(
@@ -48,10 +50,11 @@ def node_families(diagnosis: Diagnosis) -> list[Metric]:
         labels=["node"],
     )
     for node in diagnosis.nodes:
-        verdict.add_metric([node.node, node.verdict.value], 1.0)
+        if node.verdict is not NodeVerdict.HEALTHY:
+            verdict.add_metric([node.node, node.verdict.value], 1.0)
         if node.clock_skew_seconds is not None:
             skew.add_metric([node.node], node.clock_skew_seconds)
-        if any(agent.record is not None for agent in node.agents):
+        if node.reboots:
             reboots.add_metric([node.node], node.reboots)
         if node.last_boot_timestamp is not None:
             boot.add_metric([node.node], node.last_boot_timestamp)
