@@ -68,7 +68,7 @@ class FleetThread:
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
-    fleet = DemoFleet(port=0, nodes=NODES, report_interval_seconds=1, silent_node=7, silent_after_seconds=3,
+    fleet = DemoFleet(port=0, nodes=NODES, report_interval_seconds=2, silent_node=7, silent_after_seconds=3,
                       failing_nodes=frozenset({3}), faults=DEMO_FAULTS, target_down=True,
                       duration_seconds=60)  # fmt: skip
     pods = tmp_path_factory.mktemp("fleet") / "pods.yml"
