@@ -41,10 +41,13 @@ class TargetVerdict(enum.StrEnum):
 
 HEALTHY_CLUSTER = "healthy"
 DEGRADED_CLUSTER = "degraded"
+UNKNOWN_CLUSTER = "unknown"
+"""No node judged yet (none expected, or all in their start-up grace): not the same as healthy."""
 NOT_JUDGED_OR_FINE = {NodeVerdict.STARTING, NodeVerdict.HEALTHY}
 CLUSTER_VERDICTS = (
     HEALTHY_CLUSTER,
     DEGRADED_CLUSTER,
+    UNKNOWN_CLUSTER,
     *(v.value for v in NodeVerdict if v not in NOT_JUDGED_OR_FINE),
 )
 """healthy; degraded (some nodes or targets); or the node verdict most nodes share (cluster-wide)."""
@@ -97,7 +100,7 @@ class Diagnosis:
 
 
 EMPTY_DIAGNOSIS = Diagnosis(
-    0.0, (), (), ClusterSummary(HEALTHY_CLUSTER, "no node to judge yet", 0, dict.fromkeys(NodeVerdict, 0))
+    0.0, (), (), ClusterSummary(UNKNOWN_CLUSTER, "no node to judge yet", 0, dict.fromkeys(NodeVerdict, 0))
 )
 
 
@@ -199,7 +202,7 @@ PATTERN_WORDS = {
 def summarize(
     nodes: list[NodeDiagnosis], targets: Iterable[TargetDiagnosis], settings: DiagnosisSettings
 ) -> ClusterSummary:
-    """healthy, degraded, or a cluster-wide pattern when most judged nodes share one verdict."""
+    """healthy, degraded, unknown, or a cluster-wide pattern when most judged nodes share one verdict."""
     counts = Counter(n.verdict for n in nodes)
     judged = len(nodes) - counts[NodeVerdict.STARTING]
     everything = {v: counts.get(v, 0) for v in NodeVerdict}
@@ -212,8 +215,9 @@ def summarize(
             return ClusterSummary(verdict.value, reason, judged, everything)
     down = [t.url for t in targets if t.verdict is TargetVerdict.DOWN]
     if not broken and not down:
-        reason = f"all {judged} nodes healthy" if judged else "no node to judge yet"
-        return ClusterSummary(HEALTHY_CLUSTER, reason, judged, everything)
+        if not judged:
+            return ClusterSummary(UNKNOWN_CLUSTER, "no node to judge yet", 0, everything)
+        return ClusterSummary(HEALTHY_CLUSTER, f"all {judged} nodes healthy", judged, everything)
     parts = [f"{n.node}: {n.verdict.value.replace('_', ' ')}" for n in broken[:3]]
     parts += [f"target {url} down" for url in down[:3]]
     reason = f"{len(broken)} of {judged} nodes have a problem; " + "; ".join(parts)

@@ -162,7 +162,10 @@ def silence(node: NodeFacts) -> Iterator[Finding]:
         )
         yield Finding(NodeVerdict.NODE_UNREACHABLE, reason, data)
         return
+    fresh_networks = {a.pod.network for a in node.fresh()}
     for agent in silent:
+        if agent.status is AgentStatus.OUTDATED and agent.pod.network in fresh_networks:
+            continue  # a newer pod of the same DaemonSet reports: this record is a rollout's leftover
         if agent.status is AgentStatus.ABSENT:
             yield Finding(NodeVerdict.AGENT_MISSING, f"{who(agent)} is expected but has never reported", data)
             continue

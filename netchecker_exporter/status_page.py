@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netchecker_exporter.diagnosis import (
+    DEGRADED_CLUSTER,
     HEALTHY_CLUSTER,
+    UNKNOWN_CLUSTER,
     Aspect,
     NodeDiagnosis,
     NodeVerdict,
@@ -112,13 +114,19 @@ def _head(links: PageLinks) -> str:
     )
 
 
+STALE_AFTER_SECONDS = 60.0
+"""A diagnosis older than this is flagged: the reconcile loop is failing (NetcheckerReconcileStalled)."""
+
+
 def _cluster(snapshot: Snapshot, now: float) -> str:
     cluster = snapshot.diagnosis.cluster
-    ok = cluster.verdict == HEALTHY_CLUSTER
+    ok = {HEALTHY_CLUSTER: True, UNKNOWN_CLUSTER: None}.get(cluster.verdict, False)
     word = cluster.verdict.replace("_", " ")
-    label = "healthy" if ok else (word if cluster.verdict == "degraded" else f"cluster-wide: {word}")
-    when = snapshot.last_success_timestamp
-    age = f"as of {e(format_timestamp(when))} ({now - when:.0f} s ago)" if when else "no reconcile pass yet"
+    label = (
+        word
+        if cluster.verdict in {HEALTHY_CLUSTER, DEGRADED_CLUSTER, UNKNOWN_CLUSTER}
+        else f"cluster-wide: {word}"
+    )
     chips = "".join(
         f'<span data-verdict="{e(v.value)}">{e(v.value.replace("_", " "))}: {count}</span>'
         for v, count in cluster.counts.items()
@@ -128,9 +136,20 @@ def _cluster(snapshot: Snapshot, now: float) -> str:
         f'<section id="cluster" class="verdict {"ok" if ok else "bad"}" data-verdict="{e(cluster.verdict)}">'
         f'<div class="big">{SYMBOL[ok]} Cluster: {e(label)}</div>'
         f'<div id="cluster-reason">{e(cluster.reason)}</div>'
-        f'<div class="chips">{chips}</div><div class="mute">{age}; {cluster.nodes_judged} nodes judged</div>'
+        f'<div class="chips">{chips}</div>{_freshness(snapshot, now)}'
         "</section>"
     )
+
+
+def _freshness(snapshot: Snapshot, now: float) -> str:
+    when = snapshot.last_success_timestamp
+    judged = f"{snapshot.diagnosis.cluster.nodes_judged} nodes judged"
+    if when is None:
+        return f'<div class="mute">no reconcile pass yet; {judged}</div>'
+    age = f"as of {e(format_timestamp(when))} ({now - when:.0f} s ago); {judged}"
+    if now - when <= STALE_AFTER_SECONDS:
+        return f'<div class="mute">{age}</div>'
+    return f'<div id="stale" class="s-bad">✖ stale: {age}; the server cannot refresh it (see its log)</div>'
 
 
 def _targets(targets: Iterable[TargetDiagnosis], links: PageLinks) -> str:

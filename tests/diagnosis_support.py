@@ -41,9 +41,13 @@ class Agent:
     reboots: int = 0
     boot: float | None = None
     interval: int = 10
+    name: str = ""
+    """The pod's name; default netchecker-agent[-hostnet]-<node>."""
 
     @property
     def pod(self) -> str:
+        if self.name:
+            return self.name
         kind = "netchecker-agent-hostnet" if self.network is Network.HOST else "netchecker-agent"
         return f"{kind}-{self.node}"
 

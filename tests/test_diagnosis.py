@@ -10,6 +10,7 @@ import pytest
 from netchecker_exporter.diagnosis import (
     DEGRADED_CLUSTER,
     HEALTHY_CLUSTER,
+    UNKNOWN_CLUSTER,
     NodeVerdict,
     TargetVerdict,
     diagnose,
@@ -136,7 +137,7 @@ def test_one_node_failing_a_target_cannot_call_it_down() -> None:
             "6 of 10 nodes pod network down while the host network works",
         ),
         (2, {0, 1}, DEGRADED_CLUSTER, "2 of 2 nodes"),  # too few nodes for a cluster-wide pattern
-        (0, set(), HEALTHY_CLUSTER, "no node to judge yet"),
+        (0, set(), UNKNOWN_CLUSTER, "no node to judge yet"),
     ],
 )
 def test_most_nodes_sharing_a_verdict_is_a_cluster_wide_pattern(
@@ -170,3 +171,17 @@ def test_thresholds_come_from_the_settings() -> None:
     assert [f.verdict for f in node.findings] == [V.CLOCK_SKEW, V.REBOOTED]
     (relaxed,) = diagnose(verdicts(agents), NOW, SETTINGS).nodes
     assert relaxed.verdict is V.HEALTHY
+
+
+def test_an_outdated_pod_replaced_by_a_fresh_one_on_the_same_network_is_a_rollout_not_a_fault() -> None:
+    leftover = Agent("n1", age=200, name="netchecker-agent-old")  # the record outlives its pod (no pod list)
+    (node,) = diagnose(verdicts([*node_agents("n1"), leftover]), NOW, SETTINGS).nodes
+    assert (node.verdict, node.findings) == (V.HEALTHY, ())
+    (alone,) = diagnose(verdicts([node_agents("n1")[1], leftover]), NOW, SETTINGS).nodes
+    assert alone.verdict is V.POD_NETWORK_DOWN
+
+
+def test_the_cluster_is_unknown_until_a_node_is_judged() -> None:
+    starting = node_agents("new", {"age": None, "starting": True}, {"age": None, "starting": True})
+    cluster = diagnose(verdicts(starting), NOW, SETTINGS).cluster
+    assert (cluster.verdict, cluster.reason) == (UNKNOWN_CLUSTER, "no node to judge yet")

@@ -93,3 +93,13 @@ def test_five_thousand_nodes_render_quickly_and_stay_readable() -> None:
     assert "4900 healthy nodes (show)" in text
     assert f"{4900 - ROWS_SHOWN} more not shown" in text
     assert len(text) < 5_000_000
+
+
+def test_a_stale_diagnosis_and_an_unknown_cluster_say_so() -> None:
+    snapshot = snapshot_of(node_agents("n1"))
+    fresh = render_status_page(snapshot, now=NOW + 5, links=DEFAULT_LINKS)
+    stale = render_status_page(snapshot, now=NOW + 600, links=DEFAULT_LINKS)
+    assert 'id="stale"' not in fresh and "(5 s ago)" in fresh
+    assert '<div id="stale" class="s-bad">✖ stale: as of' in stale
+    empty = render_status_page(snapshot_of([]), now=NOW, links=DEFAULT_LINKS)
+    assert "? Cluster: unknown" in empty and 'data-verdict="unknown"' in empty
