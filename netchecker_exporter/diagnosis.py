@@ -151,7 +151,7 @@ def _target(url: str, nodes: int, failing: set[str], passing: int) -> TargetDiag
         reason = f"reachable from every node probing it ({nodes})"
         return TargetDiagnosis(url, TargetVerdict.OK, nodes, (), reason)
     if passing == 0 and nodes >= TARGET_DOWN_MIN_NODES:
-        reason = f"fails from every node probing it ({nodes}), on both networks: the target is down"
+        reason = f"fails from every node probing it ({nodes}), from every agent: the target is down"
         return TargetDiagnosis(url, TargetVerdict.DOWN, nodes, names, reason)
     reason = (
         f"fails from {len(names)} of {nodes} nodes ({_first(names)}): "
