@@ -68,6 +68,10 @@ class AgentRecord:
     last_updated: float
     report_count: int
     missed_keepalives: int
+    reboots: int = 0
+    """Times the node's uptime went down between two reports of this agent (a reboot)."""
+    last_boot_timestamp: float | None = None
+    """Epoch seconds the node booted, as of the last reboot detected (None: none seen yet)."""
 
 
 PADDING_KEY = b'"zero_extender"'
@@ -230,12 +234,21 @@ def next_record(previous: AgentRecord | None, report: AgentReport, received_at: 
     if previous is None:
         return AgentRecord(report, received_at, report_count=1, missed_keepalives=0)
     missed = missed_windows(received_at - previous.last_updated, previous.report.report_interval)
+    rebooted = node_rebooted(previous.report, report)
     return AgentRecord(
         report,
         received_at,
         report_count=previous.report_count + 1,
         missed_keepalives=previous.missed_keepalives + missed,
+        reboots=previous.reboots + rebooted,
+        last_boot_timestamp=received_at - report.uptime if rebooted else previous.last_boot_timestamp,
     )
+
+
+def node_rebooted(previous: AgentReport, report: AgentReport) -> bool:
+    """Uptime only goes down when the node boots again (0 is Go's 'not sent', not a boot)."""
+    same_node = previous.nodename == report.nodename
+    return same_node and 0 < report.uptime < previous.uptime
 
 
 def record_to_json(record: AgentRecord) -> dict[str, Any]:
@@ -276,6 +289,8 @@ def record_to_stored_json(record: AgentRecord) -> dict[str, Any]:
             "report_count": record.report_count,
             "missed_keepalives": record.missed_keepalives,
             "last_updated_epoch": record.last_updated,
+            "reboots": record.reboots,
+            "last_boot_epoch": record.last_boot_timestamp,
         },
     }
 
@@ -296,4 +311,16 @@ def record_from_stored_json(data: Any) -> AgentRecord:
         last_updated=float(epoch),
         report_count=_field(counters, "report_count", int, where="netchecker."),
         missed_keepalives=_field(counters, "missed_keepalives", int, where="netchecker."),
+        reboots=_field(counters, "reboots", int, where="netchecker."),
+        last_boot_timestamp=_optional_epoch(counters, "last_boot_epoch"),
     )
+
+
+def _optional_epoch(counters: dict[str, Any], key: str) -> float | None:
+    """A stored epoch that older records lack (None) or hold as a number."""
+    value = counters.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidReportError(f"stored record's 'netchecker.{key}' must be a number")
+    return float(value)
