@@ -26,7 +26,7 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
 )
 from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.report import parse_report, record_to_json, strip_padding
+from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import ReportStore
 
@@ -56,6 +56,7 @@ class ApiDependencies:
     clock: Callable[[], float]
     metrics: MetricsExposition
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
+    max_probes_per_report: int = DEFAULT_MAX_PROBES
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -162,7 +163,8 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @counted(deps.reports_received)
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
-        deps.store.put_report(parse_report(payload, name), deps.clock())
+        report = parse_report(payload, name, max_probes=deps.max_probes_per_report)
+        deps.store.put_report(report, deps.clock())
         return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/api/v1/agents/<name>")

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.report import MAX_PROBES_LIMIT
 
 ENV_PREFIX = "NETCHECKER_"
 DEFAULT_AGENT_SELECTOR = "app in (netchecker-agent,netchecker-agent-hostnet)"
@@ -62,6 +63,22 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "startup-grace", float, 120.0, "Pods", "seconds a new pod may stay silent before it is called absent"
     ),
+    Flag("max-probes-per-report", int, 32, "Limits", "probes one report may list (400 above)"),
+    Flag("max-agents", int, 12_000, "Limits", "agents stored at once; a new name beyond it gets 429"),
+    Flag(
+        "max-unlisted-agents",
+        int,
+        500,
+        "Limits",
+        "agents stored at once that the pod source does not list (yet), apart from -max-agents",
+    ),
+    Flag(
+        "max-pending-writes",
+        int,
+        24,
+        "Limits",
+        "reports waiting on the etcd store at once; one more gets 503 at once (keeps workers free)",
+    ),
     Flag("v", int, 0, "Logging (glog compatible)", "verbosity: 0 info, 1+ debug"),
     Flag("logtostderr", bool, False, "Logging (glog compatible)", "accepted; logs go to stderr"),
     Flag("alsologtostderr", bool, False, "Logging (glog compatible)", "accepted; no effect"),
@@ -93,6 +110,16 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Bounds on what clients may make the server keep (README: What is refused and why)."""
+
+    max_probes_per_report: int = 32
+    max_agents: int = 12_000
+    max_unlisted_agents: int = 500
+    max_pending_writes: int = 24
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     listen_host: str
     listen_port: int
@@ -104,6 +131,7 @@ class Settings:
     etcd: EtcdSettings
     kubernetes: KubernetesSettings
     verbosity: int
+    limits: LimitSettings = LimitSettings()
 
     def describe(self) -> str:
         """One line with the effective configuration, for the start-up log."""
@@ -114,7 +142,8 @@ class Settings:
             f"etcd-tree={self.etcd.tree} pods-file={self.pods_file or '-'} "
             f"kubeconfig={self.kubernetes.kubeconfig or '-'} "
             f"namespace={self.kubernetes.namespace or '(all)'} "
-            f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity}"
+            f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity} "
+            f"max-agents={self.limits.max_agents} max-unlisted-agents={self.limits.max_unlisted_agents}"
         )
 
 
@@ -258,7 +287,16 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
             startup_grace_seconds=v["startup-grace"],
         ),
         verbosity=v["v"],
+        limits=_limit_settings(v, problems),
     )
+
+
+def _limit_settings(v: dict[str, Any], problems: list[str]) -> LimitSettings:
+    names = ("max-probes-per-report", "max-agents", "max-unlisted-agents", "max-pending-writes")
+    _require_positive(v, names, problems)
+    if v["max-probes-per-report"] > MAX_PROBES_LIMIT:
+        problems.append(f"-max-probes-per-report must be at most {MAX_PROBES_LIMIT}")
+    return LimitSettings(*(v[name] for name in names))
 
 
 def _require_positive(v: dict[str, Any], names: tuple[str, ...], problems: list[str]) -> None:
