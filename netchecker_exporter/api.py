@@ -18,6 +18,7 @@ from prometheus_client import Counter
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
 from netchecker_exporter.errors import (
+    AgentLimitError,
     InvalidReportError,
     NetcheckerError,
     PodSourceUnavailableError,
@@ -36,6 +37,7 @@ ERROR_STATUS: dict[type[NetcheckerError], int] = {
     InvalidReportError: 400,
     UnknownAgentError: 404,
     ReportTooLargeError: 413,
+    AgentLimitError: 429,
     PodSourceUnavailableError: 500,
     StoreUnavailableError: 503,
 }
@@ -57,6 +59,8 @@ class ApiDependencies:
     metrics: MetricsExposition
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
     max_probes_per_report: int = DEFAULT_MAX_PROBES
+    reports_refused: Counter | None = None
+    """netchecker_reports_refused_total{reason}: why reports were refused (the error's reason)."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -105,19 +109,22 @@ def _error_response(error: NetcheckerError, check_format: bool) -> bottle.HTTPRe
     return json_response({"error": str(error)}, status)
 
 
-def counted(counter: Counter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Count each POSTed report by outcome: accepted, rejected (bad input) or failed (store)."""
+def counted(
+    counter: Counter, refused: Counter | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Count each POSTed report by outcome: accepted, rejected (bad input, over a limit) or failed
+    (store); and each refusal by its reason."""
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = handler(*args, **kwargs)
-            except (InvalidReportError, ReportTooLargeError):
-                counter.labels(result="rejected").inc()
-                raise
-            except StoreUnavailableError:
-                counter.labels(result="failed").inc()
+            except NetcheckerError as error:
+                failed = isinstance(error, StoreUnavailableError)
+                counter.labels(result="failed" if failed else "rejected").inc()
+                if refused is not None:
+                    refused.labels(reason=error.reason).inc()
                 raise
             counter.labels(result="accepted").inc()
             return result
@@ -160,7 +167,7 @@ def _json_error_page(error: bottle.HTTPError) -> str:
 
 def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @app.post("/api/v1/agents/<name>")
-    @counted(deps.reports_received)
+    @counted(deps.reports_received, deps.reports_refused)
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
         report = parse_report(payload, name, max_probes=deps.max_probes_per_report)
@@ -216,7 +223,7 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
         reasons = []
         store = deps.store.health()
         if not store.up:
-            reasons.append("store unreachable" + (f": {store.detail}" if store.detail else ""))
+            reasons.append("store unavailable" + (f": {store.detail}" if store.detail else ""))
         if not deps.snapshot().reconciled:
             reasons.append("no reconcile pass has succeeded yet")
         if reasons:

@@ -34,16 +34,19 @@ from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.serve import GracefulServer
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
 from netchecker_exporter.store.base import ReportStore
+from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.tuning import tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
 
-SERVER_THREADS = 32
-"""waitress worker threads. Each report holds one until its etcd Txn commits, so this bounds how many
-reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64
-no more (BENCHMARKS.md); the memory store is the same at 8 and 32."""
+SERVER_THREADS = 48
+"""waitress worker threads. Each report holds one until its etcd Txn commits, so the writers bound how
+many reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and
+64 no more (BENCHMARKS.md). -max-pending-writes (32) caps the threads reports may hold; the other 16
+stay free for /healthz, /readyz and /metrics however slow etcd is."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
+REFUSAL_REASONS = ("invalid", "too_large", "agent_limit", "unlisted_limit", "store_busy", "store_unavailable")
 
 
 def read_text(path: str) -> str:
@@ -61,13 +64,34 @@ def configure_logging(verbosity: int) -> None:
         logging.getLogger("waitress").setLevel(logging.INFO)
 
 
-def build_store(settings: Settings) -> ReportStore:
+def build_store(settings: Settings, pods: PodSource | None = None) -> ReportStore:
+    capacity = build_capacity(settings, pods)
     if not settings.etcd.endpoints:
-        return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds)
+        return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds, capacity=capacity)
     # Imported here: gRPC and the etcd stubs cost start-up time that the memory store need not pay.
     from netchecker_exporter.store.etcd import EtcdStore
 
-    return EtcdStore(settings.etcd, report_ttl_seconds=settings.report_ttl_seconds)
+    return EtcdStore(
+        settings.etcd,
+        report_ttl_seconds=settings.report_ttl_seconds,
+        capacity=capacity,
+        max_pending_writes=settings.limits.max_pending_writes,
+    )
+
+
+def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
+    """With a pod list (kubernetes, static), pods it does not list get their own smaller bound."""
+    limits = settings.limits
+    if pods is None or pods.kind == "none":
+        return AgentCapacity(max_agents=limits.max_agents)
+    listed = pods
+
+    def listed_names() -> list[str]:
+        return [pod.name for pod in listed.expected_pods({})]
+
+    return AgentCapacity(
+        max_agents=limits.max_agents, max_unlisted=limits.max_unlisted_agents, listed=listed_names
+    )
 
 
 def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSource:
@@ -102,7 +126,7 @@ def _load_yaml(path: str) -> object:
         raise ConfigError([f"{path}: not valid YAML: {error}"]) from error
 
 
-def build_registry() -> tuple[CollectorRegistry, Counter]:
+def build_registry() -> tuple[CollectorRegistry, Counter, Counter]:
     """One private registry: ingest counter and process metrics.
 
     The snapshot's families are not in it: MetricsExposition renders those once per pass.
@@ -121,7 +145,16 @@ def build_registry() -> tuple[CollectorRegistry, Counter]:
     )
     for result in ("accepted", "rejected", "failed"):
         received.labels(result=result)
-    return registry, received
+    refused = Counter(
+        "netchecker_reports_refused",
+        "Reports refused, by reason: invalid, too_large, agent_limit, unlisted_limit (4xx), "
+        "store_busy, store_unavailable (503).",
+        ["reason"],
+        registry=registry,
+    )
+    for reason in REFUSAL_REASONS:
+        refused.labels(reason=reason)
+    return registry, received, refused
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,9 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """Wire everything up and serve until SIGTERM or SIGINT."""
     pods = build_pod_source(settings, environ)
-    store = build_store(settings)
+    store = build_store(settings, pods)
     reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds)
-    registry, received = build_registry()
+    registry, received, refused = build_registry()
     metrics = MetricsExposition(lambda: reconciler.snapshot, registry, version=__version__)
     app = make_app(
         ApiDependencies(
@@ -160,6 +193,8 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             max_report_bytes=settings.max_report_bytes,
             clock=time.time,
             metrics=metrics,
+            max_probes_per_report=settings.limits.max_probes_per_report,
+            reports_refused=refused,
         )
     )
     server = GracefulServer(

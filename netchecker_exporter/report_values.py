@@ -69,9 +69,7 @@ def read_phase_ms(obj: dict[str, Any], key: str, *, where: str) -> int | None:
     return value
 
 
-def read_text(
-    obj: dict[str, Any], key: str, max_bytes: int, *, label: bool = False, where: str = ""
-) -> str:
+def read_text(obj: dict[str, Any], key: str, max_bytes: int, *, label: bool = False, where: str = "") -> str:
     """A string field, valid Unicode, at most `max_bytes` in UTF-8, no control characters in labels."""
     value: str = read_field(obj, key, str, where=where)
     return check_text(value, f"{where}{key}", max_bytes, label=label)
