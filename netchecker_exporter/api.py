@@ -17,6 +17,7 @@ import bottle
 from prometheus_client import Counter
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
+from netchecker_exporter.defence import ApiCounters, RecordListing, refuse_malformed_path
 from netchecker_exporter.errors import (
     AgentLimitError,
     InvalidReportError,
@@ -59,8 +60,7 @@ class ApiDependencies:
     metrics: MetricsExposition
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
     max_probes_per_report: int = DEFAULT_MAX_PROBES
-    reports_refused: Counter | None = None
-    """netchecker_reports_refused_total{reason}: why reports were refused (the error's reason)."""
+    counters: ApiCounters | None = None
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -154,6 +154,7 @@ def make_app(deps: ApiDependencies) -> bottle.Bottle:
     app.config["catchall"] = False  # our plugin logs and answers 500; bottle must not print HTML
     app.install(ErrorMappingPlugin())
     app.default_error_handler = _json_error_page
+    app.add_hook("before_request", refuse_malformed_path)
     _add_agent_routes(app, deps)
     _add_check_routes(app, deps)
     _add_health_routes(app, deps)
@@ -167,7 +168,7 @@ def _json_error_page(error: bottle.HTTPError) -> str:
 
 def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @app.post("/api/v1/agents/<name>")
-    @counted(deps.reports_received, deps.reports_refused)
+    @counted(deps.reports_received, deps.counters.refused if deps.counters else None)
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
         report = parse_report(payload, name, max_probes=deps.max_probes_per_report)
@@ -181,11 +182,13 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
             raise UnknownAgentError(f"no report stored for agent {name[:253]!r}")
         return json_response(record_to_json(record))
 
+    listing = RecordListing(deps.counters.records_skipped if deps.counters else None)
+
     @app.get("/api/v1/agents/")
     @app.get("/api/v1/agents")
     def list_records() -> bottle.HTTPResponse:
-        records = deps.store.list_records()
-        return json_response({name: record_to_json(record) for name, record in sorted(records.items())})
+        body = listing.render(deps.store.list_records())
+        return bottle.HTTPResponse(body=body, headers={"Content-Type": JSON})
 
 
 def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:

@@ -24,6 +24,7 @@ from prometheus_client import (
 
 from netchecker_exporter import __version__
 from netchecker_exporter.api import ApiDependencies, make_app
+from netchecker_exporter.defence import ApiCounters
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
@@ -46,7 +47,6 @@ many reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 
 64 no more (BENCHMARKS.md). -max-pending-writes (32) caps the threads reports may hold; the other 16
 stay free for /healthz, /readyz and /metrics however slow etcd is."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
-REFUSAL_REASONS = ("invalid", "too_large", "agent_limit", "unlisted_limit", "store_busy", "store_unavailable")
 
 
 def read_text(path: str) -> str:
@@ -126,7 +126,7 @@ def _load_yaml(path: str) -> object:
         raise ConfigError([f"{path}: not valid YAML: {error}"]) from error
 
 
-def build_registry() -> tuple[CollectorRegistry, Counter, Counter]:
+def build_registry() -> tuple[CollectorRegistry, Counter]:
     """One private registry: ingest counter and process metrics.
 
     The snapshot's families are not in it: MetricsExposition renders those once per pass.
@@ -145,16 +145,7 @@ def build_registry() -> tuple[CollectorRegistry, Counter, Counter]:
     )
     for result in ("accepted", "rejected", "failed"):
         received.labels(result=result)
-    refused = Counter(
-        "netchecker_reports_refused",
-        "Reports refused, by reason: invalid, too_large, agent_limit, unlisted_limit (4xx), "
-        "store_busy, store_unavailable (503).",
-        ["reason"],
-        registry=registry,
-    )
-    for reason in REFUSAL_REASONS:
-        refused.labels(reason=reason)
-    return registry, received, refused
+    return registry, received
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,7 +173,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     pods = build_pod_source(settings, environ)
     store = build_store(settings, pods)
     reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds)
-    registry, received, refused = build_registry()
+    registry, received = build_registry()
     metrics = MetricsExposition(lambda: reconciler.snapshot, registry, version=__version__)
     app = make_app(
         ApiDependencies(
@@ -194,7 +185,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             clock=time.time,
             metrics=metrics,
             max_probes_per_report=settings.limits.max_probes_per_report,
-            reports_refused=refused,
+            counters=ApiCounters.register(registry),
         )
     )
     server = GracefulServer(
