@@ -37,7 +37,7 @@ from netchecker_exporter.settings import HelpRequestedError, Settings, format_he
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.memory import MemoryStore
-from netchecker_exporter.tuning import tune_interpreter, tune_malloc
+from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
 
@@ -200,7 +200,13 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     tune_interpreter()
     tune_malloc()
     pods.start()
-    loop = threading.Thread(target=reconciler.run, args=(stop, metrics.warm), name="reconcile", daemon=True)
+    trimmer = MallocTrimmer()
+
+    def after_pass() -> None:
+        metrics.warm()
+        trimmer.observe(len(store.list_records()))
+
+    loop = threading.Thread(target=reconciler.run, args=(stop, after_pass), name="reconcile", daemon=True)
     loop.start()
     log.info("listening on %s:%d", settings.listen_host, server.port)
     try:

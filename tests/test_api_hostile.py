@@ -32,7 +32,7 @@ class Server:
             store=self.store, pods=pods or ReportedPodSource(clock), check_interval_seconds=1, clock=clock
         )
         self.registry = CollectorRegistry()
-        received = Counter("netchecker_reports_received", "", ["result"], registry=self.registry)
+        received = Counter("netchecker_reports_received", "Reports.", ["result"], registry=self.registry)
         self.app = make_app(
             ApiDependencies(
                 store=self.store,
