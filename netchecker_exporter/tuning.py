@@ -78,20 +78,22 @@ def _libc() -> ctypes.CDLL | None:
 
 
 class MallocTrimmer:
-    """Hands malloc's free pages back once many records went away since the last trim (a flood
-    expired: `shrink` records, or a quarter of them): freed blocks inside malloc's heaps stay
-    mapped until malloc_trim(0)."""
+    """Hands malloc's free pages back once `shrink` records went away since the last trim (a
+    flood expiring): freed blocks inside malloc's heaps stay mapped until malloc_trim(0), which
+    costs a few milliseconds, at most once a pass."""
 
-    def __init__(self, *, shrink: int = 1000) -> None:
+    def __init__(self, *, shrink: int = 100) -> None:
         self._shrink = shrink
         self._high = 0
 
     def observe(self, records: int) -> bool:
         """Called after each pass with the number of stored records; True if it trimmed."""
-        drop = self._high - records
-        if drop < min(self._shrink, max(100, self._high // 4)):
+        if self._high - records < self._shrink:
             self._high = max(self._high, records)
             return False
         self._high = records
         libc = _libc()
-        return bool(libc.malloc_trim(0)) if libc is not None else False
+        if libc is None:
+            return False
+        libc.malloc_trim(0)
+        return True
