@@ -18,6 +18,7 @@ from prometheus_client import Counter
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
 from netchecker_exporter.defence import ApiCounters, RecordListing, refuse_malformed_path
+from netchecker_exporter.diagnosis_json import diagnosis_to_json
 from netchecker_exporter.errors import (
     AgentLimitError,
     InvalidReportError,
@@ -30,6 +31,7 @@ from netchecker_exporter.errors import (
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
 from netchecker_exporter.snapshot import Snapshot
+from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,12 @@ ERROR_STATUS: dict[type[NetcheckerError], int] = {
 }
 CHECK_ERROR_MESSAGE = "Error occurred while checking the agents. Details: {}"
 JSON = "application/json"
+PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    # Node names and URLs on the page come from clients: no script may run, whatever slips through.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 EMPTY_OK = {"status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"}}
 
 
@@ -61,6 +69,9 @@ class ApiDependencies:
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
     max_probes_per_report: int = DEFAULT_MAX_PROBES
     counters: ApiCounters | None = None
+    page_links: PageLinks = DEFAULT_LINKS
+    runbook_text: str | None = None
+    """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -158,6 +169,7 @@ def make_app(deps: ApiDependencies) -> bottle.Bottle:
     _add_agent_routes(app, deps)
     _add_check_routes(app, deps)
     _add_health_routes(app, deps)
+    _add_diagnosis_routes(app, deps)
     return app
 
 
@@ -232,3 +244,25 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
         if reasons:
             return json_response({"status": "not ready", "reasons": reasons}, 503)
         return json_response({"status": "ready"})
+
+
+def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
+    @app.get("/api/v1/diagnosis")
+    def diagnosis() -> bottle.HTTPResponse:
+        problems_only = bottle.request.query.get("problems") in {"1", "true"}
+        return json_response(diagnosis_to_json(deps.snapshot().diagnosis, problems_only=problems_only))
+
+    @app.get("/")
+    def status_page() -> bottle.HTTPResponse:
+        body = render_status_page(deps.snapshot(), now=deps.clock(), links=deps.page_links)
+        return bottle.HTTPResponse(body=body, headers=PAGE_HEADERS)
+
+    @app.get("/runbook")
+    def runbook() -> bottle.HTTPResponse:
+        if deps.runbook_text is None:
+            raise bottle.HTTPError(
+                404, "no runbook here: see alerts/RUNBOOK.md in the source, or set -runbook-url"
+            )
+        return bottle.HTTPResponse(
+            body=deps.runbook_text, headers={"Content-Type": "text/markdown; charset=utf-8"}
+        )

@@ -25,6 +25,7 @@ from prometheus_client import (
 from netchecker_exporter import __version__
 from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.defence import ApiCounters
+from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
@@ -34,6 +35,7 @@ from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.serve import GracefulServer
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
+from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.memory import MemoryStore
@@ -47,6 +49,8 @@ many reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 
 64 no more (BENCHMARKS.md). -max-pending-writes (32) caps the threads reports may hold; the other 16
 stay free for /healthz, /readyz and /metrics however slow etcd is."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
+RUNBOOK = Path(__file__).resolve().parent.parent / "alerts" / "RUNBOOK.md"
+"""Served at /runbook when the server runs from a checkout (the status page links to it)."""
 
 
 def read_text(path: str) -> str:
@@ -172,8 +176,10 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """Wire everything up and serve until SIGTERM or SIGINT."""
     pods = build_pod_source(settings, environ)
     store = build_store(settings, pods)
-    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds)
+    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
+                            diagnosis=settings.diagnosis)  # fmt: skip
     registry, received = build_registry()
+    registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
     metrics = MetricsExposition(lambda: reconciler.snapshot, registry, version=__version__)
     app = make_app(
         ApiDependencies(
@@ -186,6 +192,8 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             metrics=metrics,
             max_probes_per_report=settings.limits.max_probes_per_report,
             counters=ApiCounters.register(registry),
+            page_links=page_links(settings),
+            runbook_text=read_runbook(),
         )
     )
     server = GracefulServer(
@@ -218,6 +226,18 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         store.close()
     log.info("stopped")
     return 0
+
+
+def page_links(settings: Settings) -> PageLinks:
+    refresh = max(5, round(settings.check_interval_seconds))
+    return PageLinks(runbook_url=settings.diagnosis.runbook_url or "runbook", refresh_seconds=refresh)
+
+
+def read_runbook() -> str | None:
+    try:
+        return RUNBOOK.read_text(encoding="utf-8")
+    except OSError:  # an installed package has no alerts/: the page links to -runbook-url instead
+        return None
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from netchecker_exporter.errors import InvalidReportError
+from netchecker_exporter.padding import strip_padding as strip_padding
 from netchecker_exporter.report_values import (
     GO_SATURATED_MS,
     MAX_COUNTER,
@@ -89,38 +90,10 @@ class AgentRecord:
     last_updated: float
     report_count: int
     missed_keepalives: int
-
-
-PADDING_KEY = b'"zero_extender"'
-_PADDING_TAIL = re.compile(rb"\s*:\s*\[([^\]]*)\]\s*\}\s*")
-_JSON_WHITESPACE = b" \t\n\r"
-
-
-def _is_array_of_zeros(inner: bytes) -> bool:
-    """Is `inner` exactly JSON's `0, 0, ...` (or nothing)? A malformed array must stay malformed.
-
-    Byte operations in C: a regex of the same grammar cost more than the parsing it saves.
-    """
-    compact = inner.translate(None, _JSON_WHITESPACE)
-    return not compact or compact == b"0" + b",0" * (len(compact) // 2)
-
-
-def strip_padding(body: bytes) -> bytes:
-    """The body without the agent's `zero_extender`, when it is the last field and all zeros.
-
-    Go writes it last: 1,500 zeros that carry no data but cost json.loads more than the rest of
-    the report. Anything else (another position, other values) is returned unchanged. Cutting
-    `,"zero_extender":[0,...]}` cannot make invalid JSON valid: if that quote closed a string,
-    the cut leaves the string unterminated.
-    """
-    key = body.rfind(PADDING_KEY)
-    tail = _PADDING_TAIL.fullmatch(body, key + len(PADDING_KEY)) if key >= 0 else None
-    if tail is None or not _is_array_of_zeros(tail.group(1)):
-        return body
-    comma = body.rfind(b",", 0, key)
-    if comma < 0 or body[comma + 1 : key].strip():
-        return body
-    return body[:comma] + b"}"
+    reboots: int = 0
+    """Times the node's uptime went down between two reports of this agent (a reboot)."""
+    last_boot_timestamp: float | None = None
+    """Epoch seconds the node booted, as of the last reboot detected (None: none seen yet)."""
 
 
 def validate_pod_name(name: str) -> str:
@@ -224,12 +197,21 @@ def next_record(previous: AgentRecord | None, report: AgentReport, received_at: 
     if previous is None:
         return AgentRecord(report, received_at, report_count=1, missed_keepalives=0)
     missed = missed_windows(received_at - previous.last_updated, previous.report.report_interval)
+    rebooted = node_rebooted(previous.report, report)
     return AgentRecord(
         report,
         received_at,
         report_count=previous.report_count + 1,
         missed_keepalives=previous.missed_keepalives + missed,
+        reboots=previous.reboots + rebooted,
+        last_boot_timestamp=received_at - report.uptime if rebooted else previous.last_boot_timestamp,
     )
+
+
+def node_rebooted(previous: AgentReport, report: AgentReport) -> bool:
+    """Uptime only goes down when the node boots again (0 is Go's 'not sent', not a boot)."""
+    same_node = previous.nodename == report.nodename
+    return same_node and 0 < report.uptime < previous.uptime
 
 
 def record_to_json(record: AgentRecord) -> dict[str, Any]:
@@ -275,6 +257,8 @@ def record_to_stored_json(record: AgentRecord) -> dict[str, Any]:
             "report_count": record.report_count,
             "missed_keepalives": record.missed_keepalives,
             "last_updated_epoch": record.last_updated,
+            "reboots": record.reboots,
+            "last_boot_epoch": record.last_boot_timestamp,
         },
     }
 
@@ -296,4 +280,16 @@ def record_from_stored_json(data: Any, *, max_probes: int = MAX_PROBES_LIMIT) ->
         last_updated=float(epoch),
         report_count=read_int(counters, "report_count", MAX_COUNTER, where="netchecker."),
         missed_keepalives=read_int(counters, "missed_keepalives", MAX_COUNTER, where="netchecker."),
+        reboots=read_int(counters, "reboots", MAX_COUNTER, where="netchecker."),
+        last_boot_timestamp=_optional_epoch(counters, "last_boot_epoch"),
     )
+
+
+def _optional_epoch(counters: dict[str, Any], key: str) -> float | None:
+    """A stored epoch that older records lack (None) or hold as a number."""
+    value = counters.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 2**36:
+        raise InvalidReportError(f"stored record's 'netchecker.{key}' must be a finite epoch")
+    return float(value)

@@ -84,6 +84,34 @@ FLAGS: tuple[Flag, ...] = (
     Flag("alsologtostderr", bool, False, "Logging (glog compatible)", "accepted; no effect"),
     Flag("stderrthreshold", str, "", "Logging (glog compatible)", "accepted; no effect"),
     Flag("log_dir", str, "", "Logging (glog compatible)", "accepted; no effect"),
+    Flag(
+        "clock-skew-threshold",
+        float,
+        30.0,
+        "Diagnosis",
+        "seconds between an agent's clock and ours that count as skew",
+    ),
+    Flag(
+        "reboot-window",
+        float,
+        900.0,
+        "Diagnosis",
+        "seconds a node counts as recently rebooted after it booted",
+    ),
+    Flag(
+        "cluster-pattern-ratio",
+        float,
+        0.5,
+        "Diagnosis",
+        "share of judged nodes with one verdict that makes it cluster-wide",
+    ),
+    Flag(
+        "runbook-url",
+        str,
+        "",
+        "Diagnosis",
+        "runbook the status page links to (default: the server's /runbook)",
+    ),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
 HELP_FLAGS = {"h", "help"}
@@ -120,6 +148,18 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DiagnosisSettings:
+    """Thresholds of the per-node diagnosis (diagnosis.py)."""
+
+    clock_skew_threshold_seconds: float = 30.0
+    reboot_window_seconds: float = 900.0
+    cluster_pattern_ratio: float = 0.5
+    cluster_pattern_min_nodes: int = 3
+    """Fewer judged nodes than this never make a cluster-wide pattern: 2 of 2 is not 'everywhere'."""
+    runbook_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     listen_host: str
     listen_port: int
@@ -132,6 +172,7 @@ class Settings:
     kubernetes: KubernetesSettings
     verbosity: int
     limits: LimitSettings = LimitSettings()
+    diagnosis: DiagnosisSettings = DiagnosisSettings()
 
     def describe(self) -> str:
         """One line with the effective configuration, for the start-up log."""
@@ -288,6 +329,21 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
         ),
         verbosity=v["v"],
         limits=_limit_settings(v, problems),
+        diagnosis=_diagnosis_settings(v, problems),
+    )
+
+
+def _diagnosis_settings(v: dict[str, Any], problems: list[str]) -> DiagnosisSettings:
+    _require_positive(v, ("clock-skew-threshold", "reboot-window"), problems)
+    if not 0 < v["cluster-pattern-ratio"] <= 1:
+        problems.append(
+            f"-cluster-pattern-ratio must be above 0 and at most 1 (got {v['cluster-pattern-ratio']})"
+        )
+    return DiagnosisSettings(
+        clock_skew_threshold_seconds=v["clock-skew-threshold"],
+        reboot_window_seconds=v["reboot-window"],
+        cluster_pattern_ratio=v["cluster-pattern-ratio"],
+        runbook_url=v["runbook-url"].strip(),
     )
 
 
