@@ -212,7 +212,8 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
 
     def after_pass() -> None:
         metrics.warm()
-        trimmer.observe(len(store.list_records()))
+        # Records in the new snapshot (the old one is gone now): a flood expiring shows as a drop.
+        trimmer.observe(sum(1 for verdict in reconciler.snapshot.verdicts if verdict.record is not None))
 
     loop = threading.Thread(target=reconciler.run, args=(stop, after_pass), name="reconcile", daemon=True)
     loop.start()
