@@ -17,8 +17,10 @@ import bottle
 from prometheus_client import Counter
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
+from netchecker_exporter.defence import ApiCounters, RecordListing, refuse_malformed_path
 from netchecker_exporter.diagnosis_json import diagnosis_to_json
 from netchecker_exporter.errors import (
+    AgentLimitError,
     InvalidReportError,
     NetcheckerError,
     PodSourceUnavailableError,
@@ -27,7 +29,7 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
 )
 from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.report import parse_report, record_to_json, strip_padding
+from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
@@ -38,6 +40,7 @@ ERROR_STATUS: dict[type[NetcheckerError], int] = {
     InvalidReportError: 400,
     UnknownAgentError: 404,
     ReportTooLargeError: 413,
+    AgentLimitError: 429,
     PodSourceUnavailableError: 500,
     StoreUnavailableError: 503,
 }
@@ -64,6 +67,8 @@ class ApiDependencies:
     clock: Callable[[], float]
     metrics: MetricsExposition
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
+    max_probes_per_report: int = DEFAULT_MAX_PROBES
+    counters: ApiCounters | None = None
     page_links: PageLinks = DEFAULT_LINKS
     runbook_text: str | None = None
     """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
@@ -115,19 +120,22 @@ def _error_response(error: NetcheckerError, check_format: bool) -> bottle.HTTPRe
     return json_response({"error": str(error)}, status)
 
 
-def counted(counter: Counter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Count each POSTed report by outcome: accepted, rejected (bad input) or failed (store)."""
+def counted(
+    counter: Counter, refused: Counter | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Count each POSTed report by outcome: accepted, rejected (bad input, over a limit) or failed
+    (store); and each refusal by its reason."""
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = handler(*args, **kwargs)
-            except (InvalidReportError, ReportTooLargeError):
-                counter.labels(result="rejected").inc()
-                raise
-            except StoreUnavailableError:
-                counter.labels(result="failed").inc()
+            except NetcheckerError as error:
+                failed = isinstance(error, StoreUnavailableError)
+                counter.labels(result="failed" if failed else "rejected").inc()
+                if refused is not None:
+                    refused.labels(reason=error.reason).inc()
                 raise
             counter.labels(result="accepted").inc()
             return result
@@ -157,6 +165,7 @@ def make_app(deps: ApiDependencies) -> bottle.Bottle:
     app.config["catchall"] = False  # our plugin logs and answers 500; bottle must not print HTML
     app.install(ErrorMappingPlugin())
     app.default_error_handler = _json_error_page
+    app.add_hook("before_request", refuse_malformed_path)
     _add_agent_routes(app, deps)
     _add_check_routes(app, deps)
     _add_health_routes(app, deps)
@@ -171,10 +180,11 @@ def _json_error_page(error: bottle.HTTPError) -> str:
 
 def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @app.post("/api/v1/agents/<name>")
-    @counted(deps.reports_received)
+    @counted(deps.reports_received, deps.counters.refused if deps.counters else None)
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
-        deps.store.put_report(parse_report(payload, name), deps.clock())
+        report = parse_report(payload, name, max_probes=deps.max_probes_per_report)
+        deps.store.put_report(report, deps.clock())
         return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/api/v1/agents/<name>")
@@ -184,11 +194,13 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
             raise UnknownAgentError(f"no report stored for agent {name[:253]!r}")
         return json_response(record_to_json(record))
 
+    listing = RecordListing(deps.counters.records_skipped if deps.counters else None)
+
     @app.get("/api/v1/agents/")
     @app.get("/api/v1/agents")
     def list_records() -> bottle.HTTPResponse:
-        records = deps.store.list_records()
-        return json_response({name: record_to_json(record) for name, record in sorted(records.items())})
+        body = listing.render(deps.store.list_records())
+        return bottle.HTTPResponse(body=body, headers={"Content-Type": JSON})
 
 
 def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
@@ -226,7 +238,7 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
         reasons = []
         store = deps.store.health()
         if not store.up:
-            reasons.append("store unreachable" + (f": {store.detail}" if store.detail else ""))
+            reasons.append("store unavailable" + (f": {store.detail}" if store.detail else ""))
         if not deps.snapshot().reconciled:
             reasons.append("no reconcile pass has succeeded yet")
         if reasons:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.report import MAX_PROBES_LIMIT
 
 ENV_PREFIX = "NETCHECKER_"
 DEFAULT_AGENT_SELECTOR = "app in (netchecker-agent,netchecker-agent-hostnet)"
@@ -61,6 +62,22 @@ FLAGS: tuple[Flag, ...] = (
     Flag("agent-selector", str, DEFAULT_AGENT_SELECTOR, "Pods", "label selector of agent pods"),
     Flag(
         "startup-grace", float, 120.0, "Pods", "seconds a new pod may stay silent before it is called absent"
+    ),
+    Flag("max-probes-per-report", int, 32, "Limits", "probes one report may list (400 above)"),
+    Flag("max-agents", int, 12_000, "Limits", "agents stored at once; a new name beyond it gets 429"),
+    Flag(
+        "max-unlisted-agents",
+        int,
+        500,
+        "Limits",
+        "agents stored at once that the pod source does not list (yet), apart from -max-agents",
+    ),
+    Flag(
+        "max-pending-writes",
+        int,
+        32,
+        "Limits",
+        "reports waiting on the etcd store at once; one more gets 503 at once (keeps workers free)",
     ),
     Flag("v", int, 0, "Logging (glog compatible)", "verbosity: 0 info, 1+ debug"),
     Flag("logtostderr", bool, False, "Logging (glog compatible)", "accepted; logs go to stderr"),
@@ -121,6 +138,16 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Bounds on what clients may make the server keep (README: What is refused and why)."""
+
+    max_probes_per_report: int = 32
+    max_agents: int = 12_000
+    max_unlisted_agents: int = 500
+    max_pending_writes: int = 32
+
+
+@dataclass(frozen=True, slots=True)
 class DiagnosisSettings:
     """Thresholds of the per-node diagnosis (diagnosis.py)."""
 
@@ -144,6 +171,7 @@ class Settings:
     etcd: EtcdSettings
     kubernetes: KubernetesSettings
     verbosity: int
+    limits: LimitSettings = LimitSettings()
     diagnosis: DiagnosisSettings = DiagnosisSettings()
 
     def describe(self) -> str:
@@ -155,7 +183,8 @@ class Settings:
             f"etcd-tree={self.etcd.tree} pods-file={self.pods_file or '-'} "
             f"kubeconfig={self.kubernetes.kubeconfig or '-'} "
             f"namespace={self.kubernetes.namespace or '(all)'} "
-            f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity}"
+            f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity} "
+            f"max-agents={self.limits.max_agents} max-unlisted-agents={self.limits.max_unlisted_agents}"
         )
 
 
@@ -299,6 +328,7 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
             startup_grace_seconds=v["startup-grace"],
         ),
         verbosity=v["v"],
+        limits=_limit_settings(v, problems),
         diagnosis=_diagnosis_settings(v, problems),
     )
 
@@ -315,6 +345,14 @@ def _diagnosis_settings(v: dict[str, Any], problems: list[str]) -> DiagnosisSett
         cluster_pattern_ratio=v["cluster-pattern-ratio"],
         runbook_url=v["runbook-url"].strip(),
     )
+
+
+def _limit_settings(v: dict[str, Any], problems: list[str]) -> LimitSettings:
+    names = ("max-probes-per-report", "max-agents", "max-unlisted-agents", "max-pending-writes")
+    _require_positive(v, names, problems)
+    if v["max-probes-per-report"] > MAX_PROBES_LIMIT:
+        problems.append(f"-max-probes-per-report must be at most {MAX_PROBES_LIMIT}")
+    return LimitSettings(*(v[name] for name in names))
 
 
 def _require_positive(v: dict[str, Any], names: tuple[str, ...], problems: list[str]) -> None:
