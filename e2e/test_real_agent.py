@@ -31,3 +31,14 @@ def test_a_probe_to_an_ip_literal_url_reports_a_saturated_total(
     assert probe["ContentTransfer"] == GO_SATURATED_MILLISECONDS
     assert stored["report_interval"] == 2 and stored["nodename"] == "node-1"
     assert process.connectivity()[0] == 200
+    # Untimed phases are no samples on /metrics (the timed ones are), as agreed for issue 9 / 12.
+    series = f'{{agent="node-1-private_network",url="{probe["URL"]}"}}'
+
+    def rendered() -> str | None:
+        text = process.metrics()
+        return text if f"ncagent_http_probe_code{series}" in text else None
+
+    metrics = wait_until(rendered, 10, "the agent on /metrics")
+    assert f"ncagent_http_probe_connect_time_ms{series}" in metrics
+    assert f"ncagent_http_probe_total_time_ms{series}" not in metrics
+    assert f"ncagent_http_probe_content_transfer_time_ms{series}" not in metrics
