@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+from tests.support.paths import FIXTURES
+
 HOSTNET_FIXTURE = "agent-report-hostnet.json"
 PODNET_FIXTURE = "agent-report-podnet-failed-probe.json"
 POD_MARKER = "@POD@"

@@ -56,6 +56,8 @@ class ApiDependencies:
     clock: Callable[[], float]
     metrics: MetricsExposition
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
+    report_accepted: Callable[[], None] = lambda: None
+    """Called after each stored report, so the views refresh within a second (Reconciler.report_accepted)."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -163,6 +165,7 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
         deps.store.put_report(parse_report(payload, name), deps.clock())
+        deps.report_accepted()
         return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/api/v1/agents/<name>")

@@ -67,6 +67,14 @@ FLAGS: tuple[Flag, ...] = (
     Flag("alsologtostderr", bool, False, "Logging (glog compatible)", "accepted; no effect"),
     Flag("stderrthreshold", str, "", "Logging (glog compatible)", "accepted; no effect"),
     Flag("log_dir", str, "", "Logging (glog compatible)", "accepted; no effect"),
+    Flag(
+        "legacy-metrics",
+        bool,
+        True,
+        "Metrics",
+        "also export the original's ncagent_* families (dashboards out there use them); "
+        "false: only netchecker_*",
+    ),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
 HELP_FLAGS = {"h", "help"}
@@ -93,6 +101,11 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    legacy_metrics: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     listen_host: str
     listen_port: int
@@ -104,6 +117,7 @@ class Settings:
     etcd: EtcdSettings
     kubernetes: KubernetesSettings
     verbosity: int
+    metrics: MetricsSettings = MetricsSettings()
 
     def describe(self) -> str:
         """One line with the effective configuration, for the start-up log."""
@@ -114,7 +128,8 @@ class Settings:
             f"etcd-tree={self.etcd.tree} pods-file={self.pods_file or '-'} "
             f"kubeconfig={self.kubernetes.kubeconfig or '-'} "
             f"namespace={self.kubernetes.namespace or '(all)'} "
-            f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity}"
+            f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity} "
+            f"legacy-metrics={str(self.metrics.legacy_metrics).lower()}"
         )
 
 
@@ -258,6 +273,7 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
             startup_grace_seconds=v["startup-grace"],
         ),
         verbosity=v["v"],
+        metrics=MetricsSettings(legacy_metrics=v["legacy-metrics"]),
     )
 
 

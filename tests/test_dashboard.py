@@ -6,45 +6,13 @@ from typing import Any
 
 import pytest
 
-from tests.kit_support import dashboard_queries, iter_panels, load_dashboard, promql_metric_names
+from tests.support.kit import dashboard_queries, iter_panels, load_dashboard, promql_metric_names
+from tests.support.metrics import exported_families, exposition_text, full_snapshot
 
-# What the server exports (netchecker_exporter/collector.py and cli.py) plus Prometheus's own `up`.
+# What the server exports (a real exposition of every family) plus Prometheus's own `up`.
 EXPORTED_METRICS = {
     "up",
-    "ncagent_report_count_total",
-    "ncagent_error_count_total",
-    "ncagent_http_probe_connection_result",
-    "ncagent_http_probe_code",
-    *(
-        f"ncagent_http_probe_{phase}_time_ms"
-        for phase in (
-            "total",
-            "content_transfer",
-            "tcp_connection",
-            "dns_lookup",
-            "connect",
-            "server_processing",
-        )
-    ),
-    "netchecker_agents_expected",
-    "netchecker_agents_absent",
-    "netchecker_agents_outdated",
-    "netchecker_agent_status",
-    "netchecker_agent_report_age_seconds",
-    "netchecker_agent_report_interval_seconds",
-    "netchecker_agent_reports_total",
-    "netchecker_agent_missed_keepalives_total",
-    "netchecker_agent_probe_success",
-    "netchecker_agent_probe_http_status_code",
-    "netchecker_agent_probe_duration_seconds",
-    "netchecker_reconcile_last_success_timestamp_seconds",
-    "netchecker_reconcile_duration_seconds",
-    "netchecker_reconcile_failures_total",
-    "netchecker_store_up",
-    "netchecker_pod_source_up",
-    "netchecker_pod_source_last_sync_timestamp_seconds",
-    "netchecker_reports_received_total",
-    "netchecker_build_info",
+    *exported_families(exposition_text(full_snapshot())),
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
 }

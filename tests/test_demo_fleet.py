@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from bench.demo_fleet import UNREACHABLE_URL, DemoFleet, pods_file_text, run_demo_fleet
-from tests.test_server_process import ExporterProcess, metric_value
+from tests.support.exporter import ExporterProcess, metric_value
 
 BOUND_SECONDS = 30.0
 

@@ -1,5 +1,8 @@
 """Live check: Debian's prometheus scrapes a real server fed with real agent reports.
 
+The server watches its agent pods on the fake Kubernetes API, so the pod source's families
+(last sync, client calls) have data too.
+
 Every dashboard query must return data and every alert rule must evaluate without error; the
 alerts the fixtures should trigger (a silent agent, a failing probe on the pod network while the
 host network is fine) must be pending.
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import threading
 import urllib.error
@@ -23,16 +25,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kit_support import (
-    FIXTURES_DIR,
-    REPO_ROOT,
-    RULES_FILE,
-    dashboard_queries,
-    load_dashboard,
-    substitute_variables,
-)
-from tests.polling import wait_until
-from tests.ports import free_port
+from tests.support.exporter import isolated_environment, start_logged, stop_process
+from tests.support.kit import dashboard_queries, load_dashboard, substitute_variables
+from tests.support.kube_access import TOKEN, write_kubeconfig
+from tests.support.kube_apiserver import FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
+from tests.support.paths import RULES_FILE, load_fixtures
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
 
 JOB = "netchecker"
 SILENT_POD = "netchecker-agent-silent"
@@ -72,17 +72,17 @@ def prom_query(stack: LiveStack, expr: str) -> list[dict[str, Any]]:
     return result
 
 
-def load_fixtures() -> tuple[dict[str, Any], ...]:
-    files = sorted(FIXTURES_DIR.glob("*.json")) if FIXTURES_DIR.is_dir() else []
-    if not files:
-        pytest.skip(f"no agent report fixtures in {FIXTURES_DIR} (expected tests/fixtures in the repo)")
-    return tuple(json.loads(path.read_text()) for path in files)
-
-
-def write_pods_file(path: Path, fixtures: tuple[dict[str, Any], ...]) -> None:
-    agents = [{"pod": f["podname"], "node": f["nodename"], "namespace": "netchecker"} for f in fixtures]
-    agents.append({"pod": SILENT_POD, "node": "node-2", "namespace": "netchecker"})
-    path.write_text(yaml.safe_dump({"agents": agents}))
+def serve_agent_pods(fixtures: tuple[dict[str, Any], ...]) -> FakeKubeApiServer:
+    """The fake Kubernetes API with one pod per fixture and a silent one on node-2."""
+    cluster = FakeCluster()
+    for fixture in fixtures:
+        hostnet = "hostnet" in fixture["podname"]
+        app = "netchecker-agent-hostnet" if hostnet else "netchecker-agent"
+        cluster.create_pod(
+            fixture["podname"], node=fixture["nodename"], labels={"app": app}, host_network=hostnet
+        )
+    cluster.create_pod(SILENT_POD, node="node-2")
+    return FakeKubeApiServer(cluster, token=TOKEN).start()
 
 
 def write_prometheus_config(path: Path, server_port: int) -> None:
@@ -109,20 +109,6 @@ def post_reports_until(stop: threading.Event, server_url: str, fixtures: tuple[d
         stop.wait(1.0)
 
 
-def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 def scrape_count(stack: LiveStack) -> bool:
     result = prom_query(stack, f'count_over_time(up{{job="{JOB}"}}[1m])')
     return bool(result) and float(result[0]["value"][1]) >= MIN_SCRAPES
@@ -142,20 +128,22 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         pytest.fail("prometheus not found: run scripts/ensure-debian-packages (Debian package 'prometheus')")
     workdir = tmp_path_factory.mktemp("live")
     server_port, prometheus_port = free_port(), free_port()
-    write_pods_file(workdir / "pods.yaml", fixtures)
+    apiserver = serve_agent_pods(fixtures)
+    kubeconfig = write_kubeconfig(workdir / "kubeconfig", apiserver.url, TOKEN)
     write_prometheus_config(workdir / "prometheus.yml", server_port)
-    server = start(
+    server = start_logged(
         [
             sys.executable,
             "exporter.py",
             f"-endpoint=127.0.0.1:{server_port}",
             "-check-interval=1",
-            "-pods-file",
-            str(workdir / "pods.yaml"),
+            f"-kubeconfig={kubeconfig}",
+            "-startup-grace=0",
         ],
         workdir / "server.log",
+        env=isolated_environment(),
     )
-    prom = start(
+    prom = start_logged(
         [
             prometheus,
             f"--config.file={workdir / 'prometheus.yml'}",
@@ -205,6 +193,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         stop.set()
         stop_process(prom)
         stop_process(server)
+        apiserver.stop()
 
 
 @pytest.mark.parametrize(("where", "expr"), dashboard_queries(load_dashboard()))

@@ -70,7 +70,7 @@ def test_source_none_expects_every_agent_that_reported(hostnet_report: dict[str,
 
 
 def test_the_shipped_example_pods_file_is_valid() -> None:
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     path = REPO / "config" / "pods.example.yml"
     assert len(parse_pods_file(yaml.safe_load(path.read_text()), str(path))) == 3

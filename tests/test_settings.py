@@ -181,7 +181,7 @@ def test_help_groups_every_flag() -> None:
 
 def test_the_shipped_example_config_file_is_valid() -> None:
     from netchecker_exporter.cli import read_text
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     path = str(REPO / "config" / "netchecker.example.yml")
     settings = load_settings(["-config", path], {}, read_text)

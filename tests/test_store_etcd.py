@@ -18,19 +18,15 @@ import grpc
 import pytest
 
 from netchecker_exporter.errors import ConfigError, StoreUnavailableError
-from netchecker_exporter.report import AgentRecord, AgentReport, parse_report
+from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.etcd import KEEPER_INTERVAL_SECONDS, EtcdStore
-from tests.conftest import load_fixture
-from tests.etcd_fixtures import EtcdProcess, TlsFiles, make_cluster, make_tls_files, stop_all
-from tests.polling import wait_until
+from tests.support.etcd import EtcdProcess, make_cluster, stop_all
+from tests.support.polling import wait_until
+from tests.support.reports import agent_report
+from tests.support.tls import TlsFiles, make_tls_files
 
 PING_TIMEOUT_SECONDS = 1.5
-
-
-def agent_report(podname: str, interval: int = 10) -> AgentReport:
-    payload = {**load_fixture("agent-report-hostnet.json"), "podname": podname, "report_interval": interval}
-    return parse_report(payload, podname)
 
 
 def etcd_settings(

@@ -10,10 +10,10 @@ import pytest
 
 from netchecker_exporter.errors import PodSourceUnavailableError
 from netchecker_exporter.pods.watch_timing import WatchTiming
-from tests.kube.conftest import FAST, SourceFactory
-from tests.kube.kube_apiserver import CUT, FakeKubeApiServer
-from tests.kube.kube_cluster import FakeCluster
-from tests.polling import wait_until
+from tests.support.kube_access import FAST, SourceFactory
+from tests.support.kube_apiserver import CUT, FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
+from tests.support.polling import wait_until
 
 
 def names(source) -> set[str]:
