@@ -21,7 +21,10 @@ from netchecker_exporter.families import Family, Sample
 
 
 def escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    """A label value escaped as the text format wants (most need nothing: checked first, in C)."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
 
 
 def go_float(value: float) -> str:
@@ -39,19 +42,19 @@ def number(value: float) -> str:
 
 
 @functools.cache
-def _layout(family: Family[Any]) -> tuple[str, tuple[tuple[int, str], ...]]:
-    """The sample name and (label index, `name="`) in prometheus_client's order: sorted by label name."""
+def _layout(family: Family[Any]) -> tuple[str, tuple[int, ...]]:
+    """A line template with the labels in prometheus_client's order (sorted by name), and that order."""
     suffix = "_total" if family.kind == "counter" else ""
-    order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
-    return family.name + suffix, tuple((i, f'{family.labels[i]}="') for i in order)
+    order = tuple(sorted(range(len(family.labels)), key=lambda i: family.labels[i]))
+    labels = ",".join(f'{family.labels[i]}="{{}}"' for i in order)
+    return f"{family.name}{suffix}{{{{{labels}}}}} {{}}\n", order
 
 
 def family_lines(family: Family[Any], samples: Sequence[Sample]) -> str:
     """The sample lines of one family (labelled families only: every per-agent family is)."""
-    name, keys = _layout(family)
+    template, order = _layout(family)
     return "".join(
-        f"{name}{{{','.join(key + escape(labels[i]) + chr(34) for i, key in keys)}}} {number(value)}\n"
-        for labels, value in samples
+        template.format(*[escape(labels[i]) for i in order], number(value)) for labels, value in samples
     )
 
 

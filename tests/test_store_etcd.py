@@ -26,6 +26,8 @@ from tests.support.polling import wait_until
 from tests.support.reports import agent_report
 from tests.support.tls import TlsFiles, make_tls_files
 
+pytestmark = [pytest.mark.etcd]
+
 PING_TIMEOUT_SECONDS = 1.5
 
 
@@ -36,6 +38,7 @@ def etcd_settings(
     ca: Path | None = None,
     client_cert: bool = True,
 ) -> EtcdSettings:
+
     use_client_cert = tls is not None and client_cert
     return EtcdSettings(
         endpoints=urls,

@@ -20,6 +20,8 @@ from tests.support.paths import REPO, load_fixture
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
 
+pytestmark = [pytest.mark.process]
+
 CHECK_INTERVAL_SECONDS = 1.0
 
 
