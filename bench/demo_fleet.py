@@ -53,7 +53,7 @@ def pods_file_text(fleet: DemoFleet) -> str:
     return "\n".join(lines) + "\n"
 
 
-def demo_probes(fleet: DemoFleet, agent: AgentIdentity, failing: bool, rng: random.Random) -> list[Any]:
+def demo_probes(fleet: DemoFleet, agent: AgentIdentity, rng: random.Random, *, failing: bool) -> list[Any]:
     """The agent's two probes: the server's ping and a service; phase times vary a little."""
     ping = f"http://{fleet.host}:{fleet.port}/api/v1/ping"
     probes = []
@@ -121,13 +121,13 @@ class _DemoRun:
             if node == fleet.silent_node and self.elapsed() >= fleet.silent_after_seconds:
                 self.counts.silenced.append(agent.pod)
                 return
-            await self.report(agent, failing)
+            await self.report(agent, failing=failing)
             if await _wait(self.stop, interval):
                 return
 
-    async def report(self, agent: AgentIdentity, failing: bool) -> None:
+    async def report(self, agent: AgentIdentity, *, failing: bool) -> None:
         fleet = self.fleet
-        probes = demo_probes(fleet, agent, failing, self.rng)
+        probes = demo_probes(fleet, agent, self.rng, failing=failing)
         fixture = {**self.fixtures[agent.hostnet], "network_probes": probes}
         body = render_report(fixture, agent, now=time.time(), report_interval=fleet.report_interval_seconds)
         request = request_bytes(fleet.host, fleet.port, agent.pod, body)

@@ -78,7 +78,7 @@ class ErrorMappingPlugin:
             try:
                 return callback(*args, **kwargs)
             except NetcheckerError as error:
-                return _error_response(error, check_format)
+                return _error_response(error, check_format=check_format)
             except bottle.HTTPResponse:
                 raise
             except Exception:
@@ -88,7 +88,7 @@ class ErrorMappingPlugin:
         return wrapper
 
 
-def _error_response(error: NetcheckerError, check_format: bool) -> bottle.HTTPResponse:
+def _error_response(error: NetcheckerError, *, check_format: bool) -> bottle.HTTPResponse:
     status = next((code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)), 500)
     # Bad input (4xx) and store outages (503, one per report at ingest rate) would flood the log: the
     # store logs its own state changes, and both are counted in netchecker_reports_received_total.

@@ -21,7 +21,9 @@ class Reachability:
         self._ever_reachable = False
         self._lock = threading.Lock()
 
-    def mark(self, reachable: bool, detail: str = "") -> None:
+    # Positional booleans kept for now: store/etcd.py calls these and is being edited by the etcd-health
+    # work in parallel; make them keyword-only once both have merged.
+    def mark(self, reachable: bool, detail: str = "") -> None:  # noqa: FBT001
         with self._lock:
             changed = reachable != self._reachable
             again = self._ever_reachable
@@ -39,7 +41,7 @@ class Reachability:
                 detail,
             )
 
-    def watching(self, watching: bool, detail: str = "") -> None:
+    def watching(self, watching: bool, detail: str = "") -> None:  # noqa: FBT001
         with self._lock:
             changed = watching != self._watching
             self._watching = watching

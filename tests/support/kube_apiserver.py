@@ -106,7 +106,7 @@ class FakeKubeApiServer:
         with self.cluster.changed:
             self.faults.clear()
 
-    def set_unreachable(self, unreachable: bool) -> None:
+    def set_unreachable(self, *, unreachable: bool) -> None:
         """Every connection is dropped at once, open watches included (the API is 'down')."""
         self.unreachable = unreachable
         if unreachable:
