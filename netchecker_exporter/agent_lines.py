@@ -8,7 +8,7 @@ prometheus_client builds a dict and a namedtuple per sample, which took seconds 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,7 @@ from prometheus_client.utils import floatToGoString
 
 from netchecker_exporter.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES
 from netchecker_exporter.check import AgentVerdict
-from netchecker_exporter.collector import sample_agent
-from netchecker_exporter.families import Family, Sample
+from netchecker_exporter.families import Family, LegacyRow, Sample
 
 
 def escape(value: str) -> str:
@@ -50,7 +49,7 @@ def _layout(family: Family[Any]) -> tuple[str, tuple[int, ...]]:
     return f"{family.name}{suffix}{{{{{labels}}}}} {{}}\n", order
 
 
-def family_lines(family: Family[Any], samples: Sequence[Sample]) -> str:
+def family_lines(family: Family[Any], samples: Iterable[Sample]) -> str:
     """The sample lines of one family (labelled families only: every per-agent family is)."""
     template, order = _layout(family)
     return "".join(
@@ -63,8 +62,8 @@ class AgentLines:
     """One agent's lines per family, and the verdict they were written from (to tell when they are stale)."""
 
     verdict: AgentVerdict
-    agent: tuple[str, ...]
-    legacy: tuple[str, ...]
+    agent: tuple[bytes, ...]
+    legacy: tuple[bytes, ...]
 
     def renders(self, verdict: AgentVerdict) -> bool:
         """Are these lines what `verdict` would write? The age is not shown; records compare by identity."""
@@ -78,10 +77,17 @@ class AgentLines:
 
 
 def render_agent(verdict: AgentVerdict, *, legacy_metrics: bool) -> AgentLines:
-    """Write one agent's lines; raises when any sample cannot be read or written."""
-    samples = sample_agent(verdict, legacy_metrics=legacy_metrics)
+    """Write one agent's lines; raises when any sample cannot be read or written.
+
+    A label that is not text fails in escape() (collector.checked_samples refuses it up front), so
+    both writers leave out the same agents.
+    """
+    row = LegacyRow(verdict.legacy_agent_label, verdict)
+    legacy = legacy_metrics and verdict.record is not None
     return AgentLines(
         verdict,
-        tuple(family_lines(f, s) for f, s in zip(AGENT_FAMILIES, samples.agent, strict=True)),
-        tuple(family_lines(f, s) for f, s in zip(LEGACY_FAMILIES, samples.legacy, strict=False)),
+        tuple(family_lines(family, family.samples(verdict)).encode() for family in AGENT_FAMILIES),
+        tuple(family_lines(family, family.samples(row)).encode() for family in LEGACY_FAMILIES)
+        if legacy
+        else (),
     )

@@ -122,9 +122,10 @@ def _interleave(headers: Sequence[bytes], bodies: Sequence[bytes]) -> list[bytes
 
 
 def _joined(
-    agents: Sequence[AgentLines], pick: Callable[[AgentLines], tuple[str, ...]], count: int
+    agents: Sequence[AgentLines], pick: Callable[[AgentLines], tuple[bytes, ...]], count: int
 ) -> tuple[bytes, ...]:
-    return tuple("".join(pick(agent)[index] for agent in agents).encode() for index in range(count))
+    """One body per family: a memcpy of the agents' cached bytes (no text is written here)."""
+    return tuple(b"".join([pick(agent)[index] for agent in agents]) for index in range(count))
 
 
 def join_agents(
