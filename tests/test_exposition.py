@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -15,17 +17,18 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from netchecker_exporter import exposition
 from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.check import AgentStatus
+from netchecker_exporter.chunk_file import ChunkFile
 from netchecker_exporter.collector import SnapshotCollector
 from netchecker_exporter.exposition import MetricsExposition, render_snapshot
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
-from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS, Reconciler
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.memory import MemoryStore
+from tests.support.polling import wait_until
 from tests.support.reports import NOW, make_snapshot, varied_snapshot
 from tests.support.wsgi import call_wsgi
 
@@ -179,7 +182,7 @@ def test_gzip_is_used_only_when_accepted(
 def test_a_chunk_file_reads_and_seeks_across_chunks() -> None:
     chunks = [b"abc", b"", b"defg", b"h"]
     whole = b"".join(chunks)
-    file = exposition.ChunkFile(chunks)
+    file = ChunkFile(chunks)
     assert file.read() == whole
     for start in range(len(whole) + 1):
         for size in (1, 2, 3, 5, 100):
@@ -232,3 +235,47 @@ def test_the_api_serves_metrics_through_the_exposition(
     assert b'ncagent_report_count_total{agent="node-1-host_network"} 42.0' in plain.body
     assert zipped.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(zipped.body) == plain.body
+
+
+def test_an_accepted_report_is_on_the_next_scrape_within_a_second(hostnet_report: dict[str, Any]) -> None:
+    """Its counter, last-report timestamp and probes, long before the (one-minute) check interval."""
+    store = MemoryStore(report_ttl_seconds=300)
+    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=60)
+    metrics = MetricsExposition(lambda: reconciler.snapshot, CollectorRegistry(), version="1.2.3")
+    app = make_app(
+        ApiDependencies(
+            store=store,
+            judge_agents_now=reconciler.judge_agents_now,
+            snapshot=lambda: reconciler.snapshot,
+            reports_received=Counter("x", "x", ["result"], registry=CollectorRegistry()),
+            max_report_bytes=1_000_000,
+            clock=time.time,
+            metrics=metrics,
+            report_accepted=reconciler.report_accepted,
+        )
+    )
+    stop = threading.Event()
+    loop = threading.Thread(target=reconciler.run, args=(stop, metrics.warm), daemon=True)
+    loop.start()
+    pod = hostnet_report["podname"]
+    labels = f'namespace="",network="host",node="node-1",pod="{pod}"'
+    body = json.dumps(hostnet_report).encode()
+
+    def scraped() -> str:
+        return call_wsgi(app, "GET", "/metrics").body.decode()
+
+    try:
+        wait_until(lambda: reconciler.snapshot.reconciled, 10, "the first pass")
+        for count in (1, 2):
+            posted = time.monotonic()
+            assert call_wsgi(app, "POST", f"/api/v1/agents/{pod}", body).status == 200
+            line = f"netchecker_agent_reports_total{{{labels}}} {count}.0"
+            wait_until(lambda line=line: line in scraped(), 5, "the report on /metrics")
+            assert (
+                time.monotonic() - posted < 1.0 + REFRESH_AFTER_REPORT_SECONDS
+            )  # slack for a loaded machine
+        assert f"netchecker_agent_last_report_timestamp_seconds{{{labels}}}" in scraped()
+        assert f'netchecker_agent_probe_duration_seconds{{{labels},url="' in scraped()
+    finally:
+        stop.set()
+        loop.join(timeout=5)
