@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from netchecker_exporter.check import AgentStatus, AgentVerdict
 from netchecker_exporter.families import Family, LegacyRow, Sample
+from netchecker_exporter.report import AgentRecord
 
 LEGACY = "Legacy k8s-netchecker-server metric."
 AGENT_LABELS = ("pod", "namespace", "node", "network")
@@ -40,12 +41,16 @@ def _agent(verdict: AgentVerdict) -> tuple[str, ...]:
     return (pod.name, pod.namespace, verdict.node, pod.network.value)
 
 
-def _per_agent(read: Callable[[AgentVerdict], float]) -> Callable[[AgentVerdict], Iterator[Sample]]:
+AgentRead = Callable[[AgentVerdict, AgentRecord], float]
+"""A value from an agent's verdict and its record."""
+
+
+def _per_agent(read: AgentRead) -> Callable[[AgentVerdict], Iterator[Sample]]:
     """Samples of a per-agent family: one per agent that has a record."""
 
     def samples(verdict: AgentVerdict) -> Iterator[Sample]:
         if verdict.record is not None:
-            yield _agent(verdict), float(read(verdict))
+            yield _agent(verdict), float(read(verdict, verdict.record))
 
     return samples
 
@@ -92,28 +97,28 @@ AGENT_FAMILIES: tuple[Family[AgentVerdict], ...] = (
         "gauge",
         "When the server accepted the agent's last report (epoch seconds).",
         AGENT_LABELS,
-        _per_agent(lambda v: v.record.last_updated if v.record else 0),
+        _per_agent(lambda _verdict, record: record.last_updated),
     ),
     Family(
         "netchecker_agent_report_interval_seconds",
         "gauge",
         "The agent's report interval.",
         AGENT_LABELS,
-        _per_agent(lambda v: v.record.report.report_interval if v.record else 0),
+        _per_agent(lambda _verdict, record: record.report.report_interval),
     ),
     Family(
         "netchecker_agent_reports",
         "counter",
         "Reports accepted from the agent.",
         AGENT_LABELS,
-        _per_agent(lambda v: v.record.report_count if v.record else 0),
+        _per_agent(lambda _verdict, record: record.report_count),
     ),
     Family(
         "netchecker_agent_missed_keepalives",
         "counter",
         "Full 2 x report-interval windows that passed without a report.",
         AGENT_LABELS,
-        _per_agent(lambda v: v.missed_keepalives),
+        _per_agent(lambda verdict, _record: verdict.missed_keepalives),
     ),
     Family(
         "netchecker_agent_probe_success",
@@ -150,9 +155,12 @@ AGENT_FAMILIES: tuple[Family[AgentVerdict], ...] = (
 )
 
 
-def _legacy_agent(read: Callable[[AgentVerdict], float]) -> Callable[[LegacyRow], Iterator[Sample]]:
+def _legacy_agent(read: AgentRead) -> Callable[[LegacyRow], Iterator[Sample]]:
+    """Samples of a per-label legacy family (a legacy row always has a record)."""
+
     def samples(row: LegacyRow) -> Iterator[Sample]:
-        yield (row.agent,), float(read(row.verdict))
+        if row.verdict.record is not None:
+            yield (row.agent,), float(read(row.verdict, row.verdict.record))
 
     return samples
 
@@ -188,14 +196,14 @@ LEGACY_FAMILIES: tuple[Family[LegacyRow], ...] = (
         "counter",
         f"{LEGACY} Reports received.",
         ("agent",),
-        _legacy_agent(lambda v: v.record.report_count if v.record else 0),
+        _legacy_agent(lambda _verdict, record: record.report_count),
     ),
     Family(
         "ncagent_error_count",
         "counter",
         f"{LEGACY} Missed keepalives (2 x report interval).",
         ("agent",),
-        _legacy_agent(lambda v: v.missed_keepalives),
+        _legacy_agent(lambda verdict, _record: verdict.missed_keepalives),
     ),
     Family(
         "ncagent_http_probe_connection_result",

@@ -66,9 +66,12 @@ class AgentCache:
         self._legacy = legacy_metrics
         self._lines: dict[tuple[str, str], AgentLines] = {}
         self._logged: set[tuple[str, str]] = set()
+        self._last: tuple[Sequence[AgentVerdict], list[AgentLines], int] | None = None
 
     def update(self, verdicts: Sequence[AgentVerdict]) -> tuple[list[AgentLines], int]:
         """The lines of every agent that renders, in verdict order, and how many could not."""
+        if self._last is not None and self._last[0] is verdicts:  # warm() did this Snapshot already
+            return self._last[1], self._last[2]
         cache: dict[tuple[str, str], AgentLines] = {}
         lines: list[AgentLines] = []
         for verdict in verdicts:
@@ -80,6 +83,7 @@ class AgentCache:
                 cache[key] = cached
                 lines.append(cached)
         self._lines = cache  # departed agents vanish here
+        self._last = (verdicts, lines, len(verdicts) - len(lines))
         return lines, len(verdicts) - len(lines)
 
     def _render(self, key: tuple[str, str], verdict: AgentVerdict) -> AgentLines | None:

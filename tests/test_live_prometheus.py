@@ -93,7 +93,7 @@ def serve_agent_pods(fixtures: tuple[dict[str, Any], ...]) -> FakeKubeApiServer:
 
 def write_prometheus_config(path: Path, server_port: int) -> None:
     config = {
-        "global": {"scrape_interval": "2s", "evaluation_interval": "1s", "scrape_timeout": "2s"},
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
         "rule_files": [str(RULES_FILE)],
         "scrape_configs": [
             {
