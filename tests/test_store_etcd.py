@@ -232,6 +232,7 @@ def test_listing_larger_than_grpc_default_limit_is_loaded(
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(lambda name: writer.put_report(replace(padded, podname=name), 4000.0), names))
     reader = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    wait_healthy(reader, 20)  # a 4 MiB first listing may outlast the ping timeout on a loaded machine
     records = reader.list_records()
     assert len(records) == 3000
     assert sum(len(json.dumps(r.report.ips)) for r in records.values()) > 4 * 1024 * 1024
