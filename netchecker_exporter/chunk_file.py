@@ -18,6 +18,12 @@ class ChunkFile(io.RawIOBase):
         self._size = self._starts[-1]
         self._position = 0
 
+    def close(self) -> None:
+        """Let the chunks go: a server thread may keep its last response (and so this file) until
+        its next request, which pinned up to one old render per thread (200 MB after a flood)."""
+        self._chunks = []
+        super().close()
+
     def readable(self) -> bool:
         return True
 

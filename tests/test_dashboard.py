@@ -81,6 +81,7 @@ def test_dashboard_covers_verdict_nodes_reports_probes_and_server_health() -> No
         "Reports",
         "Probes",
         "Server self-health",
+        "Diagnosis: what is broken, where",
     }
     assert {"Expected agents", "Absent", "Outdated"} <= set(rows["Cluster verdict"])
     assert {"Per-node state"} <= set(rows["Nodes: pod network vs host network"])
@@ -88,6 +89,9 @@ def test_dashboard_covers_verdict_nodes_reports_probes_and_server_health() -> No
     assert {"Probe success by URL", "Probe latency by phase"} <= set(rows["Probes"])
     assert {"Since last reconcile", "Store", "Pod source", "Reports ingested by result"} <= set(
         rows["Server self-health"]
+    )
+    assert {"Cluster diagnosis", "Nodes with a problem", "Probe targets", "Clock skew per node"} <= set(
+        rows["Diagnosis: what is broken, where"]
     )
 
 

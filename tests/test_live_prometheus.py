@@ -15,12 +15,7 @@ import json
 import shutil
 import sys
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -34,48 +29,25 @@ from tests.support.kube_cluster import FakeCluster
 from tests.support.paths import RULES_FILE, load_fixtures
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
+from tests.support.prometheus import (
+    JOB,
+    MIN_SCRAPES,
+    LiveStack,
+    all_rules_evaluated,
+    http_get_json,
+    http_status,
+    prom_query,
+    scrape_count,
+    write_prometheus_config,
+)
 
 pytestmark = [pytest.mark.process, pytest.mark.xdist_group("live_prometheus")]
 
 T = TypeVar("T")
-JOB = "netchecker"
 SILENT_POD = "netchecker-agent-silent"
 DASHBOARD_VARIABLES = {"job": JOB, "instance": ".*", "node": ".*", "__rate_interval": "30s"}
-MIN_SCRAPES = 4
 SETTLE_SECONDS = 15
 """How long a query may take to show data: a scrape missed on a loaded machine marks series stale."""
-
-
-@dataclass(frozen=True)
-class LiveStack:
-    prometheus_url: str
-    server_url: str
-    fixtures: tuple[dict[str, Any], ...]
-
-
-def http_get_json(url: str, params: dict[str, str] | None = None) -> Any:
-    query = "?" + urllib.parse.urlencode(params) if params else ""
-    with urllib.request.urlopen(url + query, timeout=5) as response:
-        return json.load(response)
-
-
-def http_status(url: str, method: str = "GET", body: bytes | None = None) -> int:
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def prom_query(stack: LiveStack, expr: str) -> list[dict[str, Any]]:
-    answer = http_get_json(f"{stack.prometheus_url}/api/v1/query", {"query": expr})
-    assert answer["status"] == "success", answer
-    result: list[dict[str, Any]] = answer["data"]["result"]
-    return result
 
 
 def serve_agent_pods(fixtures: tuple[dict[str, Any], ...]) -> FakeKubeApiServer:
@@ -91,21 +63,6 @@ def serve_agent_pods(fixtures: tuple[dict[str, Any], ...]) -> FakeKubeApiServer:
     return FakeKubeApiServer(cluster, token=TOKEN).start()
 
 
-def write_prometheus_config(path: Path, server_port: int) -> None:
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
-        "rule_files": [str(RULES_FILE)],
-        "scrape_configs": [
-            {
-                "job_name": JOB,
-                "honor_labels": True,
-                "static_configs": [{"targets": [f"127.0.0.1:{server_port}"]}],
-            }
-        ],
-    }
-    path.write_text(yaml.safe_dump(config))
-
-
 def post_reports_until(stop: threading.Event, server_url: str, fixtures: tuple[dict[str, Any], ...]) -> None:
     """Act as the agents: report every second (the fixtures say report_interval=2)."""
     while not stop.is_set():
@@ -113,17 +70,6 @@ def post_reports_until(stop: threading.Event, server_url: str, fixtures: tuple[d
             url = f"{server_url}/api/v1/agents/{report['podname']}"
             http_status(url, "POST", json.dumps(report).encode())
         stop.wait(1.0)
-
-
-def scrape_count(stack: LiveStack) -> bool:
-    result = prom_query(stack, f'count_over_time(up{{job="{JOB}"}}[1m])')
-    return bool(result) and float(result[0]["value"][1]) >= MIN_SCRAPES
-
-
-def all_rules_evaluated(stack: LiveStack) -> bool:
-    groups = http_get_json(f"{stack.prometheus_url}/api/v1/rules")["data"]["groups"]
-    rules = [rule for group in groups for rule in group["rules"]]
-    return bool(rules) and all(not r["lastEvaluation"].startswith("0001") for r in rules)
 
 
 @pytest.fixture(scope="session")  # session: xdist may interleave other modules' tests with these
@@ -259,6 +205,18 @@ def test_pod_network_probe_failure_with_healthy_host_network_is_pending_as_cni_f
         ("NetcheckerProbeFailing", failing[0]["metric"]["pod"]),
     }
     assert eventually(lambda: wanted <= pending_alerts(live_stack))
+
+
+def test_the_diagnosis_alerts_name_the_broken_nodes(live_stack: LiveStack) -> None:
+    """node-1's pod network fails a probe its host network passes; node-2's only agent never reported."""
+    verdicts = prom_query(live_stack, 'netchecker_node_verdict{verdict!="healthy"} == 1')
+    assert {(r["metric"]["node"], r["metric"]["verdict"]) for r in verdicts} == {
+        ("node-1", "pod_network_down"),
+        ("node-2", "agent_missing"),
+    }
+    alerts = pending_alerts(live_stack)
+    assert {("NetcheckerPodNetworkDownOnNode", "node-1"), ("NetcheckerNodeAgentMissing", "node-2")} <= alerts
+    assert ("NetcheckerNodeUnreachable", "node-1") not in alerts
 
 
 def test_a_healthy_server_raises_no_server_alerts(live_stack: LiveStack) -> None:

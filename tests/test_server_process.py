@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import signal
 import socket
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.exporter import ExporterProcess, isolated_environment, metric_value
+from tests.support.exporter import LEGACY_MS_LINT, ExporterProcess, isolated_environment, metric_value
 from tests.support.paths import REPO, fixture_paths
 from tests.support.polling import wait_until
 
@@ -71,11 +70,6 @@ def test_promtool_accepts_the_live_metrics(exporter: ExporterProcess) -> None:
     assert result.returncode in {0, 3}, findings
     assert [f for f in findings if not LEGACY_MS_LINT.fullmatch(f)] == []
     assert len(findings) == 6
-
-
-LEGACY_MS_LINT = re.compile(
-    r"ncagent_http_probe_\w+_time_ms metric names should not contain abbreviated units"
-)
 
 
 def test_a_silent_agent_turns_outdated_and_counts_missed_keepalives_by_the_clock(

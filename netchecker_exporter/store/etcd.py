@@ -24,6 +24,7 @@ from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport, record_from_stored_json
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.compaction import CompactionSchedule
 from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error
 from netchecker_exporter.store.etcd_plan import (
@@ -51,6 +52,9 @@ MAX_CONFLICT_ROUNDS = 5
 RANGE_PAGE_KEYS = 500
 KEEPER_INTERVAL_SECONDS = 1.0
 _TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN"}
+_NO_SPACE = "database space exceeded"
+"""etcd's ErrNoSpace (RESOURCE_EXHAUSTED): no retry, every write fails until the alarm is disarmed."""
+DEFAULT_MAX_PENDING_WRITES = 32
 _REQUIRE_LEADER = (("hasleader", "true"),)
 
 
@@ -96,8 +100,12 @@ class EtcdStore:
         *,
         report_ttl_seconds: int,
         clock: Callable[[], float] = time.time,
+        capacity: AgentCapacity | None = None,
+        max_pending_writes: int = DEFAULT_MAX_PENDING_WRITES,
     ) -> None:
         self._timeout = settings.ping_timeout_seconds
+        self._capacity = capacity
+        self._probe_key = f"/{settings.tree}/write-probe".encode()
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
         self._mirror = Mirror()
@@ -111,7 +119,7 @@ class EtcdStore:
         self._watch_failures = 0
         self._watch_call: Any = None
         self._committer: GroupCommitter[Put, AgentRecord] = GroupCommitter(
-            self._commit, max_items=MAX_TXN_REPORTS, name="etcd-writer"
+            self._commit, max_items=MAX_TXN_REPORTS, name="etcd-writer", max_pending=max_pending_writes
         )
         self._threads = [
             threading.Thread(target=self._watch_loop, name="etcd-watch", daemon=True),
@@ -129,6 +137,12 @@ class EtcdStore:
     # -- ReportStore --------------------------------------------------------------------------
 
     def put_report(self, report: AgentReport, received_at: float) -> AgentRecord:
+        """Refused at once while etcd is known to refuse writes (circuit breaker: the keeper probes)."""
+        refusal = self._reachability.write_refusal()
+        if refusal is not None:
+            raise StoreUnavailableError(refusal)
+        if self._capacity is not None and self._mirror.entry(report.podname) is None:
+            self._capacity.admit(report.podname, self._mirror.count(), self._mirror.names)
         return self._committer.submit(Put(report, received_at), self._timeout)
 
     def get_record(self, podname: str) -> AgentRecord | None:
@@ -171,8 +185,14 @@ class EtcdStore:
 
     # -- calls with retries ---------------------------------------------------------------------
 
-    def _call(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
-        """Run `action(stubs, timeout)` with backoff and endpoint failover until `deadline`."""
+    def _call(
+        self, what: str, action: Callable[[Stubs, float], T], deadline: float, *, write: bool = False
+    ) -> T:
+        """Run `action(stubs, timeout)` with backoff and endpoint failover until `deadline`.
+
+        A failed write marks writes failing (not etcd unreachable: it may answer reads), a
+        successful one marks them good; only reads and the keeper decide reachability.
+        """
         retrying = tenacity.Retrying(
             stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
             wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
@@ -183,10 +203,14 @@ class EtcdStore:
             result: T = retrying(self._attempt, action, deadline)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
-            if _is_transient(error):
+            if write and (_is_transient(error) or _is_no_space(error)):
+                self._reachability.writes(False, detail)
+            elif _is_transient(error):
                 self._reachability.mark(False, detail)
             raise StoreUnavailableError(detail) from error
         self._reachability.mark(True)
+        if write:
+            self._reachability.writes(True)
         return result
 
     def _attempt(self, action: Callable[[Stubs, float], T], deadline: float) -> T:
@@ -210,6 +234,9 @@ class EtcdStore:
 
     def _commit(self, puts: Sequence[Put], deadline: float) -> list[AgentRecord | Exception]:
         """Commit a batch (writer thread); one result or error per put, in order."""
+        refusal = self._reachability.write_refusal()
+        if refusal is not None:  # queued before the store was known down: no deadline to wait out
+            return [StoreUnavailableError(refusal) for _ in puts]
         pods = group_by_pod(puts)
         bases = {name: Base.of(self._mirror.entry(name)) for name in pods}
         writes = [plan_pod_write(name, items, bases[name]) for name, items in pods.items()]
@@ -227,7 +254,9 @@ class EtcdStore:
         """Compare-and-swap every pod's key against the revision its totals were computed from."""
         done: dict[int, AgentRecord] = {}
         for _ in range(MAX_CONFLICT_ROUNDS):
-            response = self._call("txn", functools.partial(self._send_txn, writes=writes), deadline)
+            response = self._call(
+                "txn", functools.partial(self._send_txn, writes=writes), deadline, write=True
+            )
             with self._lock:
                 self._txns += 1
             if response.succeeded:
@@ -379,11 +408,16 @@ class EtcdStore:
         self._mirror.apply_watched(changes, revision)
 
     def _decode(self, kv: Any) -> AgentRecord | None:
+        """The record at `kv`, validated like a report, or None (logged) if it is not one of ours."""
         try:
-            return record_from_stored_json(json.loads(kv.value))
-        except (ValueError, InvalidReportError) as error:
+            record = record_from_stored_json(json.loads(kv.value))
+        except (ValueError, RecursionError, InvalidReportError) as error:
             log.warning("etcd store: ignoring unreadable record at %r: %s", kv.key, error)
             return None
+        if self._prefix + record.report.podname.encode() != kv.key:
+            log.warning("etcd store: ignoring the record at %r: it is %r's", kv.key, record.report.podname)
+            return None
+        return record
 
     # -- keeper: reachability and leases ahead of need -------------------------------------------
 
@@ -399,6 +433,9 @@ class EtcdStore:
         status = self._call(
             "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
         )
+        self._check_alarms(deadline)
+        if not self._reachability.writes_ok and not self._reachability.alarmed:
+            self._probe_write(deadline)
         target = self._compaction.due(status.header.revision) if self._compaction else None
         if target is not None:
             self._compact(target, deadline)
@@ -407,6 +444,18 @@ class EtcdStore:
             return self._call("lease grant", lambda s, t: self._grant(s, ttl, t), deadline)
 
         self._leases.prepare(grant)
+
+    def _check_alarms(self, deadline: float) -> None:
+        """NOSPACE (or CORRUPT): etcd answers reads and refuses writes; say so until it is disarmed."""
+        request = etcdrpc.AlarmRequest(action=etcdrpc.AlarmRequest.GET)
+        response = self._call("alarm list", lambda s, t: s.maintenance.Alarm(request, timeout=t), deadline)
+        raised = {etcdrpc.AlarmType.Name(m.alarm) for m in response.alarms if m.alarm != etcdrpc.NONE}
+        self._reachability.alarms(tuple(sorted(raised)))
+
+    def _probe_write(self, deadline: float) -> None:
+        """While writes are failing, one small put a keeper pass: its success closes the breaker."""
+        request = etcdrpc.PutRequest(key=self._probe_key, value=b"1")
+        self._call("probe write", lambda s, t: s.kv.Put(request, timeout=t), deadline, write=True)
 
     def _compact(self, revision: int, deadline: float) -> None:
         request = etcdrpc.CompactionRequest(revision=revision)
@@ -418,11 +467,16 @@ class EtcdStore:
         log.info("etcd store: compacted etcd history up to revision %d", revision)
 
 
+def _is_no_space(error: BaseException) -> bool:
+    return isinstance(error, grpc.RpcError) and _NO_SPACE in describe_rpc_error(error)
+
+
 def _is_transient(error: BaseException) -> bool:
     if not isinstance(error, grpc.RpcError):
         return False
     code = error.code().name
-    return code in _TRANSIENT or "lease not found" in describe_rpc_error(error)
+    detail = describe_rpc_error(error)
+    return (code in _TRANSIENT and _NO_SPACE not in detail) or "lease not found" in detail
 
 
 def _range(stubs: Stubs, timeout: float, *, request: Any) -> Any:

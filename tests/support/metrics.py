@@ -7,15 +7,19 @@ import re
 from prometheus_client.parser import text_string_to_metric_families
 
 from netchecker_exporter.cli import build_registry
+from netchecker_exporter.defence import ApiCounters
+from netchecker_exporter.diagnosis import diagnose
+from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
+from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from tests.support.paths import load_fixture
 from tests.support.reports import NOW, make_snapshot
 
-FamilyShape = tuple[str, frozenset[str]]
-"""A family's type and the label names of its samples."""
+FamilyShape = tuple[str, frozenset[str] | None]
+"""A family's type and the label names of its samples (None: it has none in this exposition)."""
 OURS = re.compile(r"(netchecker|ncagent)_")
 
 
@@ -25,13 +29,16 @@ def full_snapshot() -> Snapshot:
         load_fixture("agent-report-hostnet.json"), load_fixture("agent-report-podnet-failed-probe.json")
     )
     health = PodSourceHealth(up=True, last_sync_timestamp=NOW - 1)
-    return Snapshot(snapshot.verdicts, snapshot.store, "kubernetes", health, NOW, 0.25, 1)
+    diagnosis = diagnose(snapshot.verdicts, NOW, DiagnosisSettings())
+    return Snapshot(snapshot.verdicts, snapshot.store, "kubernetes", health, NOW, 0.25, 1, diagnosis)
 
 
 def exposition_text(snapshot: Snapshot, *, legacy_metrics: bool = True) -> str:
-    """What GET /metrics answers for `snapshot`, with the registry cli.py builds for Kubernetes."""
+    """What GET /metrics answers for `snapshot`, with the registry cli.run builds for Kubernetes."""
     registry, _ = build_registry()
     KubernetesClientMetrics(registry)
+    ApiCounters.register(registry)
+    registry.register(DiagnosisCollector(lambda: snapshot))
     metrics = MetricsExposition(lambda: snapshot, registry, version="1.2.3", legacy_metrics=legacy_metrics)
     body, _ = metrics.render("", "")
     return (body if isinstance(body, bytes) else body.read()).decode()
@@ -44,5 +51,5 @@ def exported_families(text: str) -> dict[str, FamilyShape]:
         name = family.name + "_total" if family.type == "counter" else family.name
         if OURS.match(name):
             labels = frozenset(label for sample in family.samples for label in sample.labels)
-            shapes[name] = (family.type, labels)
+            shapes[name] = (family.type, labels if family.samples else None)
     return shapes
