@@ -34,6 +34,8 @@ from tests.support.prometheus import (
     write_prometheus_config,
 )
 
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("demo_fleet_live")]
+
 NODES = 10
 EXPECTED = {f"node-n{index:05d}": fault.value for index, fault in DEMO_FAULTS.items()}
 WORDS = {
@@ -65,7 +67,7 @@ class FleetThread:
         self._thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may interleave other modules' tests with these
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
     fleet = DemoFleet(port=0, nodes=NODES, report_interval_seconds=2, silent_node=7, silent_after_seconds=3,
                       failing_nodes=frozenset({3}), faults=DEMO_FAULTS, target_down=True,

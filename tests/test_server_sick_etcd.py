@@ -25,6 +25,8 @@ from tests.support.sick_etcd import (
     start_exporter,
 )
 
+pytestmark = [pytest.mark.etcd, pytest.mark.process]
+
 
 def metrics_with(exporter: ExporterProcess, text: str) -> str | None:
     metrics = exporter.get("/metrics").text
