@@ -20,9 +20,10 @@ from typing import Any
 
 from bench import kube_sync, processes
 from bench.payload import load_fixtures, report_template
-from bench.processes import REPO, Child, http_get, pinned
+from bench.processes import Child, http_get, pinned
 from bench.stats import count_samples, parse_wrk_output, sample_value, summarize
 from bench.table import machine_facts, markdown_table
+from tests.support.paths import REPO
 
 AGENTS = 10_000
 WRK_SCRIPT = REPO / "bench" / "wrk_agents.lua"

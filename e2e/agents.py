@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 STAND_IN = REPO / "e2e" / "stand_in_agent.py"
 

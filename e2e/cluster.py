@@ -13,7 +13,7 @@ from pathlib import Path
 
 from e2e.kube_apiserver import KubeApiServer
 from e2e.kube_client import KubeClient, Object, objects_of_kind, render_kustomization
-from tests.etcd_fixtures import EtcdProcess
+from tests.support.etcd import EtcdProcess
 
 NAMESPACE = "netchecker"
 EXPORTER_ACCOUNT = "netchecker-server"

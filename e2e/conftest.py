@@ -12,7 +12,7 @@ from e2e.cluster import Cluster, start_cluster, stop_cluster
 from e2e.exporter_process import ExporterProcess
 from e2e.kube_client import Object
 from e2e.peers import Peers, find_peers
-from tests.etcd_fixtures import EtcdProcess
+from tests.support.etcd import EtcdProcess
 
 
 def pytest_configure(config: pytest.Config) -> None:

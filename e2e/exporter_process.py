@@ -12,9 +12,9 @@ from typing import Any
 
 import requests
 
-from tests.conftest import REPO
-from tests.polling import wait_until
-from tests.ports import free_port
+from tests.support.paths import REPO
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
 
 
 def clean_environ() -> dict[str, str]:

@@ -14,7 +14,7 @@ from e2e.cluster import Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.exporter_process import ExporterProcess
 from e2e.states import agent_states
-from tests.polling import wait_until
+from tests.support.polling import wait_until
 
 INTERVAL_SECONDS = 2
 CHECK_INTERVAL_SECONDS = 1

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import requests
 
-from tests.etcd_fixtures import OPENSSL, TlsFiles, make_tls_files
-from tests.polling import wait_until
-from tests.ports import free_port
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
+from tests.support.tls import OPENSSL, TlsFiles, make_tls_files
 
 ADMIN_USER = "e2e-admin"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 import yaml
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 FIELD_MANAGER = "netchecker-e2e"
 Object = dict[str, Any]

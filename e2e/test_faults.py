@@ -10,8 +10,8 @@ from e2e.cluster import Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.fleet import Fleet, start_fleet
 from e2e.states import agent_states, pod_source_up, store_up
-from tests.etcd_fixtures import EtcdProcess
-from tests.polling import wait_until
+from tests.support.etcd import EtcdProcess
+from tests.support.polling import wait_until
 
 RELIST_ON_410 = "listing again"
 

@@ -11,7 +11,7 @@ from e2e.cluster import NAMESPACE, Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.fleet import CHECK_INTERVAL_SECONDS, INTERVAL_SECONDS, Fleet, kubespray_check, start_fleet
 from e2e.states import agent_states
-from tests.polling import wait_until
+from tests.support.polling import wait_until
 
 # The verdict may lag by a reconcile pass plus a report in flight, on a loaded 2-core machine.
 SLACK_SECONDS = 2 * CHECK_INTERVAL_SECONDS + 6

@@ -7,7 +7,7 @@ from pathlib import Path
 from e2e.cluster import EXPORTER_ACCOUNT, NAMESPACE, Cluster
 from e2e.conftest import ExporterFactory, PodFactory
 from e2e.states import agent_states, pod_source_up
-from tests.polling import wait_until
+from tests.support.polling import wait_until
 
 MISSING_GRANT = 'grant the exporter\'s service account RBAC verbs ["list", "watch"] on resource "pods"'
 

@@ -8,7 +8,7 @@ import pytest
 
 from e2e.conftest import AgentFactory, ExporterFactory
 from e2e.peers import Peers
-from tests.polling import wait_until
+from tests.support.polling import wait_until
 
 GO_SATURATED_MILLISECONDS = 9223372036854
 """Go's largest time.Duration in ms: go-httpstat v0.2.0's Total and ContentTransfer when there was no DNS."""
