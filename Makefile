@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint typecheck unit deps debian-deps bench demo clean
+.PHONY: run test lint typecheck unit deps debian-deps bench demo stubs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ unit: deps debian-deps
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The etcd v3 modules in netchecker_exporter/store/etcdpb/ from our .proto files (committed; a test
+# checks they are current).
+stubs: deps
+	$(BIN)/python scripts/generate_etcd_stubs.py
 
 # Benchmarks (BENCHMARKS.md) and the demo fleet live in bench/; neither runs in `make test`.
 bench: deps debian-deps

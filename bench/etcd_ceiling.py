@@ -1,8 +1,9 @@
-"""The etcd ceiling: raw puts from the etcd3 client our store uses, as fast as `threads` threads go.
+"""The etcd ceiling: raw puts through our own etcd v3 stubs, as fast as `threads` threads go.
 
-One put per agent record (the stored JSON of a real report, distinct keys under one prefix), no
-lease, no transaction: what etcd on this machine gives before our store adds anything.
-`python -m bench.etcd_ceiling --endpoint 127.0.0.1:2379 --duration 10`
+Each put stores one agent record (the stored JSON of a real report, distinct keys under one
+prefix), no lease, no compare: what etcd and the gRPC client give before our store adds anything.
+`--txn-size N` sends N puts per Txn (the store group-commits its writes the same way).
+`python -m bench.etcd_ceiling --endpoint 127.0.0.1:2379 --duration 10 [--txn-size 50]`
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
-import etcd3
+import grpc
 
 from bench.payload import agent_identity, load_fixtures, render_report
 from bench.stats import summarize
 from netchecker_exporter.report import next_record, parse_report, record_to_stored_json
+from netchecker_exporter.store import etcd_rpc
 
 
 def stored_value(index: int) -> bytes:
@@ -29,26 +32,39 @@ def stored_value(index: int) -> bytes:
     return json.dumps(record_to_stored_json(record)).encode()
 
 
+def put_batch(kv: Any, keys: Sequence[bytes], value: bytes) -> None:
+    """One Put for one key, else one Txn of unconditional puts."""
+    if len(keys) == 1:
+        kv.Put(etcd_rpc.PutRequest(key=keys[0], value=value), timeout=5)
+        return
+    request = etcd_rpc.TxnRequest()
+    for key in keys:
+        request.success.add(request_put=etcd_rpc.PutRequest(key=key, value=value))
+    kv.Txn(request, timeout=5)
+
+
 def run_puts(
-    host: str, port: int, *, threads: int, duration_seconds: float, agents: int
+    target: str, *, threads: int, duration_seconds: float, agents: int, txn_size: int
 ) -> dict[str, object]:
     values = [stored_value(0), stored_value(1)]
+    keys = [f"/bench/agents/{agent_identity(i).pod}".encode() for i in range(agents)]
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors = [0] * threads
     deadline = time.monotonic() + duration_seconds
+    channel = grpc.insecure_channel(target)
+    kv = etcd_rpc.KVStub(channel)
 
     def worker(slot: int) -> None:
-        client = etcd3.client(host=host, port=port, timeout=5)
-        index = slot
+        index = slot * txn_size
         while time.monotonic() < deadline:
+            batch = [keys[(index + i) % agents] for i in range(txn_size)]
             started = time.monotonic()
             try:
-                client.put(f"/bench/agents/{agent_identity(index % agents).pod}", values[index % 2])
-            except Exception:  # any failure is one error; the figure is what matters here
+                put_batch(kv, batch, values[slot % 2])
+            except grpc.RpcError:  # one failed call is one error; the rate is what matters here
                 errors[slot] += 1
             latencies[slot].append(time.monotonic() - started)
-            index += threads
-        client.close()
+            index += threads * txn_size
 
     started = time.monotonic()
     workers = [threading.Thread(target=worker, args=(slot,)) for slot in range(threads)]
@@ -57,14 +73,17 @@ def run_puts(
     for thread in workers:
         thread.join(timeout=duration_seconds + 10)
     elapsed = time.monotonic() - started
+    channel.close()
     flat = [x for slot in latencies for x in slot]
     summary = summarize(flat)
     return {
         "threads": threads,
-        "puts": len(flat),
+        "txn_size": txn_size,
+        "calls": len(flat),
+        "puts": len(flat) * txn_size,
         "errors": sum(errors),
         "value_bytes": len(values[0]),
-        "rate_per_second": len(flat) / elapsed,
+        "rate_per_second": len(flat) * txn_size / elapsed,
         "latency_seconds": {"p50": summary.p50, "p99": summary.p99, "max": summary.max},
     }
 
@@ -75,12 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--agents", type=int, default=10_000)
+    parser.add_argument("--txn-size", type=int, default=1, help="puts per call: 1 = Put, more = one Txn")
     args = parser.parse_args(argv)
-    host, port = args.endpoint.rsplit(":", 1)
+    host, _ = args.endpoint.rsplit(":", 1)
     if host not in {"127.0.0.1", "localhost"}:
         parser.error("benchmark traffic goes to the loopback interface only")
     result = run_puts(
-        host, int(port), threads=args.threads, duration_seconds=min(args.duration, 600), agents=args.agents
+        args.endpoint,
+        threads=args.threads,
+        duration_seconds=min(args.duration, 600),
+        agents=args.agents,
+        txn_size=max(1, min(args.txn_size, 100)),
     )
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -1,6 +1,6 @@
 """The etcd v3 store: one key per agent under /<tree>/agents/, group-committed, mirrored by a watch.
 
-The only module that talks to etcd (the etcd3 package's generated gRPC stubs); everything it
+The only module that talks to etcd (our own generated gRPC stubs, store/etcd_rpc.py); everything it
 raises on purpose is a StoreUnavailableError. See docs/etcd.md for the design and its limits.
 """
 
@@ -17,12 +17,11 @@ from typing import Any, TypeVar
 
 import grpc
 import tenacity
-from etcd3 import etcdrpc
-from etcd3.etcdrpc import kv_pb2
 
 from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport, record_from_stored_json
 from netchecker_exporter.settings import EtcdSettings
+from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.compaction import CompactionSchedule
 from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error
@@ -35,6 +34,7 @@ from netchecker_exporter.store.etcd_plan import (
     plan_pod_write,
     split_by_value_bytes,
 )
+from netchecker_exporter.store.etcd_rpc import kv_pb2
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
