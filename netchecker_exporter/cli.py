@@ -31,7 +31,7 @@ from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
-from netchecker_exporter.serve import GracefulServer
+from netchecker_exporter.serve import FrontSettings, GranianFront
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.memory import MemoryStore
@@ -40,9 +40,9 @@ from netchecker_exporter.tuning import tune_interpreter, tune_malloc
 log = logging.getLogger("netchecker_exporter")
 
 SERVER_THREADS = 32
-"""waitress worker threads. Each report holds one until its etcd Txn commits, so this bounds how many
-reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64
-no more (BENCHMARKS.md); the memory store is the same at 8 and 32."""
+"""Ingest threads. Each report holds one until its etcd Txn commits, so this bounds how many reports
+a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64 no more
+(BENCHMARKS.md, measured on waitress); the memory store is the same at 8 and 32."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
 
 
@@ -57,8 +57,8 @@ def configure_logging(verbosity: int) -> None:
         format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if verbosity < 5:  # waitress's per-connection chatter only at the original's -v=5 and up
-        logging.getLogger("waitress").setLevel(logging.INFO)
+    if verbosity < 5:  # granian's start/stop chatter only at the original's -v=5 and up
+        logging.getLogger("_granian").setLevel(logging.WARNING)
 
 
 def build_store(settings: Settings) -> ReportStore:
@@ -162,12 +162,16 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             metrics=metrics,
         )
     )
-    server = GracefulServer(
+    server = GranianFront(
         app,
-        host=settings.listen_host,
-        port=settings.listen_port,
-        threads=SERVER_THREADS,
-        max_body_bytes=2 * settings.max_report_bytes,
+        FrontSettings(
+            host=settings.listen_host,
+            port=settings.listen_port,
+            max_body_bytes=settings.max_report_bytes,
+            # The memory store's writes never block: POSTs on the event loop, no thread handoffs.
+            ingest_threads=SERVER_THREADS if settings.etcd.endpoints else 0,
+            drain_seconds=SHUTDOWN_DRAIN_SECONDS,
+        ),
     )
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -178,7 +182,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     loop.start()
     log.info("listening on %s:%d", settings.listen_host, server.port)
     try:
-        server.serve_until(stop, drain_seconds=SHUTDOWN_DRAIN_SECONDS)
+        server.serve_until(stop)
     finally:
         stop.set()
         loop.join(timeout=1)
