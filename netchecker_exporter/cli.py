@@ -61,13 +61,13 @@ def configure_logging(verbosity: int) -> None:
         logging.getLogger("_granian").setLevel(logging.WARNING)
 
 
-def build_store(settings: Settings) -> ReportStore:
+def build_store(settings: Settings, registry: CollectorRegistry) -> ReportStore:
     if not settings.etcd.endpoints:
         return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds)
     # Imported here: gRPC and the etcd stubs cost start-up time that the memory store need not pay.
     from netchecker_exporter.store.etcd import EtcdStore
 
-    return EtcdStore(settings.etcd, report_ttl_seconds=settings.report_ttl_seconds)
+    return EtcdStore(settings.etcd, report_ttl_seconds=settings.report_ttl_seconds, registry=registry)
 
 
 def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSource:
@@ -147,9 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """Wire everything up and serve until SIGTERM or SIGINT."""
     pods = build_pod_source(settings, environ)
-    store = build_store(settings)
-    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds)
     registry, received = build_registry()
+    store = build_store(settings, registry)
+    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds)
     metrics = MetricsExposition(lambda: reconciler.snapshot, registry, version=__version__)
     app = make_app(
         ApiDependencies(

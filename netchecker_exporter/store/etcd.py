@@ -7,24 +7,25 @@ raises on purpose is a StoreUnavailableError. See docs/etcd.md for the design an
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 import tenacity
+from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
-from netchecker_exporter.report import AgentRecord, AgentReport, record_from_stored_json
+from netchecker_exporter.errors import StoreUnavailableError
+from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.compaction import CompactionSchedule
-from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error
+from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_transient
+from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
+from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
     Base,
     PodPuts,
@@ -34,10 +35,11 @@ from netchecker_exporter.store.etcd_plan import (
     plan_pod_write,
     split_by_value_bytes,
 )
-from netchecker_exporter.store.etcd_rpc import kv_pb2
+from netchecker_exporter.store.etcd_rpc import Stubs
+from netchecker_exporter.store.etcd_watch import MirrorWatch
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
-from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
+from netchecker_exporter.store.mirror import Mirror, MirrorEntry
 from netchecker_exporter.store.reachability import Reachability
 
 log = logging.getLogger(__name__)
@@ -48,46 +50,11 @@ MAX_TXN_REPORTS = 60
 MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
-RANGE_PAGE_KEYS = 500
-KEEPER_INTERVAL_SECONDS = 1.0
-_TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN"}
-_REQUIRE_LEADER = (("hasleader", "true"),)
+
+__all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
 
 
-@dataclass(frozen=True, slots=True)
-class EtcdStoreStats:
-    """Counters for tests and benchmarks: how well group commit coalesces writes."""
-
-    reports: int
-    batches: int
-    txns: int
-    largest_batch: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stubs:
-    """The etcd services on one endpoint's channel."""
-
-    kv: Any
-    lease: Any
-    watch: Any
-    maintenance: Any
-
-    @classmethod
-    def on(cls, channel: Any) -> Stubs:
-        return cls(
-            etcdrpc.KVStub(channel),
-            etcdrpc.LeaseStub(channel),
-            etcdrpc.WatchStub(channel),
-            etcdrpc.MaintenanceStub(channel),
-        )
-
-
-class _CompactedError(Exception):
-    """The watch's start revision was compacted (or its backlog is too large): list again."""
-
-
-class EtcdStore:
+class EtcdStore(MirrorWatch, Keeper):
     """ReportStore on etcd v3; reads come from the in-memory mirror and never touch etcd."""
 
     def __init__(
@@ -96,7 +63,9 @@ class EtcdStore:
         *,
         report_ttl_seconds: int,
         clock: Callable[[], float] = time.time,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        self.metrics = EtcdClientMetrics(registry)
         self._timeout = settings.ping_timeout_seconds
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
@@ -107,7 +76,6 @@ class EtcdStore:
         self._reachability = Reachability(", ".join(settings.endpoints))
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._txns = 0
         self._watch_failures = 0
         self._watch_call: Any = None
         self._committer: GroupCommitter[Put, AgentRecord] = GroupCommitter(
@@ -163,12 +131,6 @@ class EtcdStore:
             thread.join(timeout=self._timeout + 5)
         self._endpoints.close()
 
-    def stats(self) -> EtcdStoreStats:
-        committed = self._committer.stats()
-        with self._lock:
-            txns = self._txns
-        return EtcdStoreStats(committed.items, committed.batches, txns, committed.largest_batch)
-
     # -- calls with retries ---------------------------------------------------------------------
 
     def _call(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
@@ -176,29 +138,33 @@ class EtcdStore:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
             wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
-            retry=tenacity.retry_if_exception(_is_transient),
+            retry=tenacity.retry_if_exception(is_transient),
             reraise=True,
         )
         try:
-            result: T = retrying(self._attempt, action, deadline)
+            result: T = retrying(self._attempt, what, action, deadline)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
-            if _is_transient(error):
+            if is_transient(error):
                 self._reachability.mark(False, detail)
             raise StoreUnavailableError(detail) from error
         self._reachability.mark(True)
         return result
 
-    def _attempt(self, action: Callable[[Stubs, float], T], deadline: float) -> T:
+    def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
         stubs = self._endpoints.current()
+        rpc = what.replace(" ", "_")
         try:
-            return action(stubs, max(0.05, deadline - time.monotonic()))
+            result = action(stubs, max(0.05, deadline - time.monotonic()))
         except grpc.RpcError as error:
-            if _is_transient(error):
+            self.metrics.request_done(rpc, _result_of(error))
+            if is_transient(error):
                 self._endpoints.failed(stubs)
             if "lease not found" in describe_rpc_error(error):
                 self._leases.forget()
             raise
+        self.metrics.request_done(rpc, "ok")
+        return result
 
     def _grant(self, stubs: Stubs, ttl_seconds: int, timeout: float) -> int:
         response = stubs.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=ttl_seconds), timeout=timeout)
@@ -210,6 +176,7 @@ class EtcdStore:
 
     def _commit(self, puts: Sequence[Put], deadline: float) -> list[AgentRecord | Exception]:
         """Commit a batch (writer thread); one result or error per put, in order."""
+        self.metrics.commit_batch_reports.observe(len(puts))
         pods = group_by_pod(puts)
         bases = {name: Base.of(self._mirror.entry(name)) for name in pods}
         writes = [plan_pod_write(name, items, bases[name]) for name, items in pods.items()]
@@ -228,8 +195,6 @@ class EtcdStore:
         done: dict[int, AgentRecord] = {}
         for _ in range(MAX_CONFLICT_ROUNDS):
             response = self._call("txn", functools.partial(self._send_txn, writes=writes), deadline)
-            with self._lock:
-                self._txns += 1
             if response.succeeded:
                 self._finish(writes, response.header.revision, done)
                 return done
@@ -279,156 +244,9 @@ class EtcdStore:
             retry.append(plan_pod_write(write.podname, pods[write.podname], base))
         return retry
 
-    # -- mirror: list + watch -------------------------------------------------------------------
 
-    def _watch_loop(self) -> None:
-        must_list = True
-        while not self._stop.is_set():
-            try:
-                if must_list:
-                    self._list()
-                    must_list = False
-                self._watch(self._mirror.watched_revision + 1)
-            except _CompactedError as error:
-                log.info("etcd store: %s; listing again", error)
-                must_list = True
-            except StoreUnavailableError as error:
-                if self._stop.is_set():
-                    return
-                self._watch_failures += 1
-                self._reachability.watching(False, str(error))
-                self._stop.wait(min(2.0, 0.05 * 2 ** min(self._watch_failures, 6)))
-
-    def _list(self) -> None:
-        """Load the whole prefix at one revision, page by page (no response exceeds gRPC limits)."""
-        entries: dict[str, MirrorEntry] = {}
-        start, revision = self._prefix, 0
-        while True:
-            request = etcdrpc.RangeRequest(
-                key=start, range_end=_prefix_end(self._prefix), limit=RANGE_PAGE_KEYS, revision=revision
-            )
-            response = self._call(
-                "range", functools.partial(_range, request=request), time.monotonic() + self._timeout
-            )
-            revision = revision or response.header.revision
-            for kv in response.kvs:
-                record = self._decode(kv)
-                if record is not None:
-                    entries[record.report.podname] = MirrorEntry(record, kv.mod_revision)
-            if not response.more or not response.kvs:
-                break
-            start = response.kvs[-1].key + b"\0"
-        self._mirror.replace(entries, revision)
-        log.info("etcd store: loaded %d records at revision %d", len(entries), revision)
-
-    def _watch(self, start_revision: int) -> None:
-        stubs = self._endpoints.current()
-        finished = threading.Event()
-        create = etcdrpc.WatchRequest(
-            create_request=etcdrpc.WatchCreateRequest(
-                key=self._prefix, range_end=_prefix_end(self._prefix), start_revision=start_revision
-            )
-        )
-
-        def requests() -> Any:
-            yield create
-            finished.wait()
-
-        call = stubs.watch.Watch(requests(), metadata=_REQUIRE_LEADER)
-        with self._lock:
-            self._watch_call = call
-            if self._stop.is_set():
-                call.cancel()
-        try:
-            self._consume(call)
-        except grpc.RpcError as error:
-            self._on_watch_error(stubs, error)
-        finally:
-            finished.set()
-            call.cancel()
-
-    def _on_watch_error(self, stubs: Stubs, error: Any) -> None:
-        if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            raise _CompactedError("the watch backlog exceeds the message size limit") from error
-        if _is_transient(error):
-            self._endpoints.failed(stubs)
-        raise StoreUnavailableError(f"etcd watch broke: {describe_rpc_error(error)}") from error
-
-    def _consume(self, call: Any) -> None:
-        for response in call:
-            if response.compact_revision:
-                raise _CompactedError(f"revision compacted up to {response.compact_revision}")
-            if response.canceled:
-                raise StoreUnavailableError(f"etcd cancelled the watch: {response.cancel_reason}")
-            if response.created:
-                self._watch_failures = 0
-                self._reachability.watching(True)
-                continue
-            self._apply_events(response.events, response.header.revision)
-        raise StoreUnavailableError("etcd closed the watch stream")
-
-    def _apply_events(self, events: Any, revision: int) -> None:
-        changes = []
-        for event in events:
-            kv = event.kv
-            name = kv.key[len(self._prefix) :].decode(errors="replace")
-            if event.type == kv_pb2.Event.DELETE:
-                changes.append(MirrorEvent(name, None, kv.mod_revision))
-            elif self._mirror.is_newer(name, kv.mod_revision):
-                changes.append(MirrorEvent(name, self._decode(kv), kv.mod_revision))
-        self._mirror.apply_watched(changes, revision)
-
-    def _decode(self, kv: Any) -> AgentRecord | None:
-        try:
-            return record_from_stored_json(json.loads(kv.value))
-        except (ValueError, InvalidReportError) as error:
-            log.warning("etcd store: ignoring unreadable record at %r: %s", kv.key, error)
-            return None
-
-    # -- keeper: reachability and leases ahead of need -------------------------------------------
-
-    def _keep_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._keep(time.monotonic() + self._timeout)
-            except StoreUnavailableError as error:
-                log.debug("etcd store keeper: %s", error)
-            self._stop.wait(KEEPER_INTERVAL_SECONDS)
-
-    def _keep(self, deadline: float) -> None:
-        status = self._call(
-            "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
-        )
-        target = self._compaction.due(status.header.revision) if self._compaction else None
-        if target is not None:
-            self._compact(target, deadline)
-
-        def grant(ttl: int) -> int:
-            return self._call("lease grant", lambda s, t: self._grant(s, ttl, t), deadline)
-
-        self._leases.prepare(grant)
-
-    def _compact(self, revision: int, deadline: float) -> None:
-        request = etcdrpc.CompactionRequest(revision=revision)
-        try:
-            self._call("compact", lambda s, t: s.kv.Compact(request, timeout=t), deadline)
-        except StoreUnavailableError as error:  # e.g. another replica compacted further already
-            log.info("etcd store: compaction up to revision %d skipped: %s", revision, error)
-            return
-        log.info("etcd store: compacted etcd history up to revision %d", revision)
-
-
-def _is_transient(error: BaseException) -> bool:
-    if not isinstance(error, grpc.RpcError):
-        return False
-    code = error.code().name
-    return code in _TRANSIENT or "lease not found" in describe_rpc_error(error)
-
-
-def _range(stubs: Stubs, timeout: float, *, request: Any) -> Any:
-    return stubs.kv.Range(request, timeout=timeout)
-
-
-def _prefix_end(prefix: bytes) -> bytes:
-    """The range end covering every key that starts with `prefix` (its last byte plus one)."""
-    return prefix[:-1] + bytes([prefix[-1] + 1])
+def _result_of(error: grpc.RpcError) -> str:
+    try:
+        return str(error.code().name).lower()
+    except AttributeError:
+        return "unknown"

@@ -37,6 +37,17 @@ GRPC_OPTIONS = (
 )
 
 
+TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying, on this endpoint or the next: etcd unreachable, slow, or our lease expired."""
+    if not isinstance(error, grpc.RpcError):
+        return False
+    code = error.code().name
+    return code in TRANSIENT_CODES or "lease not found" in describe_rpc_error(error)
+
+
 def describe_rpc_error(error: Any) -> str:
     try:
         return f"{error.code().name}: {error.details()}"

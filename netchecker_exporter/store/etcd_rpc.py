@@ -7,6 +7,7 @@ on current protobuf (upb, in C). The stubs are untyped generated code: typed her
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from netchecker_exporter.store.etcdpb import kv_pb2, rpc_pb2, rpc_pb2_grpc
@@ -53,6 +54,21 @@ LeaseStub: StubFactory = rpc_pb2_grpc.LeaseStub
 WatchStub: StubFactory = rpc_pb2_grpc.WatchStub
 MaintenanceStub: StubFactory = rpc_pb2_grpc.MaintenanceStub
 
+
+@dataclass(frozen=True, slots=True)
+class Stubs:
+    """The etcd services on one endpoint's channel."""
+
+    kv: Any
+    lease: Any
+    watch: Any
+    maintenance: Any
+
+    @classmethod
+    def on(cls, channel: Any) -> Stubs:
+        return cls(KVStub(channel), LeaseStub(channel), WatchStub(channel), MaintenanceStub(channel))
+
+
 __all__ = [
     "CORRUPT",
     "NOSPACE",
@@ -83,6 +99,7 @@ __all__ = [
     "ResponseOp",
     "StatusRequest",
     "StatusResponse",
+    "Stubs",
     "TxnRequest",
     "TxnResponse",
     "WatchCancelRequest",
