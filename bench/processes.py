@@ -69,7 +69,17 @@ class Child:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(Path(f"/proc/{self.pid}/stat").read_text(), TICKS_PER_SECOND)
+        """The process's CPU time plus its children's (taskset, granian's and gunicorn's workers)."""
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:  # the process ended meanwhile
+                continue
+            pid, ppid = int(stat.parent.name), int(text.rsplit(")", 1)[1].split()[1])
+            if self.pid in {pid, ppid}:
+                total += cpu_seconds(text, TICKS_PER_SECOND)
+        return total
 
     def rss_bytes(self) -> int:
         return rss_bytes(Path(f"/proc/{self.pid}/status").read_text())
