@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ class FrontSettings:
     """Requests past their head and not answered yet (granian's backpressure); more wait unread."""
     drain_seconds: float = 3.0
     """On stop: time for requests in flight to finish before the process goes on to exit."""
+    open_files: int = 65536
+    """Soft RLIMIT_NOFILE wanted (capped by the hard limit): every held connection is a descriptor,
+    and container runtimes often start processes at 1,024, which 1,000 idle clients would exhaust."""
 
 
 class GranianFront:
@@ -67,6 +71,7 @@ class GranianFront:
 
     def serve_until(self, stop: threading.Event) -> None:
         """Serve until `stop` is set; then stop accepting and let requests in flight finish."""
+        raise_open_files_limit(self._settings.open_files)
         try:
             asyncio.run(self._serve(stop))
         finally:
@@ -106,3 +111,14 @@ class GranianFront:
             ),
             log_enabled=False,
         )
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise the soft open-files limit towards `wanted` (never above the hard limit); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("open-files limit raised from %d to %d (hard limit %s)", soft, target, hard)
+        return target
+    return soft

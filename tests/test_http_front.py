@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +21,7 @@ import pytest
 import requests
 
 from netchecker_exporter.serve import FrontSettings, GranianFront
-from tests.conftest import fixture_paths
+from tests.conftest import REPO, fixture_paths
 from tests.polling import wait_until
 from tests.ports import free_port
 from tests.test_server_process import ExporterProcess
@@ -205,3 +207,14 @@ def _timed(call: Callable[[], requests.Response]) -> float:
     elapsed = time.monotonic() - started
     assert response.status_code == 200, response.text
     return elapsed
+
+
+def test_the_open_files_limit_is_raised_so_held_connections_do_not_exhaust_it() -> None:
+    code = (
+        "import resource\n"
+        "from netchecker_exporter.serve import raise_open_files_limit\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "print(raise_open_files_limit(4096), resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert done.stdout.split() == ["4096", "4096"]
