@@ -84,16 +84,22 @@ def steady_fleet(server: Child, args: argparse.Namespace) -> list[dict[str, Any]
     return runs
 
 
+STORED_FRACTION = 0.95
+"""Scenario 3 runs once this share of the 10,000 agents is stored: reports lost by an overloaded
+fleet run must not lose the scrape figures (the table says how many agents there were)."""
+
+
 def wait_for_reconcile_after(server: Child, moment: float, expected: int, seconds: float = 60.0) -> str:
-    """The /metrics text once a pass that started after `moment` has judged `expected` agents."""
-    deadline = time.monotonic() + seconds
+    """The /metrics text once a pass that started after `moment` judged at least 95% of `expected`."""
+    deadline, seen = time.monotonic() + seconds, 0.0
     while time.monotonic() < deadline:
         text = http_get(server.port, "/metrics", timeout=30)[1].decode()
         last = sample_value(text, "netchecker_reconcile_last_success_timestamp_seconds") or 0
-        if last > moment and sample_value(text, "netchecker_agents_expected") == expected:
+        seen = sample_value(text, "netchecker_agents_expected") or 0
+        if last > moment and seen >= STORED_FRACTION * expected:
             return text
         time.sleep(0.5)
-    raise RuntimeError(f"no reconcile pass with {expected} agents within {seconds}s")
+    raise RuntimeError(f"no reconcile pass with {expected} agents within {seconds}s (last saw {seen:.0f})")
 
 
 def time_scrapes(server: Child, count: int, headers: dict[str, str] | None) -> tuple[list[float], bytes]:
@@ -110,7 +116,7 @@ def time_scrapes(server: Child, count: int, headers: dict[str, str] | None) -> t
 
 def stored_agents(server: Child, args: argparse.Namespace) -> dict[str, Any]:
     """10,000 agents stored and idle: scrape time and size, one reconcile pass, RSS."""
-    wait_for_reconcile_after(server, time.time(), AGENTS)
+    text = wait_for_reconcile_after(server, time.time(), AGENTS)
     plain, body = time_scrapes(server, args.scrapes, None)
     prometheus, zipped = time_scrapes(server, args.scrapes, processes.PROMETHEUS_HEADERS)
     passes = []
@@ -118,7 +124,7 @@ def stored_agents(server: Child, args: argparse.Namespace) -> dict[str, Any]:
         text = wait_for_reconcile_after(server, time.time(), AGENTS)
         passes.append(sample_value(text, "netchecker_reconcile_duration_seconds") or 0.0)
     return {
-        "agents": AGENTS,
+        "agents": sample_value(text, "netchecker_agents_expected"),
         "scrape_seconds": asdict(summarize(plain)),
         "scrape_bytes": len(body),
         "scrape_samples": count_samples(body.decode()),

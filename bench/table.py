@@ -99,7 +99,8 @@ def _stored_row(store: str, s: Any) -> str:
     scrape, passes = s["scrape_seconds"], s["reconcile_seconds"]
     prometheus = s["prometheus_scrape_seconds"]
     return (
-        f"| {store} | {ms(scrape['p50'])} (max {ms(scrape['max'])}) | {s['scrape_bytes'] / MIB:.1f} MiB, "
+        f"| {store}, {s.get('agents') or 0:,.0f} agents | {ms(scrape['p50'])} (max {ms(scrape['max'])}) "
+        f"| {s['scrape_bytes'] / MIB:.1f} MiB, "
         f"{s['scrape_samples']:,} samples | {ms(prometheus['p50'])} (max {ms(prometheus['max'])}) "
         f"| {s['prometheus_scrape_bytes'] / MIB:.1f} MiB | {ms(passes['p50'])} (max {ms(passes['max'])}) "
         f"| {mib(s['server_rss_bytes'])} |"

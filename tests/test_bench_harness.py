@@ -240,7 +240,7 @@ def test_the_results_table_shows_medians_ranges_and_ratios() -> None:
     stored = {"scrape_seconds": {"p50": 0.03, "max": 0.04}, "scrape_bytes": 2 * 1024 * 1024,
               "scrape_samples": 420_029, "prometheus_scrape_seconds": {"p50": 0.004, "max": 0.07},
               "prometheus_scrape_bytes": 1024 * 1024, "reconcile_seconds": {"p50": 0.04, "max": 0.05},
-              "server_rss_bytes": 150 * 1024 * 1024}  # fmt: skip
+              "server_rss_bytes": 150 * 1024 * 1024, "agents": 10_000}  # fmt: skip
     results = {
         "fronts": {
             "ours/noop": [_wrk_run(8000), _wrk_run(9000), _wrk_run(10000)],
@@ -263,8 +263,8 @@ def test_the_results_table_shows_medians_ranges_and_ratios() -> None:
     assert "| memory store | 4,500/s | 2.0 ms | 10.0 ms | 0.00% | 90.00% | 0.50 | 0.25 |" in table
     assert "| memory | 1,000/s | 1.0 ms | 20.0 ms | 0.00% | 30.00% | 2.0 ms | 25.00% |" in table
     assert (
-        "| memory | 30.0 ms (max 40.0 ms) | 2.0 MiB, 420,029 samples | 4.0 ms (max 70.0 ms) | 1.0 MiB "
-        in table
+        "| memory, 10,000 agents | 30.0 ms (max 40.0 ms) | 2.0 MiB, 420,029 samples "
+        "| 4.0 ms (max 70.0 ms) | 1.0 MiB " in table
     )
     assert (
         "| kubernetes pod source | 1000.0 ms | 1700.0 ms | 11 | 0.00 over 120 s | 4.0 ms | 100 MiB |" in table
