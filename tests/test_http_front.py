@@ -7,6 +7,7 @@ process for the slow-client attack, as the agents and kubelet would see it.
 from __future__ import annotations
 
 import contextlib
+import json
 import select
 import socket
 import subprocess
@@ -218,3 +219,21 @@ def test_the_open_files_limit_is_raised_so_held_connections_do_not_exhaust_it() 
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert done.stdout.split() == ["4096", "4096"]
+
+
+def test_the_exporter_refuses_an_oversized_report_with_its_json_413_before_reading_it() -> None:
+    exporter = ExporterProcess("-max-report-bytes=2000")
+    try:
+        head = (
+            b"POST /api/v1/agents/netchecker-agent-big HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n"
+        )
+        reply = exchange(exporter.port, head)  # the 5 MB body never comes: the answer does not wait for it
+        assert reply.startswith(b"HTTP/1.1 413"), reply
+        assert json.loads(reply.split(b"\r\n\r\n", 1)[1]) == {
+            "error": "report body of 5000000 bytes exceeds the limit of 2000 bytes"
+        }
+        rejected = 'netchecker_reports_received_total{result="rejected"}'
+        assert f"{rejected} 1.0" in exporter.get("/metrics").text
+    finally:
+        exporter.stop()
