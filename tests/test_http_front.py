@@ -237,3 +237,13 @@ def test_the_exporter_refuses_an_oversized_report_with_its_json_413_before_readi
         assert f"{rejected} 1.0" in exporter.get("/metrics").text
     finally:
         exporter.stop()
+
+
+def test_a_kept_alive_connection_that_goes_idle_is_dropped_after_the_header_timeout(front: int) -> None:
+    with socket.create_connection(("127.0.0.1", front), timeout=5) as conn:
+        conn.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+        reply = b""
+        while not reply.endswith(b"\r\n\r\n2"):
+            reply += conn.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+        assert 0.9 < trickle_until_dropped(conn, b"-", every_seconds=0, seconds=4) < 3
