@@ -38,7 +38,12 @@ stubs: deps
 	$(BIN)/python scripts/generate_etcd_stubs.py
 
 # Benchmarks (BENCHMARKS.md) and the demo fleet live in bench/; neither runs in `make test`.
-bench: deps debian-deps
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+# The other HTTP fronts it measures (waitress, gunicorn, cheroot) come from the [bench] extra.
+bench: deps debian-deps $(BIN)/.bench-installed
 	$(BIN)/python -m bench.run $(ARGS)
 
 demo: deps
