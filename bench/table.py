@@ -46,6 +46,10 @@ def ms(x: float) -> str:
     return f"{x * 1000:.1f} ms"
 
 
+def us(x: float) -> str:
+    return f"{x * 1e6:.0f} us"
+
+
 def pct(x: float) -> str:
     return f"{x * 100:.2f}%"
 
@@ -63,19 +67,37 @@ def _failed_row(label: str, error: str, columns: int) -> str:
     return f"| {label} | failed: {error} |" + " |" * (columns - 2)
 
 
-def _ratio(value: float, ceiling: float | None) -> str:
-    return f"{value / ceiling:.2f}" if ceiling else "?"
+Ceiling = tuple[float, float]
+"""(median reports/s, median server CPU seconds per report) of a no-op run."""
 
 
-def _wrk_row(label: str, runs: Any, ceilings: Sequence[float | None]) -> str:
+def _cpu_per_report(run: dict[str, Any]) -> float:
+    return float(run["server_cpu_fraction"]) / max(float(run["rate"]), 1e-9)
+
+
+def ceiling_of(runs: list[dict[str, Any]]) -> Ceiling:
+    return statistics.median(r["rate"] for r in runs), statistics.median(_cpu_per_report(r) for r in runs)
+
+
+def _ratio(runs: list[dict[str, Any]], ceiling: Ceiling | None) -> str:
+    """Reports/s over the ceiling's, and (in brackets) the ceiling's CPU per report over ours."""
+    if ceiling is None:
+        return "?"
+    ours = ceiling_of(runs)
+    return f"{ours[0] / ceiling[0]:.2f} ({ceiling[1] / ours[1]:.2f})"
+
+
+def _wrk_row(label: str, runs: Any, ceilings: Sequence[Ceiling | None]) -> str:
     if error := failed(runs):
-        return _failed_row(label, error, 6 + len(ceilings))
+        return _failed_row(label, error, 7 + len(ceilings))
     rates = [r["rate"] for r in runs]
-    ratios = " | ".join(_ratio(statistics.median(rates), c) for c in ceilings)
+    ratios = " | ".join(_ratio(runs, c) for c in ceilings)
+    cpu_per_report = [_cpu_per_report(r) for r in runs]
     return (
         f"| {label} | {spread(rates, rate)} | {spread([r['p50'] for r in runs], ms)} "
         f"| {spread([r['p99'] for r in runs], ms)} | {spread([r['error_fraction'] for r in runs], pct)} "
-        f"| {spread([r['server_cpu_fraction'] for r in runs], pct)} | {ratios} |"
+        f"| {spread([r['server_cpu_fraction'] for r in runs], pct)} | {spread(cpu_per_report, us)} "
+        f"| {ratios} |"
     )
 
 
@@ -109,32 +131,33 @@ def _stored_row(store: str, s: Any) -> str:
 
 def _etcd_row(label: str, puts: Any) -> str:
     if error := failed(puts):
-        return _failed_row(label, error, 8)
+        return _failed_row(label, error, 9)
     return (
         f"| {label} | {spread([r['rate_per_second'] for r in puts], rate)} "
         f"| {spread([r['latency_seconds']['p50'] for r in puts], ms)} "
         f"| {spread([r['latency_seconds']['p99'] for r in puts], ms)} "
-        f"| {sum(r['errors'] for r in puts)} errors | | | |"
+        f"| {sum(r['errors'] for r in puts)} errors | | | | |"
     )
 
 
-def noop_ceilings(results: dict[str, Any]) -> tuple[float | None, float | None, str]:
-    """Median no-op reports/s of our front, of the fastest front, and the fastest's name."""
-    medians = {
-        name: statistics.median(r["rate"] for r in runs)
+def noop_ceilings(results: dict[str, Any]) -> tuple[Ceiling | None, Ceiling | None, str]:
+    """The no-op ceilings of our front and of the fastest front (by reports/s), and the fastest's name."""
+    ceilings = {
+        name: ceiling_of(runs)
         for name, runs in results.get("fronts", {}).items()
         if name.endswith("/noop") and not failed(runs)
     }
-    if not medians:
+    if not ceilings:
         return None, None, "?"
-    fastest = max(medians, key=lambda name: medians[name])
-    return medians.get("ours/noop"), medians[fastest], fastest.split("/")[0]
+    fastest = max(ceilings, key=lambda name: ceilings[name][0])
+    return ceilings.get("ours/noop"), ceilings[fastest], fastest.split("/")[0]
 
 
-def _fronts_table(results: dict[str, Any], fastest: float | None) -> list[str]:
+def _fronts_table(results: dict[str, Any], fastest: Ceiling | None) -> list[str]:
     return [
-        "| HTTP front, no-op app (wrk) | reports/s | p50 | p99 | errors | server CPU | x fastest no-op |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| HTTP front, no-op app (wrk) | reports/s | p50 | p99 | errors | server CPU | CPU per report "
+        "| x fastest no-op |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *(
             _wrk_row(FRONT_LABELS.get(name, name), runs, [fastest])
             for name, runs in results["fronts"].items()
@@ -180,9 +203,9 @@ def markdown_table(results: dict[str, Any]) -> str:
     ours, fastest, fastest_name = noop_ceilings(results)
     lines = _fronts_table(results, fastest) if "fronts" in results else []
     lines += [
-        f"| maximum ingest (wrk) | reports/s | p50 | p99 | errors | server CPU | x our no-op "
-        f"| x fastest no-op ({fastest_name}) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| maximum ingest (wrk) | reports/s | p50 | p99 | errors | server CPU | CPU per report "
+        f"| x our no-op | x fastest no-op ({fastest_name}) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(
             _wrk_row(f"{store} store", _part(results[store], "max_ingest"), [ours, fastest])
             for store in stores

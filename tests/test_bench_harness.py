@@ -260,7 +260,11 @@ def test_the_results_table_shows_medians_ranges_and_ratios() -> None:
     )
     assert "| waitress 3, 32 threads | failed: RuntimeError: it broke |" in table
     assert "| x our no-op | x fastest no-op (granian-wsgi) |" in table
-    assert "| memory store | 4,500/s | 2.0 ms | 10.0 ms | 0.00% | 90.00% | 0.50 | 0.25 |" in table
+    # CPU per report: 0.9 / 4,500 = 200 us; the ceilings' 0.9 / 9,000 = 100 us and 0.9 / 18,000 = 50 us.
+    assert (
+        "| memory store | 4,500/s | 2.0 ms | 10.0 ms | 0.00% | 90.00% | 200 us | 0.50 (0.50) | 0.25 (0.25) |"
+        in table
+    )
     assert "| memory | 1,000/s | 1.0 ms | 20.0 ms | 0.00% | 30.00% | 2.0 ms | 25.00% |" in table
     assert (
         "| memory, 10,000 agents | 30.0 ms (max 40.0 ms) | 2.0 MiB, 420,029 samples "
