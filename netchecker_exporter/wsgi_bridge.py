@@ -72,16 +72,11 @@ class WsgiBridge:
         except TimeoutError:
             proto.response_bytes(408, JSON_CLOSE, TIMEOUT_BODY)
             return
-        if scope.method not in BODY_METHODS:
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._reads, self._call, scope, body, declared
-            )
-        elif self._ingest is None:
+        pool = self._ingest if scope.method in BODY_METHODS else self._reads
+        if pool is None:
             result = self._call(scope, body, declared)
         else:
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._ingest, self._call, scope, body, declared
-            )
+            result = await asyncio.get_running_loop().run_in_executor(pool, self._call, scope, body, declared)
         if isinstance(result.body, FileBody):
             await _stream(proto, result.status, result.headers, result.body)
         else:
@@ -110,7 +105,7 @@ class WsgiBridge:
         return b"".join(parts)[:cap]
 
     def _call(self, scope: Any, body: bytes, declared: str | None) -> WsgiResult:
-        """On a pool thread: run the app, collect its status, headers and body."""
+        """Run the app (on a pool thread, or on the loop for inline ingest); collect its answer."""
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
