@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from bench.demo_faults import DEMO_FAULTS
 from bench.demo_fleet import DemoFleet, pods_file_text, run_demo_fleet
 from bench.processes import Child, start_child, wait_until_answers
 
@@ -25,14 +26,20 @@ DASHBOARD_QUERIES = (
     f'max by (node, pod, network, status) (netchecker_agent_status{{job="{JOB}"}} == 1)',
     f'avg by (network, url) (netchecker_agent_probe_success{{job="{JOB}"}})',
     f'max by (node, pod, network) (netchecker_agent_report_age_seconds{{job="{JOB}"}})',
+    f'netchecker_node_verdict{{job="{JOB}", verdict!="healthy"}}',
     f'sum by (result) (rate(netchecker_reports_received_total{{job="{JOB}"}}[1m]))',
 )
 """A few of the Grafana dashboard's queries (config/grafana/netchecker.json), with job filled in."""
 
 
+RULES = Path(__file__).resolve().parent.parent / "alerts" / "netchecker.rules.yml"
+
+
 def prometheus_config(server_port: int) -> str:
+    """Scrape the server and evaluate the alert rules, so the demo's faults show as alerts too."""
     return (
         "global: {scrape_interval: 5s, evaluation_interval: 5s}\n"
+        f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
         f"  - job_name: {JOB}\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{server_port}']}}]\n"
@@ -78,15 +85,26 @@ def where_to_look(fleet: DemoFleet, prometheus_port: int | None, work: Path) -> 
         f"{fleet.report_interval_seconds} s; pod-network probes fail on nodes {sorted(fleet.failing_nodes)}; "
         f"node {fleet.silent_node} ({', '.join(fleet.silent_pods())}) goes silent after "
         f"{fleet.silent_after_seconds:.0f} s.",
+        "Diagnosis verdicts shown (node index: verdict): "
+        + ", ".join(
+            f"{node}: {fault.value}" for node, fault in sorted(fleet.faults.items()) if node < fleet.nodes
+        )
+        + ("; one probe target down everywhere" if fleet.target_down else ""),
         "",
-        f"  curl -si {base}/api/v1/connectivity_check     # 200, then 400 once the silent node is outdated",
+        f"  open {base}/                                  # the status page: what is broken, where",
+        f"  curl -s {base}/api/v1/diagnosis | python3 -m json.tool | head -60",
+        f"  curl -si {base}/api/v1/connectivity_check     # 400: an agent is missing, then the silent node",
         f"  curl -s {base}/api/v1/agents/ | python3 -m json.tool | head -40",
         f"  curl -s {base}/metrics | grep -E '^netchecker_agents_|probe_success.*}} 0'",
         f"  curl -s {base}/readyz",
     ]
     if prometheus_port is not None:
         prom = f"http://127.0.0.1:{prometheus_port}"
-        lines += ["", f"Prometheus at {prom} scrapes the server every 5 s (job={JOB}); dashboard queries:"]
+        lines += [
+            "",
+            f"Prometheus at {prom} scrapes the server every 5 s (job={JOB}) and evaluates the alert rules",
+            f"({prom}/alerts: the faults' alerts fire after their `for:`); dashboard queries:",
+        ]
         for query in DASHBOARD_QUERIES:
             lines.append(f"  {prom}/graph?g0.tab=1&g0.expr={urllib.parse.quote(query)}")
     lines += ["", f"Logs in {work}. Ctrl-C stops everything.", ""]
@@ -116,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         silent_after_seconds=args.silent_after,
         silent_node=min(7, args.nodes - 1),
         duration_seconds=min(args.duration, 86_400),
+        faults=DEMO_FAULTS,
+        target_down=True,
     )
     with tempfile.TemporaryDirectory(prefix="netchecker-demo-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)

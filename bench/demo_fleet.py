@@ -3,19 +3,22 @@
 Every agent reports on its own schedule like the Go agent (new connection, `Connection: close`),
 with fresh `hostdate`, varying probe timings and, on the failing nodes, a pod-network probe that
 cannot connect. The silent node's two agents stop after `silent_after_seconds`, so the server
-turns them outdated and /api/v1/connectivity_check answers 400.
+turns them outdated and /api/v1/connectivity_check answers 400. `faults` (bench/demo_faults.py)
+give other nodes one diagnosis verdict each; `target_down` adds a probe target down everywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.demo_faults import DOWN_URL, PATH_URL, AgentMoment, Fault, faulty_report, probe_fails
 from bench.fleet import post_report
 from bench.payload import AgentIdentity, agent_identity, load_fixtures, render_report, request_bytes
 
@@ -34,6 +37,18 @@ class DemoFleet:
     duration_seconds: float = 3600.0
     """The simulator stops by itself after this long (it is a demo, not a daemon)."""
     host: str = "127.0.0.1"
+    faults: Mapping[int, Fault] = field(default_factory=dict)
+    """Node index -> the fault it shows (demo_faults.DEMO_FAULTS for `make demo`)."""
+    target_down: bool = False
+    """Every agent also probes demo_faults.DOWN_URL, and it fails from everywhere."""
+
+    def moment(self, node: int, hostnet: bool, elapsed: float) -> AgentMoment:
+        fault = self.faults.get(node)
+        if node == self.silent_node:
+            fault = Fault.NODE_UNREACHABLE
+        elif node in self.failing_nodes and fault is None:
+            fault = Fault.POD_NETWORK_DOWN
+        return AgentMoment(fault, hostnet, elapsed, self.silent_after_seconds)
 
     def agents(self) -> list[AgentIdentity]:
         return [agent_identity(index) for index in range(2 * self.nodes)]
@@ -53,12 +68,19 @@ def pods_file_text(fleet: DemoFleet) -> str:
     return "\n".join(lines) + "\n"
 
 
-def demo_probes(fleet: DemoFleet, agent: AgentIdentity, failing: bool, rng: random.Random) -> list[Any]:
-    """The agent's two probes: the server's ping and a service; phase times vary a little."""
+def demo_probes(fleet: DemoFleet, moment: AgentMoment, rng: random.Random) -> list[Any]:
+    """The agent's probes: the server's ping and a service (plus the fault URLs); timings vary a little."""
     ping = f"http://{fleet.host}:{fleet.port}/api/v1/ping"
+    urls = [ping, UNREACHABLE_URL]
+    urls += [PATH_URL] if fleet.faults else []
+    urls += [DOWN_URL] if fleet.target_down else []
+    pod_network_down = moment.fault is Fault.POD_NETWORK_DOWN and not moment.hostnet
     probes = []
-    for url in (ping, UNREACHABLE_URL):
-        if failing and url == UNREACHABLE_URL:
+    for url in urls:
+        failing = (pod_network_down and url == UNREACHABLE_URL) or probe_fails(
+            url, moment, target_down=fleet.target_down
+        )
+        if failing:
             probes.append(_probe(url, 0, 0, [0, 0, 0, 0, 0, 0]))
             continue
         dns, connect, server = rng.randint(0, 3), rng.randint(0, 2), rng.randint(1, 6)
@@ -114,22 +136,23 @@ class _DemoRun:
         fleet = self.fleet
         interval = fleet.report_interval_seconds
         node = index // 2
-        failing = node in fleet.failing_nodes and not agent.hostnet
         if await _wait(self.stop, self.rng.uniform(0, min(interval, 1.0))):
             return
         while self.elapsed() < fleet.duration_seconds:
-            if node == fleet.silent_node and self.elapsed() >= fleet.silent_after_seconds:
+            moment = fleet.moment(node, agent.hostnet, self.elapsed())
+            if moment.silent():
                 self.counts.silenced.append(agent.pod)
                 return
-            await self.report(agent, failing)
+            await self.report(agent, moment)
             if await _wait(self.stop, interval):
                 return
 
-    async def report(self, agent: AgentIdentity, failing: bool) -> None:
+    async def report(self, agent: AgentIdentity, moment: AgentMoment) -> None:
         fleet = self.fleet
-        probes = demo_probes(fleet, agent, failing, self.rng)
-        fixture = {**self.fixtures[agent.hostnet], "network_probes": probes}
-        body = render_report(fixture, agent, now=time.time(), report_interval=fleet.report_interval_seconds)
+        now = time.time()
+        fixture = {**self.fixtures[agent.hostnet], "network_probes": demo_probes(fleet, moment, self.rng)}
+        body = render_report(fixture, agent, now=now, report_interval=fleet.report_interval_seconds)
+        body = json.dumps(faulty_report(json.loads(body), moment, now), separators=(",", ":")).encode()
         request = request_bytes(fleet.host, fleet.port, agent.pod, body)
         outcome = await post_report(
             fleet.host, fleet.port, request, max(1, fleet.report_interval_seconds - 1)

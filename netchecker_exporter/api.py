@@ -17,7 +17,10 @@ import bottle
 from prometheus_client import Counter
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
+from netchecker_exporter.defence import ApiCounters, RecordListing, refuse_malformed_path
+from netchecker_exporter.diagnosis_json import diagnosis_to_json
 from netchecker_exporter.errors import (
+    AgentLimitError,
     InvalidReportError,
     NetcheckerError,
     PodSourceUnavailableError,
@@ -26,8 +29,9 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
 )
 from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.report import parse_report, record_to_json, strip_padding
+from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
 from netchecker_exporter.snapshot import Snapshot
+from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
 
 log = logging.getLogger(__name__)
@@ -36,11 +40,18 @@ ERROR_STATUS: dict[type[NetcheckerError], int] = {
     InvalidReportError: 400,
     UnknownAgentError: 404,
     ReportTooLargeError: 413,
+    AgentLimitError: 429,
     PodSourceUnavailableError: 500,
     StoreUnavailableError: 503,
 }
 CHECK_ERROR_MESSAGE = "Error occurred while checking the agents. Details: {}"
 JSON = "application/json"
+PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    # Node names and URLs on the page come from clients: no script may run, whatever slips through.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 EMPTY_OK = {"status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"}}
 
 
@@ -56,6 +67,11 @@ class ApiDependencies:
     clock: Callable[[], float]
     metrics: MetricsExposition
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
+    max_probes_per_report: int = DEFAULT_MAX_PROBES
+    counters: ApiCounters | None = None
+    page_links: PageLinks = DEFAULT_LINKS
+    runbook_text: str | None = None
+    """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -104,19 +120,22 @@ def _error_response(error: NetcheckerError, check_format: bool) -> bottle.HTTPRe
     return json_response({"error": str(error)}, status)
 
 
-def counted(counter: Counter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Count each POSTed report by outcome: accepted, rejected (bad input) or failed (store)."""
+def counted(
+    counter: Counter, refused: Counter | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Count each POSTed report by outcome: accepted, rejected (bad input, over a limit) or failed
+    (store); and each refusal by its reason."""
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = handler(*args, **kwargs)
-            except (InvalidReportError, ReportTooLargeError):
-                counter.labels(result="rejected").inc()
-                raise
-            except StoreUnavailableError:
-                counter.labels(result="failed").inc()
+            except NetcheckerError as error:
+                failed = isinstance(error, StoreUnavailableError)
+                counter.labels(result="failed" if failed else "rejected").inc()
+                if refused is not None:
+                    refused.labels(reason=error.reason).inc()
                 raise
             counter.labels(result="accepted").inc()
             return result
@@ -146,9 +165,11 @@ def make_app(deps: ApiDependencies) -> bottle.Bottle:
     app.config["catchall"] = False  # our plugin logs and answers 500; bottle must not print HTML
     app.install(ErrorMappingPlugin())
     app.default_error_handler = _json_error_page
+    app.add_hook("before_request", refuse_malformed_path)
     _add_agent_routes(app, deps)
     _add_check_routes(app, deps)
     _add_health_routes(app, deps)
+    _add_diagnosis_routes(app, deps)
     return app
 
 
@@ -159,10 +180,11 @@ def _json_error_page(error: bottle.HTTPError) -> str:
 
 def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @app.post("/api/v1/agents/<name>")
-    @counted(deps.reports_received)
+    @counted(deps.reports_received, deps.counters.refused if deps.counters else None)
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
-        deps.store.put_report(parse_report(payload, name), deps.clock())
+        report = parse_report(payload, name, max_probes=deps.max_probes_per_report)
+        deps.store.put_report(report, deps.clock())
         return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/api/v1/agents/<name>")
@@ -172,11 +194,13 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
             raise UnknownAgentError(f"no report stored for agent {name[:253]!r}")
         return json_response(record_to_json(record))
 
+    listing = RecordListing(deps.counters.records_skipped if deps.counters else None)
+
     @app.get("/api/v1/agents/")
     @app.get("/api/v1/agents")
     def list_records() -> bottle.HTTPResponse:
-        records = deps.store.list_records()
-        return json_response({name: record_to_json(record) for name, record in sorted(records.items())})
+        body = listing.render(deps.store.list_records())
+        return bottle.HTTPResponse(body=body, headers={"Content-Type": JSON})
 
 
 def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
@@ -214,9 +238,31 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
         reasons = []
         store = deps.store.health()
         if not store.up:
-            reasons.append("store unreachable" + (f": {store.detail}" if store.detail else ""))
+            reasons.append("store unavailable" + (f": {store.detail}" if store.detail else ""))
         if not deps.snapshot().reconciled:
             reasons.append("no reconcile pass has succeeded yet")
         if reasons:
             return json_response({"status": "not ready", "reasons": reasons}, 503)
         return json_response({"status": "ready"})
+
+
+def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
+    @app.get("/api/v1/diagnosis")
+    def diagnosis() -> bottle.HTTPResponse:
+        problems_only = bottle.request.query.get("problems") in {"1", "true"}
+        return json_response(diagnosis_to_json(deps.snapshot().diagnosis, problems_only=problems_only))
+
+    @app.get("/")
+    def status_page() -> bottle.HTTPResponse:
+        body = render_status_page(deps.snapshot(), now=deps.clock(), links=deps.page_links)
+        return bottle.HTTPResponse(body=body, headers=PAGE_HEADERS)
+
+    @app.get("/runbook")
+    def runbook() -> bottle.HTTPResponse:
+        if deps.runbook_text is None:
+            raise bottle.HTTPError(
+                404, "no runbook here: see alerts/RUNBOOK.md in the source, or set -runbook-url"
+            )
+        return bottle.HTTPResponse(
+            body=deps.runbook_text, headers={"Content-Type": "text/markdown; charset=utf-8"}
+        )

@@ -24,6 +24,8 @@ from prometheus_client import (
 
 from netchecker_exporter import __version__
 from netchecker_exporter.api import ApiDependencies, make_app
+from netchecker_exporter.defence import ApiCounters
+from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
@@ -33,17 +35,23 @@ from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.serve import FrontSettings, GranianFront
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
+from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
+from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.memory import MemoryStore
-from netchecker_exporter.tuning import tune_interpreter, tune_malloc
+from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
 
-SERVER_THREADS = 32
-"""Ingest threads. Each report holds one until its etcd Txn commits, so this bounds how many reports
-a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64 no more
-(BENCHMARKS.md, measured on waitress); the memory store is the same at 8 and 32."""
+SERVER_THREADS = 48
+"""Ingest threads (etcd store). Each report holds one until its etcd Txn commits, so the writers bound
+how many reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780
+and 64 no more (BENCHMARKS.md, measured on waitress). -max-pending-writes (32) caps the reports that
+may wait on etcd; the rest of these threads answer the others 503 at once. /healthz, /readyz and
+/metrics have threads of their own (serve.FrontSettings.read_threads)."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
+RUNBOOK = Path(__file__).resolve().parent.parent / "alerts" / "RUNBOOK.md"
+"""Served at /runbook when the server runs from a checkout (the status page links to it)."""
 
 
 def read_text(path: str) -> str:
@@ -61,13 +69,37 @@ def configure_logging(verbosity: int) -> None:
         logging.getLogger("_granian").setLevel(logging.WARNING)
 
 
-def build_store(settings: Settings, registry: CollectorRegistry) -> ReportStore:
+def build_store(
+    settings: Settings, registry: CollectorRegistry, pods: PodSource | None = None
+) -> ReportStore:
+    capacity = build_capacity(settings, pods)
     if not settings.etcd.endpoints:
-        return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds)
+        return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds, capacity=capacity)
     # Imported here: gRPC and the etcd stubs cost start-up time that the memory store need not pay.
     from netchecker_exporter.store.etcd import EtcdStore
 
-    return EtcdStore(settings.etcd, report_ttl_seconds=settings.report_ttl_seconds, registry=registry)
+    return EtcdStore(
+        settings.etcd,
+        report_ttl_seconds=settings.report_ttl_seconds,
+        capacity=capacity,
+        max_pending_writes=settings.limits.max_pending_writes,
+        registry=registry,
+    )
+
+
+def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
+    """With a pod list (kubernetes, static), pods it does not list get their own smaller bound."""
+    limits = settings.limits
+    if pods is None or pods.kind == "none":
+        return AgentCapacity(max_agents=limits.max_agents)
+    listed = pods
+
+    def listed_names() -> list[str]:
+        return [pod.name for pod in listed.expected_pods({})]
+
+    return AgentCapacity(
+        max_agents=limits.max_agents, max_unlisted=limits.max_unlisted_agents, listed=listed_names
+    )
 
 
 def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSource:
@@ -148,8 +180,10 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """Wire everything up and serve until SIGTERM or SIGINT."""
     pods = build_pod_source(settings, environ)
     registry, received = build_registry()
-    store = build_store(settings, registry)
-    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds)
+    store = build_store(settings, registry, pods)
+    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
+                            diagnosis=settings.diagnosis)  # fmt: skip
+    registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
     metrics = MetricsExposition(lambda: reconciler.snapshot, registry, version=__version__)
     app = make_app(
         ApiDependencies(
@@ -160,6 +194,10 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             max_report_bytes=settings.max_report_bytes,
             clock=time.time,
             metrics=metrics,
+            max_probes_per_report=settings.limits.max_probes_per_report,
+            counters=ApiCounters.register(registry),
+            page_links=page_links(settings),
+            runbook_text=read_runbook(),
         )
     )
     server = GranianFront(
@@ -178,7 +216,14 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     tune_interpreter()
     tune_malloc()
     pods.start()
-    loop = threading.Thread(target=reconciler.run, args=(stop, metrics.warm), name="reconcile", daemon=True)
+    trimmer = MallocTrimmer()
+
+    def after_pass() -> None:
+        metrics.warm()
+        # Records in the new snapshot (the old one is gone now): a flood expiring shows as a drop.
+        trimmer.observe(sum(1 for verdict in reconciler.snapshot.verdicts if verdict.record is not None))
+
+    loop = threading.Thread(target=reconciler.run, args=(stop, after_pass), name="reconcile", daemon=True)
     loop.start()
     log.info("listening on %s:%d", settings.listen_host, server.port)
     try:
@@ -190,6 +235,18 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         store.close()
     log.info("stopped")
     return 0
+
+
+def page_links(settings: Settings) -> PageLinks:
+    refresh = max(5, round(settings.check_interval_seconds))
+    return PageLinks(runbook_url=settings.diagnosis.runbook_url or "runbook", refresh_seconds=refresh)
+
+
+def read_runbook() -> str | None:
+    try:
+        return RUNBOOK.read_text(encoding="utf-8")
+    except OSError:  # an installed package has no alerts/: the page links to -runbook-url instead
+        return None
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

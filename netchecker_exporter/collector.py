@@ -85,6 +85,8 @@ def legacy_families(verdicts: Iterable[AgentVerdict]) -> Iterator[Metric]:
             connection.add_metric(labels, probe.connection_result)
             code.add_metric(labels, probe.http_code)
             for phase, milliseconds in probe.phase_ms:
+                if milliseconds is None:  # not timed by the agent: no sample
+                    continue
                 phases[phase].add_metric(labels, milliseconds)
     yield from (reports, errors, connection, code, *phases.values())
 
@@ -166,6 +168,8 @@ def probe_families(verdicts: Iterable[AgentVerdict]) -> Iterator[Metric]:
             success.add_metric(values, 1.0 if probe.succeeded else 0.0)
             code.add_metric(values, probe.http_code)
             for phase, milliseconds in probe.phase_ms:
+                if milliseconds is None:  # not timed by the agent: no sample
+                    continue
                 duration.add_metric([*values, phase], milliseconds / 1000)
     yield from (success, code, duration)
 

@@ -4,13 +4,28 @@
 class NetcheckerError(Exception):
     """Base of every error this package raises on purpose."""
 
+    reason = "error"
+    """Why a report was refused, as netchecker_reports_refused_total's `reason` label."""
+
 
 class InvalidReportError(NetcheckerError):
     """The agent's payload or pod name is not acceptable (HTTP 400)."""
 
+    reason = "invalid"
+
 
 class ReportTooLargeError(NetcheckerError):
     """The request body exceeds -max-report-bytes (HTTP 413)."""
+
+    reason = "too_large"
+
+
+class AgentLimitError(NetcheckerError):
+    """A new agent name would exceed -max-agents or -max-unlisted-agents (HTTP 429)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class UnknownAgentError(NetcheckerError):
@@ -19,6 +34,14 @@ class UnknownAgentError(NetcheckerError):
 
 class StoreUnavailableError(NetcheckerError):
     """The report store cannot be read or written right now (HTTP 503)."""
+
+    reason = "store_unavailable"
+
+
+class StoreBusyError(StoreUnavailableError):
+    """-max-pending-writes reports already wait on the store: refused at once (HTTP 503)."""
+
+    reason = "store_busy"
 
 
 class PodSourceUnavailableError(NetcheckerError):

@@ -101,6 +101,8 @@ def legacy_lines(verdicts: Iterable[AgentVerdict]) -> list[list[str]]:
             )
             code.append(f"ncagent_http_probe_code{labels}{number(probe.http_code)}\n")
             for phase, milliseconds in probe.phase_ms:
+                if milliseconds is None:  # not timed by the agent: no sample
+                    continue
                 line = f"ncagent_http_probe_{phase}_time_ms{labels}{number(milliseconds)}\n"
                 phases[phase].append(line)
     return [reports, errors, connection, code, *phases.values()]
@@ -154,6 +156,8 @@ def probe_lines(verdicts: Iterable[AgentVerdict]) -> list[list[str]]:
                 f"netchecker_agent_probe_http_status_code{{{head},{tail}}} {number(probe.http_code)}\n"
             )
             for phase, milliseconds in probe.phase_ms:
+                if milliseconds is None:  # not timed by the agent: no sample
+                    continue
                 duration.append(
                     f'netchecker_agent_probe_duration_seconds{{{head},phase="{phase}",{tail}}} '
                     f"{go_float(milliseconds / 1000)}\n"
@@ -232,6 +236,12 @@ class ChunkFile(io.RawIOBase):
         self._starts = list(itertools.accumulate((len(c) for c in self._chunks), initial=0))
         self._size = self._starts[-1]
         self._position = 0
+
+    def close(self) -> None:
+        """Let the chunks go: a server thread may keep its last response (and so this file) until
+        its next request, which pinned up to one old render per thread (200 MB after a flood)."""
+        self._chunks = []
+        super().close()
 
     def readable(self) -> bool:
         return True

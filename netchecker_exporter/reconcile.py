@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from netchecker_exporter.check import AgentVerdict, judge_agents
+from netchecker_exporter.diagnosis import diagnose
 from netchecker_exporter.errors import NetcheckerError
 from netchecker_exporter.pods.base import PodSource
+from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import ReportStore
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 class Reconciler:
     """Owns the Snapshot; run() loops until its stop Event is set."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only: each is a dependency or a setting)
         self,
         *,
         store: ReportStore,
@@ -32,12 +34,14 @@ class Reconciler:
         check_interval_seconds: float,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        diagnosis: DiagnosisSettings | None = None,
     ) -> None:
         self._store = store
         self._pods = pods
         self._interval = check_interval_seconds
         self._clock = clock
         self._monotonic = monotonic
+        self._diagnosis = diagnosis or DiagnosisSettings()
         self._snapshot = Snapshot((), store.health(), pods.kind, pods.health())
 
     @property
@@ -63,10 +67,12 @@ class Reconciler:
         except Exception:
             log.exception("reconcile pass failed; keeping the last verdicts, retrying in %ss", self._interval)
             return self._count_failure(previous)
+        now = self._clock()
         self._snapshot = replace(
             previous,
             verdicts=verdicts,
-            last_success_timestamp=self._clock(),
+            diagnosis=diagnose(verdicts, now, self._diagnosis),
+            last_success_timestamp=now,
             last_duration_seconds=self._monotonic() - started,
         )
         return self._snapshot

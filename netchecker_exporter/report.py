@@ -13,9 +13,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from netchecker_exporter.errors import InvalidReportError
+from netchecker_exporter.padding import strip_padding as strip_padding
+from netchecker_exporter.report_values import (
+    GO_SATURATED_MS,
+    MAX_COUNTER,
+    MAX_HOSTDATE_BYTES,
+    MAX_HTTP_CODE,
+    MAX_LABEL_BYTES,
+    MAX_UPTIME_SECONDS,
+    MAX_URL_BYTES,
+    read_field,
+    read_int,
+    read_phase_ms,
+    read_string_lists,
+    read_text,
+)
 
 POD_NAME_MAX_LENGTH = 253
 MAX_REPORT_INTERVAL_SECONDS = 86_400
+DEFAULT_MAX_PROBES = 32
+"""Probes per report: a real agent sends its -probeurls plus one ping, a handful."""
+MAX_PROBES_LIMIT = 1024
+"""The highest -max-probes-per-report; stored records are read back against it."""
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 PROBE_PHASES = (
     ("total", "Total"),
@@ -30,12 +49,15 @@ PROBE_PHASES = (
 
 @dataclass(frozen=True, slots=True)
 class NetworkProbe:
-    """One HTTP probe the agent made: did it connect, the status code, phase times in ms."""
+    """One HTTP probe the agent made: did it connect, the status code, phase times in ms.
+
+    A phase time is None when the agent did not time it (it sent Go's saturated duration).
+    """
 
     url: str
     connection_result: int
     http_code: int
-    phase_ms: tuple[tuple[str, int], ...]
+    phase_ms: tuple[tuple[str, int | None], ...]
 
     @property
     def succeeded(self) -> bool:
@@ -68,38 +90,10 @@ class AgentRecord:
     last_updated: float
     report_count: int
     missed_keepalives: int
-
-
-PADDING_KEY = b'"zero_extender"'
-_PADDING_TAIL = re.compile(rb"\s*:\s*\[([^\]]*)\]\s*\}\s*")
-_JSON_WHITESPACE = b" \t\n\r"
-
-
-def _is_array_of_zeros(inner: bytes) -> bool:
-    """Is `inner` exactly JSON's `0, 0, ...` (or nothing)? A malformed array must stay malformed.
-
-    Byte operations in C: a regex of the same grammar cost more than the parsing it saves.
-    """
-    compact = inner.translate(None, _JSON_WHITESPACE)
-    return not compact or compact == b"0" + b",0" * (len(compact) // 2)
-
-
-def strip_padding(body: bytes) -> bytes:
-    """The body without the agent's `zero_extender`, when it is the last field and all zeros.
-
-    Go writes it last: 1,500 zeros that carry no data but cost json.loads more than the rest of
-    the report. Anything else (another position, other values) is returned unchanged. Cutting
-    `,"zero_extender":[0,...]}` cannot make invalid JSON valid: if that quote closed a string,
-    the cut leaves the string unterminated.
-    """
-    key = body.rfind(PADDING_KEY)
-    tail = _PADDING_TAIL.fullmatch(body, key + len(PADDING_KEY)) if key >= 0 else None
-    if tail is None or not _is_array_of_zeros(tail.group(1)):
-        return body
-    comma = body.rfind(b",", 0, key)
-    if comma < 0 or body[comma + 1 : key].strip():
-        return body
-    return body[:comma] + b"}"
+    reboots: int = 0
+    """Times the node's uptime went down between two reports of this agent (a reboot)."""
+    last_boot_timestamp: float | None = None
+    """Epoch seconds the node booted, as of the last reboot detected (None: none seen yet)."""
 
 
 def validate_pod_name(name: str) -> str:
@@ -112,82 +106,55 @@ def validate_pod_name(name: str) -> str:
     return name
 
 
-def parse_report(payload: Any, url_pod_name: str) -> AgentReport:
-    """Validate a decoded JSON payload posted to /api/v1/agents/<url_pod_name>."""
+def parse_report(payload: Any, url_pod_name: str, *, max_probes: int = DEFAULT_MAX_PROBES) -> AgentReport:
+    """Validate a decoded JSON payload posted to /api/v1/agents/<url_pod_name>.
+
+    Every value that can reach a label or a sample is checked here (report_values.py), so a
+    report that passes can always be rendered; one that cannot is refused, naming the field.
+    """
     validate_pod_name(url_pod_name)
     if not isinstance(payload, dict):
         raise InvalidReportError("report must be a JSON object")
-    podname = _field(payload, "podname", str, required=True)
+    podname = read_field(payload, "podname", str, required=True)
     if podname != url_pod_name:
         raise InvalidReportError(f"field 'podname' ({podname[:80]!r}) differs from the pod name in the URL")
-    return _report_from_fields(payload, podname)
+    return _report_from_fields(payload, podname, max_probes)
 
 
-def _report_from_fields(payload: dict[str, Any], podname: str) -> AgentReport:
-    interval = _field(payload, "report_interval", int, required=True)
+def _report_from_fields(payload: dict[str, Any], podname: str, max_probes: int) -> AgentReport:
+    interval = read_field(payload, "report_interval", int, required=True)
     if not 0 < interval <= MAX_REPORT_INTERVAL_SECONDS:
         raise InvalidReportError(
             f"field 'report_interval' must be between 1 and {MAX_REPORT_INTERVAL_SECONDS} seconds"
         )
-    hostdate = _field(payload, "hostdate", str)
+    hostdate = read_text(payload, "hostdate", MAX_HOSTDATE_BYTES)
     if hostdate:
         _parse_timestamp(hostdate, "hostdate")
-    uptime = _field(payload, "uptime", int)
-    if uptime < 0:
-        raise InvalidReportError("field 'uptime' must not be negative")
     return AgentReport(
         podname=podname,
-        nodename=_field(payload, "nodename", str),
+        nodename=read_text(payload, "nodename", MAX_LABEL_BYTES, label=True),
         report_interval=interval,
         hostdate=hostdate,
-        uptime=uptime,
-        nslookup=_string_lists(payload, "nslookup"),
-        ips=_string_lists(payload, "ips"),
-        network_probes=_probes(payload.get("network_probes")),
+        uptime=read_int(payload, "uptime", MAX_UPTIME_SECONDS),
+        nslookup=read_string_lists(payload, "nslookup"),
+        ips=read_string_lists(payload, "ips"),
+        network_probes=_probes(payload.get("network_probes"), max_probes),
     )
 
 
-_ZERO_VALUES: dict[type, Any] = {str: "", int: 0}
-
-
-def _field(obj: dict[str, Any], key: str, kind: type, *, required: bool = False, where: str = "") -> Any:
-    """Read a typed field; absent or null means Go's zero value unless required."""
-    value = obj.get(key)
-    name = f"{where}{key}"
-    if value is None:
-        if required:
-            raise InvalidReportError(f"field '{name}' is required")
-        return _ZERO_VALUES[kind]
-    # bool is a subclass of int in Python, but not a number in JSON.
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise InvalidReportError(f"field '{name}' must be {_KIND_NAMES[kind]}")
-    return value
-
-
-_KIND_NAMES = {str: "a string", int: "an integer"}
-
-
-def _string_lists(payload: dict[str, Any], key: str) -> dict[str, tuple[str, ...]]:
-    value = payload.get(key)
-    if value is None:  # Go marshals a nil map as null
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidReportError(f"field '{key}' must be an object of string lists")
-    result = {}
-    for name, items in value.items():
-        items = items or []
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            raise InvalidReportError(f"field '{key}.{name}' must be a list of strings")
-        result[name] = tuple(items)
-    return result
-
-
-def _probes(value: Any) -> tuple[NetworkProbe, ...]:
+def _probes(value: Any, max_probes: int) -> tuple[NetworkProbe, ...]:
+    """The probes, first one per URL: a URL listed twice would export duplicate series."""
     if value is None:
         return ()
     if not isinstance(value, list):
         raise InvalidReportError("field 'network_probes' must be a list of objects")
-    return tuple(_probe(item, index) for index, item in enumerate(value))
+    if len(value) > max_probes:
+        raise InvalidReportError(f"field 'network_probes' lists more than {max_probes} probes")
+    probes: dict[str, NetworkProbe] = {}
+    for index, item in enumerate(value):
+        probe = _probe(item, index)
+        probes.setdefault(probe.url, probe)
+    return tuple(probes.values())
 
 
 def _probe(item: Any, index: int) -> NetworkProbe:
@@ -195,10 +162,10 @@ def _probe(item: Any, index: int) -> NetworkProbe:
     if not isinstance(item, dict):
         raise InvalidReportError(f"field 'network_probes[{index}]' must be an object")
     return NetworkProbe(
-        url=_field(item, "URL", str, where=where),
-        connection_result=_field(item, "ConnectionResult", int, where=where),
-        http_code=_field(item, "HTTPCode", int, where=where),
-        phase_ms=tuple((phase, _field(item, key, int, where=where)) for phase, key in PROBE_PHASES),
+        url=read_text(item, "URL", MAX_URL_BYTES, label=True, where=where),
+        connection_result=read_int(item, "ConnectionResult", 1, where=where),
+        http_code=read_int(item, "HTTPCode", MAX_HTTP_CODE, where=where),
+        phase_ms=tuple((phase, read_phase_ms(item, key, where=where)) for phase, key in PROBE_PHASES),
     )
 
 
@@ -230,12 +197,21 @@ def next_record(previous: AgentRecord | None, report: AgentReport, received_at: 
     if previous is None:
         return AgentRecord(report, received_at, report_count=1, missed_keepalives=0)
     missed = missed_windows(received_at - previous.last_updated, previous.report.report_interval)
+    rebooted = node_rebooted(previous.report, report)
     return AgentRecord(
         report,
         received_at,
         report_count=previous.report_count + 1,
         missed_keepalives=previous.missed_keepalives + missed,
+        reboots=previous.reboots + rebooted,
+        last_boot_timestamp=received_at - report.uptime if rebooted else previous.last_boot_timestamp,
     )
+
+
+def node_rebooted(previous: AgentReport, report: AgentReport) -> bool:
+    """Uptime only goes down when the node boots again (0 is Go's 'not sent', not a boot)."""
+    same_node = previous.nodename == report.nodename
+    return same_node and 0 < report.uptime < previous.uptime
 
 
 def record_to_json(record: AgentRecord) -> dict[str, Any]:
@@ -260,8 +236,13 @@ def _probe_to_json(probe: NetworkProbe) -> dict[str, Any]:
         "URL": probe.url,
         "ConnectionResult": probe.connection_result,
         "HTTPCode": probe.http_code,
-        **{key: phases[phase] for phase, key in PROBE_PHASES},
+        # Not timed: the agent's own value, so the API shows what the original server showed.
+        **{key: _or_saturated(phases[phase]) for phase, key in PROBE_PHASES},
     }
+
+
+def _or_saturated(milliseconds: int | None) -> int:
+    return GO_SATURATED_MS if milliseconds is None else milliseconds
 
 
 STORED_COUNTERS_KEY = "netchecker"
@@ -276,24 +257,39 @@ def record_to_stored_json(record: AgentRecord) -> dict[str, Any]:
             "report_count": record.report_count,
             "missed_keepalives": record.missed_keepalives,
             "last_updated_epoch": record.last_updated,
+            "reboots": record.reboots,
+            "last_boot_epoch": record.last_boot_timestamp,
         },
     }
 
 
-def record_from_stored_json(data: Any) -> AgentRecord:
-    """Rebuild a record written by record_to_stored_json (validating it like a report)."""
+def record_from_stored_json(data: Any, *, max_probes: int = MAX_PROBES_LIMIT) -> AgentRecord:
+    """Rebuild a record written by record_to_stored_json, validating it like a report: a value
+    written by another version or by hand must not reach a metric unchecked."""
     if not isinstance(data, dict):
         raise InvalidReportError("stored record must be a JSON object")
-    podname = validate_pod_name(_field(data, "podname", str, required=True))
+    podname = validate_pod_name(read_field(data, "podname", str, required=True))
     counters = data.get(STORED_COUNTERS_KEY)
     if not isinstance(counters, dict):
         raise InvalidReportError(f"stored record lacks '{STORED_COUNTERS_KEY}'")
     epoch = counters.get("last_updated_epoch")
-    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
-        raise InvalidReportError("stored record has no numeric 'last_updated_epoch'")
+    if not isinstance(epoch, int | float) or isinstance(epoch, bool) or not 0 <= epoch < 2**36:
+        raise InvalidReportError("stored record has no finite 'last_updated_epoch'")
     return AgentRecord(
-        report=_report_from_fields(data, podname),
+        report=_report_from_fields(data, podname, max_probes),
         last_updated=float(epoch),
-        report_count=_field(counters, "report_count", int, where="netchecker."),
-        missed_keepalives=_field(counters, "missed_keepalives", int, where="netchecker."),
+        report_count=read_int(counters, "report_count", MAX_COUNTER, where="netchecker."),
+        missed_keepalives=read_int(counters, "missed_keepalives", MAX_COUNTER, where="netchecker."),
+        reboots=read_int(counters, "reboots", MAX_COUNTER, where="netchecker."),
+        last_boot_timestamp=_optional_epoch(counters, "last_boot_epoch"),
     )
+
+
+def _optional_epoch(counters: dict[str, Any], key: str) -> float | None:
+    """A stored epoch that older records lack (None) or hold as a number."""
+    value = counters.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 2**36:
+        raise InvalidReportError(f"stored record's 'netchecker.{key}' must be a finite epoch")
+    return float(value)

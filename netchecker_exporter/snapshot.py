@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netchecker_exporter.check import AgentVerdict
+from netchecker_exporter.diagnosis import EMPTY_DIAGNOSIS, Diagnosis
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.store.base import StoreHealth
 
@@ -24,6 +25,8 @@ class Snapshot:
     last_success_timestamp: float | None = None
     last_duration_seconds: float | None = None
     failures_total: int = 0
+    diagnosis: Diagnosis = EMPTY_DIAGNOSIS
+    """Per-node verdicts of the same pass (diagnosis.py): what the status page and node metrics show."""
 
     @property
     def reconciled(self) -> bool:

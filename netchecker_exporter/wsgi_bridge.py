@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STREAM_BLOCK_BYTES = 1 << 20
@@ -133,12 +132,17 @@ async def _stream(proto: Any, status: int, headers: list[tuple[str, str]], body:
 
 
 def wsgi_environ(scope: Any, body: bytes, declared: str | None) -> dict[str, Any]:
-    """PEP 3333's environ from an RSGI scope (the path decoded to latin-1 str, as WSGI wants)."""
+    """PEP 3333's environ from an RSGI scope.
+
+    granian has percent-decoded the path already (invalid UTF-8 became U+FFFD, so no escape can
+    turn into another route); WSGI wants those bytes as a latin-1 str. RSGI gives no raw URI, so
+    there is no REQUEST_URI.
+    """
     host, _, port = scope.server.rpartition(":")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": scope.method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": unquote(scope.path, "latin-1"),
+        "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
         "QUERY_STRING": scope.query_string,
         "SERVER_NAME": host,
         "SERVER_PORT": port,

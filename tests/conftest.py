@@ -69,13 +69,18 @@ class WsgiResponse:
 
 
 def call_wsgi(
-    app: Callable[..., Any], method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    app: Callable[..., Any],
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    query: str = "",
 ) -> WsgiResponse:
     """Call a WSGI app in-process, as a server would."""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "test",
         "SERVER_PORT": "8081",
         "SERVER_PROTOCOL": "HTTP/1.1",

@@ -125,8 +125,10 @@ class EtcdProcess:
         client_port: int | None = None,
         peer_port: int | None = None,
         tls: TlsFiles | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.name, self.data_dir, self.tls = name, data_dir, tls
+        self.extra_args = tuple(extra_args)
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
         self.initial_cluster = f"{name}={self.peer_url}"
@@ -154,6 +156,7 @@ class EtcdProcess:
             "--initial-cluster-state=new",
             "--logger=zap",
             "--log-level=warn",
+            *self.extra_args,
         ]
         if self.tls:
             command += [
@@ -205,6 +208,15 @@ class EtcdProcess:
     def kill(self) -> None:
         self._end(signal.SIGKILL)
 
+    def pause(self) -> None:
+        """SIGSTOP: etcd hangs with its sockets open, as a stalled disk or a frozen VM does."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def restart(self, *, wait: bool = True) -> None:
         self.stop()
         self.start(wait=wait)
@@ -215,6 +227,7 @@ class EtcdProcess:
 
     def _end(self, sig: signal.Signals) -> None:
         if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)  # a paused etcd would not act on SIGTERM
             self._process.send_signal(sig)
             self._process.wait(timeout=20)
         self._process = None

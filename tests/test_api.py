@@ -217,7 +217,7 @@ def test_a_store_outage_is_503_and_readyz_says_why(clock: FakeClock, hostnet_rep
     ready = server.request("GET", "/readyz")
     assert (ready.status, ready.json()) == (
         503,
-        {"status": "not ready", "reasons": ["store unreachable: deadline exceeded"]},
+        {"status": "not ready", "reasons": ["store unavailable: deadline exceeded"]},
     )
 
 

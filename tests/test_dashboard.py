@@ -8,7 +8,7 @@ import pytest
 
 from tests.kit_support import dashboard_queries, iter_panels, load_dashboard, promql_metric_names
 
-# What the server exports (netchecker_exporter/collector.py and cli.py) plus Prometheus's own `up`.
+# What the server exports (collector.py, diagnosis_metrics.py and cli.py) plus Prometheus's own `up`.
 EXPORTED_METRICS = {
     "up",
     "ncagent_report_count_total",
@@ -45,6 +45,15 @@ EXPORTED_METRICS = {
     "netchecker_pod_source_last_sync_timestamp_seconds",
     "netchecker_reports_received_total",
     "netchecker_build_info",
+    "netchecker_node_verdict",
+    "netchecker_node_clock_skew_seconds",
+    "netchecker_node_reboots_total",
+    "netchecker_node_boot_timestamp_seconds",
+    "netchecker_probe_target_verdict",
+    "netchecker_probe_target_nodes",
+    "netchecker_probe_target_failing_nodes",
+    "netchecker_cluster_verdict",
+    "netchecker_nodes",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
 }
@@ -113,11 +122,15 @@ def test_dashboard_covers_verdict_nodes_reports_probes_and_server_health() -> No
         "Reports",
         "Probes",
         "Server self-health",
+        "Diagnosis: what is broken, where",
     }
     assert {"Expected agents", "Absent", "Outdated"} <= set(rows["Cluster verdict"])
     assert {"Per-node state"} <= set(rows["Nodes: pod network vs host network"])
     assert {"Report age"} <= set(rows["Reports"])
     assert {"Probe success by URL", "Probe latency by phase"} <= set(rows["Probes"])
+    assert {"Cluster diagnosis", "Nodes with a problem", "Probe targets", "Clock skew per node"} <= set(
+        rows["Diagnosis: what is broken, where"]
+    )
     assert {"Since last reconcile", "Store", "Pod source", "Reports ingested by result"} <= set(
         rows["Server self-health"]
     )

@@ -50,7 +50,8 @@ def varied_snapshot(hostnet: dict[str, Any], podnet: dict[str, Any]) -> Snapshot
         payload["nodename"] = f"node-{i // 4}" if i % 5 else ""  # pods on one node collide in ncagent_*
         if i % 7 == 0:
             payload["network_probes"] = [
-                {**p, "URL": p["URL"] + '?q="x"\\y\n', "Total": 1234567} for p in payload["network_probes"]
+                {**p, "URL": p["URL"] + '?q="x"\\y ü', "Total": 1234567, "DNSLookup": 9223372036854}
+                for p in payload["network_probes"]
             ]
         if i % 11 == 0:
             payload["network_probes"] = []

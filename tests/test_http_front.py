@@ -247,3 +247,27 @@ def test_a_kept_alive_connection_that_goes_idle_is_dropped_after_the_header_time
             reply += conn.recv(4096)
         assert reply.startswith(b"HTTP/1.1 200"), reply
         assert 0.9 < trickle_until_dropped(conn, b"-", every_seconds=0, seconds=4) < 3
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/agents/%2541", "%41"),
+        ("/api/v1/agents/caf%C3%A9", "café"),
+        ("/api/v1/agents/a%ffb", "a\ufffdb"),
+    ],
+)
+def test_the_path_is_percent_decoded_once_and_an_invalid_escape_cannot_become_another_route(
+    front_exporter: ExporterProcess, path: str, name: str
+) -> None:
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    reply = exchange(front_exporter.port, request)
+    assert reply.startswith(b"HTTP/1.1 404"), reply  # the agent route, not the listing at /agents/
+    assert json.loads(reply.split(b"\r\n\r\n", 1)[1]) == {"error": f"no report stored for agent {name!r}"}
+
+
+@pytest.fixture(scope="module")
+def front_exporter() -> Iterator[ExporterProcess]:
+    exporter = ExporterProcess()
+    yield exporter
+    exporter.stop()

@@ -249,6 +249,18 @@ def test_pod_network_probe_failure_with_healthy_host_network_is_pending_as_cni_f
     assert ("NetcheckerProbeFailing", failing[0]["metric"]["pod"]) in alerts
 
 
+def test_the_diagnosis_alerts_name_the_broken_nodes(live_stack: LiveStack) -> None:
+    """node-1's pod network fails a probe its host network passes; node-2's only agent never reported."""
+    verdicts = prom_query(live_stack, 'netchecker_node_verdict{verdict!="healthy"} == 1')
+    assert {(r["metric"]["node"], r["metric"]["verdict"]) for r in verdicts} == {
+        ("node-1", "pod_network_down"),
+        ("node-2", "agent_missing"),
+    }
+    alerts = pending_alerts(live_stack)
+    assert {("NetcheckerPodNetworkDownOnNode", "node-1"), ("NetcheckerNodeAgentMissing", "node-2")} <= alerts
+    assert ("NetcheckerNodeUnreachable", "node-1") not in alerts
+
+
 def test_a_healthy_server_raises_no_server_alerts(live_stack: LiveStack) -> None:
     server_alerts = {
         "NetcheckerExporterDown",

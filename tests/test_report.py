@@ -61,7 +61,20 @@ BAD_PAYLOADS = [
     ({"nodename": 7}, "field 'nodename' must be a string"),
     ({"hostdate": "yesterday"}, "field 'hostdate' must be an RFC 3339 timestamp"),
     ({"hostdate": "2026-11-25T06:00:31"}, "field 'hostdate' must carry a time zone (RFC 3339)"),
-    ({"uptime": -1}, "field 'uptime' must not be negative"),
+    ({"uptime": -1}, "field 'uptime' must be an integer from 0 to 3162240000"),
+    ({"uptime": 10**309}, "field 'uptime' must be an integer from 0 to 3162240000"),
+    ({"nodename": "\ud800"}, "field 'nodename' is not valid Unicode (a lone surrogate)"),
+    ({"nodename": "n" * 254}, "field 'nodename' is longer than 253 bytes"),
+    ({"nodename": "node\n1"}, "field 'nodename' must not contain control characters"),
+    ({"hostdate": "\udfff"}, "field 'hostdate' is not valid Unicode (a lone surrogate)"),
+    ({"nslookup": {"h": ["a"] * 65}}, "field 'nslookup.h' has more than 64 items"),
+    ({"nslookup": {str(i): [] for i in range(65)}}, "field 'nslookup' has more than 64 entries"),
+    ({"ips": {"\ud800": []}}, "field 'ips (a key)' is not valid Unicode (a lone surrogate)"),
+    ({"ips": {"eth0": ["x" * 254]}}, "field 'ips.eth0' is longer than 253 bytes"),
+    (
+        {"network_probes": [{"URL": "u"}] * 33},
+        "field 'network_probes' lists more than 32 probes",
+    ),
     ({"uptime": 1.5}, "field 'uptime' must be an integer"),
     ({"nslookup": ["a"]}, "field 'nslookup' must be an object of string lists"),
     ({"ips": {"eth0": [1]}}, "field 'ips.eth0' must be a list of strings"),
@@ -70,6 +83,21 @@ BAD_PAYLOADS = [
     (
         {"network_probes": [{"URL": "u", "HTTPCode": "200"}]},
         "field 'network_probes[0].HTTPCode' must be an integer",
+    ),
+    *(
+        ({"network_probes": [{"URL": "u", key: value}]}, f"field 'network_probes[0].{key}' {message}")
+        for key, value, message in [
+            ("HTTPCode", 10**309, "must be an integer from 0 to 999"),
+            ("HTTPCode", -1, "must be an integer from 0 to 999"),
+            ("HTTPCode", 1000, "must be an integer from 0 to 999"),
+            ("ConnectionResult", 2, "must be an integer from 0 to 1"),
+            ("Total", -1, "must be from 0 to 86400000 ms (or 9223372036854: not timed)"),
+            ("DNSLookup", 10**20, "must be from 0 to 86400000 ms (or 9223372036854: not timed)"),
+            ("Connect", 1.5, "must be an integer"),
+            ("URL", "\ud800", "is not valid Unicode (a lone surrogate)"),
+            ("URL", "u" * 2049, "is longer than 2048 bytes"),
+            ("URL", "http://a/\x00", "must not contain control characters"),
+        ]
     ),
     ({"podname": "other-pod"}, "field 'podname' ('other-pod') differs from the pod name in the URL"),
     ({"podname": None}, "field 'podname' is required"),
@@ -137,3 +165,51 @@ def test_timestamps_are_rfc3339_utc() -> None:
 def test_a_stored_record_without_counters_is_rejected(hostnet_report: dict[str, Any]) -> None:
     with pytest.raises(InvalidReportError, match="lacks 'netchecker'"):
         record_from_stored_json(hostnet_report)
+
+
+def test_gos_saturated_duration_is_stored_as_not_timed_and_shown_as_the_agent_sent_it(
+    hostnet_report: dict[str, Any],
+) -> None:
+    hostnet_report["network_probes"][0].update(Total=9223372036854, ContentTransfer=9223372036854)
+    report = parse_report(hostnet_report, hostnet_report["podname"])
+    phases = dict(report.network_probes[0].phase_ms)
+    assert phases["total"] is None and phases["content_transfer"] is None
+    assert phases["tcp_connection"] is not None
+    record = AgentRecord(report, 1.0, 1, 0)
+    shown = record_to_json(record)["network_probes"][0]
+    assert (shown["Total"], shown["ContentTransfer"]) == (9223372036854, 9223372036854)
+    assert record_from_stored_json(json.loads(json.dumps(record_to_stored_json(record)))) == record
+
+
+def test_a_probe_url_listed_twice_keeps_its_first_probe(hostnet_report: dict[str, Any]) -> None:
+    first = {**hostnet_report["network_probes"][0], "HTTPCode": 200}
+    hostnet_report["network_probes"] = [first, {**first, "HTTPCode": 500}]
+    probes = parse_report(hostnet_report, hostnet_report["podname"]).network_probes
+    assert [(p.url, p.http_code) for p in probes] == [(first["URL"], 200)]
+
+
+def test_the_probe_cap_is_a_parameter(hostnet_report: dict[str, Any]) -> None:
+    probe = hostnet_report["network_probes"][0]
+    hostnet_report["network_probes"] = [{**probe, "URL": f"http://h/{i}"} for i in range(3)]
+    with pytest.raises(InvalidReportError, match="more than 2 probes"):
+        parse_report(hostnet_report, hostnet_report["podname"], max_probes=2)
+    assert len(parse_report(hostnet_report, hostnet_report["podname"], max_probes=3).network_probes) == 3
+
+
+@pytest.mark.parametrize(
+    ("counters", "message"),
+    [
+        ({"last_updated_epoch": float("nan")}, "no finite 'last_updated_epoch'"),
+        ({"last_updated_epoch": float("inf")}, "no finite 'last_updated_epoch'"),
+        ({"report_count": 10**300}, "'netchecker.report_count' must be an integer from 0"),
+        ({"missed_keepalives": -1}, "'netchecker.missed_keepalives' must be an integer from 0"),
+    ],
+)
+def test_a_stored_record_is_validated_like_a_report(
+    hostnet_report: dict[str, Any], counters: dict[str, Any], message: str
+) -> None:
+    report = parse_report(hostnet_report, hostnet_report["podname"])
+    stored = record_to_stored_json(AgentRecord(report, 1.0, 1, 0))
+    stored["netchecker"].update(counters)
+    with pytest.raises(InvalidReportError, match=message):
+        record_from_stored_json(stored)

@@ -22,8 +22,9 @@ from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.compaction import CompactionSchedule
-from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_transient
+from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_no_space, is_transient
 from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
@@ -50,6 +51,7 @@ MAX_TXN_REPORTS = 60
 MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
+DEFAULT_MAX_PENDING_WRITES = 32
 
 __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
 
@@ -57,16 +59,20 @@ __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
 class EtcdStore(MirrorWatch, Keeper):
     """ReportStore on etcd v3; reads come from the in-memory mirror and never touch etcd."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only dependencies, each passed in by cli.py or a test)
         self,
         settings: EtcdSettings,
         *,
         report_ttl_seconds: int,
         clock: Callable[[], float] = time.time,
+        capacity: AgentCapacity | None = None,
+        max_pending_writes: int = DEFAULT_MAX_PENDING_WRITES,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.metrics = EtcdClientMetrics(registry)
         self._timeout = settings.ping_timeout_seconds
+        self._capacity = capacity
+        self._probe_key = f"/{settings.tree}/write-probe".encode()
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
         self._mirror = Mirror()
@@ -79,7 +85,7 @@ class EtcdStore(MirrorWatch, Keeper):
         self._watch_failures = 0
         self._watch_call: Any = None
         self._committer: GroupCommitter[Put, AgentRecord] = GroupCommitter(
-            self._commit, max_items=MAX_TXN_REPORTS, name="etcd-writer"
+            self._commit, max_items=MAX_TXN_REPORTS, name="etcd-writer", max_pending=max_pending_writes
         )
         self._threads = [
             threading.Thread(target=self._watch_loop, name="etcd-watch", daemon=True),
@@ -97,6 +103,12 @@ class EtcdStore(MirrorWatch, Keeper):
     # -- ReportStore --------------------------------------------------------------------------
 
     def put_report(self, report: AgentReport, received_at: float) -> AgentRecord:
+        """Refused at once while etcd is known to refuse writes (circuit breaker: the keeper probes)."""
+        refusal = self._reachability.write_refusal()
+        if refusal is not None:
+            raise StoreUnavailableError(refusal)
+        if self._capacity is not None and self._mirror.entry(report.podname) is None:
+            self._capacity.admit(report.podname, self._mirror.count(), self._mirror.names)
         return self._committer.submit(Put(report, received_at), self._timeout)
 
     def get_record(self, podname: str) -> AgentRecord | None:
@@ -133,8 +145,14 @@ class EtcdStore(MirrorWatch, Keeper):
 
     # -- calls with retries ---------------------------------------------------------------------
 
-    def _call(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
-        """Run `action(stubs, timeout)` with backoff and endpoint failover until `deadline`."""
+    def _call(
+        self, what: str, action: Callable[[Stubs, float], T], deadline: float, *, write: bool = False
+    ) -> T:
+        """Run `action(stubs, timeout)` with backoff and endpoint failover until `deadline`.
+
+        A failed write marks writes failing (not etcd unreachable: it may answer reads), a
+        successful one marks them good; only reads and the keeper decide reachability.
+        """
         retrying = tenacity.Retrying(
             stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
             wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
@@ -145,10 +163,14 @@ class EtcdStore(MirrorWatch, Keeper):
             result: T = retrying(self._attempt, what, action, deadline)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
-            if is_transient(error):
+            if write and (is_transient(error) or is_no_space(error)):
+                self._reachability.writes(False, detail)
+            elif is_transient(error):
                 self._reachability.mark(False, detail)
             raise StoreUnavailableError(detail) from error
         self._reachability.mark(True)
+        if write:
+            self._reachability.writes(True)
         return result
 
     def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
@@ -176,6 +198,9 @@ class EtcdStore(MirrorWatch, Keeper):
 
     def _commit(self, puts: Sequence[Put], deadline: float) -> list[AgentRecord | Exception]:
         """Commit a batch (writer thread); one result or error per put, in order."""
+        refusal = self._reachability.write_refusal()
+        if refusal is not None:  # queued before the store was known down: no deadline to wait out
+            return [StoreUnavailableError(refusal) for _ in puts]
         self.metrics.commit_batch_reports.observe(len(puts))
         pods = group_by_pod(puts)
         bases = {name: Base.of(self._mirror.entry(name)) for name in pods}
@@ -194,7 +219,9 @@ class EtcdStore(MirrorWatch, Keeper):
         """Compare-and-swap every pod's key against the revision its totals were computed from."""
         done: dict[int, AgentRecord] = {}
         for _ in range(MAX_CONFLICT_ROUNDS):
-            response = self._call("txn", functools.partial(self._send_txn, writes=writes), deadline)
+            response = self._call(
+                "txn", functools.partial(self._send_txn, writes=writes), deadline, write=True
+            )
             if response.succeeded:
                 self._finish(writes, response.header.revision, done)
                 return done

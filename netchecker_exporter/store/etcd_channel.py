@@ -38,6 +38,8 @@ GRPC_OPTIONS = (
 
 
 TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN"})
+NO_SPACE = "database space exceeded"
+"""etcd's ErrNoSpace (RESOURCE_EXHAUSTED): no retry, every write fails until the alarm is disarmed."""
 
 
 def is_transient(error: BaseException) -> bool:
@@ -45,7 +47,12 @@ def is_transient(error: BaseException) -> bool:
     if not isinstance(error, grpc.RpcError):
         return False
     code = error.code().name
-    return code in TRANSIENT_CODES or "lease not found" in describe_rpc_error(error)
+    detail = describe_rpc_error(error)
+    return (code in TRANSIENT_CODES and NO_SPACE not in detail) or "lease not found" in detail
+
+
+def is_no_space(error: BaseException) -> bool:
+    return isinstance(error, grpc.RpcError) and NO_SPACE in describe_rpc_error(error)
 
 
 def describe_rpc_error(error: Any) -> str:

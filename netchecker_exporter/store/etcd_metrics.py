@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 60)
 """Reports per commit; 60 is the store's cap per Txn (MAX_TXN_REPORTS)."""
-RPCS = ("range", "txn", "lease_grant", "status", "compact")
+RPCS = ("range", "txn", "lease_grant", "status", "alarm_list", "probe_write", "compact")
 WATCH_RESTART_REASONS = ("relist", "error")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from netchecker_exporter.store.etcdpb import kv_pb2, rpc_pb2, rpc_pb2_grpc
 from netchecker_exporter.store.etcdpb.rpc_pb2 import (
     CORRUPT,
+    NONE,
     NOSPACE,
     AlarmMember,
     AlarmRequest,
@@ -71,6 +72,7 @@ class Stubs:
 
 __all__ = [
     "CORRUPT",
+    "NONE",
     "NOSPACE",
     "AlarmMember",
     "AlarmRequest",

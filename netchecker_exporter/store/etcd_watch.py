@@ -149,11 +149,16 @@ class MirrorWatch:
         self._mirror.apply_watched(changes, revision)
 
     def _decode(self, kv: Any) -> AgentRecord | None:
+        """The record at `kv`, validated like a report, or None (logged) if it is not one of ours."""
         try:
-            return record_from_stored_json(json.loads(kv.value))
-        except (ValueError, InvalidReportError) as error:
+            record = record_from_stored_json(json.loads(kv.value))
+        except (ValueError, RecursionError, InvalidReportError) as error:
             log.warning("etcd store: ignoring unreadable record at %r: %s", kv.key, error)
             return None
+        if self._prefix + record.report.podname.encode() != kv.key:
+            log.warning("etcd store: ignoring the record at %r: it is %r's", kv.key, record.report.podname)
+            return None
+        return record
 
 
 def _range(stubs: Stubs, timeout: float, *, request: Any) -> Any:

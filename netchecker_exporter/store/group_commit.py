@@ -17,7 +17,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from netchecker_exporter.errors import StoreUnavailableError
+from netchecker_exporter.errors import StoreBusyError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 Item = TypeVar("Item")
@@ -44,9 +44,15 @@ class GroupCommitStats:
 class GroupCommitter(Generic[Item, Result]):
     """Feeds submitted items, up to `max_items` at a time, to `commit` on one writer thread."""
 
-    def __init__(self, commit: CommitFunction[Item, Result], *, max_items: int, name: str) -> None:
+    def __init__(
+        self, commit: CommitFunction[Item, Result], *, max_items: int, name: str, max_pending: int = 2**31
+    ) -> None:
         self._commit = commit
         self._max_items = max_items
+        self._max_pending = max_pending
+        # Admission: a caller that would be one too many is refused at once instead of holding
+        # a request thread for a full deadline, so health endpoints always find a free thread.
+        self._pending = threading.BoundedSemaphore(max_pending)
         self._queue: queue.SimpleQueue[_Pending[Item, Result] | None] = queue.SimpleQueue()
         self._closed = threading.Event()
         self._stats_lock = threading.Lock()
@@ -58,6 +64,14 @@ class GroupCommitter(Generic[Item, Result]):
         """Commit `item` with the next batch; raise StoreUnavailableError if that fails or times out."""
         if self._closed.is_set():
             raise StoreUnavailableError("the store is closed")
+        if not self._pending.acquire(blocking=False):
+            raise StoreBusyError(f"{self._max_pending} reports wait on the store (-max-pending-writes)")
+        try:
+            return self._wait(item, timeout_seconds)
+        finally:
+            self._pending.release()
+
+    def _wait(self, item: Item, timeout_seconds: float) -> Result:
         pending: _Pending[Item, Result] = _Pending(item, time.monotonic() + timeout_seconds)
         self._queue.put(pending)
         try:

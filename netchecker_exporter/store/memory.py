@@ -8,23 +8,44 @@ from collections.abc import Callable, Mapping
 
 from netchecker_exporter.report import AgentRecord, AgentReport, next_record
 from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.capacity import AgentCapacity
+
+UNBOUNDED = AgentCapacity(max_agents=2**63)
 
 
 class MemoryStore:
     """Thread-safe in-process store; a restart forgets everything (use etcd to keep it)."""
 
-    def __init__(self, *, report_ttl_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        report_ttl_seconds: float,
+        clock: Callable[[], float] = time.time,
+        capacity: AgentCapacity = UNBOUNDED,
+    ) -> None:
         self._ttl = report_ttl_seconds
         self._clock = clock
+        self._capacity = capacity
         self._records: dict[str, AgentRecord] = {}
+        self._dropped_at = float("-inf")
         self._lock = threading.Lock()
 
     def put_report(self, report: AgentReport, received_at: float) -> AgentRecord:
+        now = self._clock()
         with self._lock:
-            previous = self._live(self._records.get(report.podname), self._clock())
+            previous = self._live(self._records.get(report.podname), now)
+            if previous is None:
+                self._admit(report.podname, now)
             record = next_record(previous, report, received_at)
             self._records[report.podname] = record
         return record
+
+    def _admit(self, name: str, now: float) -> None:
+        """A new name: expired records are dropped first (at most once a second: it is O(agents)),
+        so they never hold a slot for long."""
+        if len(self._records) >= self._capacity.max_agents and now - self._dropped_at >= 1.0:
+            self._drop_expired(now)
+        self._capacity.admit(name, len(self._records), lambda: list(self._records))
 
     def get_record(self, podname: str) -> AgentRecord | None:
         with self._lock:
@@ -33,10 +54,16 @@ class MemoryStore:
     def list_records(self) -> Mapping[str, AgentRecord]:
         now = self._clock()
         with self._lock:
-            expired = [n for n, r in self._records.items() if self._live(r, now) is None]
-            for name in expired:
-                del self._records[name]
+            self._drop_expired(now)
             return dict(self._records)
+
+    def _drop_expired(self, now: float) -> None:
+        self._dropped_at = now
+        expired = [n for n, r in self._records.items() if self._live(r, now) is None]
+        for name in expired:
+            del self._records[name]
+        if expired:  # a dict never shrinks its table on deletes; a copy is sized for what is left
+            self._records = dict(self._records)
 
     def _live(self, record: AgentRecord | None, now: float) -> AgentRecord | None:
         if record is None or now - record.last_updated >= self._ttl:

@@ -54,6 +54,14 @@ class Mirror:
         with self._lock:
             return self._entries.get(podname)
 
+    def count(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._entries)
+
     def records(self) -> dict[str, AgentRecord]:
         with self._lock:
             return {name: entry.record for name, entry in self._entries.items()}

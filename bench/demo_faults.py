@@ -1,0 +1,88 @@
+"""Faults the demo fleet injects, one per diagnosis verdict, as changes to an agent's report or schedule.
+
+Shared by `make demo`, the in-process view tests and the browser test, so what the demo shows is
+what the tests assert. Times are seconds since the fleet started; `after` is when a fault that
+changes over time (silence, a reboot) begins.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+PATH_URL = "http://netchecker-probe-path.default.svc:8080/health"
+"""Fails from the PROBE_FAILING nodes only: a path problem, not the target."""
+DOWN_URL = "http://netchecker-probe-down.default.svc:8080/health"
+"""Fails from every node when the fleet's `target_down` is set: the target itself is down."""
+SKEW_SECONDS = 90.0
+BASE_UPTIME_SECONDS = 86_400
+
+
+class Fault(enum.StrEnum):
+    NODE_UNREACHABLE = "node_unreachable"
+    AGENT_MISSING = "agent_missing"
+    POD_NETWORK_DOWN = "pod_network_down"
+    HOST_NETWORK_DOWN = "host_network_down"
+    DNS_FAILING = "dns_failing"
+    PROBE_FAILING = "probe_failing"
+    CLOCK_SKEW = "clock_skew"
+    REBOOTED = "rebooted"
+
+
+DEMO_FAULTS = {
+    1: Fault.AGENT_MISSING,
+    2: Fault.HOST_NETWORK_DOWN,
+    3: Fault.POD_NETWORK_DOWN,
+    4: Fault.DNS_FAILING,
+    5: Fault.PROBE_FAILING,
+    6: Fault.CLOCK_SKEW,
+    7: Fault.NODE_UNREACHABLE,
+    8: Fault.REBOOTED,
+}
+"""`make demo`'s 20 nodes: these eight are broken, one verdict each; the others are healthy."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMoment:
+    """One agent at one moment of the run: which fault its node has, and how long the run is on."""
+
+    fault: Fault | None
+    hostnet: bool
+    elapsed: float
+    after: float
+
+    @property
+    def started(self) -> bool:
+        return self.elapsed >= self.after
+
+    def never_reports(self) -> bool:
+        return self.fault is Fault.AGENT_MISSING and not self.hostnet
+
+    def silent(self) -> bool:
+        """Reported until `after`, then stopped (outdated)."""
+        if self.fault is Fault.NODE_UNREACHABLE or (self.fault is Fault.HOST_NETWORK_DOWN and self.hostnet):
+            return self.started
+        return self.never_reports()
+
+
+def faulty_report(report: dict[str, Any], moment: AgentMoment, now: float) -> dict[str, Any]:
+    """`report` as an agent of a node with `moment.fault` would send it at `now`."""
+    from bench.payload import rfc3339_nanoseconds
+
+    fault = moment.fault
+    changed = {**report, "uptime": BASE_UPTIME_SECONDS + int(moment.elapsed)}
+    if fault is Fault.REBOOTED and moment.started:
+        changed["uptime"] = 1 + int(moment.elapsed - moment.after)
+    if fault is Fault.CLOCK_SKEW:
+        changed["hostdate"] = rfc3339_nanoseconds(now + SKEW_SECONDS)
+    if fault is Fault.DNS_FAILING and not moment.hostnet:
+        changed["nslookup"] = {host: [] for host in report.get("nslookup") or {"netchecker-service": []}}
+    return changed
+
+
+def probe_fails(url: str, moment: AgentMoment, *, target_down: bool) -> bool:
+    """Does this agent's probe of `url` fail? (The pod-network fault is the fleet's `failing_nodes`.)"""
+    if url == DOWN_URL:
+        return target_down
+    return url == PATH_URL and moment.fault is Fault.PROBE_FAILING

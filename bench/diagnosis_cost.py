@@ -1,0 +1,148 @@
+"""What the diagnosis costs at N nodes: the pass (diagnose), the status page, the JSON, the scrape.
+
+`python -m bench.diagnosis_cost [--nodes 5000]`: two agents per node, one node in 50 broken, the
+real fixture-shaped reports; prints the median of several runs of each step, in milliseconds, and
+the size of each output. The scrape is prometheus_client's text encoder over DiagnosisCollector
+(the families are built once per Snapshot and cached, so both the first and a repeat scrape count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from bench.payload import agent_identity, load_fixtures, render_report
+from netchecker_exporter.check import AgentVerdict, ExpectedPod, Network, judge_agent
+from netchecker_exporter.diagnosis import Diagnosis, diagnose
+from netchecker_exporter.diagnosis_json import diagnosis_to_json
+from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
+from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.pods.none import ReportedPodSource
+from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.report import next_record, parse_report
+from netchecker_exporter.settings import DiagnosisSettings
+from netchecker_exporter.snapshot import Snapshot
+from netchecker_exporter.status_page import PageLinks, render_status_page
+from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.memory import MemoryStore
+from netchecker_exporter.tuning import GC_THRESHOLDS
+
+NOW = 1_800_000_000.0
+
+
+def fleet_verdicts(nodes: int) -> tuple[AgentVerdict, ...]:
+    """Two agents per node from the captured reports; every 50th node's pod agent is silent."""
+    fixtures = load_fixtures()
+    verdicts = []
+    for index in range(2 * nodes):
+        identity = agent_identity(index)
+        silent = index % 100 == 0
+        body = json.loads(render_report(fixtures[identity.hostnet], identity, now=NOW))
+        record = next_record(None, parse_report(body, identity.pod), NOW - (300 if silent else 1))
+        network = Network.HOST if identity.hostnet else Network.POD
+        verdicts.append(
+            judge_agent(ExpectedPod(identity.pod, "netchecker", identity.node, network), record, NOW)
+        )
+    return tuple(verdicts)
+
+
+CLOCK = time.perf_counter
+"""Wall time by default; --cpu switches to this process's CPU time, steadier on a shared machine."""
+
+
+def median_ms(step: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = CLOCK()
+        step()
+        times.append((CLOCK() - started) * 1000)
+    return statistics.median(times)
+
+
+def snapshot_of(verdicts: tuple[AgentVerdict, ...], diagnosis: Diagnosis) -> Snapshot:
+    return Snapshot(verdicts, StoreHealth(up=True), "static", PodSourceHealth(True, NOW),
+                    last_success_timestamp=NOW, diagnosis=diagnosis)  # fmt: skip
+
+
+def measure(nodes: int, runs: int) -> list[tuple[str, float, int]]:
+    verdicts = fleet_verdicts(nodes)
+    settings = DiagnosisSettings()
+    snapshot = snapshot_of(verdicts, diagnose(verdicts, NOW, settings))
+
+    def fresh_scrape() -> bytes:  # a new Snapshot each time: the families are built, then encoded
+        registry = CollectorRegistry()
+        registry.register(DiagnosisCollector(lambda: snapshot_of(verdicts, snapshot.diagnosis)))
+        return generate_latest(registry)
+
+    registry = CollectorRegistry()
+    registry.register(DiagnosisCollector(lambda: snapshot))
+    links = PageLinks()
+    page = render_status_page(snapshot, now=NOW, links=links)
+    body = json.dumps(diagnosis_to_json(snapshot.diagnosis))
+    return [
+        ("diagnose (per reconcile pass)", median_ms(lambda: diagnose(verdicts, NOW, settings), runs), 0),
+        ("status page render", median_ms(lambda: render_status_page(snapshot, now=NOW, links=links), runs),
+         len(page.encode())),
+        ("/api/v1/diagnosis JSON", median_ms(lambda: json.dumps(diagnosis_to_json(snapshot.diagnosis)), runs),
+         len(body)),
+        ("scrape of the families, new Snapshot", median_ms(fresh_scrape, runs), len(fresh_scrape())),
+        ("scrape of the families, same Snapshot", median_ms(lambda: generate_latest(registry), runs),
+         len(generate_latest(registry))),
+    ]  # fmt: skip
+
+
+def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
+    """The real path: a memory store of real reports, a reconcile pass, /metrics as Prometheus asks."""
+    fixtures = load_fixtures()
+    store = MemoryStore(report_ttl_seconds=3600, clock=lambda: NOW)
+    for index in range(2 * nodes):
+        identity = agent_identity(index)
+        body = json.loads(render_report(fixtures[identity.hostnet], identity, now=NOW))
+        store.put_report(parse_report(body, identity.pod), NOW - 1)
+    reconciler = Reconciler(
+        store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=lambda: NOW
+    )
+    reconciler.reconcile_once()
+    rows = [
+        ("reconcile pass: judge only (check.py)", median_ms(reconciler.judge_agents_now, runs), 0),
+        ("reconcile pass: judge + diagnose", median_ms(reconciler.reconcile_once, runs), 0),
+    ]
+    for with_diagnosis in (False, True):
+        registry = CollectorRegistry()
+        if with_diagnosis:
+            registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
+        exposition = MetricsExposition(lambda: reconciler.snapshot, registry, version="bench")
+        body, _ = exposition.render("text/plain", "gzip")  # the first scrape renders the snapshot
+        size = len(body) if isinstance(body, bytes) else 0
+        name = f"/metrics scrape (gzip), {'with' if with_diagnosis else 'without'} diagnosis"
+        rows.append((name, median_ms(functools.partial(exposition.render, "text/plain", "gzip"), runs), size))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--cpu", action="store_true", help="CPU time instead of wall time")
+    args = parser.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.cpu else time.perf_counter
+    gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (tuning.py); the defaults add GC pauses
+    kind = "CPU" if args.cpu else "wall"
+    print(f"{args.nodes} nodes ({2 * args.nodes} agents), median {kind} time of {args.runs} runs")
+    for name, milliseconds, size in [*measure(args.nodes, args.runs), *server_path(args.nodes, args.runs)]:
+        print(f"  {name:<48} {milliseconds:8.1f} ms  {size / 1024:8.0f} KiB" if size else
+              f"  {name:<48} {milliseconds:8.1f} ms")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

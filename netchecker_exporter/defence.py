@@ -1,0 +1,103 @@
+"""What the API does against hostile input, apart from validating reports (report_values.py).
+
+Malformed paths are refused before routing; a stored record that cannot be rendered is left
+out of the agent list (logged once, counted); refusals are counted by reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import bottle
+from prometheus_client import CollectorRegistry, Counter
+
+from netchecker_exporter.report import AgentRecord, record_to_json
+
+log = logging.getLogger(__name__)
+
+REFUSAL_REASONS = ("invalid", "too_large", "agent_limit", "unlisted_limit", "store_busy", "store_unavailable")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCounters:
+    """Why reports were refused, and records the agent list could not show."""
+
+    refused: Counter
+    records_skipped: Counter
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> ApiCounters:
+        refused = Counter(
+            "netchecker_reports_refused",
+            "Reports refused, by reason: invalid, too_large, agent_limit, unlisted_limit (4xx), "
+            "store_busy, store_unavailable (503).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in REFUSAL_REASONS:
+            refused.labels(reason=reason)
+        skipped = Counter(
+            "netchecker_api_records_skipped",
+            "Stored records GET /api/v1/agents/ could not render and left out (logged once each).",
+            registry=registry,
+        )
+        return cls(refused, skipped)
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def refuse_malformed_path() -> None:
+    """400 for a path that is not valid UTF-8 once percent-decoded, or has a malformed escape.
+
+    The server percent-decodes PATH_INFO (as latin-1 bytes) and bottle then decodes it as UTF-8
+    ignoring errors: /api/v1/agents/%ff would have become /api/v1/agents/, another route.
+    Runs before routing, for every route.
+    """
+    environ = bottle.request.environ
+    raw = environ.get("bottle.raw_path", environ.get("PATH_INFO", ""))
+    uri = environ.get("REQUEST_URI") or environ.get("RAW_URI") or ""
+    try:
+        raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise _bad_request("the path is not valid UTF-8 once percent-decoded") from None
+    if _BAD_ESCAPE.search(uri.partition("?")[0]):
+        raise _bad_request("the path has a malformed percent-escape")
+
+
+def _bad_request(message: str) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(
+        body=json.dumps({"error": message}), status=400, headers={"Content-Type": "application/json"}
+    )
+
+
+class RecordListing:
+    """The agent list: a record that cannot be rendered is left out, logged once and counted,
+    so one bad record (say, written into etcd by another version) never hides the others."""
+
+    def __init__(self, skipped: Counter | None) -> None:
+        self._skipped = skipped
+        self._logged: set[str] = set()
+
+    def render(self, records: Mapping[str, AgentRecord]) -> str:
+        """The JSON object {podname: record}, each record encoded on its own."""
+        parts = []
+        for name, record in sorted(records.items()):
+            try:
+                parts.append(f"{json.dumps(name)}:{json.dumps(record_to_json(record), allow_nan=False)}")
+            except (ValueError, TypeError, OverflowError, OSError) as error:
+                self._skip(name, error)
+        return "{" + ",".join(parts) + "}"
+
+    def _skip(self, name: str, error: Exception) -> None:
+        if self._skipped is not None:
+            self._skipped.inc()
+        if name not in self._logged:
+            if len(self._logged) >= 100_000:
+                self._logged.clear()
+            self._logged.add(name)
+            log.warning("GET /api/v1/agents/: leaving out record %r: %s", name[:253], error)

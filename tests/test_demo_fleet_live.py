@@ -1,0 +1,176 @@
+"""A real server process fed by the demo fleet, one fault per node, read by a browser and by Prometheus.
+
+Headless Chromium (Debian's) reads the status page as an operator would: every verdict's row with
+its reason, the cluster line, the target down; healthy nodes folded away; no sideways scrolling on
+a phone. Screenshots go to the test's tmp dir and, under CI or $NETCHECKER_ARTIFACTS_DIR, there too.
+A real Prometheus with the rules scrapes the same server: each verdict's alert is pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.demo_faults import DEMO_FAULTS, DOWN_URL
+from bench.demo_fleet import DemoFleet, pods_file_text, run_demo_fleet
+from netchecker_exporter.diagnosis import NodeVerdict
+from netchecker_exporter.status_page import ALERTS, TARGET_DOWN_ALERT
+from tests.browser import chromium, keep_screenshot
+from tests.polling import wait_until
+from tests.ports import free_port
+from tests.test_live_prometheus import (
+    LiveStack,
+    all_rules_evaluated,
+    http_status,
+    prom_query,
+    start,
+    stop_process,
+    write_prometheus_config,
+)
+from tests.test_server_process import ExporterProcess
+
+NODES = 10
+EXPECTED = {f"node-n{index:05d}": fault.value for index, fault in DEMO_FAULTS.items()}
+WORDS = {
+    "agent_missing": "is expected but has never reported",
+    "host_network_down": "has been silent for",
+    "pod_network_down": "look at the CNI on this node",
+    "dns_failing": "returned no address on the pod network",
+    "probe_failing": "a network problem between them and the target",
+    "clock_skew": "90 s ahead of the server's",
+    "node_unreachable": "no agent has reported for",
+    "rebooted": "the node rebooted",
+}
+
+
+class FleetThread:
+    """The demo fleet's agents on an event loop of their own, until stop()."""
+
+    def __init__(self, fleet: DemoFleet) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, args=(fleet,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fleet: DemoFleet) -> None:
+        self._loop.run_until_complete(run_demo_fleet(fleet, self._stop))
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
+    fleet = DemoFleet(port=0, nodes=NODES, report_interval_seconds=2, silent_node=7, silent_after_seconds=3,
+                      failing_nodes=frozenset({3}), faults=DEMO_FAULTS, target_down=True,
+                      duration_seconds=60)  # fmt: skip
+    pods = tmp_path_factory.mktemp("fleet") / "pods.yml"
+    pods.write_text(pods_file_text(fleet))
+    server = ExporterProcess(f"-pods-file={pods}", "-check-interval=0.5")
+    agents = FleetThread(dataclasses.replace(fleet, port=server.port))
+    try:
+        wait_until(lambda: _all_verdicts_shown(server), 30, "every fault's verdict in /api/v1/diagnosis")
+        yield server
+    finally:
+        agents.stop()
+        server.stop()
+
+
+def _all_verdicts_shown(server: ExporterProcess) -> bool:
+    nodes = {n["node"]: n["verdict"] for n in server.get("/api/v1/diagnosis").json()["nodes"]}
+    return all(nodes.get(node) == verdict for node, verdict in EXPECTED.items())
+
+
+def _rows(driver: Any) -> dict[str, tuple[str, str]]:
+    from selenium.webdriver.common.by import By
+
+    return {
+        row.get_attribute("data-node"): (row.get_attribute("data-verdict"), row.text)
+        for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-node]")
+    }
+
+
+def test_every_verdict_reads_on_the_page_in_a_real_browser(
+    demo_server: ExporterProcess, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    with chromium(tmp_path / "profile", 1280, 1400) as driver:
+        driver.get(demo_server.url + "/")
+        assert driver.title == "netchecker status"
+        rows = _rows(driver)
+        for node, verdict in EXPECTED.items():
+            shown_verdict, text = rows[node]
+            assert shown_verdict == verdict
+            assert verdict.replace("_", " ") in text and WORDS[verdict] in text, text
+        cluster = driver.find_element(By.ID, "cluster")
+        assert cluster.get_attribute("data-verdict") == "degraded"
+        assert "Cluster: degraded" in cluster.text and "nodes have a problem" in cluster.text
+        (target,) = driver.find_elements(By.CSS_SELECTOR, f'tr[data-url="{DOWN_URL}"]')
+        assert "the target is down" in target.text
+        screenshot = tmp_path / "status-page.png"
+        assert driver.save_screenshot(str(screenshot))
+        healthy = driver.find_element(By.CSS_SELECTOR, 'tr[data-node="node-n00000"]')
+        assert not healthy.is_displayed()
+        driver.find_element(By.CSS_SELECTOR, "#healthy summary").click()
+        assert healthy.is_displayed() and "✔ healthy" in healthy.text
+    keep_screenshot(screenshot)
+
+
+def test_on_a_phone_the_page_does_not_scroll_sideways(demo_server: ExporterProcess, tmp_path: Path) -> None:
+    with chromium(tmp_path / "profile", 390, 1600) as driver:
+        driver.get(demo_server.url + "/")
+        width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], width
+        assert "✖ node unreachable" in _rows(driver)["node-n00007"][1]
+        screenshot = tmp_path / "status-page-phone.png"
+        assert driver.save_screenshot(str(screenshot))
+    keep_screenshot(screenshot)
+
+
+def _pending_alerts(stack: LiveStack) -> set[tuple[str, str]]:
+    alerts = prom_query(stack, 'ALERTS{alertstate=~"pending|firing"}')
+    return {(a["metric"]["alertname"], a["metric"].get("node") or a["metric"].get("url", "")) for a in alerts}
+
+
+def test_every_verdict_raises_its_alert_in_a_real_prometheus(
+    demo_server: ExporterProcess, tmp_path: Path
+) -> None:
+    import shutil
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus not found: run scripts/ensure-debian-packages (Debian package 'prometheus')")
+    port = free_port()
+    write_prometheus_config(tmp_path / "prometheus.yml", demo_server.port)
+    config, data = tmp_path / "prometheus.yml", tmp_path / "data"
+    command = [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
+               f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]  # fmt: skip
+    prometheus = start(command, tmp_path / "prometheus.log")
+    stack = LiveStack(f"http://127.0.0.1:{port}", demo_server.url, ())
+    wanted = {(ALERTS[NodeVerdict(verdict)], node) for node, verdict in EXPECTED.items()}
+    wanted.add((TARGET_DOWN_ALERT, DOWN_URL))
+    try:
+        wait_until(
+            lambda: http_status(f"{stack.prometheus_url}/-/ready") == 200,
+            30,
+            "prometheus",
+            ignoring=(OSError,),
+        )
+        wait_until(lambda: all_rules_evaluated(stack), 30, "every rule evaluated", ignoring=(OSError,))
+        wait_until(
+            lambda: wanted <= _pending_alerts(stack), 30, f"the alerts {sorted(wanted)}", ignoring=(OSError,)
+        )
+        healthy = {node for alert, node in _pending_alerts(stack) if alert in set(ALERTS.values())} - set(
+            EXPECTED
+        )
+        assert not healthy, f"node alerts on healthy nodes: {healthy}"
+    finally:
+        stop_process(prometheus)

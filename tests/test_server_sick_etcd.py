@@ -1,0 +1,196 @@
+"""A real `python exporter.py` on a real etcd that is hung (SIGSTOP), full (NOSPACE) or poisoned:
+the health endpoints keep answering, ingest fails fast, store_up tells the truth."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import load_fixture
+from tests.etcd_fixtures import EtcdProcess
+from tests.polling import wait_until
+from tests.test_server_process import ExporterProcess, metric_value
+
+PING_TIMEOUT_SECONDS = 1.5
+HEALTH_PATHS = ("/healthz", "/readyz", "/metrics", "/api/v1/ping", "/api/v1/connectivity_check")
+HEALTH_DEADLINE_SECONDS = 1.0
+
+
+def start_exporter(etcd: EtcdProcess, *args: str) -> ExporterProcess:
+    return ExporterProcess(
+        f"-etcd-endpoints={etcd.url}",
+        "-check-interval=0.2",
+        f"-ping-timeout={PING_TIMEOUT_SECONDS}",
+        *args,
+    )
+
+
+def report_body(name: str) -> bytes:
+    return json.dumps({**load_fixture("agent-report-hostnet.json"), "podname": name}).encode()
+
+
+def post(exporter: ExporterProcess, name: str) -> tuple[int, float]:
+    started = time.monotonic()
+    response = requests.post(
+        f"{exporter.url}/api/v1/agents/{name}",
+        data=report_body(name),
+        headers={"Content-Type": "application/json", "Connection": "close"},
+        timeout=30,
+    )
+    return response.status_code, time.monotonic() - started
+
+
+class IngestLoad:
+    """`threads` agents posting as fast as they are answered, recording (status, seconds)."""
+
+    def __init__(self, exporter: ExporterProcess, threads: int) -> None:
+        self.results: list[tuple[int, float]] = []
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(exporter, f"netchecker-agent-load-{i}"), daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, exporter: ExporterProcess, name: str) -> None:
+        while not self._stop.is_set():
+            self.results.append(post(exporter, name))
+
+    def stop(self) -> list[tuple[int, float]]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        return self.results
+
+
+def slowest_health_answer(exporter: ExporterProcess, seconds: float) -> tuple[float, str]:
+    """Poll every health endpoint for `seconds`; the slowest answer and its path."""
+    slowest = (0.0, "")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for path in HEALTH_PATHS:
+            started = time.monotonic()
+            requests.get(exporter.url + path, timeout=10)
+            slowest = max(slowest, (time.monotonic() - started, path))
+        time.sleep(0.05)
+    return slowest
+
+
+def metrics_with(exporter: ExporterProcess, text: str) -> str | None:
+    metrics = exporter.get("/metrics").text
+    return metrics if text in metrics else None
+
+
+def store_up(exporter: ExporterProcess) -> float | None:
+    return metric_value(exporter.get("/metrics").text, "netchecker_store_up")
+
+
+@pytest.fixture
+def exporter_on(etcd: EtcdProcess) -> Iterator[ExporterProcess]:
+    exporter = start_exporter(etcd)
+    yield exporter
+    exporter.stop()
+
+
+def test_a_paused_etcd_under_ingest_never_holds_the_health_endpoints(
+    etcd: EtcdProcess, exporter_on: ExporterProcess
+) -> None:
+    exporter = exporter_on
+    wait_until(lambda: exporter.get("/readyz").status_code == 200, 10, "/readyz to answer 200")
+    load = IngestLoad(exporter, threads=40)
+    etcd.pause()
+    try:
+        slowest, path = slowest_health_answer(exporter, seconds=2 * PING_TIMEOUT_SECONDS + 2)
+        assert exporter.get("/readyz").status_code == 503
+        assert store_up(exporter) == 0
+    finally:
+        etcd.resume()
+        results = load.stop()
+    assert slowest < HEALTH_DEADLINE_SECONDS, f"{path} took {slowest:.2f} s while etcd was paused"
+    refused = [seconds for status, seconds in results if status == 503]
+    assert refused, "no report was refused while etcd was paused"
+    assert max(refused) <= PING_TIMEOUT_SECONDS + 1, f"a 503 took {max(refused):.2f} s"
+    assert {status for status, _ in results} <= {200, 503}
+    wait_until(lambda: post(exporter, "netchecker-agent-after")[0] == 200, 15, "ingest to recover")
+    wait_until(lambda: store_up(exporter) == 1, 15, "store_up to recover")
+
+
+def fill_etcd(etcd: EtcdProcess) -> None:
+    """Put filler values until etcd raises its NOSPACE alarm."""
+    filler = "x" * 8192
+    for i in range(10_000):
+        try:
+            etcd.etcdctl("put", f"/filler/{i}", filler)
+        except Exception:  # etcdctl exits 1: "database space exceeded"
+            break
+    assert "NOSPACE" in etcd.etcdctl("alarm", "list")
+
+
+def free_etcd(etcd: EtcdProcess) -> None:
+    etcd.etcdctl("del", "--prefix", "/filler/")
+    status = json.loads(etcd.etcdctl("endpoint", "status", "--write-out=json"))[0]["Status"]
+    etcd.etcdctl("compact", str(status["header"]["revision"]))
+    etcd.etcdctl("defrag")
+    etcd.etcdctl("alarm", "disarm")
+
+
+def test_a_full_etcd_is_store_down_for_as_long_as_writes_fail_and_recovers_when_disarmed(
+    tmp_path: Path,
+) -> None:
+    etcd = EtcdProcess(tmp_path / "etcd", extra_args=["--quota-backend-bytes=262144"])
+    etcd.start()
+    exporter = start_exporter(etcd)
+    try:
+        assert post(exporter, "netchecker-agent-a")[0] == 200
+        wait_until(lambda: store_up(exporter) == 1, 10, "store_up 1")
+        fill_etcd(etcd)
+        wait_until(lambda: store_up(exporter) == 0, 10, "store_up 0 once etcd is full")
+        readyz = exporter.get("/readyz")
+        assert readyz.status_code == 503 and "NOSPACE" in json.dumps(readyz.json())
+        samples = []
+        for _ in range(15):  # keeper passes every second: none may call a full etcd up
+            status, seconds = post(exporter, "netchecker-agent-a")
+            assert status == 503 and seconds <= PING_TIMEOUT_SECONDS + 1
+            samples.append(store_up(exporter))
+            time.sleep(0.2)
+        assert samples == [0] * len(samples)
+        free_etcd(etcd)
+        wait_until(lambda: post(exporter, "netchecker-agent-a")[0] == 200, 15, "ingest after disarm")
+        wait_until(lambda: store_up(exporter) == 1, 10, "store_up 1 after disarm")
+    finally:
+        _, log = exporter.stop()
+        etcd.kill()
+    assert log.count("etcd alarm NOSPACE raised") == 1, log
+
+
+def test_poison_records_already_in_etcd_leave_every_other_agent_rendered(etcd: EtcdProcess) -> None:
+    good = json.loads(report_body("netchecker-agent-good"))
+    huge = {**good, "podname": "netchecker-agent-huge"}
+    huge["network_probes"] = [{**huge["network_probes"][0], "HTTPCode": 10**309}]
+    counters = {"netchecker": {"report_count": 1, "missed_keepalives": 0, "last_updated_epoch": time.time()}}
+    etcd.etcdctl("put", "/netchecker/agents/netchecker-agent-huge", json.dumps({**huge, **counters}))
+    etcd.etcdctl("put", "/netchecker/agents/netchecker-agent-broken", '{"podname": "netchecker-agent-b')
+    stray = json.dumps({**good, **counters, "podname": "netchecker-agent-elsewhere"})
+    etcd.etcdctl("put", "/netchecker/agents/netchecker-agent-key", stray)
+    surrogate = json.dumps({**good, **counters, "podname": "netchecker-agent-s", "nodename": "\ud800"})
+    etcd.etcdctl("put", "/netchecker/agents/netchecker-agent-s", surrogate)
+    exporter = start_exporter(etcd)
+    try:
+        assert post(exporter, "netchecker-agent-good")[0] == 200
+        assert list(exporter.get("/api/v1/agents/").json()) == ["netchecker-agent-good"]
+        text = wait_until(lambda: metrics_with(exporter, "netchecker-agent-good"), 5, "the agent in /metrics")
+        assert {f.name for f in text_string_to_metric_families(text)} >= {"netchecker_agent_status"}
+        accept = {"Accept": "application/openmetrics-text; version=1.0.0"}
+        openmetrics = requests.get(exporter.url + "/metrics", headers=accept, timeout=5)
+        assert openmetrics.status_code == 200 and "netchecker-agent-good" in openmetrics.text
+    finally:
+        _, log = exporter.stop()
+    assert "netchecker-agent-elsewhere" in log

@@ -1,0 +1,51 @@
+"""The Diagnosis flags: defaults, every source, and each bad value with its exact message."""
+
+from __future__ import annotations
+
+import pytest
+
+from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.settings import DiagnosisSettings, format_help, load_settings
+
+
+def no_file(path: str) -> str:
+    raise OSError(f"no file {path}")
+
+
+def test_the_diagnosis_defaults() -> None:
+    assert load_settings([], {}, no_file).diagnosis == DiagnosisSettings(
+        clock_skew_threshold_seconds=30.0,
+        reboot_window_seconds=900.0,
+        cluster_pattern_ratio=0.5,
+        runbook_url="",
+    )
+
+
+def test_the_diagnosis_flags_come_from_flags_and_environment() -> None:
+    settings = load_settings(
+        ["-clock-skew-threshold=5", "--reboot-window", "60", "-runbook-url= https://wiki/netchecker "],
+        {"NETCHECKER_CLUSTER_PATTERN_RATIO": "0.8"},
+        no_file,
+    )
+    assert settings.diagnosis == DiagnosisSettings(5.0, 60.0, 0.8, runbook_url="https://wiki/netchecker")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-clock-skew-threshold=0"], "-clock-skew-threshold must be greater than 0 (got 0.0)"),
+        (["-reboot-window=-1"], "-reboot-window must be greater than 0 (got -1.0)"),
+        (["-cluster-pattern-ratio=1.5"], "-cluster-pattern-ratio must be above 0 and at most 1 (got 1.5)"),
+        (["-cluster-pattern-ratio=half"], "flag -cluster-pattern-ratio: 'half' is not a number"),
+    ],
+)
+def test_each_bad_diagnosis_value_gets_its_exact_message(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(argv, {}, no_file)
+    assert raised.value.problems == [message]
+
+
+def test_help_lists_the_diagnosis_group() -> None:
+    text = format_help("netchecker-exporter")
+    assert "Diagnosis:" in text
+    assert "-clock-skew-threshold" in text and "[$NETCHECKER_CLOCK_SKEW_THRESHOLD]" in text
