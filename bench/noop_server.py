@@ -56,13 +56,12 @@ def _on_stop(stop: threading.Event, action: Callable[[], object]) -> None:
 
 
 def serve(front: str, app: Any, port: int, stop: threading.Event) -> None:
-    if front == "ours":
-        # As the memory store runs: POSTs on the event loop (the etcd store uses SERVER_THREADS threads).
-        settings = FrontSettings("127.0.0.1", port, READ_LIMIT_BYTES, ingest_threads=0)
-        GranianFront(app, settings).serve_until(stop)
-    elif front == "ours-threads":
-        settings = FrontSettings("127.0.0.1", port, READ_LIMIT_BYTES, ingest_threads=SERVER_THREADS)
-        GranianFront(app, settings).serve_until(stop)
+    if front in {"ours", "ours-inline"}:
+        # As shipped: POSTs on SERVER_THREADS threads; ours-inline runs them on the event loop.
+        threads = SERVER_THREADS if front == "ours" else 0
+        GranianFront(
+            app, FrontSettings("127.0.0.1", port, READ_LIMIT_BYTES, ingest_threads=threads)
+        ).serve_until(stop)
     elif front == "waitress":
         import waitress  # a bench-only dependency: imported when used
 
@@ -83,7 +82,7 @@ def serve(front: str, app: Any, port: int, stop: threading.Event) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("port", type=int)
-    parser.add_argument("--front", default="ours", choices=["ours", "ours-threads", "waitress", "cheroot"])
+    parser.add_argument("--front", default="ours", choices=["ours", "ours-inline", "waitress", "cheroot"])
     parser.add_argument("--app", default="noop", choices=["noop", "bottle"])
     args = parser.parse_args(argv)
     stop = threading.Event()

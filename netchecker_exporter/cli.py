@@ -44,7 +44,7 @@ from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_mal
 log = logging.getLogger("netchecker_exporter")
 
 SERVER_THREADS = 48
-"""Ingest threads (etcd store). Each report holds one until its etcd Txn commits, so the writers bound
+"""Ingest threads. Each report holds one until its etcd Txn commits, so the writers bound
 how many reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780
 and 64 no more (BENCHMARKS.md, measured on waitress). -max-pending-writes (32) caps the reports that
 may wait on etcd; the rest of these threads answer the others 503 at once. /healthz, /readyz and
@@ -206,8 +206,9 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             host=settings.listen_host,
             port=settings.listen_port,
             max_body_bytes=settings.max_report_bytes,
-            # The memory store's writes never block: POSTs on the event loop, no thread handoffs.
-            ingest_threads=SERVER_THREADS if settings.etcd.endpoints else 0,
+            # Threads for the memory store too: POSTs on the event loop saved ~15% CPU per report
+            # at saturation but stalled the loop behind the reconcile pass (BENCHMARKS.md).
+            ingest_threads=SERVER_THREADS,
             drain_seconds=SHUTDOWN_DRAIN_SECONDS,
         ),
     )

@@ -55,8 +55,8 @@ class WsgiResult:
 class WsgiBridge:
     """The RSGI callable granian serves: one WSGI app, two thread pools (ingest and the rest).
 
-    `ingest=None` runs POSTs on the event loop itself: for an app whose writes never block (the
-    memory store) that saves two thread handoffs per report; reads stay on their pool either way.
+    `ingest=None` runs POSTs on the event loop itself (two thread handoffs fewer per report, for an
+    app whose writes never block); reads stay on their pool either way.
     """
 
     def __init__(
