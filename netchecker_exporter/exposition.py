@@ -229,7 +229,7 @@ def render_snapshot(snapshot: Snapshot, version: str, *, open_metrics: bool) -> 
 
 
 class ChunkFile(io.RawIOBase):
-    """A read-only, seekable file over byte chunks: waitress sends it without copying it."""
+    """A read-only, seekable file over byte chunks: the HTTP front streams it in blocks, never joined."""
 
     def __init__(self, chunks: Sequence[bytes]) -> None:
         self._chunks = [memoryview(chunk) for chunk in chunks if chunk]
