@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint typecheck unit deps debian-deps bench demo stubs clean
+.PHONY: run test lint typecheck unit quick deps debian-deps bench demo stubs clean
+
+# pytest-xdist workers: the slow tests wait on processes and sockets, not the CPU, so more workers
+# than cores pay off; the live-Prometheus module stays on one worker (its stack is module-scoped).
+WORKERS ?= 4
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +27,17 @@ run: deps
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: deps
 	$(BIN)/mypy
 
 unit: deps debian-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
+
+# The inner loop: everything but the process- and etcd-level tests, in a few seconds.
+quick: deps
+	$(BIN)/pytest -n $(WORKERS) -m 'not process and not etcd'
 
 test: lint typecheck unit
 

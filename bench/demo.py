@@ -25,7 +25,7 @@ DASHBOARD_QUERIES = (
     f'max(netchecker_agents_absent{{job="{JOB}"}} + netchecker_agents_outdated{{job="{JOB}"}})',
     f'max by (node, pod, network, status) (netchecker_agent_status{{job="{JOB}"}} == 1)',
     f'avg by (network, url) (netchecker_agent_probe_success{{job="{JOB}"}})',
-    f'max by (node, pod, network) (netchecker_agent_report_age_seconds{{job="{JOB}"}})',
+    f'time() - max by (node, pod, network) (netchecker_agent_last_report_timestamp_seconds{{job="{JOB}"}})',
     f'netchecker_node_verdict{{job="{JOB}", verdict!="healthy"}}',
     f'sum by (result) (rate(netchecker_reports_received_total{{job="{JOB}"}}[1m]))',
 )

@@ -42,7 +42,7 @@ class DemoFleet:
     target_down: bool = False
     """Every agent also probes demo_faults.DOWN_URL, and it fails from everywhere."""
 
-    def moment(self, node: int, hostnet: bool, elapsed: float) -> AgentMoment:
+    def moment(self, node: int, elapsed: float, *, hostnet: bool) -> AgentMoment:
         fault = self.faults.get(node)
         if node == self.silent_node:
             fault = Fault.NODE_UNREACHABLE
@@ -139,7 +139,7 @@ class _DemoRun:
         if await _wait(self.stop, self.rng.uniform(0, min(interval, 1.0))):
             return
         while self.elapsed() < fleet.duration_seconds:
-            moment = fleet.moment(node, agent.hostnet, self.elapsed())
+            moment = fleet.moment(node, self.elapsed(), hostnet=agent.hostnet)
             if moment.silent():
                 self.counts.silenced.append(agent.pod)
                 return

@@ -23,10 +23,10 @@ from prometheus_client import CollectorRegistry
 from netchecker_exporter.report import parse_report
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.etcd import EtcdStore
-from tests.conftest import FIXTURES, REPO
-from tests.etcd_fixtures import EtcdProcess
-from tests.polling import wait_until
-from tests.ports import free_port
+from tests.support.etcd import EtcdProcess
+from tests.support.paths import FIXTURES, REPO
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
 
 WRK_SCRIPT = """
 local template = [[%s]]

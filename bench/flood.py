@@ -21,7 +21,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.processes import LOOPBACK, free_port, http_get
+from bench.processes import LOOPBACK, http_get
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "agent-report-hostnet.json"

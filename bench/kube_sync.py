@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.processes import REPO, Child, free_port, http_get, pinned, start_child
+from bench.processes import Child, http_get, pinned, start_child
 from bench.stats import sample_value
-from tests.kube.conftest import TOKEN, write_kubeconfig
-from tests.kube.kube_apiserver import FakeKubeApiServer
-from tests.kube.kube_cluster import FakeCluster
+from tests.support.kube_access import TOKEN, write_kubeconfig
+from tests.support.kube_apiserver import FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
+from tests.support.paths import REPO
+from tests.support.ports import free_port
 
 PODS = 5_000
 

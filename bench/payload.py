@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+from tests.support.paths import FIXTURES
+
 HOSTNET_FIXTURE = "agent-report-hostnet.json"
 PODNET_FIXTURE = "agent-report-podnet-failed-probe.json"
 POD_MARKER = "@POD@"
@@ -42,14 +43,14 @@ def agent_identity(index: int) -> AgentIdentity:
 def load_fixtures(directory: Path = FIXTURES) -> dict[bool, dict[str, Any]]:
     """The two captured reports, keyed by `hostnet` (built-in look-alikes outside this checkout)."""
     if not (directory / HOSTNET_FIXTURE).is_file() or not (directory / PODNET_FIXTURE).is_file():
-        return {hostnet: builtin_report(hostnet) for hostnet in (True, False)}
+        return {hostnet: builtin_report(hostnet=hostnet) for hostnet in (True, False)}
     return {
         hostnet: json.loads((directory / name).read_text(encoding="utf-8"))
         for hostnet, name in ((True, HOSTNET_FIXTURE), (False, PODNET_FIXTURE))
     }
 
 
-def builtin_report(hostnet: bool) -> dict[str, Any]:
+def builtin_report(*, hostnet: bool) -> dict[str, Any]:
     """The captured report rebuilt in code (COMPAT.md's shape), for a clone without ../shared."""
     phases = dict.fromkeys(PHASE_KEYS, 0)
     first_probe = {"URL": "http://127.0.0.1:18081/health", "ConnectionResult": 1, "HTTPCode": 200}

@@ -6,7 +6,6 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.stats import cpu_seconds, rss_bytes
+from tests.support.paths import REPO
+from tests.support.ports import free_port
 
-REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def pinned(cpu: int | None, command: Sequence[str]) -> list[str]:

@@ -17,10 +17,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.etcd_fixtures import EtcdProcess
-from tests.polling import wait_until
-from tests.test_server_process import ExporterProcess
-from tests.test_server_sick_etcd import IngestLoad, slowest_health_answer
+from tests.support.etcd import EtcdProcess
+from tests.support.exporter import ExporterProcess
+from tests.support.polling import wait_until
+from tests.support.sick_etcd import IngestLoad, slowest_health_answer
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:

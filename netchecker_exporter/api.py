@@ -72,6 +72,8 @@ class ApiDependencies:
     page_links: PageLinks = DEFAULT_LINKS
     runbook_text: str | None = None
     """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
+    report_accepted: Callable[[], None] = lambda: None
+    """Called after each stored report, so the views refresh within a second (Reconciler.report_accepted)."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -92,7 +94,7 @@ class ErrorMappingPlugin:
             try:
                 return callback(*args, **kwargs)
             except NetcheckerError as error:
-                return _error_response(error, check_format)
+                return _error_response(error, check_format=check_format)
             except bottle.HTTPResponse:
                 raise
             except Exception:
@@ -102,7 +104,7 @@ class ErrorMappingPlugin:
         return wrapper
 
 
-def _error_response(error: NetcheckerError, check_format: bool) -> bottle.HTTPResponse:
+def _error_response(error: NetcheckerError, *, check_format: bool) -> bottle.HTTPResponse:
     status = next((code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)), 500)
     # Bad input (4xx) and store outages (503, one per report at ingest rate) would flood the log: the
     # store logs its own state changes, and both are counted in netchecker_reports_received_total.
@@ -185,6 +187,7 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
         report = parse_report(payload, name, max_probes=deps.max_probes_per_report)
         deps.store.put_report(report, deps.clock())
+        deps.report_accepted()
         return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/api/v1/agents/<name>")

@@ -102,7 +102,9 @@ def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
     )
 
 
-def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSource:
+def build_pod_source(
+    settings: Settings, environ: Mapping[str, str], registry: CollectorRegistry | None = None
+) -> PodSource:
     """-pods-file -> static; -kubeconfig, $KUBECONFIG or in-cluster -> kubernetes; else none."""
     if settings.pods_file:
         source = settings.pods_file
@@ -112,9 +114,11 @@ def build_pod_source(settings: Settings, environ: Mapping[str, str]) -> PodSourc
     access = find_cluster_access(settings.kubernetes.kubeconfig, environ)
     if access is not None:
         # Imported here: the kubernetes client costs half a second that other sources need not pay.
+        from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
         from netchecker_exporter.pods.kubernetes import KubernetesPodSource, connect
 
-        watched = KubernetesPodSource(connect(access, environ), settings.kubernetes)
+        metrics = KubernetesClientMetrics(registry)
+        watched = KubernetesPodSource(connect(access, environ), settings.kubernetes, metrics=metrics)
         log.info("pod source: kubernetes via %s, pods labelled %r in %s", access.reason,
                  settings.kubernetes.agent_selector, watched.scope)  # fmt: skip
         return watched
@@ -135,9 +139,9 @@ def _load_yaml(path: str) -> object:
 
 
 def build_registry() -> tuple[CollectorRegistry, Counter]:
-    """One private registry: ingest counter and process metrics.
+    """One private registry: ingest counter, process and client metrics.
 
-    The snapshot's families are not in it: MetricsExposition renders those once per pass.
+    The snapshot's families are not in it: MetricsExposition renders those from cached lines.
     """
     # *_created series only add noise to every dashboard query (the function is untyped upstream).
     disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -178,13 +182,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """Wire everything up and serve until SIGTERM or SIGINT."""
-    pods = build_pod_source(settings, environ)
     registry, received = build_registry()
+    pods = build_pod_source(settings, environ, registry)
     store = build_store(settings, registry, pods)
     reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
                             diagnosis=settings.diagnosis)  # fmt: skip
     registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
-    metrics = MetricsExposition(lambda: reconciler.snapshot, registry, version=__version__)
+    metrics = MetricsExposition(
+        lambda: reconciler.snapshot,
+        registry,
+        version=__version__,
+        legacy_metrics=settings.metrics.legacy_metrics,
+    )
     app = make_app(
         ApiDependencies(
             store=store,
@@ -198,6 +207,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             counters=ApiCounters.register(registry),
             page_links=page_links(settings),
             runbook_text=read_runbook(),
+            report_accepted=reconciler.report_accepted,
         )
     )
     server = GranianFront(

@@ -112,6 +112,14 @@ FLAGS: tuple[Flag, ...] = (
         "Diagnosis",
         "runbook the status page links to (default: the server's /runbook)",
     ),
+    Flag(
+        "legacy-metrics",
+        bool,
+        True,
+        "Metrics",
+        "also export the original's ncagent_* families (dashboards out there use them); "
+        "false: only netchecker_*",
+    ),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
 HELP_FLAGS = {"h", "help"}
@@ -135,6 +143,11 @@ class KubernetesSettings:
     namespace: str | None
     agent_selector: str
     startup_grace_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    legacy_metrics: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +186,7 @@ class Settings:
     verbosity: int
     limits: LimitSettings = LimitSettings()
     diagnosis: DiagnosisSettings = DiagnosisSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     def describe(self) -> str:
         """One line with the effective configuration, for the start-up log."""
@@ -184,7 +198,8 @@ class Settings:
             f"kubeconfig={self.kubernetes.kubeconfig or '-'} "
             f"namespace={self.kubernetes.namespace or '(all)'} "
             f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity} "
-            f"max-agents={self.limits.max_agents} max-unlisted-agents={self.limits.max_unlisted_agents}"
+            f"max-agents={self.limits.max_agents} max-unlisted-agents={self.limits.max_unlisted_agents} "
+            f"legacy-metrics={str(self.metrics.legacy_metrics).lower()}"
         )
 
 
@@ -330,6 +345,7 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
         verbosity=v["v"],
         limits=_limit_settings(v, problems),
         diagnosis=_diagnosis_settings(v, problems),
+        metrics=MetricsSettings(legacy_metrics=v["legacy-metrics"]),
     )
 
 

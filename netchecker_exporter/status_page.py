@@ -162,7 +162,7 @@ def _targets(targets: Iterable[TargetDiagnosis], links: PageLinks) -> str:
         rows.append(
             f'<tr data-url="{e(target.url)}" data-verdict="{e(target.verdict.value)}">'
             f'<td data-label="URL"><code>{e(target.url)}</code></td>'
-            f"{_verdict_cell(ok, target.verdict.value)}"
+            f"{_verdict_cell(target.verdict.value, ok=ok)}"
             f'<td data-label="Why">{e(target.reason)}{alert}</td></tr>'
         )
     if not rows:
@@ -171,18 +171,18 @@ def _targets(targets: Iterable[TargetDiagnosis], links: PageLinks) -> str:
     return f'<h2>Probe targets</h2><table id="targets">{head}<tbody>{"".join(rows)}</tbody></table>'
 
 
-def _verdict_cell(ok: bool | None, verdict: str) -> str:
+def _verdict_cell(verdict: str, *, ok: bool | None) -> str:
     words = e(verdict.replace("_", " "))
-    return f'<td data-label="Verdict" class="nowrap {_state_class(ok)}">{SYMBOL[ok]} {words}</td>'
+    return f'<td data-label="Verdict" class="nowrap {_state_class(ok=ok)}">{SYMBOL[ok]} {words}</td>'
 
 
-def _state_class(ok: bool | None) -> str:
+def _state_class(*, ok: bool | None) -> str:
     return {True: "s-ok", False: "s-bad", None: "s-unknown"}[ok]
 
 
 def _cell(label: str, aspect: Aspect) -> str:
     return (
-        f'<td data-label="{e(label)}" class="aspect {_state_class(aspect.ok)}" title="{WORD[aspect.ok]}">'
+        f'<td data-label="{e(label)}" class="aspect {_state_class(ok=aspect.ok)}" title="{WORD[aspect.ok]}">'
         f"{SYMBOL[aspect.ok]} {e(aspect.text)}</td>"
     )
 
@@ -201,7 +201,7 @@ def _row(node: NodeDiagnosis, links: PageLinks) -> str:
     return (
         f'<tr data-node="{e(node.node)}" data-verdict="{e(node.verdict.value)}">'
         f'<td data-label="Node" class="nowrap"><b>{e(node.node or "(no node name)")}</b></td>'
-        f"{_verdict_cell(ok, node.verdict.value)}"
+        f"{_verdict_cell(node.verdict.value, ok=ok)}"
         f'<td data-label="Why" class="reason">{e(node.reason)}{link}{evidence}</td>{cells}</tr>'
     )
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+pytestmark = [pytest.mark.process]
+
 ALERTS_DIR = Path(__file__).resolve().parent.parent / "alerts"
 RULES_FILE = ALERTS_DIR / "netchecker.rules.yml"
 RULES_TEST_FILE = ALERTS_DIR / "netchecker.rules.test.yml"

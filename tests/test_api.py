@@ -19,7 +19,8 @@ from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.memory import MemoryStore
-from tests.conftest import FakeClock, WsgiResponse, call_wsgi
+from tests.support.clock import FakeClock
+from tests.support.wsgi import WsgiResponse, call_wsgi
 
 MAX_BYTES = 8192
 
@@ -30,7 +31,7 @@ class Server:
     def __init__(self, clock: FakeClock, pods: PodSource | None = None, store: Any = None) -> None:
         self.store = store or MemoryStore(report_ttl_seconds=300, clock=clock)
         self.reconciler = Reconciler(
-            store=self.store, pods=pods or ReportedPodSource(clock), check_interval_seconds=1, clock=clock
+            store=self.store, pods=pods or ReportedPodSource(), check_interval_seconds=1, clock=clock
         )
         self.registry = CollectorRegistry()
         self.received = Counter("netchecker_reports_received", "", ["result"], registry=self.registry)
@@ -114,7 +115,7 @@ def test_connectivity_check_is_400_listing_absent_and_outdated_pods(
         ExpectedPod(podnet_report["podname"]),
         ExpectedPod("silent"),
     )
-    server = Server(clock, pods=StaticPodSource(pods, clock))
+    server = Server(clock, pods=StaticPodSource(pods))
     server.post(hostnet_report)
     clock.advance(4.5)  # interval 2 s: older than 2 x interval
     server.post(podnet_report)

@@ -3,62 +3,17 @@ nothing, are counted; malformed paths are 400; a record that cannot render leave
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.check import ExpectedPod
-from netchecker_exporter.defence import ApiCounters
-from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.pods.base import PodSource
-from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource
-from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import parse_report
 from netchecker_exporter.store.capacity import AgentCapacity
-from netchecker_exporter.store.memory import MemoryStore
-from tests.conftest import FakeClock, WsgiResponse, call_wsgi
-
-
-class Server:
-    """The app wired as cli.run wires it (counters, capacity), on a memory store and a fake clock."""
-
-    def __init__(self, clock: FakeClock, capacity: AgentCapacity, pods: PodSource | None = None) -> None:
-        self.store = MemoryStore(report_ttl_seconds=300, clock=clock, capacity=capacity)
-        self.reconciler = Reconciler(
-            store=self.store, pods=pods or ReportedPodSource(clock), check_interval_seconds=1, clock=clock
-        )
-        self.registry = CollectorRegistry()
-        received = Counter("netchecker_reports_received", "Reports.", ["result"], registry=self.registry)
-        self.app = make_app(
-            ApiDependencies(
-                store=self.store,
-                judge_agents_now=self.reconciler.judge_agents_now,
-                snapshot=lambda: self.reconciler.snapshot,
-                metrics=MetricsExposition(lambda: self.reconciler.snapshot, self.registry, version="t"),
-                reports_received=received,
-                max_report_bytes=1 << 20,
-                clock=clock,
-                max_probes_per_report=4,
-                counters=ApiCounters.register(self.registry),
-            )
-        )
-
-    def post(self, report: dict[str, Any], name: str) -> WsgiResponse:
-        body = json.dumps({**report, "podname": name}).encode()
-        return call_wsgi(self.app, "POST", f"/api/v1/agents/{name}", body, {"Content-Type": JSON})
-
-    def get(self, path: str, **environ: str) -> WsgiResponse:
-        return call_wsgi(self.app, "GET", path, headers=environ)
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.registry.get_sample_value(name, labels) or 0.0
-
-
-JSON = "application/json"
+from tests.support.api_server import JSON, Server
+from tests.support.clock import FakeClock
+from tests.support.wsgi import call_wsgi
 
 
 def with_request_uri(app: Any, uri: str) -> Any:
@@ -100,7 +55,7 @@ def test_unlisted_pods_have_their_own_bound_and_never_crowd_out_listed_ones(
     clock: FakeClock, hostnet_report: dict[str, Any]
 ) -> None:
     listed = [ExpectedPod(f"listed-{i}") for i in range(2)]
-    pods = StaticPodSource(tuple(listed), clock)
+    pods = StaticPodSource(tuple(listed))
     capacity = AgentCapacity(
         max_agents=2, max_unlisted=2, listed=lambda: [p.name for p in pods.expected_pods({})]
     )

@@ -27,7 +27,7 @@ from bench.stats import (
 )
 from bench.table import markdown_table
 from netchecker_exporter.report import parse_report, validate_pod_name
-from tests.conftest import FIXTURES, REPO
+from tests.support.paths import FIXTURES, REPO
 
 NOW = 1_800_000_000.5
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,32 +15,9 @@ from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.report import AgentRecord, parse_report
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
+from tests.support.reports import NOW, make_snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "snapshot_metrics.txt"
-NOW = 1_800_000_000.0
-
-
-def make_snapshot(hostnet: dict[str, Any], podnet: dict[str, Any]) -> Snapshot:
-    host = parse_report(hostnet, hostnet["podname"])
-    pod = parse_report(podnet, podnet["podname"])
-    records = {
-        host.podname: AgentRecord(host, NOW - 1.5, report_count=42, missed_keepalives=3),
-        pod.podname: AgentRecord(pod, NOW - 9, report_count=7, missed_keepalives=0),  # 2 windows late
-    }
-    pods = [
-        ExpectedPod(host.podname, "netchecker", "node-1", Network.HOST),
-        ExpectedPod(pod.podname, "netchecker", "node-1", Network.POD),
-        ExpectedPod("netchecker-agent-silent", "netchecker", "node-2", Network.POD),
-    ]
-    return Snapshot(
-        verdicts=judge_agents(pods, records, NOW),
-        store=StoreHealth(up=True),
-        pod_source_kind="static",
-        pod_source=PodSourceHealth(up=True, last_sync_timestamp=NOW - 2),
-        last_success_timestamp=NOW,
-        last_duration_seconds=0.25,
-        failures_total=1,
-    )
 
 
 def render(snapshot: Snapshot) -> str:
@@ -76,7 +54,7 @@ def test_store_and_pod_source_health_are_exported(up: bool, value: float) -> Non
     registry.register(SnapshotCollector(lambda: snapshot, version="x"))
     assert registry.get_sample_value("netchecker_store_up") == value
     assert registry.get_sample_value("netchecker_pod_source_up", {"source": "kubernetes"}) == value
-    assert registry.get_sample_value("netchecker_pod_source_last_sync_timestamp_seconds") == 0.0
+    assert registry.get_sample_value("netchecker_pod_source_last_sync_timestamp_seconds") is None
     assert registry.get_sample_value("netchecker_reconcile_last_success_timestamp_seconds") == 0.0
     assert registry.get_sample_value("netchecker_reconcile_duration_seconds") is None
 
@@ -101,3 +79,62 @@ def test_two_pods_on_one_node_share_a_legacy_label_and_the_newest_wins(
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(lambda: snapshot, version="x"))
     assert registry.get_sample_value("ncagent_report_count_total", {"agent": "node-1-host_network"}) == 2
+
+
+def test_a_phase_the_agent_did_not_time_has_no_sample(hostnet_report: dict[str, Any]) -> None:
+    report = parse_report(hostnet_report, hostnet_report["podname"])
+    probe = report.network_probes[0]
+    untimed = dataclasses.replace(
+        probe, phase_ms=tuple((phase, None if phase == "dns_lookup" else ms) for phase, ms in probe.phase_ms)
+    )
+    report = dataclasses.replace(report, network_probes=(untimed,))
+    record = AgentRecord(report, NOW - 1, report_count=1, missed_keepalives=0)
+    pod = ExpectedPod(report.podname, "netchecker", "node-1", Network.HOST)
+    snapshot = Snapshot(
+        judge_agents([pod], {report.podname: record}, NOW),
+        StoreHealth(True),
+        "none",
+        PodSourceHealth(True, None),
+    )
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: snapshot, version="x"))
+    labels = {"pod": report.podname, "namespace": "netchecker", "node": "node-1", "network": "host"}
+    probe_labels = {**labels, "url": probe.url}
+    phase = "netchecker_agent_probe_http_duration_seconds"
+    assert registry.get_sample_value(phase, {**probe_labels, "phase": "dns_lookup"}) is None
+    assert registry.get_sample_value(phase, {**probe_labels, "phase": "tcp_connection"}) is not None
+    legacy = {"agent": "node-1-host_network", "url": probe.url}
+    assert registry.get_sample_value("ncagent_http_probe_dns_lookup_time_ms", legacy) is None
+    assert registry.get_sample_value("ncagent_http_probe_total_time_ms", legacy) is not None
+
+
+def test_the_legacy_families_can_be_turned_off(
+    hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
+) -> None:
+    snapshot = make_snapshot(hostnet_report, podnet_report)
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: snapshot, version="x", legacy_metrics=False))
+    text = generate_latest(registry).decode()
+    assert "ncagent_" not in text
+    assert "netchecker_agent_reports_total" in text
+
+
+def test_an_agent_that_cannot_render_is_left_out_and_counted(
+    hostnet_report: dict[str, Any], podnet_report: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A record from an older version with a value no float holds must not take /metrics down."""
+    snapshot = make_snapshot(hostnet_report, podnet_report)
+    broken = snapshot.verdicts[0]
+    assert broken.record is not None
+    probe = dataclasses.replace(broken.record.report.network_probes[0], http_code=10**400)
+    report = dataclasses.replace(broken.record.report, network_probes=(probe,))
+    record = dataclasses.replace(broken.record, report=report)
+    verdicts = (dataclasses.replace(broken, record=record), *snapshot.verdicts[1:])
+    snapshot = dataclasses.replace(snapshot, verdicts=verdicts)
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: snapshot, version="x"))
+    text = generate_latest(registry).decode()
+    assert broken.pod.name not in text
+    assert snapshot.verdicts[1].pod.name in text
+    assert registry.get_sample_value("netchecker_agents_unrenderable") == 1.0
+    assert broken.pod.name in caplog.text

@@ -6,54 +6,13 @@ from typing import Any
 
 import pytest
 
-from tests.kit_support import dashboard_queries, iter_panels, load_dashboard, promql_metric_names
+from tests.support.kit import dashboard_queries, iter_panels, load_dashboard, promql_metric_names
+from tests.support.metrics import exported_families, exposition_text, full_snapshot
 
-# What the server exports (collector.py, diagnosis_metrics.py and cli.py) plus Prometheus's own `up`.
+# What the server exports (a real exposition of every family) plus Prometheus's own `up`.
 EXPORTED_METRICS = {
     "up",
-    "ncagent_report_count_total",
-    "ncagent_error_count_total",
-    "ncagent_http_probe_connection_result",
-    "ncagent_http_probe_code",
-    *(
-        f"ncagent_http_probe_{phase}_time_ms"
-        for phase in (
-            "total",
-            "content_transfer",
-            "tcp_connection",
-            "dns_lookup",
-            "connect",
-            "server_processing",
-        )
-    ),
-    "netchecker_agents_expected",
-    "netchecker_agents_absent",
-    "netchecker_agents_outdated",
-    "netchecker_agent_status",
-    "netchecker_agent_report_age_seconds",
-    "netchecker_agent_report_interval_seconds",
-    "netchecker_agent_reports_total",
-    "netchecker_agent_missed_keepalives_total",
-    "netchecker_agent_probe_success",
-    "netchecker_agent_probe_http_status_code",
-    "netchecker_agent_probe_duration_seconds",
-    "netchecker_reconcile_last_success_timestamp_seconds",
-    "netchecker_reconcile_duration_seconds",
-    "netchecker_reconcile_failures_total",
-    "netchecker_store_up",
-    "netchecker_pod_source_up",
-    "netchecker_pod_source_last_sync_timestamp_seconds",
-    "netchecker_reports_received_total",
-    "netchecker_build_info",
-    "netchecker_node_verdict",
-    "netchecker_node_clock_skew_seconds",
-    "netchecker_node_reboots_total",
-    "netchecker_node_boot_timestamp_seconds",
-    "netchecker_probe_target_verdict",
-    "netchecker_probe_target_nodes",
-    "netchecker_probe_target_failing_nodes",
-    "netchecker_cluster_verdict",
-    "netchecker_nodes",
+    *exported_families(exposition_text(full_snapshot())),
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
 }
@@ -128,11 +87,11 @@ def test_dashboard_covers_verdict_nodes_reports_probes_and_server_health() -> No
     assert {"Per-node state"} <= set(rows["Nodes: pod network vs host network"])
     assert {"Report age"} <= set(rows["Reports"])
     assert {"Probe success by URL", "Probe latency by phase"} <= set(rows["Probes"])
-    assert {"Cluster diagnosis", "Nodes with a problem", "Probe targets", "Clock skew per node"} <= set(
-        rows["Diagnosis: what is broken, where"]
-    )
     assert {"Since last reconcile", "Store", "Pod source", "Reports ingested by result"} <= set(
         rows["Server self-health"]
+    )
+    assert {"Cluster diagnosis", "Nodes with a problem", "Probe targets", "Clock skew per node"} <= set(
+        rows["Diagnosis: what is broken, where"]
     )
 
 

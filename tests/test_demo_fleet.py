@@ -6,10 +6,13 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
+import pytest
 import requests
 
 from bench.demo_fleet import UNREACHABLE_URL, DemoFleet, pods_file_text, run_demo_fleet
-from tests.test_server_process import ExporterProcess, metric_value
+from tests.support.exporter import ExporterProcess, metric_value
+
+pytestmark = [pytest.mark.process]
 
 BOUND_SECONDS = 30.0
 

@@ -22,18 +22,19 @@ from bench.demo_fleet import DemoFleet, pods_file_text, run_demo_fleet
 from netchecker_exporter.diagnosis import NodeVerdict
 from netchecker_exporter.status_page import ALERTS, TARGET_DOWN_ALERT
 from tests.browser import chromium, keep_screenshot
-from tests.polling import wait_until
-from tests.ports import free_port
-from tests.test_live_prometheus import (
+from tests.support.exporter import ExporterProcess, stop_process
+from tests.support.exporter import start_logged as start
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
+from tests.support.prometheus import (
     LiveStack,
     all_rules_evaluated,
     http_status,
     prom_query,
-    start,
-    stop_process,
     write_prometheus_config,
 )
-from tests.test_server_process import ExporterProcess
+
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("demo_fleet_live")]
 
 NODES = 10
 EXPECTED = {f"node-n{index:05d}": fault.value for index, fault in DEMO_FAULTS.items()}
@@ -66,7 +67,7 @@ class FleetThread:
         self._thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may interleave other modules' tests with these
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
     fleet = DemoFleet(port=0, nodes=NODES, report_interval_seconds=2, silent_node=7, silent_after_seconds=3,
                       failing_nodes=frozenset({3}), faults=DEMO_FAULTS, target_down=True,

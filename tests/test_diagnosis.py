@@ -15,7 +15,7 @@ from netchecker_exporter.diagnosis import (
     TargetVerdict,
     diagnose,
 )
-from tests.diagnosis_support import NOW, PING, SETTINGS, TARGET, Agent, node_agents, probe, verdicts
+from tests.support.diagnosis import NOW, PING, SETTINGS, TARGET, Agent, node_agents, probe, verdicts
 
 V = NodeVerdict
 FAILING_TARGET = (probe(PING), probe(TARGET, ok=False))

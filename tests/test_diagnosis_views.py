@@ -23,7 +23,8 @@ from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.store.memory import MemoryStore
-from tests.conftest import FakeClock, call_wsgi
+from tests.support.clock import FakeClock
+from tests.support.wsgi import call_wsgi
 
 NODE = "node-n00001"
 WORDS = {
@@ -63,7 +64,7 @@ class Cluster:
         self.clock, self.fleet, self.elapsed = clock, fleet, 0.0
         pods = parse_pods_file(yaml.safe_load(pods_file_text(fleet)), "fleet")
         store = MemoryStore(report_ttl_seconds=3600, clock=clock)
-        self.reconciler = Reconciler(store=store, pods=StaticPodSource(pods, clock), check_interval_seconds=1,
+        self.reconciler = Reconciler(store=store, pods=StaticPodSource(pods), check_interval_seconds=1,
                                      clock=clock)  # fmt: skip
         registry = CollectorRegistry()
         registry.register(DiagnosisCollector(lambda: self.reconciler.snapshot))
@@ -78,7 +79,7 @@ class Cluster:
         """Every agent reports once a second (unless its fault silences it); then one reconcile pass."""
         for _ in range(seconds):
             for index, agent in enumerate(self.fleet.agents()):
-                moment = self.fleet.moment(index // 2, agent.hostnet, self.elapsed)
+                moment = self.fleet.moment(index // 2, self.elapsed, hostnet=agent.hostnet)
                 if moment.silent():
                     continue
                 fixture = {

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import yaml
 
-from tests.kit_support import REPO_ROOT
+from tests.support.paths import REPO
 
-DOCKERFILE = REPO_ROOT / "Dockerfile"
-DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def test_image_runs_as_the_non_root_user_the_deployment_expects() -> None:
     assert users, "the final stage must switch user"
     uid, _, gid = users[-1].partition(":")
     assert uid.isdigit() and int(uid) != 0, "a numeric non-root uid lets runAsNonRoot verify it"
-    deployment = yaml.safe_load((REPO_ROOT / "config/kubernetes/base/server-deployment.yaml").read_text())
+    deployment = yaml.safe_load((REPO / "config/kubernetes/base/server-deployment.yaml").read_text())
     pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
     assert (pod_security["runAsUser"], pod_security["runAsGroup"]) == (int(uid), int(gid or uid))
 
@@ -77,7 +77,7 @@ def test_image_exposes_8081_and_starts_exporter_py_with_the_original_flags() -> 
 def test_image_has_oci_labels_matching_the_project() -> None:
     labels_text = " ".join(ins.arguments for ins in final_stage() if ins.keyword == "LABEL")
     labels = dict(item.split("=", 1) for item in shlex.split(labels_text))
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert labels["org.opencontainers.image.title"] == project["name"]
     assert labels["org.opencontainers.image.version"] == project["version"]
     assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
@@ -93,7 +93,7 @@ def test_pip_install_step_installs_the_project_from_pyproject_like_ci() -> None:
     assert ["/opt/venv/bin/pip", "install", "."] in installs, installs
     runs = " ".join(commands)
     assert not re.search(r"-r\s|requirements", runs), "dependencies come from pyproject.toml only"
-    makefile = (REPO_ROOT / "Makefile").read_text()
+    makefile = (REPO / "Makefile").read_text()
     assert re.search(r"pip install -q -e '\.\[dev\]'", makefile), "CI installs the same project with [dev]"
 
 
@@ -111,6 +111,6 @@ def test_every_copied_file_exists_and_is_not_dockerignored() -> None:
     ]
     assert sources
     for source in sources:
-        assert (REPO_ROOT / source).exists(), source
+        assert (REPO / source).exists(), source
         assert not ignored(source, patterns), f"{source} is excluded by .dockerignore"
     assert ignored(".venv", patterns) and ignored(".git", patterns)

@@ -13,8 +13,8 @@ from netchecker_exporter.store.etcd_plan import Base, Put, group_by_pod, plan_po
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool, bucket_width_seconds
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
-from tests.conftest import FakeClock
-from tests.test_store_etcd import agent_report
+from tests.support.clock import FakeClock
+from tests.support.reports import agent_report
 
 
 def record(count: int, podname: str = "netchecker-agent-a") -> AgentRecord:

@@ -10,7 +10,7 @@ from google.protobuf.internal import api_implementation
 
 from netchecker_exporter.store import etcd_rpc
 from netchecker_exporter.store.etcdpb import kv_pb2, rpc_pb2
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 GENERATED = REPO / "netchecker_exporter" / "store" / "etcdpb"
 

@@ -15,9 +15,10 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from netchecker_exporter.store.capacity import AgentCapacity
-from tests.conftest import FakeClock, load_fixture
-from tests.test_api_hostile import Server
-from tests.test_server_process import LEGACY_MS_LINT
+from tests.support.api_server import Server
+from tests.support.clock import FakeClock
+from tests.support.exporter import LEGACY_MS_LINT
+from tests.support.paths import load_fixture
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 HOSTILE_STRINGS = ["\ud800", "a\udfffb", "\x00", "line\nbreak", 'q"uo\\te', "ü" * 200, "x" * 3000, ""]

@@ -22,10 +22,12 @@ import pytest
 import requests
 
 from netchecker_exporter.serve import FrontSettings, GranianFront
-from tests.conftest import REPO, fixture_paths
-from tests.polling import wait_until
-from tests.ports import free_port
-from tests.test_server_process import ExporterProcess
+from tests.support.exporter import ExporterProcess
+from tests.support.paths import REPO, fixture_paths
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
+
+pytestmark = [pytest.mark.process]
 
 LIMIT = 4096
 

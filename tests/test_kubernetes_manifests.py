@@ -12,9 +12,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.kit_support import REPO_ROOT, RULES_FILE
+from tests.support.paths import REPO, RULES_FILE
 
-KUBE_DIR = REPO_ROOT / "config" / "kubernetes"
+KUBE_DIR = REPO / "config" / "kubernetes"
 BASE_DIR = KUBE_DIR / "base"
 PROMETHEUS_RULE_FILE = KUBE_DIR / "prometheus-operator" / "prometheusrule.yaml"
 KUBERNETES_VERSIONS = [f"1.{minor}.0" for minor in range(25, 38)]

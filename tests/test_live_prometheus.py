@@ -1,5 +1,8 @@
 """Live check: Debian's prometheus scrapes a real server fed with real agent reports.
 
+The server watches its agent pods on the fake Kubernetes API, so the pod source's families
+(last sync, client calls) have data too.
+
 Every dashboard query must return data and every alert rule must evaluate without error; the
 alerts the fixtures should trigger (a silent agent, a failing probe on the pod network while the
 host network is fine) must be pending.
@@ -7,97 +10,57 @@ host network is fine) must be pending.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 
-from tests.kit_support import (
-    FIXTURES_DIR,
-    REPO_ROOT,
-    RULES_FILE,
-    dashboard_queries,
-    load_dashboard,
-    substitute_variables,
+from tests.support.exporter import isolated_environment, start_logged, stop_process
+from tests.support.kit import dashboard_queries, load_dashboard, substitute_variables
+from tests.support.kube_access import TOKEN, write_kubeconfig
+from tests.support.kube_apiserver import FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
+from tests.support.paths import RULES_FILE, load_fixtures
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
+from tests.support.prometheus import (
+    JOB,
+    MIN_SCRAPES,
+    LiveStack,
+    all_rules_evaluated,
+    http_get_json,
+    http_status,
+    prom_query,
+    scrape_count,
+    write_prometheus_config,
 )
-from tests.polling import wait_until
-from tests.ports import free_port
 
-JOB = "netchecker"
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("live_prometheus")]
+
+T = TypeVar("T")
 SILENT_POD = "netchecker-agent-silent"
 DASHBOARD_VARIABLES = {"job": JOB, "instance": ".*", "node": ".*", "__rate_interval": "30s"}
-MIN_SCRAPES = 5
+SETTLE_SECONDS = 15
+"""How long a query may take to show data: a scrape missed on a loaded machine marks series stale."""
 
 
-@dataclass(frozen=True)
-class LiveStack:
-    prometheus_url: str
-    server_url: str
-    fixtures: tuple[dict[str, Any], ...]
-
-
-def http_get_json(url: str, params: dict[str, str] | None = None) -> Any:
-    query = "?" + urllib.parse.urlencode(params) if params else ""
-    with urllib.request.urlopen(url + query, timeout=5) as response:
-        return json.load(response)
-
-
-def http_status(url: str, method: str = "GET", body: bytes | None = None) -> int:
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def prom_query(stack: LiveStack, expr: str) -> list[dict[str, Any]]:
-    answer = http_get_json(f"{stack.prometheus_url}/api/v1/query", {"query": expr})
-    assert answer["status"] == "success", answer
-    result: list[dict[str, Any]] = answer["data"]["result"]
-    return result
-
-
-def load_fixtures() -> tuple[dict[str, Any], ...]:
-    files = sorted(FIXTURES_DIR.glob("*.json")) if FIXTURES_DIR.is_dir() else []
-    if not files:
-        pytest.skip(f"no agent report fixtures in {FIXTURES_DIR} (expected tests/fixtures in the repo)")
-    return tuple(json.loads(path.read_text()) for path in files)
-
-
-def write_pods_file(path: Path, fixtures: tuple[dict[str, Any], ...]) -> None:
-    agents = [{"pod": f["podname"], "node": f["nodename"], "namespace": "netchecker"} for f in fixtures]
-    agents.append({"pod": SILENT_POD, "node": "node-2", "namespace": "netchecker"})
-    path.write_text(yaml.safe_dump({"agents": agents}))
-
-
-def write_prometheus_config(path: Path, server_port: int) -> None:
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
-        "rule_files": [str(RULES_FILE)],
-        "scrape_configs": [
-            {
-                "job_name": JOB,
-                "honor_labels": True,
-                "static_configs": [{"targets": [f"127.0.0.1:{server_port}"]}],
-            }
-        ],
-    }
-    path.write_text(yaml.safe_dump(config))
+def serve_agent_pods(fixtures: tuple[dict[str, Any], ...]) -> FakeKubeApiServer:
+    """The fake Kubernetes API with one pod per fixture and a silent one on node-2."""
+    cluster = FakeCluster()
+    for fixture in fixtures:
+        hostnet = "hostnet" in fixture["podname"]
+        app = "netchecker-agent-hostnet" if hostnet else "netchecker-agent"
+        cluster.create_pod(
+            fixture["podname"], node=fixture["nodename"], labels={"app": app}, host_network=hostnet
+        )
+    cluster.create_pod(SILENT_POD, node="node-2")
+    return FakeKubeApiServer(cluster, token=TOKEN).start()
 
 
 def post_reports_until(stop: threading.Event, server_url: str, fixtures: tuple[dict[str, Any], ...]) -> None:
@@ -109,32 +72,7 @@ def post_reports_until(stop: threading.Event, server_url: str, fixtures: tuple[d
         stop.wait(1.0)
 
 
-def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-def scrape_count(stack: LiveStack) -> bool:
-    result = prom_query(stack, f'count_over_time(up{{job="{JOB}"}}[1m])')
-    return bool(result) and float(result[0]["value"][1]) >= MIN_SCRAPES
-
-
-def all_rules_evaluated(stack: LiveStack) -> bool:
-    groups = http_get_json(f"{stack.prometheus_url}/api/v1/rules")["data"]["groups"]
-    rules = [rule for group in groups for rule in group["rules"]]
-    return bool(rules) and all(not r["lastEvaluation"].startswith("0001") for r in rules)
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may interleave other modules' tests with these
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     fixtures = load_fixtures()
     prometheus = shutil.which("prometheus")
@@ -142,20 +80,22 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         pytest.fail("prometheus not found: run scripts/ensure-debian-packages (Debian package 'prometheus')")
     workdir = tmp_path_factory.mktemp("live")
     server_port, prometheus_port = free_port(), free_port()
-    write_pods_file(workdir / "pods.yaml", fixtures)
+    apiserver = serve_agent_pods(fixtures)
+    kubeconfig = write_kubeconfig(workdir / "kubeconfig", apiserver.url, TOKEN)
     write_prometheus_config(workdir / "prometheus.yml", server_port)
-    server = start(
+    server = start_logged(
         [
             sys.executable,
             "exporter.py",
             f"-endpoint=127.0.0.1:{server_port}",
             "-check-interval=1",
-            "-pods-file",
-            str(workdir / "pods.yaml"),
+            f"-kubeconfig={kubeconfig}",
+            "-startup-grace=0",
         ],
         workdir / "server.log",
+        env=isolated_environment(),
     )
-    prom = start(
+    prom = start_logged(
         [
             prometheus,
             f"--config.file={workdir / 'prometheus.yml'}",
@@ -205,17 +145,33 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         stop.set()
         stop_process(prom)
         stop_process(server)
+        apiserver.stop()
 
 
 @pytest.mark.parametrize(("where", "expr"), dashboard_queries(load_dashboard()))
 def test_dashboard_query_returns_data(live_stack: LiveStack, where: str, expr: str) -> None:
     query = substitute_variables(expr, DASHBOARD_VARIABLES)
-    assert prom_query(live_stack, query), f"{where}: no data for {query}"
+    assert eventually(lambda: prom_query(live_stack, query)), f"{where}: no data for {query}"
+
+
+def eventually(query: Callable[[], T]) -> T | None:
+    """The first truthy answer within SETTLE_SECONDS, else the last one."""
+    answers: list[T] = []
+
+    def answered() -> bool:
+        answers.append(query())
+        return bool(answers[-1])
+
+    with contextlib.suppress(TimeoutError):
+        wait_until(answered, SETTLE_SECONDS, "data", interval_seconds=0.5)
+    return answers[-1] if answers else None
 
 
 def test_dashboard_variable_queries_find_the_job_and_nodes(live_stack: LiveStack) -> None:
-    assert prom_query(live_stack, "netchecker_build_info")[0]["metric"]["job"] == JOB
-    nodes = {r["metric"]["node"] for r in prom_query(live_stack, f'netchecker_agent_status{{job="{JOB}"}}')}
+    build = eventually(lambda: prom_query(live_stack, "netchecker_build_info"))
+    assert build and build[0]["metric"]["job"] == JOB
+    status = eventually(lambda: prom_query(live_stack, f'netchecker_agent_status{{job="{JOB}"}}')) or []
+    nodes = {r["metric"]["node"] for r in status}
     assert nodes == {f["nodename"] for f in live_stack.fixtures} | {"node-2"}
 
 
@@ -234,19 +190,21 @@ def pending_alerts(stack: LiveStack) -> set[tuple[str, str]]:
 
 
 def test_the_silent_agent_is_absent_and_its_alert_pending(live_stack: LiveStack) -> None:
-    absent = prom_query(live_stack, 'netchecker_agent_status{status="absent"} == 1')
-    assert [r["metric"]["pod"] for r in absent] == [SILENT_POD]
-    assert ("NetcheckerAgentAbsent", SILENT_POD) in pending_alerts(live_stack)
+    absent = eventually(lambda: prom_query(live_stack, 'netchecker_agent_status{status="absent"} == 1'))
+    assert [r["metric"]["pod"] for r in absent or []] == [SILENT_POD]
+    assert eventually(lambda: ("NetcheckerAgentAbsent", SILENT_POD) in pending_alerts(live_stack))
 
 
 def test_pod_network_probe_failure_with_healthy_host_network_is_pending_as_cni_fault(
     live_stack: LiveStack,
 ) -> None:
-    failing = prom_query(live_stack, "netchecker_agent_probe_success == 0")
+    failing = eventually(lambda: prom_query(live_stack, "netchecker_agent_probe_success == 0")) or []
     assert {(r["metric"]["network"], r["metric"]["node"]) for r in failing} == {("pod", "node-1")}
-    alerts = pending_alerts(live_stack)
-    assert ("NetcheckerPodNetworkDownOnNode", "node-1") in alerts
-    assert ("NetcheckerProbeFailing", failing[0]["metric"]["pod"]) in alerts
+    wanted = {
+        ("NetcheckerPodNetworkDownOnNode", "node-1"),
+        ("NetcheckerProbeFailing", failing[0]["metric"]["pod"]),
+    }
+    assert eventually(lambda: wanted <= pending_alerts(live_stack))
 
 
 def test_the_diagnosis_alerts_name_the_broken_nodes(live_stack: LiveStack) -> None:

@@ -70,7 +70,14 @@ def test_source_none_expects_every_agent_that_reported(hostnet_report: dict[str,
 
 
 def test_the_shipped_example_pods_file_is_valid() -> None:
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     path = REPO / "config" / "pods.example.yml"
     assert len(parse_pods_file(yaml.safe_load(path.read_text()), str(path))) == 3
+
+
+def test_static_and_none_sources_are_up_but_never_claim_a_sync() -> None:
+    """They have no origin to sync with: a 'last sync' of now would be invented data."""
+    for source in (StaticPodSource((ExpectedPod("netchecker-agent-a"),)), ReportedPodSource()):
+        health = source.health()
+        assert (health.up, health.last_sync_timestamp) == (True, None)

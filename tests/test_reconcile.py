@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from netchecker_exporter.check import AgentStatus, ExpectedPod
-from netchecker_exporter.errors import PodSourceUnavailableError
+from netchecker_exporter.errors import NetcheckerError, PodSourceUnavailableError
 from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import AgentRecord, parse_report
 from netchecker_exporter.store.memory import MemoryStore
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
+from tests.support.polling import wait_until
 
 
 class FlakyPods:
@@ -88,10 +91,43 @@ def test_the_loop_survives_failures_and_stops_on_its_event(
     assert reconciler.snapshot.failures_total == 2
 
 
-def test_a_snapshot_is_never_mutated_only_replaced(clock: FakeClock, hostnet_report: dict[str, Any]) -> None:
-    reconciler = make(clock, FlakyPods((ExpectedPod(hostnet_report["podname"]),)), hostnet_report)
-    before = reconciler.snapshot
-    after = reconciler.reconcile_once()
-    assert before is not after
-    assert before.verdicts == ()
-    assert not before.reconciled
+def pod_names(reconciler: Reconciler) -> set[str]:
+    return {verdict.pod.name for verdict in reconciler.snapshot.verdicts}
+
+
+def test_an_accepted_report_is_in_the_snapshot_long_before_the_check_interval(
+    hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
+) -> None:
+    store = MemoryStore(report_ttl_seconds=300)
+    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=3600)
+    stop = threading.Event()
+    loop = threading.Thread(target=reconciler.run, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        wait_until(lambda: reconciler.snapshot.reconciled, 10, "the first pass")
+        for payload in (hostnet_report, podnet_report):
+            store.put_report(parse_report(payload, payload["podname"]), time.time())
+            reconciler.report_accepted()
+            wait_until(
+                lambda p=payload: p["podname"] in pod_names(reconciler), 10, "the report in the snapshot"
+            )
+    finally:
+        stop.set()
+        loop.join(timeout=5)
+    assert not loop.is_alive()
+
+
+def test_connectivity_check_runs_a_pass_that_the_next_scrape_reads_and_raises_its_error(
+    clock: FakeClock, hostnet_report: dict[str, Any]
+) -> None:
+    pods = FlakyPods((ExpectedPod(hostnet_report["podname"]),), PodSourceUnavailableError("API down"))
+    store = MemoryStore(report_ttl_seconds=300, clock=clock)
+    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=10, clock=clock)
+    store.put_report(parse_report(hostnet_report, hostnet_report["podname"]), clock())
+    verdicts = reconciler.judge_agents_now()
+    assert [v.status for v in verdicts] == [AgentStatus.FRESH]
+    assert reconciler.snapshot.verdicts == verdicts
+    with pytest.raises(NetcheckerError, match="API down"):
+        reconciler.judge_agents_now()
+    assert reconciler.snapshot.failures_total == 1
+    assert reconciler.snapshot.verdicts == verdicts

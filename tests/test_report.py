@@ -19,7 +19,7 @@ from netchecker_exporter.report import (
     record_to_stored_json,
     validate_pod_name,
 )
-from tests.conftest import fixture_paths
+from tests.support.paths import fixture_paths
 
 
 @pytest.mark.parametrize("path", fixture_paths(), ids=lambda p: p.name)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from netchecker_exporter.report import strip_padding
-from tests.conftest import fixture_paths
+from tests.support.paths import fixture_paths
 
 
 def parsed(body: bytes) -> Any:

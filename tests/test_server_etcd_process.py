@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.conftest import fixture_paths
-from tests.etcd_fixtures import EtcdProcess
-from tests.polling import wait_until
-from tests.test_server_process import ExporterProcess, metric_value
+import pytest
+
+from tests.support.etcd import EtcdProcess
+from tests.support.exporter import ExporterProcess, metric_value
+from tests.support.paths import fixture_paths
+from tests.support.polling import wait_until
+
+pytestmark = [pytest.mark.etcd, pytest.mark.process]
 
 PING_TIMEOUT_SECONDS = 1.5
 REPORT_COUNT = 'ncagent_report_count_total{agent="node-1-host_network"}'

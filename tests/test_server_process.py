@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import signal
 import socket
@@ -18,53 +16,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import REPO, fixture_paths
-from tests.polling import wait_until
-from tests.ports import free_port
+from tests.support.exporter import LEGACY_MS_LINT, ExporterProcess, isolated_environment, metric_value
+from tests.support.paths import REPO, fixture_paths
+from tests.support.polling import wait_until
 
-STARTUP_SECONDS = 15
-
-
-class ExporterProcess:
-    """`python exporter.py` on a free loopback port, stopped with SIGTERM at the end."""
-
-    def __init__(self, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{self.port}", *args]
-        self.process = subprocess.Popen(
-            command, cwd=REPO, env=isolated_environment(), stderr=subprocess.PIPE, text=True
-        )
-        wait_until(lambda: self._answers("/healthz"), STARTUP_SECONDS, f"exporter on {self.url}")
-
-    def _answers(self, path: str) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"exporter exited {self.process.returncode}: {self.process.stderr.read()}")  # type: ignore[union-attr]
-        try:
-            return requests.get(self.url + path, timeout=1).ok
-        except requests.ConnectionError:
-            return False
-
-    def get(self, path: str) -> requests.Response:
-        return requests.get(self.url + path, timeout=5)
-
-    def post_fixture(self, path: Path) -> requests.Response:
-        body = path.read_bytes()
-        name = json.loads(body)["podname"]
-        headers = {"Content-Type": "application/json", "Connection": "close"}
-        return requests.post(f"{self.url}/api/v1/agents/{name}", data=body, headers=headers, timeout=5)
-
-    def stop(self) -> tuple[int, str]:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        _, stderr = self.process.communicate(timeout=10)
-        return self.process.returncode, stderr
-
-
-def isolated_environment() -> dict[str, str]:
-    """This machine's environment minus anything that would point the exporter at a real cluster."""
-    cluster = {"KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"}
-    return {k: v for k, v in os.environ.items() if k not in cluster and not k.startswith("NETCHECKER_")}
+pytestmark = [pytest.mark.process]
 
 
 @pytest.fixture
@@ -72,13 +28,6 @@ def exporter() -> Iterator[ExporterProcess]:
     process = ExporterProcess("-check-interval=0.2")
     yield process
     process.stop()
-
-
-def metric_value(text: str, sample: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_the_fixtures_get_exactly_the_originals_answers(exporter: ExporterProcess) -> None:
@@ -121,11 +70,6 @@ def test_promtool_accepts_the_live_metrics(exporter: ExporterProcess) -> None:
     assert result.returncode in {0, 3}, findings
     assert [f for f in findings if not LEGACY_MS_LINT.fullmatch(f)] == []
     assert len(findings) == 6
-
-
-LEGACY_MS_LINT = re.compile(
-    r"ncagent_http_probe_\w+_time_ms metric names should not contain abbreviated units"
-)
 
 
 def test_a_silent_agent_turns_outdated_and_counts_missed_keepalives_by_the_clock(
@@ -172,6 +116,14 @@ def test_kubesprays_flags_start_the_server(tmp_path: Path) -> None:
     assert "starting: endpoint=127.0.0.1:" in stderr
 
 
+def refuses_connections(exporter: ExporterProcess) -> bool:
+    try:
+        requests.get(exporter.url + "/healthz", timeout=1)
+    except requests.ConnectionError:
+        return True
+    return False
+
+
 def test_sigterm_finishes_the_request_in_flight_and_exits_0_within_5_seconds(
     exporter: ExporterProcess,
 ) -> None:
@@ -186,13 +138,12 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0_within_5_seconds(
         time.sleep(0.2)
         started = time.monotonic()
         exporter.process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        with pytest.raises(requests.ConnectionError):
-            requests.get(exporter.url + "/healthz", timeout=1)  # no new connections
+        wait_until(lambda: refuses_connections(exporter), 3, "the listener to close")  # no new connections
         conn.sendall(body[100:])
         reply = conn.recv(4096)
     assert reply.startswith(b"HTTP/1.1 200"), reply
-    code, stderr = exporter.stop()
+    code = exporter.process.wait(timeout=10)  # on its own: a 2nd SIGTERM during exit kills it (-15)
+    _, stderr = exporter.process.communicate()
     assert code == 0
     assert time.monotonic() - started < 5
     assert "stopped" in stderr

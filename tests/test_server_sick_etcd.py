@@ -4,7 +4,6 @@ the health endpoints keep answering, ingest fails fast, store_up tells the truth
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,75 +12,20 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import load_fixture
-from tests.etcd_fixtures import EtcdProcess
-from tests.polling import wait_until
-from tests.test_server_process import ExporterProcess, metric_value
+from tests.support.etcd import EtcdProcess
+from tests.support.exporter import ExporterProcess, metric_value
+from tests.support.polling import wait_until
+from tests.support.sick_etcd import (
+    HEALTH_DEADLINE_SECONDS,
+    PING_TIMEOUT_SECONDS,
+    IngestLoad,
+    post,
+    report_body,
+    slowest_health_answer,
+    start_exporter,
+)
 
-PING_TIMEOUT_SECONDS = 1.5
-HEALTH_PATHS = ("/healthz", "/readyz", "/metrics", "/api/v1/ping", "/api/v1/connectivity_check")
-HEALTH_DEADLINE_SECONDS = 1.0
-
-
-def start_exporter(etcd: EtcdProcess, *args: str) -> ExporterProcess:
-    return ExporterProcess(
-        f"-etcd-endpoints={etcd.url}",
-        "-check-interval=0.2",
-        f"-ping-timeout={PING_TIMEOUT_SECONDS}",
-        *args,
-    )
-
-
-def report_body(name: str) -> bytes:
-    return json.dumps({**load_fixture("agent-report-hostnet.json"), "podname": name}).encode()
-
-
-def post(exporter: ExporterProcess, name: str) -> tuple[int, float]:
-    started = time.monotonic()
-    response = requests.post(
-        f"{exporter.url}/api/v1/agents/{name}",
-        data=report_body(name),
-        headers={"Content-Type": "application/json", "Connection": "close"},
-        timeout=30,
-    )
-    return response.status_code, time.monotonic() - started
-
-
-class IngestLoad:
-    """`threads` agents posting as fast as they are answered, recording (status, seconds)."""
-
-    def __init__(self, exporter: ExporterProcess, threads: int) -> None:
-        self.results: list[tuple[int, float]] = []
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(exporter, f"netchecker-agent-load-{i}"), daemon=True)
-            for i in range(threads)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _run(self, exporter: ExporterProcess, name: str) -> None:
-        while not self._stop.is_set():
-            self.results.append(post(exporter, name))
-
-    def stop(self) -> list[tuple[int, float]]:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-        return self.results
-
-
-def slowest_health_answer(exporter: ExporterProcess, seconds: float) -> tuple[float, str]:
-    """Poll every health endpoint for `seconds`; the slowest answer and its path."""
-    slowest = (0.0, "")
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for path in HEALTH_PATHS:
-            started = time.monotonic()
-            requests.get(exporter.url + path, timeout=10)
-            slowest = max(slowest, (time.monotonic() - started, path))
-        time.sleep(0.05)
-    return slowest
+pytestmark = [pytest.mark.etcd, pytest.mark.process]
 
 
 def metrics_with(exporter: ExporterProcess, text: str) -> str | None:

@@ -181,8 +181,23 @@ def test_help_groups_every_flag() -> None:
 
 def test_the_shipped_example_config_file_is_valid() -> None:
     from netchecker_exporter.cli import read_text
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     path = str(REPO / "config" / "netchecker.example.yml")
     settings = load_settings(["-config", path], {}, read_text)
     assert settings.config_file == path
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "legacy"),
+    [
+        ([], {}, True),
+        (["-legacy-metrics=false"], {}, False),
+        ([], {"NETCHECKER_LEGACY_METRICS": "false"}, False),
+        (["-legacy-metrics"], {"NETCHECKER_LEGACY_METRICS": "false"}, True),
+    ],
+)
+def test_the_legacy_families_are_on_unless_turned_off(
+    argv: list[str], env: dict[str, str], legacy: bool
+) -> None:
+    assert load(argv, env).metrics.legacy_metrics is legacy

@@ -19,8 +19,8 @@ from netchecker_exporter.status_page import (
     render_status_page,
 )
 from netchecker_exporter.store.base import StoreHealth
-from tests.diagnosis_support import NOW, PING, SETTINGS, Agent, node_agents, probe, verdicts
-from tests.kit_support import RULES_FILE
+from tests.support.diagnosis import NOW, PING, SETTINGS, Agent, node_agents, probe, verdicts
+from tests.support.paths import RULES_FILE
 
 HOSTILE = '"><script>alert(1)</script>'
 

@@ -19,19 +19,17 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.errors import ConfigError, StoreUnavailableError
-from netchecker_exporter.report import AgentRecord, AgentReport, parse_report
+from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.etcd import KEEPER_INTERVAL_SECONDS, EtcdStore
-from tests.conftest import load_fixture
-from tests.etcd_fixtures import EtcdProcess, TlsFiles, make_cluster, make_tls_files, stop_all
-from tests.polling import wait_until
+from tests.support.etcd import EtcdProcess, make_cluster, stop_all
+from tests.support.polling import wait_until
+from tests.support.reports import agent_report
+from tests.support.tls import TlsFiles, make_tls_files
+
+pytestmark = [pytest.mark.etcd]
 
 PING_TIMEOUT_SECONDS = 1.5
-
-
-def agent_report(podname: str, interval: int = 10) -> AgentReport:
-    payload = {**load_fixture("agent-report-hostnet.json"), "podname": podname, "report_interval": interval}
-    return parse_report(payload, podname)
 
 
 def etcd_settings(
@@ -41,6 +39,7 @@ def etcd_settings(
     ca: Path | None = None,
     client_cert: bool = True,
 ) -> EtcdSettings:
+
     use_client_cert = tls is not None and client_cert
     return EtcdSettings(
         endpoints=urls,
@@ -246,6 +245,7 @@ def test_listing_larger_than_grpc_default_limit_is_loaded(
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(lambda name: writer.put_report(replace(padded, podname=name), 4000.0), names))
     reader = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    wait_healthy(reader, 20)  # a 4 MiB first listing may outlast the ping timeout on a loaded machine
     records = reader.list_records()
     assert len(records) == 3000
     assert sum(len(json.dumps(r.report.ips)) for r in records.values()) > 4 * 1024 * 1024

@@ -7,7 +7,7 @@ from typing import Any
 
 from netchecker_exporter.report import AgentReport, parse_report
 from netchecker_exporter.store.memory import MemoryStore
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 
 def report_named(template: dict[str, Any], name: str) -> AgentReport:

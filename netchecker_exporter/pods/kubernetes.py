@@ -5,7 +5,6 @@ The only module that imports the official `kubernetes` client.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
@@ -24,6 +23,7 @@ from netchecker_exporter.check import ExpectedPod
 from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.cluster_access import ClusterAccess
+from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
 from netchecker_exporter.pods.kube_protocol import (
     AUTH_FAILURES,
     KubernetesApiError,
@@ -35,6 +35,7 @@ from netchecker_exporter.pods.kube_protocol import (
     parse_event,
     status_error,
 )
+from netchecker_exporter.pods.open_response import OpenResponse
 from netchecker_exporter.pods.pod_cache import PodCache, resource_version_of
 from netchecker_exporter.pods.watch_timing import WatchTiming, backoff_seconds
 from netchecker_exporter.report import AgentRecord
@@ -74,7 +75,7 @@ class KubernetesPodSource:
         settings: KubernetesSettings,
         *,
         timing: WatchTiming | None = None,
-        clock: Callable[[], float] = time.time,
+        metrics: KubernetesClientMetrics | None = None,
         random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self._api_client = api_client
@@ -82,19 +83,18 @@ class KubernetesPodSource:
         self._namespace = settings.namespace
         self._selector = settings.agent_selector
         self._timing = timing or WatchTiming()
-        self._clock = clock
+        self._metrics = metrics or KubernetesClientMetrics()
         self._random = random_fraction
         self._cache = PodCache(settings.startup_grace_seconds)
         self._stop = threading.Event()
         self._synced = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._response: urllib3.BaseHTTPResponse | None = None
+        self._open = OpenResponse(self._stop)
         self._resource_version: str | None = None
         self._failures = 0
         self._expiries = 0
         self._up = False
-        self._watching = False
         self._last_sync: float | None = None
         self._last_error = "the first list has not completed yet"
 
@@ -116,15 +116,13 @@ class KubernetesPodSource:
         return self._cache.expected_pods()
 
     def health(self) -> PodSourceHealth:
-        """Up while the last call succeeded; an open watch means the mirror is current right now."""
+        """Up while the last call succeeded; synced when the last list or watch event came in."""
         with self._lock:
-            if self._up and self._watching:
-                return PodSourceHealth(up=True, last_sync_timestamp=self._clock())
             return PodSourceHealth(up=self._up, last_sync_timestamp=self._last_sync)
 
     def close(self) -> None:
         self._stop.set()
-        self._set_response(None, shutdown_previous=True)
+        self._open.set(None, shutdown_previous=True)
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._api_client.close()  # type: ignore[no-untyped-call]
@@ -136,10 +134,12 @@ class KubernetesPodSource:
                 self._list_and_watch()
             except ResourceExpiredError as error:
                 self._expiries += 1
+                self._metrics.watch_restarts.labels(reason="expired").inc()
                 log.info("%s; listing again", error)
                 self._resource_version = None
                 self._pause(self._backoff_seconds(self._expiries - 1))
             except WatchDroppedError as error:
+                self._metrics.watch_restarts.labels(reason="dropped").inc()
                 log.info("%s; resuming", error)
                 self._pause(self._backoff_seconds(1))
             except PodSourceUnavailableError as error:
@@ -159,7 +159,8 @@ class KubernetesPodSource:
         expected = self._cache.replace(items)
         self._resource_version = version
         self._expiries = 0
-        self._mark_synced(watching=False)
+        self._metrics.relists.inc()
+        self._mark_up(synced=True)
         self._synced.set()
         log.info(
             "listed %d agent pods in %s (%d expected) in %.2fs, %d page(s), resourceVersion %s",
@@ -190,7 +191,7 @@ class KubernetesPodSource:
         except (ValueError, urllib3.exceptions.HTTPError, OSError) as error:
             raise PodSourceUnavailableError(f"list pods: unreadable answer: {error}") from error
         finally:
-            self._set_response(None)
+            self._open.set(None)
         if not isinstance(page, dict):
             raise PodSourceUnavailableError("list pods: the answer is not a JSON object")
         return page
@@ -205,7 +206,7 @@ class KubernetesPodSource:
             timeout_seconds=timeout_seconds,
             _request_timeout=(self._timing.connect_timeout_seconds, self._timing.watch_idle_seconds),
         )
-        self._mark_synced(watching=True)
+        self._mark_up(synced=False)
         try:
             for line in event_lines(response.stream(amt=None, decode_content=True)):
                 self._apply(line)
@@ -214,8 +215,8 @@ class KubernetesPodSource:
                 where = f"resourceVersion {self._resource_version}"
                 raise WatchDroppedError(f"watch broke off at {where}: {error}") from error
         finally:
-            self._set_response(None)
-        self._mark_synced(watching=False)
+            self._open.set(None)
+        self._metrics.watch_restarts.labels(reason="timeout").inc()
 
     def _request(self, verb: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
         """One list or watch call on the right scope; its raw response is kept so close() can cut it."""
@@ -227,10 +228,14 @@ class KubernetesPodSource:
                 else self._api.list_pod_for_all_namespaces(**kwargs)
             )
         except ApiException as error:
-            raise error_from_response(verb, int(error.status or 0), error.body, error.headers) from error
+            failure = error_from_response(verb, int(error.status or 0), error.body, error.headers)
+            self._count_request(verb, "expired" if isinstance(failure, ResourceExpiredError) else "error")
+            raise failure from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            self._count_request(verb, "error")
             raise PodSourceUnavailableError(f"{verb} pods: {error}") from error
-        self._set_response(response)
+        self._count_request(verb, "success")
+        self._open.set(response)
         return response  # type: ignore[no-any-return]
 
     def _apply(self, line: bytes) -> None:
@@ -243,22 +248,25 @@ class KubernetesPodSource:
             self._cache.remove(obj)
         self._resource_version = resource_version_of(obj) or self._resource_version
         with self._lock:
-            self._last_sync = self._clock()
+            self._last_sync = time.time()
 
-    def _mark_synced(self, *, watching: bool) -> None:
+    def _count_request(self, verb: str, result: str) -> None:
+        self._metrics.requests.labels(verb=verb, result=result).inc()
+
+    def _mark_up(self, *, synced: bool) -> None:
+        """The API answered; `synced`: a full list came in (a watch opening is not a sync)."""
         if self._failures:
             log.info("Kubernetes API reachable again after %d failed attempt(s)", self._failures)
         self._failures = 0
         with self._lock:
             self._up = True
-            self._watching = watching
-            self._last_sync = self._clock()
+            if synced:
+                self._last_sync = time.time()
 
     def _record_failure(self, error: PodSourceUnavailableError) -> None:
         self._failures += 1
         with self._lock:
             self._up = False
-            self._watching = False
             self._last_error = str(error)
         retry_after = error.retry_after_seconds if isinstance(error, KubernetesApiError) else 0.0
         delay = max(self._backoff_seconds(self._failures), min(retry_after, self._timing.backoff_max_seconds))
@@ -277,21 +285,3 @@ class KubernetesPodSource:
 
     def _pause(self, seconds: float) -> None:
         self._stop.wait(seconds)
-
-    def _set_response(self, response: Any, *, shutdown_previous: bool = False) -> None:
-        """Swap the open response; once closing, a new one is cut at once so no read can block."""
-        with self._lock:
-            previous, self._response = self._response, response
-            if response is not None and self._stop.is_set():
-                self._response = None
-                _discard(response, shutdown=True)
-        if previous is not None:
-            _discard(previous, shutdown=shutdown_previous)
-
-
-def _discard(response: Any, *, shutdown: bool) -> None:
-    if shutdown:
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
-            response.shutdown()  # unblocks a read in progress on the watch thread
-    response.close()
-    response.release_conn()

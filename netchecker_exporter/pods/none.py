@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from netchecker_exporter.check import ExpectedPod, pods_from_records
 from netchecker_exporter.pods.base import PodSourceHealth
@@ -15,9 +14,6 @@ class ReportedPodSource:
 
     kind = "none"
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-
     def start(self) -> None:
         """Nothing to start."""
 
@@ -25,7 +21,8 @@ class ReportedPodSource:
         return pods_from_records(records)
 
     def health(self) -> PodSourceHealth:
-        return PodSourceHealth(up=True, last_sync_timestamp=self._clock())
+        """Up, with no origin to sync with: no sync timestamp (none is invented)."""
+        return PodSourceHealth(up=True, last_sync_timestamp=None)
 
     def close(self) -> None:
         """Nothing to release."""

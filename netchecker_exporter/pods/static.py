@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from netchecker_exporter.check import ExpectedPod, Network, network_of_pod_name
@@ -59,9 +58,8 @@ class StaticPodSource:
 
     kind = "static"
 
-    def __init__(self, pods: tuple[ExpectedPod, ...], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, pods: tuple[ExpectedPod, ...]) -> None:
         self._pods = pods
-        self._clock = clock
 
     def start(self) -> None:
         """Nothing to start: the list was read at start-up."""
@@ -70,7 +68,8 @@ class StaticPodSource:
         return self._pods
 
     def health(self) -> PodSourceHealth:
-        return PodSourceHealth(up=True, last_sync_timestamp=self._clock())
+        """Up: the list is in hand. Never synced: it was read once, there is no origin to sync with."""
+        return PodSourceHealth(up=True, last_sync_timestamp=None)
 
     def close(self) -> None:
         """Nothing to release."""

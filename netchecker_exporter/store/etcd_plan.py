@@ -54,12 +54,12 @@ def group_by_pod(puts: Sequence[Put]) -> PodPuts:
 
 def plan_pod_write(podname: str, items: list[tuple[int, Put]], base: Base) -> PodWrite:
     record = base.record
-    produced = []
+    produced: list[tuple[int, AgentRecord]] = []
     for index, put in items:
         record = next_record(record, put.report, put.received_at)
         produced.append((index, record))
-    assert record is not None  # items is never empty
-    value = json.dumps(record_to_stored_json(record), separators=(",", ":")).encode()
+    _, last = produced[-1]  # a pod is in the batch because it has a put: items is never empty
+    value = json.dumps(record_to_stored_json(last), separators=(",", ":")).encode()
     return PodWrite(podname, base.revision, value, tuple(produced))
 
 

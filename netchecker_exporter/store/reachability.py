@@ -28,7 +28,9 @@ class Reachability:
         self._ever_reachable = False
         self._lock = threading.Lock()
 
-    def mark(self, reachable: bool, detail: str = "") -> None:
+    # Positional booleans kept for now: store/etcd.py calls these and is being edited by the etcd-health
+    # work in parallel; make them keyword-only once both have merged.
+    def mark(self, reachable: bool, detail: str = "") -> None:  # noqa: FBT001
         with self._lock:
             changed = reachable != self._reachable
             again = self._ever_reachable
@@ -46,7 +48,7 @@ class Reachability:
                 detail,
             )
 
-    def watching(self, watching: bool, detail: str = "") -> None:
+    def watching(self, watching: bool, detail: str = "") -> None:  # noqa: FBT001
         with self._lock:
             changed = watching != self._watching
             self._watching = watching
@@ -57,7 +59,7 @@ class Reachability:
         elif changed:
             log.warning("etcd store: not watching (%s); retrying", detail)
 
-    def writes(self, ok: bool, detail: str = "") -> None:
+    def writes(self, ok: bool, detail: str = "") -> None:  # noqa: FBT001 (see mark)
         with self._lock:
             changed = ok != self._writes_ok
             self._writes_ok = ok

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.kube.conftest import TOKEN
-from tests.kube.kube_apiserver import FakeKubeApiServer
-from tests.kube.kube_cluster import FakeCluster
+from tests.support.kube_access import TOKEN
+from tests.support.kube_apiserver import FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
 
 
 def get(server: FakeKubeApiServer, path: str) -> Any:

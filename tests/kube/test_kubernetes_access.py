@@ -9,10 +9,10 @@ import pytest
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.pods.cluster_access import ClusterAccess, find_cluster_access
 from netchecker_exporter.pods.kubernetes import connect
-from tests.kube.conftest import TOKEN, SourceFactory, write_kubeconfig
-from tests.kube.kube_apiserver import FakeKubeApiServer
-from tests.kube.kube_cluster import FakeCluster
-from tests.polling import wait_until
+from tests.support.kube_access import TOKEN, SourceFactory, write_kubeconfig
+from tests.support.kube_apiserver import FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
+from tests.support.polling import wait_until
 
 IN_POD = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
 

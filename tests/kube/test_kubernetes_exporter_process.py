@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REPO, load_fixture
-from tests.kube.kube_apiserver import FakeKubeApiServer
-from tests.kube.kube_cluster import FakeCluster
-from tests.polling import wait_until
-from tests.ports import free_port
+from tests.support.kube_apiserver import FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
+from tests.support.paths import REPO, load_fixture
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
+
+pytestmark = [pytest.mark.process]
 
 CHECK_INTERVAL_SECONDS = 1.0
 

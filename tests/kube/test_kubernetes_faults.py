@@ -10,10 +10,10 @@ import pytest
 
 from netchecker_exporter.errors import PodSourceUnavailableError
 from netchecker_exporter.pods.watch_timing import WatchTiming
-from tests.kube.conftest import FAST, SourceFactory
-from tests.kube.kube_apiserver import CUT, FakeKubeApiServer
-from tests.kube.kube_cluster import FakeCluster
-from tests.polling import wait_until
+from tests.support.kube_access import FAST, SourceFactory
+from tests.support.kube_apiserver import CUT, FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
+from tests.support.polling import wait_until
 
 
 def names(source) -> set[str]:
@@ -26,11 +26,11 @@ def test_resuming_a_watch_from_a_compacted_version_gets_410_and_lists_again(
     cluster.create_pod("agent-a")
     source = make_source()
     assert source.wait_until_synced(5)
-    apiserver.set_unreachable(True)
+    apiserver.set_unreachable(unreachable=True)
     wait_until(lambda: not source.health().up, what="the watch to be lost")
     cluster.create_pod("agent-b")
     cluster.compact()  # the version the source will resume from is gone: ERROR 410 in the stream
-    apiserver.set_unreachable(False)
+    apiserver.set_unreachable(unreachable=False)
     wait_until(lambda: names(source) == {"agent-a", "agent-b"}, what="agent-b")
     assert len(apiserver.list_requests()) == 2
     assert source.health().up
@@ -102,7 +102,7 @@ def test_while_the_api_is_down_the_last_known_pods_are_kept_and_health_is_down(
     cluster.create_pod("agent-b")
     source = make_source()
     assert source.wait_until_synced(5)
-    apiserver.set_unreachable(True)
+    apiserver.set_unreachable(unreachable=True)
     wait_until(lambda: not source.health().up, what="health to go down")
     last_sync = source.health().last_sync_timestamp
     assert last_sync is not None
@@ -110,7 +110,7 @@ def test_while_the_api_is_down_the_last_known_pods_are_kept_and_health_is_down(
     assert names(source) == {"agent-a", "agent-b"}
     assert source.health().last_sync_timestamp == last_sync
     cluster.delete_pod("netchecker", "agent-b")
-    apiserver.set_unreachable(False)
+    apiserver.set_unreachable(unreachable=False)
     wait_until(lambda: source.health().up, what="recovery")
     wait_until(lambda: names(source) == {"agent-a"}, what="the deletion made during the outage")
     assert len(apiserver.list_requests()) == 1  # resumed from the last version: no relist

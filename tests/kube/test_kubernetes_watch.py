@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from netchecker_exporter.check import Network
-from tests.kube.conftest import FAST, SourceFactory
-from tests.kube.kube_apiserver import FakeKubeApiServer
-from tests.kube.kube_cluster import FakeCluster
-from tests.polling import wait_until
+from tests.support.kube_access import FAST, SourceFactory
+from tests.support.kube_apiserver import FakeKubeApiServer
+from tests.support.kube_cluster import FakeCluster
+from tests.support.polling import wait_until
 
 
 def names(source) -> set[str]:

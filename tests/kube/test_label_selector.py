@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from tests.kube.kube_apiserver import FakeKubeApiServer
-from tests.kube.label_selector import SelectorError, parse_selector
+from tests.support.kube_apiserver import FakeKubeApiServer
+from tests.support.label_selector import SelectorError, parse_selector
 
 AGENT = {"app": "netchecker-agent", "tier": "node", "version": "3"}
 

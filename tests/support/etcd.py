@@ -1,7 +1,7 @@
 """Real etcd processes for tests: free loopback ports, temp data dirs, never a system service.
 
 EtcdProcess starts, stops (SIGTERM), kills (SIGKILL) and restarts one member; make_cluster
-starts several members as one cluster; make_tls_files mints a CA and certificates with openssl.
+starts several members as one cluster (certificates for TLS come from tests/support/tls.py).
 """
 
 from __future__ import annotations
@@ -14,104 +14,15 @@ import ssl
 import subprocess
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from tests.polling import wait_until
-from tests.ports import free_port
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
+from tests.support.tls import TlsFiles
 
 # $NETCHECKER_ETCD_BIN / $NETCHECKER_ETCDCTL_BIN pick another etcd (make e2e runs the suite on 3.6).
 ETCD = os.environ.get("NETCHECKER_ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
 ETCDCTL = os.environ.get("NETCHECKER_ETCDCTL_BIN") or shutil.which("etcdctl") or "/usr/bin/etcdctl"
-OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-    other_ca: Path
-    """A CA that signed nothing here: verifying etcd with it must fail."""
-
-
-def _openssl(*args: str | Path, cwd: Path) -> None:
-    subprocess.run([OPENSSL, *map(str, args)], cwd=cwd, check=True, capture_output=True)
-
-
-def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
-    key, cert = directory / f"{name}.key", directory / f"{name}.crt"
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        f"/CN={name}",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-        cwd=directory,
-    )
-    return key, cert
-
-
-def _make_cert(directory: Path, name: str, ca: tuple[Path, Path], extensions: str) -> tuple[Path, Path]:
-    key, csr, cert = (directory / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
-    ext_file = directory / f"{name}.ext"
-    ext_file.write_text(extensions)
-    _openssl(
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-subj",
-        f"/CN={name}",
-        "-keyout",
-        key,
-        "-out",
-        csr,
-        cwd=directory,
-    )
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        csr,
-        "-CA",
-        ca[1],
-        "-CAkey",
-        ca[0],
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-out",
-        cert,
-        "-extfile",
-        ext_file,
-        cwd=directory,
-    )
-    return cert, key
-
-
-def make_tls_files(directory: Path) -> TlsFiles:
-    ca = _make_ca(directory, "test-ca")
-    _, other_ca = _make_ca(directory, "other-ca")
-    server = _make_cert(
-        directory, "server", ca, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
-    )
-    client = _make_cert(directory, "client", ca, "extendedKeyUsage=clientAuth\n")
-    return TlsFiles(ca[1], server[0], server[1], client[0], client[1], other_ca)
 
 
 class EtcdProcess:

@@ -1,17 +1,13 @@
-"""Helpers shared by the operator-kit tests: paths, free ports, polling, PromQL and dashboard parsing."""
+"""Helpers of the operator-kit tests: PromQL and dashboard parsing."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
-RULES_FILE = REPO_ROOT / "alerts" / "netchecker.rules.yml"
-DASHBOARD_FILE = REPO_ROOT / "config" / "grafana" / "netchecker.json"
+from tests.support.paths import DASHBOARD_FILE
 
 T = TypeVar("T")
 

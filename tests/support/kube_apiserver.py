@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.kube.kube_cluster import ExpiredError, FakeCluster, Pod
-from tests.kube.label_selector import Selector, SelectorError, parse_selector
+from tests.support.kube_cluster import ExpiredError, FakeCluster, Pod
+from tests.support.label_selector import Selector, SelectorError, parse_selector
 
 _PODS_PATH = re.compile(r"^/api/v1/(?:namespaces/(?P<namespace>[a-z0-9-]+)/)?pods$")
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 410: "Expired",
@@ -106,7 +106,7 @@ class FakeKubeApiServer:
         with self.cluster.changed:
             self.faults.clear()
 
-    def set_unreachable(self, unreachable: bool) -> None:
+    def set_unreachable(self, *, unreachable: bool) -> None:
         """Every connection is dropped at once, open watches included (the API is 'down')."""
         self.unreachable = unreachable
         if unreachable:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.kube.label_selector import Selector
+from tests.support.label_selector import Selector
 
 Pod = dict[str, Any]
 

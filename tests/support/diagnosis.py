@@ -22,7 +22,7 @@ def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-def probe(url: str, ok: bool = True, code: int | None = None) -> NetworkProbe:
+def probe(url: str, *, ok: bool = True, code: int | None = None) -> NetworkProbe:
     phases = tuple((phase, 1) for phase, _ in PROBE_PHASES)
     return NetworkProbe(url, 1 if ok or code else 0, code if code is not None else (200 if ok else 0), phases)
 
