@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint typecheck unit quick deps debian-deps bench demo clean
+.PHONY: run test lint typecheck unit quick deps debian-deps bench demo stubs clean
 
 # pytest-xdist workers: the slow tests wait on processes and sockets, not the CPU, so more workers
 # than cores pay off; the live-Prometheus module stays on one worker (its stack is module-scoped).
@@ -41,8 +41,18 @@ quick: deps
 
 test: lint typecheck unit
 
+# The etcd v3 modules in netchecker_exporter/store/etcdpb/ from our .proto files (committed; a test
+# checks they are current).
+stubs: deps
+	$(BIN)/python scripts/generate_etcd_stubs.py
+
 # Benchmarks (BENCHMARKS.md) and the demo fleet live in bench/; neither runs in `make test`.
-bench: deps debian-deps
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+# The other HTTP fronts it measures (waitress, gunicorn, cheroot) come from the [bench] extra.
+bench: deps debian-deps $(BIN)/.bench-installed
 	$(BIN)/python -m bench.run $(ARGS)
 
 demo: deps
