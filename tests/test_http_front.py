@@ -252,20 +252,22 @@ def test_a_kept_alive_connection_that_goes_idle_is_dropped_after_the_header_time
 
 
 @pytest.mark.parametrize(
-    ("path", "name"),
+    ("path", "status", "error"),
     [
-        ("/api/v1/agents/%2541", "%41"),
-        ("/api/v1/agents/caf%C3%A9", "café"),
-        ("/api/v1/agents/a%ffb", "a\ufffdb"),
+        ("/api/v1/agents/%2541", 404, "no report stored for agent '%41'"),
+        ("/api/v1/agents/caf%C3%A9", 404, "no report stored for agent 'café'"),
+        ("/api/v1/agents/a%ffb", 400, "the path is not valid UTF-8 once percent-decoded"),
+        ("/api/v1/agents/%ff", 400, "the path is not valid UTF-8 once percent-decoded"),
+        ("/api/v1/agents/%zz", 400, "the path has a malformed percent-escape"),
     ],
 )
-def test_the_path_is_percent_decoded_once_and_an_invalid_escape_cannot_become_another_route(
-    front_exporter: ExporterProcess, path: str, name: str
+def test_the_path_is_percent_decoded_once_and_a_malformed_escape_is_400_behind_the_front(
+    front_exporter: ExporterProcess, path: str, status: int, error: str
 ) -> None:
     request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
     reply = exchange(front_exporter.port, request)
-    assert reply.startswith(b"HTTP/1.1 404"), reply  # the agent route, not the listing at /agents/
-    assert json.loads(reply.split(b"\r\n\r\n", 1)[1]) == {"error": f"no report stored for agent {name!r}"}
+    assert reply.startswith(f"HTTP/1.1 {status}".encode()), reply  # never the listing at /agents/
+    assert json.loads(reply.split(b"\r\n\r\n", 1)[1]) == {"error": error}
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ MAX_TXN_REPORTS = 60
 MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
-DEFAULT_MAX_PENDING_WRITES = 32
+DEFAULT_MAX_PENDING_WRITES = 48
 
 __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
 
