@@ -2,6 +2,8 @@
 #   docker build -t netchecker-exporter:0.1.0 .
 #   docker run -p 8081:8081 netchecker-exporter:0.1.0 -v=5 -logtostderr -endpoint=0.0.0.0:8081
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# glibc (Debian) base: granian (the HTTP front, Rust) and grpcio/protobuf (upb) install as manylinux
+# wheels, so the image needs no compiler; the etcd stubs in store/etcdpb/ are committed, not generated.
 
 # --- build: install the package and its runtime dependencies (from pyproject.toml) into a venv
 FROM ${PYTHON_IMAGE} AS build

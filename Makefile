@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint typecheck unit quick deps debian-deps bench demo clean e2e
+.PHONY: run test lint typecheck unit quick deps debian-deps bench demo stubs clean e2e
 
 # pytest-xdist workers: the slow tests wait on processes and sockets, not the CPU, so more workers
 # than cores pay off; the live-Prometheus module stays on one worker (its stack is module-scoped).
@@ -51,8 +51,18 @@ e2e: deps debian-deps
 	$(BIN)/pytest -p no:cacheprovider e2e; \
 	$(BIN)/pytest -p no:cacheprovider $(E2E_ETCD_SUITES)
 
+# The etcd v3 modules in netchecker_exporter/store/etcdpb/ from our .proto files (committed; a test
+# checks they are current).
+stubs: deps
+	$(BIN)/python scripts/generate_etcd_stubs.py
+
 # Benchmarks (BENCHMARKS.md) and the demo fleet live in bench/; neither runs in `make test`.
-bench: deps debian-deps
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+# The other HTTP fronts it measures (waitress, gunicorn, cheroot) come from the [bench] extra.
+bench: deps debian-deps $(BIN)/.bench-installed
 	$(BIN)/python -m bench.run $(ARGS)
 
 demo: deps

@@ -1,24 +1,40 @@
-"""The etcd ceiling: raw puts from the etcd3 client our store uses, as fast as `threads` threads go.
+"""The etcd ceiling: raw puts through our own etcd v3 stubs, as fast as `threads` threads go.
 
-One put per agent record (the stored JSON of a real report, distinct keys under one prefix), no
-lease, no transaction: what etcd on this machine gives before our store adds anything.
-`python -m bench.etcd_ceiling --endpoint 127.0.0.1:2379 --duration 10`
+Each put stores one agent record (the stored JSON of a real report, distinct keys under one
+prefix), no lease, no compare: what etcd and the gRPC client give before our store adds anything.
+`--txn-size N` sends N puts per Txn (the store group-commits its writes the same way).
+`--stubs etcd3` uses the etcd3 package's generated stubs instead of ours, for the comparison in
+BENCHMARKS.md (run from a venv with `etcd3==0.12.0 'protobuf<4' grpcio`: pure-Python protobuf).
+`python -m bench.etcd_ceiling --endpoint 127.0.0.1:2379 --duration 10 [--txn-size 50]`
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
-import etcd3
+import grpc
 
 from bench.payload import agent_identity, load_fixtures, render_report
 from bench.stats import summarize
 from netchecker_exporter.report import next_record, parse_report, record_to_stored_json
+
+
+def load_stubs(which: str) -> Any:
+    """The module with TxnRequest, PutRequest and KVStub: ours (protobuf upb) or etcd3's."""
+    return importlib.import_module(
+        "etcd3.etcdrpc" if which == "etcd3" else "netchecker_exporter.store.etcd_rpc"
+    )
+
+
+AGENTS = 10_000
+"""Distinct keys the puts cycle through."""
 
 
 def stored_value(index: int) -> bytes:
@@ -29,26 +45,41 @@ def stored_value(index: int) -> bytes:
     return json.dumps(record_to_stored_json(record)).encode()
 
 
+def put_batch(etcd_rpc: Any, kv: Any, keys: Sequence[bytes], value: bytes) -> None:
+    """One Put for one key, else one Txn of unconditional puts."""
+    if len(keys) == 1:
+        kv.Put(etcd_rpc.PutRequest(key=keys[0], value=value), timeout=5)
+        return
+    request = etcd_rpc.TxnRequest()
+    for key in keys:
+        request.success.add(request_put=etcd_rpc.PutRequest(key=key, value=value))
+    kv.Txn(request, timeout=5)
+
+
 def run_puts(
-    host: str, port: int, *, threads: int, duration_seconds: float, agents: int
+    target: str, *, threads: int, duration_seconds: float, txn_size: int, stubs: str
 ) -> dict[str, object]:
+    etcd_rpc, agents = load_stubs(stubs), AGENTS
     values = [stored_value(0), stored_value(1)]
+    keys = [f"/bench/agents/{agent_identity(i).pod}".encode() for i in range(agents)]
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors = [0] * threads
     deadline = time.monotonic() + duration_seconds
+    channel = grpc.insecure_channel(target)
+    kv = etcd_rpc.KVStub(channel)
 
     def worker(slot: int) -> None:
-        client = etcd3.client(host=host, port=port, timeout=5)
-        index = slot
+        index = slot * txn_size
         while time.monotonic() < deadline:
+            batch = [keys[(index + i) % agents] for i in range(txn_size)]
             started = time.monotonic()
             try:
-                client.put(f"/bench/agents/{agent_identity(index % agents).pod}", values[index % 2])
-            except Exception:  # any failure is one error; the figure is what matters here
+                put_batch(etcd_rpc, kv, batch, values[slot % 2])
+            except grpc.RpcError:  # one failed call is one error, not counted in the rate
                 errors[slot] += 1
+                continue
             latencies[slot].append(time.monotonic() - started)
-            index += threads
-        client.close()
+            index += threads * txn_size
 
     started = time.monotonic()
     workers = [threading.Thread(target=worker, args=(slot,)) for slot in range(threads)]
@@ -57,14 +88,20 @@ def run_puts(
     for thread in workers:
         thread.join(timeout=duration_seconds + 10)
     elapsed = time.monotonic() - started
+    channel.close()
     flat = [x for slot in latencies for x in slot]
     summary = summarize(flat)
+    protobuf = importlib.import_module("google.protobuf.internal.api_implementation")
     return {
+        "stubs": stubs,
+        "protobuf_backend": protobuf.Type(),
         "threads": threads,
-        "puts": len(flat),
+        "txn_size": txn_size,
+        "calls": len(flat),
+        "puts": len(flat) * txn_size,
         "errors": sum(errors),
         "value_bytes": len(values[0]),
-        "rate_per_second": len(flat) / elapsed,
+        "rate_per_second": len(flat) * txn_size / elapsed,
         "latency_seconds": {"p50": summary.p50, "p99": summary.p99, "max": summary.max},
     }
 
@@ -74,13 +111,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--endpoint", default="127.0.0.1:2379")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--agents", type=int, default=10_000)
+    parser.add_argument("--txn-size", type=int, default=1, help="puts per call: 1 = Put, more = one Txn")
+    parser.add_argument("--stubs", default="ours", choices=["ours", "etcd3"])
     args = parser.parse_args(argv)
-    host, port = args.endpoint.rsplit(":", 1)
+    host, _ = args.endpoint.rsplit(":", 1)
     if host not in {"127.0.0.1", "localhost"}:
         parser.error("benchmark traffic goes to the loopback interface only")
     result = run_puts(
-        host, int(port), threads=args.threads, duration_seconds=min(args.duration, 600), agents=args.agents
+        args.endpoint,
+        threads=args.threads,
+        duration_seconds=min(args.duration, 600),
+        txn_size=max(1, min(args.txn_size, 100)),
+        stubs=args.stubs,
     )
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -62,7 +62,17 @@ class Child:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(Path(f"/proc/{self.pid}/stat").read_text(), TICKS_PER_SECOND)
+        """The process's CPU time plus its children's (taskset, granian's and gunicorn's workers)."""
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:  # the process ended meanwhile
+                continue
+            pid, ppid = int(stat.parent.name), int(text.rsplit(")", 1)[1].split()[1])
+            if self.pid in {pid, ppid}:
+                total += cpu_seconds(text, TICKS_PER_SECOND)
+        return total
 
     def rss_bytes(self) -> int:
         return rss_bytes(Path(f"/proc/{self.pid}/status").read_text())
@@ -108,11 +118,26 @@ def start_exporter(cpu: int | None, log_dir: Path, *flags: str) -> Child:
     return child
 
 
-def start_noop_server(cpu: int | None, log_dir: Path) -> Child:
+NOOP_FRONTS = ("ours", "granian-wsgi", "waitress", "gunicorn", "cheroot")
+"""HTTP fronts whose no-op ceilings bench.run measures (bench/noop_server.py)."""
+
+
+def noop_command(front: str, app: str, port: int) -> list[str]:
+    """The command serving the no-op `app` ("noop" or "bottle") on `front`, one process, 32 threads."""
+    target = f"bench.noop_server:{'noop_app' if app == 'noop' else 'bottle_app'}"
+    bin_dir = Path(sys.executable).parent
+    if front == "granian-wsgi":  # granian's own WSGI mode: 1 worker process, 32 blocking threads
+        return [str(bin_dir / "granian"), "--interface", "wsgi", "--workers", "1", "--blocking-threads",
+                "32", "--host", LOOPBACK, "--port", str(port), "--no-ws", "--http", "1", target]  # fmt: skip
+    if front == "gunicorn":
+        return [str(bin_dir / "gunicorn"), "-k", "gthread", "-w", "1", "--threads", "32",
+                "-b", f"{LOOPBACK}:{port}", target]  # fmt: skip
+    return [sys.executable, "-m", "bench.noop_server", str(port), "--front", front, "--app", app]
+
+
+def start_noop_server(cpu: int | None, log_dir: Path, front: str = "ours", app: str = "noop") -> Child:
     port = free_port()
-    child = start_child(
-        "noop", pinned(cpu, [sys.executable, "-m", "bench.noop_server", str(port)]), port, log_dir
-    )
+    child = start_child(f"noop-{front}-{app}", pinned(cpu, noop_command(front, app, port)), port, log_dir)
     wait_until_answers(child, "/")
     return child
 

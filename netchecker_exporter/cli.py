@@ -33,7 +33,7 @@ from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
-from netchecker_exporter.serve import GracefulServer
+from netchecker_exporter.serve import FrontSettings, GranianFront
 from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
 from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
@@ -44,10 +44,11 @@ from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_mal
 log = logging.getLogger("netchecker_exporter")
 
 SERVER_THREADS = 48
-"""waitress worker threads. Each report holds one until its etcd Txn commits, so the writers bound how
-many reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and
-64 no more (BENCHMARKS.md). -max-pending-writes (32) caps the threads reports may hold; the other 16
-stay free for /healthz, /readyz and /metrics however slow etcd is."""
+"""Ingest threads. Each report holds one until its etcd Txn commits, so the writers bound how many
+reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64
+no more (BENCHMARKS.md, measured on waitress). -max-pending-writes defaults to all of them: a cap of
+32 refused 34% of a 1,000 reports/s fleet on a loaded machine, and liveness needs no spare ingest
+thread, as /healthz, /readyz and /metrics have threads of their own (FrontSettings.read_threads)."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
 RUNBOOK = Path(__file__).resolve().parent.parent / "alerts" / "RUNBOOK.md"
 """Served at /runbook when the server runs from a checkout (the status page links to it)."""
@@ -64,11 +65,13 @@ def configure_logging(verbosity: int) -> None:
         format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if verbosity < 5:  # waitress's per-connection chatter only at the original's -v=5 and up
-        logging.getLogger("waitress").setLevel(logging.INFO)
+    if verbosity < 5:  # granian's start/stop chatter only at the original's -v=5 and up
+        logging.getLogger("_granian").setLevel(logging.WARNING)
 
 
-def build_store(settings: Settings, pods: PodSource | None = None) -> ReportStore:
+def build_store(
+    settings: Settings, registry: CollectorRegistry, pods: PodSource | None = None
+) -> ReportStore:
     capacity = build_capacity(settings, pods)
     if not settings.etcd.endpoints:
         return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds, capacity=capacity)
@@ -80,6 +83,7 @@ def build_store(settings: Settings, pods: PodSource | None = None) -> ReportStor
         report_ttl_seconds=settings.report_ttl_seconds,
         capacity=capacity,
         max_pending_writes=settings.limits.max_pending_writes,
+        registry=registry,
     )
 
 
@@ -180,7 +184,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """Wire everything up and serve until SIGTERM or SIGINT."""
     registry, received = build_registry()
     pods = build_pod_source(settings, environ, registry)
-    store = build_store(settings, pods)
+    store = build_store(settings, registry, pods)
     reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
                             diagnosis=settings.diagnosis)  # fmt: skip
     registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
@@ -206,12 +210,17 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             report_accepted=reconciler.report_accepted,
         )
     )
-    server = GracefulServer(
+    server = GranianFront(
         app,
-        host=settings.listen_host,
-        port=settings.listen_port,
-        threads=SERVER_THREADS,
-        max_body_bytes=2 * settings.max_report_bytes,
+        FrontSettings(
+            host=settings.listen_host,
+            port=settings.listen_port,
+            max_body_bytes=settings.max_report_bytes,
+            # Threads for the memory store too: POSTs on the event loop saved ~15% CPU per report
+            # at saturation but stalled the loop behind the reconcile pass (BENCHMARKS.md).
+            ingest_threads=SERVER_THREADS,
+            drain_seconds=SHUTDOWN_DRAIN_SECONDS,
+        ),
     )
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -229,7 +238,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     loop.start()
     log.info("listening on %s:%d", settings.listen_host, server.port)
     try:
-        server.serve_until(stop, drain_seconds=SHUTDOWN_DRAIN_SECONDS)
+        server.serve_until(stop)
     finally:
         stop.set()
         loop.join(timeout=1)

@@ -49,6 +49,7 @@ class ApiCounters:
 
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_REPLACEMENT = "\ufffd"
 
 
 def refuse_malformed_path() -> None:
@@ -60,11 +61,15 @@ def refuse_malformed_path() -> None:
     """
     environ = bottle.request.environ
     raw = environ.get("bottle.raw_path", environ.get("PATH_INFO", ""))
-    uri = environ.get("REQUEST_URI") or environ.get("RAW_URI") or ""
+    # Behind granian there is no raw URI: it decoded the path itself, leaving a malformed escape
+    # as it was and turning invalid UTF-8 into U+FFFD, so the decoded path tells both apart.
+    uri = environ.get("REQUEST_URI") or environ.get("RAW_URI") or raw
     try:
-        raw.encode("latin-1").decode("utf-8")
+        decoded = raw.encode("latin-1").decode("utf-8")
     except UnicodeError:
         raise _bad_request("the path is not valid UTF-8 once percent-decoded") from None
+    if _REPLACEMENT in decoded:
+        raise _bad_request("the path is not valid UTF-8 once percent-decoded")
     if _BAD_ESCAPE.search(uri.partition("?")[0]):
         raise _bad_request("the path has a malformed percent-escape")
 

@@ -1,59 +1,125 @@
-"""Run the WSGI app on waitress, and stop gracefully: stop accepting, drain, close."""
+"""The HTTP front: granian (hyper on tokio, in Rust) embedded in our process, stopped gracefully.
+
+One process, so the memory store and the reconcile loop live next to the handlers. granian parses
+HTTP and holds every connection; wsgi_bridge runs the bottle app on our threads. The bounds that
+keep slow clients from starving fast ones are in FrontSettings (README, "HTTP front").
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import resource
 import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-import waitress
-from waitress import wasyncore
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.server.embed import Server
+
+from netchecker_exporter.wsgi_bridge import BridgeLimits, WsgiApp, WsgiBridge
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2
+
+@dataclass(frozen=True, slots=True)
+class FrontSettings:
+    """Where to listen and the bounds on what a client may hold."""
+
+    host: str
+    port: int
+    max_body_bytes: int
+    ingest_threads: int = 32
+    """Threads for POSTs; each report holds one until its store write returns (group commit batches).
+    0: POSTs run on the event loop (cheaper per report, but a CPU-bound thread elsewhere, such as
+    the reconcile pass, then delays every connection: measured worse on a steady fleet)."""
+    read_threads: int = 4
+    """Threads for everything else (/healthz, /readyz, /metrics, reads): never behind the ingest queue."""
+    header_read_timeout_seconds: float = 5.0
+    """A connection that has not sent its whole request head within this is closed (idle ones too)."""
+    body_read_timeout_seconds: float = 10.0
+    """From the head to the last body byte; the agents send 3.7 KB at once, so 10 s is generous."""
+    backlog: int = 4096
+    """Listen queue: connections the kernel accepts before granian does."""
+    max_requests_in_flight: int = 8192
+    """Requests past their head and not answered yet (granian's backpressure); more wait unread."""
+    drain_seconds: float = 3.0
+    """On stop: time for requests in flight to finish before the process goes on to exit."""
+    open_files: int = 65536
+    """Soft RLIMIT_NOFILE wanted (capped by the hard limit): every held connection is a descriptor,
+    and container runtimes often start processes at 1,024, which 1,000 idle clients would exhaust."""
 
 
-class GracefulServer:
-    """A waitress server whose event loop we drive, so shutdown can drain in-flight requests."""
+class GranianFront:
+    """granian's embedded server on an event loop in the calling thread; stop with an Event."""
 
-    def __init__(self, app: Any, *, host: str, port: int, threads: int, max_body_bytes: int) -> None:
-        self._server = waitress.create_server(
-            app,
-            host=host,
-            port=port,
-            threads=threads,
-            # Ours answers 413 with a JSON error; waitress's own limit only stops abuse early.
-            max_request_body_size=max_body_bytes,
-            connection_limit=1000,
-            channel_timeout=30,
-            ident="netchecker-exporter",
-            asyncore_use_poll=True,  # select() fails beyond 1024 descriptors
-            expose_tracebacks=False,
+    def __init__(self, app: WsgiApp, settings: FrontSettings) -> None:
+        self._settings = settings
+        self._ingest = (
+            ThreadPoolExecutor(settings.ingest_threads, thread_name_prefix="http-ingest")
+            if settings.ingest_threads > 0
+            else None
         )
+        self._reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="http-read")
+        limits = BridgeLimits(settings.max_body_bytes, settings.body_read_timeout_seconds)
+        self._bridge = WsgiBridge(app, ingest=self._ingest, reads=self._reads, limits=limits)
 
     @property
     def port(self) -> int:
-        return int(self._server.effective_port)
+        return self._settings.port
 
-    def serve_until(self, stop: threading.Event, *, drain_seconds: float = 3.0) -> None:
-        """Serve until `stop` is set, then finish in-flight requests for up to `drain_seconds`."""
-        server_map = self._server._map
-        while not stop.is_set():
-            wasyncore.loop(timeout=POLL_SECONDS, map=server_map, use_poll=True, count=1)
+    def serve_until(self, stop: threading.Event) -> None:
+        """Serve until `stop` is set; then stop accepting and let requests in flight finish."""
+        raise_open_files_limit(self._settings.open_files)
+        try:
+            asyncio.run(self._serve(stop))
+        finally:
+            for pool in (self._ingest, self._reads):
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _serve(self, stop: threading.Event) -> None:
+        server = self._server()
+        serving = asyncio.create_task(server.serve())
+        waiting = asyncio.create_task(asyncio.to_thread(stop.wait))
+        done, _ = await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if serving in done:  # granian ended by itself: a bind error, say
+            stop.set()
+            serving.result()
+            return
         log.info("stopping: no new connections; draining in-flight requests")
-        wasyncore.dispatcher.close(self._server)  # the listening socket only
-        deadline = time.monotonic() + drain_seconds
-        while self._busy_channels() and time.monotonic() < deadline:
-            wasyncore.loop(timeout=0.05, map=server_map, use_poll=True, count=1)
-        self._server.close()
-        wasyncore.close_all(server_map)
-        self._server.task_dispatcher.shutdown(timeout=1)
+        server.stop()
+        try:
+            await asyncio.wait_for(serving, self._settings.drain_seconds)
+        except TimeoutError:
+            log.warning("requests still in flight after %g s: dropped", self._settings.drain_seconds)
 
-    def _busy_channels(self) -> int:
-        """Connections with a request being received or served, or a response not yet sent."""
-        channels = self._server.active_channels.values()
-        return sum(
-            1 for channel in channels if channel.request or channel.requests or channel.total_outbufs_len
+    def _server(self) -> Any:
+        settings = self._settings
+        return Server(
+            self._bridge,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.RSGI,
+            http=HTTPModes.http1,
+            websockets=False,
+            backlog=settings.backlog,
+            backpressure=settings.max_requests_in_flight,
+            http1_settings=HTTP1Settings(
+                header_read_timeout=int(settings.header_read_timeout_seconds * 1000), keep_alive=True
+            ),
+            log_enabled=False,
         )
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise the soft open-files limit towards `wanted` (never above the hard limit); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("open-files limit raised from %d to %d (hard limit %s)", soft, target, hard)
+        return target
+    return soft

@@ -75,7 +75,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "max-pending-writes",
         int,
-        32,
+        48,
         "Limits",
         "reports waiting on the etcd store at once; one more gets 503 at once (keeps workers free)",
     ),
@@ -157,7 +157,7 @@ class LimitSettings:
     max_probes_per_report: int = 32
     max_agents: int = 12_000
     max_unlisted_agents: int = 500
-    max_pending_writes: int = 32
+    max_pending_writes: int = 48
 
 
 @dataclass(frozen=True, slots=True)

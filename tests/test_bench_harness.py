@@ -240,9 +240,13 @@ def test_the_results_table_shows_medians_ranges_and_ratios() -> None:
     stored = {"scrape_seconds": {"p50": 0.03, "max": 0.04}, "scrape_bytes": 2 * 1024 * 1024,
               "scrape_samples": 420_029, "prometheus_scrape_seconds": {"p50": 0.004, "max": 0.07},
               "prometheus_scrape_bytes": 1024 * 1024, "reconcile_seconds": {"p50": 0.04, "max": 0.05},
-              "server_rss_bytes": 150 * 1024 * 1024}  # fmt: skip
+              "server_rss_bytes": 150 * 1024 * 1024, "agents": 10_000}  # fmt: skip
     results = {
-        "ceiling_noop": [_wrk_run(8000), _wrk_run(9000), _wrk_run(10000)],
+        "fronts": {
+            "ours/noop": [_wrk_run(8000), _wrk_run(9000), _wrk_run(10000)],
+            "granian-wsgi/noop": [_wrk_run(18000)],
+            "waitress/noop": {"error": "RuntimeError: it broke"},
+        },
         "memory": {"max_ingest": [_wrk_run(4500)], "steady_fleet": [fleet_run], "stored_10k": stored},
         "ceiling_etcd": [{"rate_per_second": 7000.0, "latency_seconds": latency, "errors": 0}],
         "kube": [{"seconds_from_first_request": 1.0, "seconds_from_start": 1.7, "requests_to_sync": 11,
@@ -250,12 +254,21 @@ def test_the_results_table_shows_medians_ranges_and_ratios() -> None:
                   "server_rss_bytes": 100 * 1024 * 1024}],
     }  # fmt: skip
     table = markdown_table(results)
-    assert "| no-op WSGI app (ceiling) | 9,000/s (8,000/s-10,000/s) | 2.0 ms | 10.0 ms |" in table
-    assert "| memory store | 4,500/s | 2.0 ms | 10.0 ms | 0.00% | 90.00% | 0.50 |" in table
+    assert (
+        "| ours: granian embedded, RSGI + WSGI bridge (shipped) | 9,000/s (8,000/s-10,000/s) | 2.0 ms |"
+        in table
+    )
+    assert "| waitress 3, 32 threads | failed: RuntimeError: it broke |" in table
+    assert "| x our no-op | x fastest no-op (granian-wsgi) |" in table
+    # CPU per report: 0.9 / 4,500 = 200 us; the ceilings' 0.9 / 9,000 = 100 us and 0.9 / 18,000 = 50 us.
+    assert (
+        "| memory store | 4,500/s | 2.0 ms | 10.0 ms | 0.00% | 90.00% | 200 us | 0.50 (0.50) | 0.25 (0.25) |"
+        in table
+    )
     assert "| memory | 1,000/s | 1.0 ms | 20.0 ms | 0.00% | 30.00% | 2.0 ms | 25.00% |" in table
     assert (
-        "| memory | 30.0 ms (max 40.0 ms) | 2.0 MiB, 420,029 samples | 4.0 ms (max 70.0 ms) | 1.0 MiB "
-        in table
+        "| memory, 10,000 agents | 30.0 ms (max 40.0 ms) | 2.0 MiB, 420,029 samples "
+        "| 4.0 ms (max 70.0 ms) | 1.0 MiB " in table
     )
     assert (
         "| kubernetes pod source | 1000.0 ms | 1700.0 ms | 11 | 0.00 over 120 s | 4.0 ms | 100 MiB |" in table
@@ -265,3 +278,21 @@ def test_the_results_table_shows_medians_ranges_and_ratios() -> None:
 
 def test_the_builtin_reports_are_the_captured_ones_for_clones_without_them(tmp_path: Path) -> None:
     assert load_fixtures(tmp_path) == load_fixtures()  # tmp_path holds no fixtures
+
+
+def test_a_failed_scenario_shows_its_error_and_the_other_figures_stay() -> None:
+    probe = {"requests": 300, "failed": 0, "latency_seconds": {"p50": 0.004, "p99": 0.3, "max": 0.6},
+             "first_second_max_seconds": 0.5}  # fmt: skip
+    results = {
+        "fronts": {"ours/noop": [_wrk_run(9000)]},
+        "memory": {"max_ingest": [_wrk_run(4500)], "steady_fleet": {"error": "TimeoutError: late"},
+                   "stored_10k": {"error": "RuntimeError: no reconcile pass"}},
+        "etcd": {"error": "RuntimeError: etcd did not answer"},
+        "slow_clients": {"post": probe, "healthz": probe, "metrics": probe},
+    }  # fmt: skip
+    table = markdown_table(results)
+    assert "| memory store | 4,500/s |" in table
+    assert "| memory | failed: TimeoutError: late |" in table
+    assert "| memory | failed: RuntimeError: no reconcile pass |" in table
+    assert "| etcd store | failed: RuntimeError: etcd did not answer |" in table
+    assert "| agent POSTs | 300 | 0 | 4.0 ms | 300.0 ms | 600.0 ms | 500.0 ms |" in table

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.errors import ConfigError, StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport
@@ -66,8 +67,11 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
     """EtcdStore(settings, ttl) builder; every store it made is closed at the end."""
     stores: list[EtcdStore] = []
 
-    def make(settings: EtcdSettings, report_ttl_seconds: int = 300) -> EtcdStore:
-        store = EtcdStore(settings, report_ttl_seconds=report_ttl_seconds)
+    def make(
+        settings: EtcdSettings, report_ttl_seconds: int = 300, registry: CollectorRegistry | None = None
+    ) -> EtcdStore:
+        registry = registry or CollectorRegistry()
+        store = EtcdStore(settings, report_ttl_seconds=report_ttl_seconds, registry=registry)
         stores.append(store)
         return store
 
@@ -155,14 +159,19 @@ def test_two_stores_on_one_etcd_agree_and_carry_each_others_totals(
 def test_a_stale_mirror_never_forks_the_totals(
     shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    registry = CollectorRegistry()
+    store = make_store(etcd_settings(shared_etcd.url, tree=tree), registry=registry)
     report = agent_report("netchecker-agent-stale")
     store.put_report(report, 1.0)
     store.put_report(report, 2.0)
     monkeypatch.setattr(store._mirror, "entry", lambda name: None)  # as if the key were unknown
-    txns = store.stats().txns
+    txns = _txns(registry)
     assert store.put_report(report, 3.0).report_count == 3
-    assert store.stats().txns == txns + 2  # the compare failed, the value read back was used
+    assert _txns(registry) == txns + 2  # the compare failed, the value read back was used
+
+
+def _txns(registry: CollectorRegistry) -> float:
+    return registry.get_sample_value("netchecker_etcd_requests_total", {"rpc": "txn", "result": "ok"}) or 0
 
 
 class _LostReplyError(grpc.RpcError):
@@ -200,7 +209,8 @@ def test_a_txn_whose_reply_was_lost_is_not_counted_twice(
 def test_32_concurrent_writers_are_coalesced_into_fewer_txns(
     shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
 ) -> None:
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    registry = CollectorRegistry()
+    store = make_store(etcd_settings(shared_etcd.url, tree=tree), registry=registry)
     shared = agent_report("netchecker-agent-shared")
 
     def write(worker: int) -> None:
@@ -211,10 +221,13 @@ def test_32_concurrent_writers_are_coalesced_into_fewer_txns(
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(write, range(32)))
-    stats = store.stats()
-    assert stats.reports == 32 * 20 * 2
-    assert stats.txns < stats.reports / 2, stats
-    assert stats.largest_batch > 1
+    batch = "netchecker_etcd_commit_batch_reports"
+    reports = registry.get_sample_value(f"{batch}_sum")
+    commits = registry.get_sample_value(f"{batch}_count") or 0
+    singles = registry.get_sample_value(f"{batch}_bucket", {"le": "1.0"}) or 0
+    assert reports == 32 * 20 * 2
+    assert _txns(registry) < reports / 2
+    assert singles < commits  # some commits carried more than one report
     records = store.list_records()
     assert len(records) == 33
     assert all(records[f"netchecker-agent-w{w}"].report_count == 20 for w in range(32))
@@ -509,3 +522,31 @@ def test_tls_misconfiguration_fails_loudly(
     with pytest.raises(StoreUnavailableError):
         store.put_report(agent_report("netchecker-agent-bad-tls"), 1.0)
     assert not store.health().up, case
+
+
+def test_client_metrics_count_requests_by_result_and_watch_restarts(
+    etcd: EtcdProcess, make_store: StoreFactory
+) -> None:
+    registry = CollectorRegistry()
+    store = make_store(etcd_settings(etcd.url), registry=registry)
+    report = agent_report("netchecker-agent-metered")
+    store.put_report(report, 1.0)
+    wait_healthy(store)
+    assert _txns(registry) == 1
+    assert registry.get_sample_value("netchecker_etcd_commit_batch_reports_count") == 1
+    etcd.kill()
+    with pytest.raises(StoreUnavailableError):
+        store.put_report(report, 2.0)
+    failed = sum(
+        registry.get_sample_value("netchecker_etcd_requests_total", {"rpc": "txn", "result": code}) or 0
+        for code in ("unavailable", "deadline_exceeded")
+    )
+    assert failed >= 1
+    etcd.start()
+    wait_until(lambda: _put_succeeds(store, report, 3.0), 10, "a write to succeed again")
+    restarts = {"reason": "error"}
+    wait_until(
+        lambda: (registry.get_sample_value("netchecker_etcd_watch_restarts_total", restarts) or 0) >= 1,
+        10,
+        "the broken watch to be counted",
+    )

@@ -1,32 +1,32 @@
 """The etcd v3 store: one key per agent under /<tree>/agents/, group-committed, mirrored by a watch.
 
-The only module that talks to etcd (the etcd3 package's generated gRPC stubs); everything it
+The only module that talks to etcd (our own generated gRPC stubs, store/etcd_rpc.py); everything it
 raises on purpose is a StoreUnavailableError. See docs/etcd.md for the design and its limits.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 import tenacity
-from etcd3 import etcdrpc
-from etcd3.etcdrpc import kv_pb2
+from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
-from netchecker_exporter.report import AgentRecord, AgentReport, record_from_stored_json
+from netchecker_exporter.errors import StoreUnavailableError
+from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
+from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.compaction import CompactionSchedule
-from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error
+from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_no_space, is_transient
+from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
+from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
     Base,
     PodPuts,
@@ -36,9 +36,11 @@ from netchecker_exporter.store.etcd_plan import (
     plan_pod_write,
     split_by_value_bytes,
 )
+from netchecker_exporter.store.etcd_rpc import Stubs
+from netchecker_exporter.store.etcd_watch import MirrorWatch
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
-from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
+from netchecker_exporter.store.mirror import Mirror, MirrorEntry
 from netchecker_exporter.store.reachability import Reachability
 
 log = logging.getLogger(__name__)
@@ -49,52 +51,15 @@ MAX_TXN_REPORTS = 60
 MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
-RANGE_PAGE_KEYS = 500
-KEEPER_INTERVAL_SECONDS = 1.0
-_TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN"}
-_NO_SPACE = "database space exceeded"
-"""etcd's ErrNoSpace (RESOURCE_EXHAUSTED): no retry, every write fails until the alarm is disarmed."""
-DEFAULT_MAX_PENDING_WRITES = 32
-_REQUIRE_LEADER = (("hasleader", "true"),)
+DEFAULT_MAX_PENDING_WRITES = 48
+
+__all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
 
 
-@dataclass(frozen=True, slots=True)
-class EtcdStoreStats:
-    """Counters for tests and benchmarks: how well group commit coalesces writes."""
-
-    reports: int
-    batches: int
-    txns: int
-    largest_batch: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stubs:
-    """The etcd services on one endpoint's channel."""
-
-    kv: Any
-    lease: Any
-    watch: Any
-    maintenance: Any
-
-    @classmethod
-    def on(cls, channel: Any) -> Stubs:
-        return cls(
-            etcdrpc.KVStub(channel),
-            etcdrpc.LeaseStub(channel),
-            etcdrpc.WatchStub(channel),
-            etcdrpc.MaintenanceStub(channel),
-        )
-
-
-class _CompactedError(Exception):
-    """The watch's start revision was compacted (or its backlog is too large): list again."""
-
-
-class EtcdStore:
+class EtcdStore(MirrorWatch, Keeper):
     """ReportStore on etcd v3; reads come from the in-memory mirror and never touch etcd."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only dependencies, each passed in by cli.py or a test)
         self,
         settings: EtcdSettings,
         *,
@@ -102,7 +67,9 @@ class EtcdStore:
         clock: Callable[[], float] = time.time,
         capacity: AgentCapacity | None = None,
         max_pending_writes: int = DEFAULT_MAX_PENDING_WRITES,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        self.metrics = EtcdClientMetrics(registry)
         self._timeout = settings.ping_timeout_seconds
         self._capacity = capacity
         self._probe_key = f"/{settings.tree}/write-probe".encode()
@@ -115,7 +82,6 @@ class EtcdStore:
         self._reachability = Reachability(", ".join(settings.endpoints))
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._txns = 0
         self._watch_failures = 0
         self._watch_call: Any = None
         self._committer: GroupCommitter[Put, AgentRecord] = GroupCommitter(
@@ -177,12 +143,6 @@ class EtcdStore:
             thread.join(timeout=self._timeout + 5)
         self._endpoints.close()
 
-    def stats(self) -> EtcdStoreStats:
-        committed = self._committer.stats()
-        with self._lock:
-            txns = self._txns
-        return EtcdStoreStats(committed.items, committed.batches, txns, committed.largest_batch)
-
     # -- calls with retries ---------------------------------------------------------------------
 
     def _call(
@@ -196,16 +156,16 @@ class EtcdStore:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
             wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
-            retry=tenacity.retry_if_exception(_is_transient),
+            retry=tenacity.retry_if_exception(is_transient),
             reraise=True,
         )
         try:
-            result: T = retrying(self._attempt, action, deadline)
+            result: T = retrying(self._attempt, what, action, deadline)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
-            if write and (_is_transient(error) or _is_no_space(error)):
+            if write and (is_transient(error) or is_no_space(error)):
                 self._reachability.writes(False, detail)
-            elif _is_transient(error):
+            elif is_transient(error):
                 self._reachability.mark(False, detail)
             raise StoreUnavailableError(detail) from error
         self._reachability.mark(True)
@@ -213,16 +173,20 @@ class EtcdStore:
             self._reachability.writes(True)
         return result
 
-    def _attempt(self, action: Callable[[Stubs, float], T], deadline: float) -> T:
+    def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
         stubs = self._endpoints.current()
+        rpc = what.replace(" ", "_")
         try:
-            return action(stubs, max(0.05, deadline - time.monotonic()))
+            result = action(stubs, max(0.05, deadline - time.monotonic()))
         except grpc.RpcError as error:
-            if _is_transient(error):
+            self.metrics.request_done(rpc, _result_of(error))
+            if is_transient(error):
                 self._endpoints.failed(stubs)
             if "lease not found" in describe_rpc_error(error):
                 self._leases.forget()
             raise
+        self.metrics.request_done(rpc, "ok")
+        return result
 
     def _grant(self, stubs: Stubs, ttl_seconds: int, timeout: float) -> int:
         response = stubs.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=ttl_seconds), timeout=timeout)
@@ -237,6 +201,7 @@ class EtcdStore:
         refusal = self._reachability.write_refusal()
         if refusal is not None:  # queued before the store was known down: no deadline to wait out
             return [StoreUnavailableError(refusal) for _ in puts]
+        self.metrics.commit_batch_reports.observe(len(puts))
         pods = group_by_pod(puts)
         bases = {name: Base.of(self._mirror.entry(name)) for name in pods}
         writes = [plan_pod_write(name, items, bases[name]) for name, items in pods.items()]
@@ -257,8 +222,6 @@ class EtcdStore:
             response = self._call(
                 "txn", functools.partial(self._send_txn, writes=writes), deadline, write=True
             )
-            with self._lock:
-                self._txns += 1
             if response.succeeded:
                 self._finish(writes, response.header.revision, done)
                 return done
@@ -308,181 +271,9 @@ class EtcdStore:
             retry.append(plan_pod_write(write.podname, pods[write.podname], base))
         return retry
 
-    # -- mirror: list + watch -------------------------------------------------------------------
 
-    def _watch_loop(self) -> None:
-        must_list = True
-        while not self._stop.is_set():
-            try:
-                if must_list:
-                    self._list()
-                    must_list = False
-                self._watch(self._mirror.watched_revision + 1)
-            except _CompactedError as error:
-                log.info("etcd store: %s; listing again", error)
-                must_list = True
-            except StoreUnavailableError as error:
-                if self._stop.is_set():
-                    return
-                self._watch_failures += 1
-                self._reachability.watching(False, str(error))
-                self._stop.wait(min(2.0, 0.05 * 2 ** min(self._watch_failures, 6)))
-
-    def _list(self) -> None:
-        """Load the whole prefix at one revision, page by page (no response exceeds gRPC limits)."""
-        entries: dict[str, MirrorEntry] = {}
-        start, revision = self._prefix, 0
-        while True:
-            request = etcdrpc.RangeRequest(
-                key=start, range_end=_prefix_end(self._prefix), limit=RANGE_PAGE_KEYS, revision=revision
-            )
-            response = self._call(
-                "range", functools.partial(_range, request=request), time.monotonic() + self._timeout
-            )
-            revision = revision or response.header.revision
-            for kv in response.kvs:
-                record = self._decode(kv)
-                if record is not None:
-                    entries[record.report.podname] = MirrorEntry(record, kv.mod_revision)
-            if not response.more or not response.kvs:
-                break
-            start = response.kvs[-1].key + b"\0"
-        self._mirror.replace(entries, revision)
-        log.info("etcd store: loaded %d records at revision %d", len(entries), revision)
-
-    def _watch(self, start_revision: int) -> None:
-        stubs = self._endpoints.current()
-        finished = threading.Event()
-        create = etcdrpc.WatchRequest(
-            create_request=etcdrpc.WatchCreateRequest(
-                key=self._prefix, range_end=_prefix_end(self._prefix), start_revision=start_revision
-            )
-        )
-
-        def requests() -> Any:
-            yield create
-            finished.wait()
-
-        call = stubs.watch.Watch(requests(), metadata=_REQUIRE_LEADER)
-        with self._lock:
-            self._watch_call = call
-            if self._stop.is_set():
-                call.cancel()
-        try:
-            self._consume(call)
-        except grpc.RpcError as error:
-            self._on_watch_error(stubs, error)
-        finally:
-            finished.set()
-            call.cancel()
-
-    def _on_watch_error(self, stubs: Stubs, error: Any) -> None:
-        if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            raise _CompactedError("the watch backlog exceeds the message size limit") from error
-        if _is_transient(error):
-            self._endpoints.failed(stubs)
-        raise StoreUnavailableError(f"etcd watch broke: {describe_rpc_error(error)}") from error
-
-    def _consume(self, call: Any) -> None:
-        for response in call:
-            if response.compact_revision:
-                raise _CompactedError(f"revision compacted up to {response.compact_revision}")
-            if response.canceled:
-                raise StoreUnavailableError(f"etcd cancelled the watch: {response.cancel_reason}")
-            if response.created:
-                self._watch_failures = 0
-                self._reachability.watching(True)
-                continue
-            self._apply_events(response.events, response.header.revision)
-        raise StoreUnavailableError("etcd closed the watch stream")
-
-    def _apply_events(self, events: Any, revision: int) -> None:
-        changes = []
-        for event in events:
-            kv = event.kv
-            name = kv.key[len(self._prefix) :].decode(errors="replace")
-            if event.type == kv_pb2.Event.DELETE:
-                changes.append(MirrorEvent(name, None, kv.mod_revision))
-            elif self._mirror.is_newer(name, kv.mod_revision):
-                changes.append(MirrorEvent(name, self._decode(kv), kv.mod_revision))
-        self._mirror.apply_watched(changes, revision)
-
-    def _decode(self, kv: Any) -> AgentRecord | None:
-        """The record at `kv`, validated like a report, or None (logged) if it is not one of ours."""
-        try:
-            record = record_from_stored_json(json.loads(kv.value))
-        except (ValueError, RecursionError, InvalidReportError) as error:
-            log.warning("etcd store: ignoring unreadable record at %r: %s", kv.key, error)
-            return None
-        if self._prefix + record.report.podname.encode() != kv.key:
-            log.warning("etcd store: ignoring the record at %r: it is %r's", kv.key, record.report.podname)
-            return None
-        return record
-
-    # -- keeper: reachability and leases ahead of need -------------------------------------------
-
-    def _keep_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._keep(time.monotonic() + self._timeout)
-            except StoreUnavailableError as error:
-                log.debug("etcd store keeper: %s", error)
-            self._stop.wait(KEEPER_INTERVAL_SECONDS)
-
-    def _keep(self, deadline: float) -> None:
-        status = self._call(
-            "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
-        )
-        self._check_alarms(deadline)
-        if not self._reachability.writes_ok and not self._reachability.alarmed:
-            self._probe_write(deadline)
-        target = self._compaction.due(status.header.revision) if self._compaction else None
-        if target is not None:
-            self._compact(target, deadline)
-
-        def grant(ttl: int) -> int:
-            return self._call("lease grant", lambda s, t: self._grant(s, ttl, t), deadline)
-
-        self._leases.prepare(grant)
-
-    def _check_alarms(self, deadline: float) -> None:
-        """NOSPACE (or CORRUPT): etcd answers reads and refuses writes; say so until it is disarmed."""
-        request = etcdrpc.AlarmRequest(action=etcdrpc.AlarmRequest.GET)
-        response = self._call("alarm list", lambda s, t: s.maintenance.Alarm(request, timeout=t), deadline)
-        raised = {etcdrpc.AlarmType.Name(m.alarm) for m in response.alarms if m.alarm != etcdrpc.NONE}
-        self._reachability.alarms(tuple(sorted(raised)))
-
-    def _probe_write(self, deadline: float) -> None:
-        """While writes are failing, one small put a keeper pass: its success closes the breaker."""
-        request = etcdrpc.PutRequest(key=self._probe_key, value=b"1")
-        self._call("probe write", lambda s, t: s.kv.Put(request, timeout=t), deadline, write=True)
-
-    def _compact(self, revision: int, deadline: float) -> None:
-        request = etcdrpc.CompactionRequest(revision=revision)
-        try:
-            self._call("compact", lambda s, t: s.kv.Compact(request, timeout=t), deadline)
-        except StoreUnavailableError as error:  # e.g. another replica compacted further already
-            log.info("etcd store: compaction up to revision %d skipped: %s", revision, error)
-            return
-        log.info("etcd store: compacted etcd history up to revision %d", revision)
-
-
-def _is_no_space(error: BaseException) -> bool:
-    return isinstance(error, grpc.RpcError) and _NO_SPACE in describe_rpc_error(error)
-
-
-def _is_transient(error: BaseException) -> bool:
-    if not isinstance(error, grpc.RpcError):
-        return False
-    code = error.code().name
-    detail = describe_rpc_error(error)
-    return (code in _TRANSIENT and _NO_SPACE not in detail) or "lease not found" in detail
-
-
-def _range(stubs: Stubs, timeout: float, *, request: Any) -> Any:
-    return stubs.kv.Range(request, timeout=timeout)
-
-
-def _prefix_end(prefix: bytes) -> bytes:
-    """The range end covering every key that starts with `prefix` (its last byte plus one)."""
-    return prefix[:-1] + bytes([prefix[-1] + 1])
+def _result_of(error: grpc.RpcError) -> str:
+    try:
+        return str(error.code().name).lower()
+    except AttributeError:
+        return "unknown"

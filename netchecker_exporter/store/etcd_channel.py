@@ -37,6 +37,24 @@ GRPC_OPTIONS = (
 )
 
 
+TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN"})
+NO_SPACE = "database space exceeded"
+"""etcd's ErrNoSpace (RESOURCE_EXHAUSTED): no retry, every write fails until the alarm is disarmed."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying, on this endpoint or the next: etcd unreachable, slow, or our lease expired."""
+    if not isinstance(error, grpc.RpcError):
+        return False
+    code = error.code().name
+    detail = describe_rpc_error(error)
+    return (code in TRANSIENT_CODES and NO_SPACE not in detail) or "lease not found" in detail
+
+
+def is_no_space(error: BaseException) -> bool:
+    return isinstance(error, grpc.RpcError) and NO_SPACE in describe_rpc_error(error)
+
+
 def describe_rpc_error(error: Any) -> str:
     try:
         return f"{error.code().name}: {error.details()}"

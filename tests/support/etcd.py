@@ -20,7 +20,7 @@ from tests.support.polling import wait_until
 from tests.support.ports import free_port
 from tests.support.tls import TlsFiles
 
-# `make e2e` points these at the etcd 3.6 it builds; otherwise etcd from PATH (Debian's 3.4).
+# $NETCHECKER_ETCD_BIN / $NETCHECKER_ETCDCTL_BIN pick another etcd (make e2e runs the suite on 3.6).
 ETCD = os.environ.get("NETCHECKER_ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
 ETCDCTL = os.environ.get("NETCHECKER_ETCDCTL_BIN") or shutil.which("etcdctl") or "/usr/bin/etcdctl"
 
