@@ -1,10 +1,11 @@
 # Two commands matter: `make run` (server on the embedded store at :8081) and `make test`.
+# `make e2e` (README) runs the scenarios against real peers built with Go; `make test` needs no Go.
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint typecheck unit quick deps debian-deps bench demo stubs clean
+.PHONY: run test lint typecheck unit quick deps debian-deps bench demo stubs clean e2e
 
 # pytest-xdist workers: the slow tests wait on processes and sockets, not the CPU, so more workers
 # than cores pay off; the live-Prometheus module stays on one worker (its stack is module-scoped).
@@ -40,6 +41,15 @@ quick: deps
 	$(BIN)/pytest -n $(WORKERS) -m 'not process and not etcd'
 
 test: lint typecheck unit
+
+# Real peers: e2e/build-peers builds kube-apiserver, etcd 3.6 and the agent into a cache outside
+# the repository and prints where; the scenarios in e2e/, then our etcd suites on that etcd 3.6.
+E2E_ETCD_SUITES = tests/test_store_etcd.py tests/test_server_etcd_process.py tests/test_server_sick_etcd.py
+e2e: deps debian-deps
+	@set -e; peers="$$(e2e/build-peers)"; eval "$$peers"; \
+	echo "$$peers" | sed 's/^export /make e2e: /'; \
+	$(BIN)/pytest -p no:cacheprovider e2e; \
+	$(BIN)/pytest -p no:cacheprovider $(E2E_ETCD_SUITES)
 
 # The etcd v3 modules in netchecker_exporter/store/etcdpb/ from our .proto files (committed; a test
 # checks they are current).

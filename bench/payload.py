@@ -51,7 +51,7 @@ def load_fixtures(directory: Path = FIXTURES) -> dict[bool, dict[str, Any]]:
 
 
 def builtin_report(*, hostnet: bool) -> dict[str, Any]:
-    """The captured report rebuilt in code (COMPAT.md's shape), for a clone without ../shared."""
+    """The captured report rebuilt in code (COMPAT.md's shape), for a bench run without the fixture files."""
     phases = dict.fromkeys(PHASE_KEYS, 0)
     first_probe = {"URL": "http://127.0.0.1:18081/health", "ConnectionResult": 1, "HTTPCode": 200}
     if not hostnet:

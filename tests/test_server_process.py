@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.support.exporter import LEGACY_MS_LINT, ExporterProcess, isolated_environment, metric_value
-from tests.support.paths import REPO, fixture_paths
+from tests.support.paths import REPO, fixture_paths, original_fixture_paths
 from tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.process]
@@ -31,7 +31,7 @@ def exporter() -> Iterator[ExporterProcess]:
 
 
 def test_the_fixtures_get_exactly_the_originals_answers(exporter: ExporterProcess) -> None:
-    for path in fixture_paths():
+    for path in original_fixture_paths():
         response = exporter.post_fixture(path)
         assert response.status_code == 200, response.text
     listing = exporter.get("/api/v1/agents/").json()
@@ -60,7 +60,7 @@ def test_promtool_accepts_the_live_metrics(exporter: ExporterProcess) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("promtool is not installed: `make test` installs Debian's prometheus package")
-    for path in fixture_paths():
+    for path in original_fixture_paths():
         exporter.post_fixture(path)
     text = wait_until(lambda: _reconciled_metrics(exporter), 5, "a reconcile pass")
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)

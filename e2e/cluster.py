@@ -1,0 +1,101 @@
+"""A cluster without a kubelet: etcd 3.6 + kube-apiserver, the project's manifests, hand-made agent pods.
+
+Agent pods are built from the DaemonSets' own pod templates (labels, service account, hostNetwork)
+with spec.nodeName set, and given a status through the status subresource, as a kubelet would.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e.kube_apiserver import KubeApiServer
+from e2e.kube_client import KubeClient, Object, objects_of_kind, render_kustomization
+from tests.support.etcd import EtcdProcess
+
+NAMESPACE = "netchecker"
+EXPORTER_ACCOUNT = "netchecker-server"
+_pod_ips = itertools.count(10)
+
+
+@dataclass
+class Cluster:
+    etcd: EtcdProcess
+    apiserver: KubeApiServer
+    admin: KubeClient
+    manifests: list[Object] = field(default_factory=list)
+    """The base variant, rendered by kustomize."""
+
+    def daemonset(self, *, host_network: bool) -> Object:
+        for obj in objects_of_kind(self.manifests, "DaemonSet"):
+            if bool(obj["spec"]["template"]["spec"].get("hostNetwork")) == host_network:
+                return obj
+        raise LookupError(f"no agent DaemonSet with hostNetwork={host_network}")
+
+    def rbac_objects(self) -> list[Object]:
+        return objects_of_kind(
+            self.manifests, "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"
+        )
+
+    def binding(self) -> Object:
+        return objects_of_kind(self.manifests, "ClusterRoleBinding")[0]
+
+    def exporter_kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig with a TokenRequest token of the exporter's own ServiceAccount."""
+        token = self.admin.service_account_token(NAMESPACE, EXPORTER_ACCOUNT)
+        return self.apiserver.kubeconfig(token, path)
+
+    def create_agent_pod(
+        self, name: str, node: str, *, host_network: bool = False, running: bool = True
+    ) -> Object:
+        """A pod as the agent DaemonSet would create it on `node`, Running with a pod IP unless told."""
+        template = copy.deepcopy(self.daemonset(host_network=host_network)["spec"]["template"])
+        metadata = {**template["metadata"], "name": name, "namespace": NAMESPACE}
+        spec = {**template["spec"], "nodeName": node}
+        pod = self.admin.create_pod({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
+        return self.set_running(name) if running else pod
+
+    def set_running(self, name: str) -> Object:
+        ip = f"10.244.0.{next(_pod_ips)}"
+        status = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "127.0.0.1"}
+        return self.admin.patch_pod(NAMESPACE, name, {"status": status}, subresource="status")
+
+    def relabel(self, name: str, labels: dict[str, str]) -> Object:
+        return self.admin.patch_pod(NAMESPACE, name, {"metadata": {"labels": labels}})
+
+    def delete_pod(self, name: str, *, grace_seconds: int | None = None) -> Object:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE}}
+        result: Object = self.admin.delete(pod, grace_seconds=grace_seconds)
+        return result
+
+    def pod(self, name: str) -> Object | None:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE}}
+        found: Object | None = self.admin.get(pod, expect=(200, 404))
+        return found if found and found.get("kind") == "Pod" else None
+
+
+def start_cluster(peers_kube_apiserver: Path, directory: Path) -> Cluster:
+    """etcd 3.6, then kube-apiserver on it, then the project's Namespace, ServiceAccounts and RBAC."""
+    etcd = EtcdProcess(directory / "etcd", name="kube-storage")
+    etcd.start()
+    apiserver: KubeApiServer | None = None
+    try:
+        apiserver = KubeApiServer(peers_kube_apiserver, etcd.url, directory)
+        admin = KubeClient(apiserver.url, apiserver.admin_token, apiserver.tls.ca)
+        cluster = Cluster(etcd, apiserver, admin, render_kustomization("base"))
+        apiserver.start()
+        for obj in cluster.rbac_objects():
+            admin.apply(obj)
+    except BaseException:  # nothing of ours may outlive a failed start
+        if apiserver is not None:
+            apiserver.stop()
+        etcd.kill()
+        raise
+    return cluster
+
+
+def stop_cluster(cluster: Cluster) -> None:
+    cluster.apiserver.stop()
+    cluster.etcd.kill()
