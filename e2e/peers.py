@@ -17,7 +17,7 @@ class Peers:
     etcdctl: Path
     etcd_version: str
     agent: Path | None
-    """The real Go agent, or None: the proxy does not serve it and no NETCHECKER_AGENT_SRC was given."""
+    """The real Go agent, or None while the module proxy does not serve it (the stand-in reports)."""
 
 
 def find_peers() -> Peers:
