@@ -28,13 +28,14 @@ from netchecker_exporter.defence import ApiCounters
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.flags import HelpRequestedError, format_help
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.serve import FrontSettings, GranianFront
-from netchecker_exporter.settings import HelpRequestedError, Settings, format_help, load_settings
+from netchecker_exporter.settings import Settings, load_settings
 from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity

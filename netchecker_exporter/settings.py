@@ -14,115 +14,15 @@ from urllib.parse import urlsplit
 import yaml
 
 from netchecker_exporter.errors import ConfigError
-from netchecker_exporter.report import MAX_PROBES_LIMIT
-
-ENV_PREFIX = "NETCHECKER_"
-DEFAULT_AGENT_SELECTOR = "app in (netchecker-agent,netchecker-agent-hostnet)"
-
-
-@dataclass(frozen=True, slots=True)
-class Flag:
-    name: str
-    kind: type
-    default: Any
-    group: str
-    help: str
-
-
-FLAGS: tuple[Flag, ...] = (
-    Flag("endpoint", str, "0.0.0.0:8081", "Server", "listen address host:port"),
-    Flag("check-interval", float, 10.0, "Server", "seconds between reconcile passes"),
-    Flag("report-ttl", int, 300, "Server", "seconds a stored report lives"),
-    Flag("max-report-bytes", int, 1_048_576, "Server", "largest accepted report body (413 above)"),
-    Flag("config", str, "", "Server", "YAML file with any of these flags as keys"),
-    Flag("etcd-endpoints", str, "", "Store (etcd)", "comma-separated etcd URLs; empty: in memory"),
-    Flag("etcd-tree", str, "netchecker", "Store (etcd)", "root of our keys in etcd"),
-    Flag("etcd-ca", str, "", "Store (etcd)", "CA bundle that verifies etcd's certificate"),
-    Flag("etcd-cert", str, "", "Store (etcd)", "client certificate for etcd"),
-    Flag("etcd-key", str, "", "Store (etcd)", "client key for etcd"),
-    Flag(
-        "etcd-compact-interval",
-        float,
-        300.0,
-        "Store (etcd)",
-        "seconds between compactions of etcd's history, keeping one interval; 0: never "
-        "(for an etcd shared with software that compacts it)",
-    ),
-    Flag("ping-timeout", float, 5.0, "Store (etcd)", "seconds to wait for etcd, per call"),
-    Flag(
-        "kubeproxyinit",
-        bool,
-        False,
-        "Store (etcd)",
-        "keep records in the Kubernetes API (not supported; accepted as false)",
-    ),
-    Flag("pods-file", str, "", "Pods", "YAML list of expected agents (pod source 'static')"),
-    Flag("kubeconfig", str, "", "Pods", "kubeconfig file (default: $KUBECONFIG, then in-cluster)"),
-    Flag("namespace", str, "", "Pods", "only watch agent pods in this namespace (default: all)"),
-    Flag("agent-selector", str, DEFAULT_AGENT_SELECTOR, "Pods", "label selector of agent pods"),
-    Flag(
-        "startup-grace", float, 120.0, "Pods", "seconds a new pod may stay silent before it is called absent"
-    ),
-    Flag("max-probes-per-report", int, 32, "Limits", "probes one report may list (400 above)"),
-    Flag("max-agents", int, 12_000, "Limits", "agents stored at once; a new name beyond it gets 429"),
-    Flag(
-        "max-unlisted-agents",
-        int,
-        500,
-        "Limits",
-        "agents stored at once that the pod source does not list (yet), apart from -max-agents",
-    ),
-    Flag(
-        "max-pending-writes",
-        int,
-        48,
-        "Limits",
-        "reports waiting on the etcd store at once; one more gets 503 at once (keeps workers free)",
-    ),
-    Flag("v", int, 0, "Logging (glog compatible)", "verbosity: 0 info, 1+ debug"),
-    Flag("logtostderr", bool, False, "Logging (glog compatible)", "accepted; logs go to stderr"),
-    Flag("alsologtostderr", bool, False, "Logging (glog compatible)", "accepted; no effect"),
-    Flag("stderrthreshold", str, "", "Logging (glog compatible)", "accepted; no effect"),
-    Flag("log_dir", str, "", "Logging (glog compatible)", "accepted; no effect"),
-    Flag(
-        "clock-skew-threshold",
-        float,
-        30.0,
-        "Diagnosis",
-        "seconds between an agent's clock and ours that count as skew",
-    ),
-    Flag(
-        "reboot-window",
-        float,
-        900.0,
-        "Diagnosis",
-        "seconds a node counts as recently rebooted after it booted",
-    ),
-    Flag(
-        "cluster-pattern-ratio",
-        float,
-        0.5,
-        "Diagnosis",
-        "share of judged nodes with one verdict that makes it cluster-wide",
-    ),
-    Flag(
-        "runbook-url",
-        str,
-        "",
-        "Diagnosis",
-        "runbook the status page links to (default: the server's /runbook)",
-    ),
-    Flag(
-        "legacy-metrics",
-        bool,
-        True,
-        "Metrics",
-        "also export the original's ncagent_* families (dashboards out there use them); "
-        "false: only netchecker_*",
-    ),
+from netchecker_exporter.flags import (
+    DEFAULT_AGENT_SELECTOR,
+    FLAGS,
+    FLAGS_BY_NAME,
+    convert_flag_value,
+    env_var_name,
+    parse_flags,
 )
-FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
-HELP_FLAGS = {"h", "help"}
+from netchecker_exporter.report import MAX_PROBES_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,46 +103,6 @@ class Settings:
         )
 
 
-class HelpRequestedError(Exception):
-    """-h / -help was given: print format_help() and exit 0."""
-
-
-def parse_flags(argv: Sequence[str], problems: list[str]) -> dict[str, str]:
-    """Go `flag` syntax: -name=value, --name=value, -name value, bare -name for booleans.
-
-    Problems are appended to `problems` so they are reported with every other one.
-    """
-    values: dict[str, str] = {}
-    args = list(argv)
-    while args:
-        arg = args.pop(0)
-        if arg == "--":
-            problems += [f"unexpected argument {a!r}" for a in args]
-            break
-        if not arg.startswith("-") or arg in {"-", "---"} or arg.startswith("---"):
-            problems.append(f"unexpected argument {arg!r} (flags start with - or --)")
-            continue
-        name, has_value, value = arg.lstrip("-").partition("=")
-        if name in HELP_FLAGS:
-            raise HelpRequestedError
-        flag = FLAGS_BY_NAME.get(name)
-        if flag is None:
-            problems.append(f"unknown flag -{name}")
-        elif has_value:
-            values[name] = value
-        elif flag.kind is bool:
-            values[name] = "true"
-        elif args:
-            values[name] = args.pop(0)
-        else:
-            problems.append(f"flag -{name} needs a value")
-    return values
-
-
-def env_var_name(flag_name: str) -> str:
-    return ENV_PREFIX + flag_name.upper().replace("-", "_")
-
-
 def load_settings(
     argv: Sequence[str], environ: Mapping[str, str], read_text: Callable[[str], str]
 ) -> Settings:
@@ -255,7 +115,7 @@ def load_settings(
     raw: dict[str, tuple[str, Any]] = {}
     for source, values in (("config file", file_values), ("environment", env), ("flag", flags)):
         raw.update({name: (source, value) for name, value in values.items()})
-    typed = {flag.name: _convert(flag, raw.get(flag.name), problems) for flag in FLAGS}
+    typed = {flag.name: convert_flag_value(flag, raw.get(flag.name), problems) for flag in FLAGS}
     settings = _build(typed, problems)
     if problems:
         raise ConfigError(problems)
@@ -279,41 +139,6 @@ def _read_config_file(path: str, read_text: Callable[[str], str], problems: list
     unknown = sorted(str(key) for key in data if key not in FLAGS_BY_NAME or key == "config")
     problems += [f"config file {path}: unknown key {key!r}" for key in unknown]
     return {key: value for key, value in data.items() if key in FLAGS_BY_NAME and key != "config"}
-
-
-_TRUE = {"1", "t", "T", "true", "TRUE", "True"}
-_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
-
-
-def _convert(flag: Flag, sourced: tuple[str, Any] | None, problems: list[str]) -> Any:
-    """Turn a string (flag, env) or YAML value into the flag's type, as Go's flag package would."""
-    if sourced is None:
-        return flag.default
-    source, value = sourced
-    if isinstance(value, list) and flag.kind is str:
-        value = ",".join(str(item) for item in value)
-    try:
-        return _convert_value(flag.kind, value)
-    except ValueError:
-        problems.append(f"{source} -{flag.name}: {value!r} is not {_KIND_WORDS[flag.kind]}")
-        return flag.default
-
-
-_KIND_WORDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-
-
-def _convert_value(kind: type, value: Any) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value) in _TRUE | _FALSE:
-            return str(value) in _TRUE
-        raise ValueError(value)
-    if isinstance(value, bool) or (kind is str and not isinstance(value, str | int | float)):
-        raise ValueError(value)
-    if kind is int and isinstance(value, float):
-        raise ValueError(value)
-    return kind(value)
 
 
 def _build(v: dict[str, Any], problems: list[str]) -> Settings:
@@ -404,14 +229,3 @@ def _etcd_settings(v: dict[str, Any], problems: list[str]) -> EtcdSettings:
         ping_timeout_seconds=v["ping-timeout"],
         compact_interval_seconds=v["etcd-compact-interval"],
     )
-
-
-def format_help(program: str) -> str:
-    """Grouped flag help, in Go's `-name value` style."""
-    lines = [f"Usage: {program} [flags]", "", "Flags may be -name=value, -name value or --name=value."]
-    for group in dict.fromkeys(flag.group for flag in FLAGS):
-        lines += ["", f"{group}:"]
-        for flag in (f for f in FLAGS if f.group == group):
-            default = f" (default {flag.default!r})" if flag.default not in ("", False) else ""
-            lines.append(f"  -{flag.name:<18} {flag.help}{default}  [${env_var_name(flag.name)}]")
-    return "\n".join(lines) + "\n"

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from netchecker_exporter.errors import ConfigError
-from netchecker_exporter.settings import (
-    FLAGS,
-    HelpRequestedError,
-    Settings,
-    format_help,
-    load_settings,
-)
+from netchecker_exporter.flags import FLAGS, HelpRequestedError, format_help
+from netchecker_exporter.settings import Settings, load_settings
 
 KUBESPRAY_ARGS = [
     "-v=5",

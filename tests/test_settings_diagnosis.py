@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from netchecker_exporter.errors import ConfigError
-from netchecker_exporter.settings import DiagnosisSettings, format_help, load_settings
+from netchecker_exporter.flags import format_help
+from netchecker_exporter.settings import DiagnosisSettings, load_settings
 
 
 def no_file(path: str) -> str:

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from netchecker_exporter.flags import DEFAULT_AGENT_SELECTOR
 from netchecker_exporter.pods.cluster_access import ClusterAccess
 from netchecker_exporter.pods.kubernetes import KubernetesPodSource, connect
 from netchecker_exporter.pods.watch_timing import WatchTiming
-from netchecker_exporter.settings import DEFAULT_AGENT_SELECTOR, KubernetesSettings
+from netchecker_exporter.settings import KubernetesSettings
 from tests.support.kube_access import FAST, TOKEN, SourceFactory, write_kubeconfig
 from tests.support.kube_apiserver import FakeKubeApiServer
 from tests.support.kube_cluster import FakeCluster
