@@ -271,7 +271,7 @@ class KubernetesPodSource:
         retry_after = error.retry_after_seconds if isinstance(error, KubernetesApiError) else 0.0
         delay = max(self._backoff_seconds(self._failures), min(retry_after, self._timing.backoff_max_seconds))
         if isinstance(error, KubernetesApiError) and error.status in AUTH_FAILURES:
-            log.error("%s; retrying in %.1fs", auth_hint(error, self._namespace), delay)
+            self._log_auth_failure(error, delay)
         else:
             known = len(self._cache.expected_pods())
             log.warning(
@@ -279,6 +279,15 @@ class KubernetesPodSource:
                 error, known, delay, self._failures,
             )  # fmt: skip
         self._pause(delay)
+
+    def _log_auth_failure(self, error: KubernetesApiError, delay: float) -> None:
+        """The RBAC hint at ERROR, except for one refusal right after a sync: a restarted API server
+        answers 403 for about half a second before its RBAC is loaded (seen on a real one)."""
+        if self._synced.is_set() and self._failures == 1:
+            log.warning("Kubernetes API: %s, right after a sync (RBAC may still be loading after an "
+                        "API server restart); retrying in %.1fs", error, delay)  # fmt: skip
+            return
+        log.error("%s; retrying in %.1fs", auth_hint(error, self._namespace), delay)
 
     def _backoff_seconds(self, attempt: int) -> float:
         return backoff_seconds(self._timing, attempt, self._random())

@@ -178,6 +178,28 @@ def test_a_403_names_the_missing_rbac_permission(
         source.expected_pods({})
 
 
+def test_one_403_right_after_a_sync_is_no_rbac_alarm_but_a_second_one_is(
+    cluster: FakeCluster,
+    apiserver: FakeKubeApiServer,
+    make_source: SourceFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cluster.create_pod("agent-a")
+    source = make_source()
+    wait_until(lambda: source.health().up, what="the first sync")
+    apiserver.fail(403, on="watch", times=1)
+    apiserver.cut_watches()
+    wait_until(lambda: any("RBAC may still be loading" in r.getMessage() for r in caplog.records),
+               what="the restart warning")  # fmt: skip
+    wait_until(lambda: source.health().up, what="health up again")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    apiserver.fail(403, on="watch", times=2)
+    apiserver.cut_watches()
+    wait_until(lambda: [r for r in caplog.records if r.levelno == logging.ERROR and "RBAC" in r.getMessage()],
+               what="the RBAC hint on a second refusal")  # fmt: skip
+    assert names(source) == {"agent-a"}
+
+
 def test_a_401_says_the_credentials_were_rejected(
     apiserver: FakeKubeApiServer, make_source: SourceFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
