@@ -7,9 +7,10 @@ changes over time (silence, a reboot) begins.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any
+
+from netchecker_exporter.diagnosis_checks import NodeVerdict
 
 PATH_URL = "http://netchecker-probe-path.default.svc:8080/health"
 """Fails from the PROBE_FAILING nodes only: a path problem, not the target."""
@@ -19,15 +20,9 @@ SKEW_SECONDS = 90.0
 BASE_UPTIME_SECONDS = 86_400
 
 
-class Fault(enum.StrEnum):
-    NODE_UNREACHABLE = "node_unreachable"
-    AGENT_MISSING = "agent_missing"
-    POD_NETWORK_DOWN = "pod_network_down"
-    HOST_NETWORK_DOWN = "host_network_down"
-    DNS_FAILING = "dns_failing"
-    PROBE_FAILING = "probe_failing"
-    CLOCK_SKEW = "clock_skew"
-    REBOOTED = "rebooted"
+Fault = NodeVerdict
+"""A fault the fleet injects is named by the verdict it must produce: one of INJECTED_FAULTS."""
+INJECTED_FAULTS = tuple(v for v in NodeVerdict if v not in (NodeVerdict.STARTING, NodeVerdict.HEALTHY))
 
 
 DEMO_FAULTS = {

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from bench.fleet import PostOutcome, parse_status, post_report
+from bench.fleet import PostOutcome, post_report
 from bench.payload import agent_identity, load_fixtures, render_report, request_bytes
 from bench.stats import summarize
 
@@ -62,20 +62,7 @@ async def _trickle(writer: asyncio.StreamWriter, prefix: bytes, every: float, st
 
 async def get(port: int, path: str) -> PostOutcome:
     request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            reader, writer = await asyncio.open_connection(HOST, port)
-            try:
-                writer.write(request)
-                await writer.drain()
-                response = await reader.read()
-            finally:
-                writer.close()
-    except TimeoutError:
-        return PostOutcome(0, "timeout")
-    except OSError as error:
-        return PostOutcome(0, type(error).__name__)
-    return PostOutcome(parse_status(response))
+    return await post_report(HOST, port, request, PROBE_TIMEOUT_SECONDS)  # any request, one connection
 
 
 async def probe_loop(

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter
 
-from bench.demo_faults import DOWN_URL, PATH_URL, Fault, faulty_report
+from bench.demo_faults import DOWN_URL, INJECTED_FAULTS, PATH_URL, Fault, faulty_report
 from bench.demo_fleet import DemoFleet, demo_probes, pods_file_text
 from bench.payload import load_fixtures, render_report
 from netchecker_exporter.api import ApiDependencies, make_app
@@ -127,7 +127,7 @@ def node_views(cluster: Cluster, node: str) -> tuple[dict[str, Any], str, list[s
     return entry, row[1], series
 
 
-@pytest.mark.parametrize("fault", list(Fault))
+@pytest.mark.parametrize("fault", INJECTED_FAULTS)
 def test_each_verdict_shows_everywhere_with_its_evidence_and_goes_with_the_fault(
     clock: FakeClock, fault: Fault
 ) -> None:
