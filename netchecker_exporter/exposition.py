@@ -83,6 +83,8 @@ class AgentCache:
                 cache[key] = cached
                 lines.append(cached)
         self._lines = cache  # departed agents vanish here
+        if self._logged:  # and so do the departed among those logged as unrenderable
+            self._logged &= {(verdict.pod.namespace, verdict.pod.name) for verdict in verdicts}
         self._last = (verdicts, lines, len(verdicts) - len(lines))
         return lines, len(verdicts) - len(lines)
 

@@ -19,12 +19,20 @@ are still collected by the first two generations."""
 
 MALLOC_MMAP_THRESHOLD_BYTES = 256 * 1024
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number
+MALLOC_ARENA_MAX = 2
+M_ARENA_MAX = -8
 
 
 def tune_malloc() -> bool:
     """glibc: serve blocks over 256 KiB with mmap() always, so /metrics' big transient buffers go
     back to the system when freed. glibc otherwise raises that threshold to the largest block freed
     (up to 32 MiB) and keeps the memory: about 35 MiB more RSS at 10,000 agents (BENCHMARKS.md).
+
+    And at most MALLOC_ARENA_MAX arenas: glibc gives each contending thread an arena of its own, up
+    to 8 per core, and the 48 ingest threads used all 16 on two cores. After a flood of one-shot
+    names expired, tracemalloc saw Python's live memory within 1.2 MiB of its pre-flood size while
+    the 16 arenas kept their fragmented heaps (README: What is refused and why). Python allocates
+    under the GIL, so more arenas bought no parallelism. Call before the server's threads start.
     Returns False where there is no glibc mallopt (musl, macOS): nothing to tune there."""
     name = ctypes.util.find_library("c")
     try:
@@ -33,7 +41,8 @@ def tune_malloc() -> bool:
         mallopt = None
     if mallopt is None:
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES))
+    arenas = bool(mallopt(M_ARENA_MAX, MALLOC_ARENA_MAX))
+    return bool(mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES)) and arenas
 
 
 SWITCH_INTERVAL_SECONDS = 0.001
@@ -80,20 +89,36 @@ def _libc() -> ctypes.CDLL | None:
 class MallocTrimmer:
     """Hands malloc's free pages back once `shrink` records went away since the last trim (a
     flood expiring): freed blocks inside malloc's heaps stay mapped until malloc_trim(0), which
-    costs a few milliseconds, at most once a pass."""
+    costs a few milliseconds, at most once a pass. And once more `settle` passes after the last
+    such trim: the previous Snapshot, the last scraped /metrics bodies and the lines cache still
+    held the expired records' memory when it ran, and let it go only in the passes that follow."""
 
-    def __init__(self, *, shrink: int = 100) -> None:
+    def __init__(self, *, shrink: int = 100, settle: int = 5) -> None:
         self._shrink = shrink
+        self._settle = settle
         self._high = 0
+        self._pending: int | None = None
+        """Passes left until the follow-up trim, None when none is due."""
 
     def observe(self, records: int) -> bool:
         """Called after each pass with the number of stored records; True if it trimmed."""
-        if self._high - records < self._shrink:
-            self._high = max(self._high, records)
+        if self._high - records >= self._shrink:
+            self._high = records
+            self._pending = self._settle
+            return _trim()
+        self._high = max(self._high, records)
+        if self._pending is None:
             return False
-        self._high = records
-        libc = _libc()
-        if libc is None:
+        self._pending -= 1
+        if self._pending > 0:
             return False
-        libc.malloc_trim(0)
-        return True
+        self._pending = None
+        return _trim()
+
+
+def _trim() -> bool:
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True

@@ -21,7 +21,7 @@ from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.check import AgentStatus
 from netchecker_exporter.chunk_file import ChunkFile
 from netchecker_exporter.collector import SnapshotCollector
-from netchecker_exporter.exposition import MetricsExposition, render_snapshot
+from netchecker_exporter.exposition import AgentCache, MetricsExposition, render_snapshot
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS, Reconciler
@@ -162,6 +162,21 @@ def test_an_agent_that_cannot_render_is_skipped_by_the_fast_writer_too(
         snapshot = dataclasses.replace(snapshot, failures_total=snapshot.failures_total + 1)
     logged = [r for r in caplog.records if r.name == "netchecker_exporter.exposition"]
     assert len(logged) == 1
+
+
+def test_the_unrenderable_agents_logged_once_are_forgotten_when_they_depart(
+    hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
+) -> None:
+    """A per-name set must not keep every one-shot name that ever failed to render (issue 9)."""
+    snapshot = make_snapshot(hostnet_report, podnet_report)
+    broken = snapshot.verdicts[0]
+    assert broken.record is not None
+    bad = dataclasses.replace(broken, record=dataclasses.replace(broken.record, report_count=10**400))
+    cache = AgentCache(legacy_metrics=True)
+    assert cache.update((bad, *snapshot.verdicts[1:]))[1] == 1
+    assert (broken.pod.namespace, broken.pod.name) in cache._logged
+    assert cache.update(snapshot.verdicts[1:])[1] == 0
+    assert not cache._logged
 
 
 def test_gzip_is_used_only_when_accepted(

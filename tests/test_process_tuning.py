@@ -28,3 +28,20 @@ def test_tune_malloc_sets_the_mmap_threshold_on_glibc() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert tuning.tune_malloc() is True
+
+
+def test_tune_malloc_caps_glibcs_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """48 ingest threads took all 16 arenas of two cores, each keeping a fragmented heap after a
+    flood expired (issue 9): the cap is set before the server's threads start."""
+    calls: list[tuple[int, int]] = []
+
+    class FakeLibc:
+        def mallopt(self, parameter: int, value: int) -> int:
+            calls.append((parameter, value))
+            return 1
+
+    monkeypatch.setattr(tuning.ctypes.util, "find_library", lambda _name: "libc.so.6")
+    monkeypatch.setattr(tuning.ctypes, "CDLL", lambda _name: FakeLibc())
+    assert tuning.tune_malloc() is True
+    assert (tuning.M_ARENA_MAX, tuning.MALLOC_ARENA_MAX) in calls
+    assert (tuning.M_MMAP_THRESHOLD, tuning.MALLOC_MMAP_THRESHOLD_BYTES) in calls

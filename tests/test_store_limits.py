@@ -74,3 +74,11 @@ def test_a_successful_read_does_not_mark_failing_writes_good() -> None:
 def test_malloc_is_trimmed_only_after_records_went_away() -> None:
     trimmer = MallocTrimmer(shrink=100)
     assert [trimmer.observe(n) for n in (10, 500, 450, 399, 399, 1000)] == [False] * 3 + [True] + [False] * 2
+
+
+def test_malloc_is_trimmed_again_once_the_last_views_of_expired_records_let_go() -> None:
+    """The previous Snapshot and the last scraped bodies still held the expired records when the
+    first trim ran; a follow-up trim `settle` passes later hands their pages back (issue 9)."""
+    trimmer = MallocTrimmer(shrink=100, settle=3)
+    observed = [trimmer.observe(n) for n in (500, 100, 100, 100, 100, 100, 100)]
+    assert observed == [False, True, False, False, True, False, False]
