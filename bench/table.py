@@ -101,13 +101,20 @@ def _wrk_row(label: str, runs: Any, ceilings: Sequence[Ceiling | None]) -> str:
     )
 
 
+def _rate_and_latency(runs: Any) -> str:
+    """The rate, p50 and p99 cells of a load run (fleet and etcd rows share them)."""
+    return (
+        f"{spread([r['rate_per_second'] for r in runs], rate)} "
+        f"| {spread([r['latency_seconds']['p50'] for r in runs], ms)} "
+        f"| {spread([r['latency_seconds']['p99'] for r in runs], ms)}"
+    )
+
+
 def _fleet_row(store: str, runs: Any) -> str:
     if error := failed(runs):
         return _failed_row(store, error, 8)
     return (
-        f"| {store} | {spread([r['rate_per_second'] for r in runs], rate)} "
-        f"| {spread([r['latency_seconds']['p50'] for r in runs], ms)} "
-        f"| {spread([r['latency_seconds']['p99'] for r in runs], ms)} "
+        f"| {store} | {_rate_and_latency(runs)} "
         f"| {spread([r['error_fraction'] for r in runs], pct)} "
         f"| {spread([r['server_cpu_fraction'] for r in runs], pct)} "
         f"| {spread([r['generator_lag_seconds']['p99'] for r in runs], ms)} "
@@ -132,12 +139,7 @@ def _stored_row(store: str, s: Any) -> str:
 def _etcd_row(label: str, puts: Any) -> str:
     if error := failed(puts):
         return _failed_row(label, error, 9)
-    return (
-        f"| {label} | {spread([r['rate_per_second'] for r in puts], rate)} "
-        f"| {spread([r['latency_seconds']['p50'] for r in puts], ms)} "
-        f"| {spread([r['latency_seconds']['p99'] for r in puts], ms)} "
-        f"| {sum(r['errors'] for r in puts)} errors | | | | |"
-    )
+    return f"| {label} | {_rate_and_latency(puts)} | {sum(r['errors'] for r in puts)} errors | | | | |"
 
 
 def noop_ceilings(results: dict[str, Any]) -> tuple[Ceiling | None, Ceiling | None, str]:
