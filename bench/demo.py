@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.demo_faults import DEMO_FAULTS
 from bench.demo_fleet import DemoFleet, pods_file_text, run_demo_fleet
 from bench.processes import Child, start_child, wait_until_answers
+from tests.support.paths import RULES_FILE
 
 JOB = "netchecker"
 DASHBOARD_QUERIES = (
@@ -32,7 +33,7 @@ DASHBOARD_QUERIES = (
 """A few of the Grafana dashboard's queries (config/grafana/netchecker.json), with job filled in."""
 
 
-RULES = Path(__file__).resolve().parent.parent / "alerts" / "netchecker.rules.yml"
+RULES = RULES_FILE
 
 
 def prometheus_config(server_port: int) -> str:

@@ -22,17 +22,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.processes import LOOPBACK, http_get
+from bench.stats import rss_bytes
+from bench.table import MIB
+from tests.support.paths import FIXTURES, REPO
 from tests.support.ports import free_port
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURE = REPO / "tests" / "fixtures" / "agent-report-hostnet.json"
+FIXTURE = FIXTURES / "agent-report-hostnet.json"
 
 
 def vm_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    return rss_bytes(Path(f"/proc/{pid}/status").read_text()) / MIB
 
 
 def start_server(port: int, args: Sequence[str]) -> subprocess.Popen[bytes]:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.paths import REPO
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = (
@@ -25,7 +27,6 @@ FLAGS = (
     "--disable-dev-shm-usage",
 )
 ARTIFACTS_ENV = "NETCHECKER_ARTIFACTS_DIR"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def artifacts_dir() -> Path | None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.paths import ALERTS_DIR, RULES_FILE
+
 pytestmark = [pytest.mark.process]
 
-ALERTS_DIR = Path(__file__).resolve().parent.parent / "alerts"
-RULES_FILE = ALERTS_DIR / "netchecker.rules.yml"
 RULES_TEST_FILE = ALERTS_DIR / "netchecker.rules.test.yml"
 RUNBOOK_FILE = ALERTS_DIR / "RUNBOOK.md"
 RUNBOOK_PREFIX = "alerts/RUNBOOK.md#"
