@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,7 +41,7 @@ from netchecker_exporter.store.etcd_rpc import Stubs
 from netchecker_exporter.store.etcd_watch import MirrorWatch
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
-from netchecker_exporter.store.mirror import Mirror, MirrorEntry
+from netchecker_exporter.store.mirror import Mirror, MirrorEntry, OwnWrites
 from netchecker_exporter.store.reachability import Reachability
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ MAX_TXN_REPORTS = 60
 MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
+FIRST_BACKOFF_SECONDS = 0.05
 DEFAULT_MAX_PENDING_WRITES = 48
 
 __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
@@ -76,6 +78,7 @@ class EtcdStore(MirrorWatch, Keeper):
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
         self._mirror = Mirror()
+        self._own_writes = OwnWrites()
         self._leases = LeasePool(ttl_seconds=report_ttl_seconds, clock=clock)
         interval = settings.compact_interval_seconds
         self._compaction = CompactionSchedule(interval) if interval > 0 else None
@@ -153,14 +156,8 @@ class EtcdStore(MirrorWatch, Keeper):
         A failed write marks writes failing (not etcd unreachable: it may answer reads), a
         successful one marks them good; only reads and the keeper decide reachability.
         """
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
-            wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
-            retry=tenacity.retry_if_exception(is_transient),
-            reraise=True,
-        )
         try:
-            result: T = retrying(self._attempt, what, action, deadline)
+            result: T = self._attempts(what, action, deadline)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
             if write and (is_transient(error) or is_no_space(error)):
@@ -171,6 +168,23 @@ class EtcdStore(MirrorWatch, Keeper):
         self._reachability.mark(True)
         if write:
             self._reachability.writes(True)
+        return result
+
+    def _attempts(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
+        """The first attempt bare (the common case: no retry machinery per Txn), then backoff."""
+        try:
+            return self._attempt(what, action, deadline)
+        except grpc.RpcError as error:
+            if not is_transient(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(min(random.uniform(0, FIRST_BACKOFF_SECONDS), max(0.0, deadline - time.monotonic())))
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
+            wait=tenacity.wait_random_exponential(multiplier=FIRST_BACKOFF_SECONDS, max=1.0),
+            retry=tenacity.retry_if_exception(is_transient),
+            reraise=True,
+        )
+        result: T = retrying(self._attempt, what, action, deadline)
         return result
 
     def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
@@ -219,13 +233,14 @@ class EtcdStore(MirrorWatch, Keeper):
         """Compare-and-swap every pod's key against the revision its totals were computed from."""
         done: dict[int, AgentRecord] = {}
         for _ in range(MAX_CONFLICT_ROUNDS):
-            response = self._call(
-                "txn", functools.partial(self._send_txn, writes=writes), deadline, write=True
-            )
-            if response.succeeded:
-                self._finish(writes, response.header.revision, done)
-                return done
-            writes = self._resolve_conflicts(writes, response, pods, bases, done)
+            with self._own_writes.in_flight([(w.podname, w.value, w.records[-1][1]) for w in writes]):
+                response = self._call(
+                    "txn", functools.partial(self._send_txn, writes=writes), deadline, write=True
+                )
+                if response.succeeded:
+                    self._finish(writes, response.header.revision, done)
+                    return done
+                writes = self._resolve_conflicts(writes, response, pods, bases, done)
             if not writes:
                 return done
         raise StoreUnavailableError(f"etcd txn: {len(writes)} agents kept changing under concurrent writes")
