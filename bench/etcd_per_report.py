@@ -1,7 +1,7 @@
 """What the etcd store adds per accepted report: server CPU per report, etcd vs memory store, side by side.
 
     .venv/bin/python -m bench.etcd_per_report [--rounds 3] [--duration 10] \
-        [--variants memory,etcd,etcd@/tmp/before] [--profile DIR]
+        [--variants memory,etcd,etcd@/tmp/before] [--report-interval 60] [--paced-interval 16] [--profile DIR]
 
 One etcd (Debian's 3.4, every commit fsynced) on --client-cpu for the whole session. Each round
 starts every variant afresh on --server-cpu (`exporter.py -check-interval 10`, `-etcd-endpoints`
@@ -10,13 +10,17 @@ agents), then the measured one, as bench/run.py's run_wrk does (wrk pinned to --
 per report = the server's utime + stime over the measured run / the requests wrk counted. A
 variant `NAME@DIR` runs the exporter from another checkout (e.g. `git archive main | tar -x -C
 DIR`), with this venv, so two versions of the code are measured in one session. --profile records
-py-spy (raw stacks, 200 Hz) of every etcd variant's measured run into DIR.
+py-spy (raw stacks, 200 Hz) of every etcd variant's measured run into DIR. --paced-interval
+measures with bench.fleet instead of wrk: 10,000 agents each reporting at that interval, the same
+reports/s for every variant (below their ceilings), so the reconcile passes cost them all the same
+and the difference in CPU per report is what the store adds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -77,6 +81,19 @@ def wrk(cpu: int, port: int, seconds: float, templates: Path) -> dict[str, Any]:
             "errors": result.non_2xx + result.socket_errors}  # fmt: skip
 
 
+def fleet(cpu: int, port: int, seconds: float, interval: float) -> dict[str, Any]:
+    """A paced load (bench.fleet): the same reports/s for every variant, so what differs is the store."""
+    command = pinned(cpu, [
+        sys.executable, "-m", "bench.fleet", f"--port={port}", f"--agents={AGENTS}",
+        f"--interval={interval:g}", f"--duration={seconds:g}",
+    ])  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True, cwd=REPO)
+    result = json.loads(done.stdout)
+    latency = result["latency_seconds"] or {"p99": 0.0}
+    return {"requests": result["statuses"].get("200", 0), "rate": result["rate_per_second"],
+            "p99_ms": latency["p99"] * 1e3, "errors": result["errors"]}  # fmt: skip
+
+
 def profile(pid: int, seconds: float, path: Path) -> subprocess.Popen[bytes] | None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     command = [py_spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "--nonblocking",
@@ -94,7 +111,10 @@ def measure(
         if args.profile and variant.store == "etcd":
             spy = profile(server.pid, args.duration, args.profile / f"{tag}.txt")
         before = server.cpu_seconds()
-        result = wrk(args.client_cpu, server.port, args.duration, run_dir)
+        if args.paced_interval:
+            result = fleet(args.client_cpu, server.port, args.duration, args.paced_interval)
+        else:
+            result = wrk(args.client_cpu, server.port, args.duration, run_dir)
         cpu = server.cpu_seconds() - before
         if spy is not None:
             spy.wait(timeout=args.duration + 30)
@@ -102,6 +122,14 @@ def measure(
         server.stop()
     per_report = cpu / max(1, result["requests"]) * 1e6
     return {**result, "variant": variant.label, "cpu_s": cpu, "us_per_report": per_report}
+
+
+def set_report_interval(directory: Path, seconds: int) -> None:
+    """The templates with another report_interval: the fixtures' 2 s makes every agent stale (and
+    re-rendered) every 4 s when 10,000 agents report less often than that, at any ingest rate."""
+    for template in directory.glob("*.json"):
+        text = template.read_text()
+        template.write_text(re.sub(r'"report_interval":\s*\d+', f'"report_interval":{seconds}', text))
 
 
 def main() -> None:
@@ -114,6 +142,13 @@ def main() -> None:
     parser.add_argument("--variants", default="memory,etcd", help="comma-separated: memory|etcd[@DIR]")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--report-interval", type=int, default=0, help="rewrite the templates' (0: keep 2 s)")
+    parser.add_argument(
+        "--paced-interval",
+        type=float,
+        default=0.0,
+        help="measure with bench.fleet: 10,000 agents at this interval",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="directory for py-spy raw stacks")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants.split(",") if v]
@@ -122,6 +157,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="etcd-per-report-") as tmp:
         run_dir = Path(tmp)
         write_templates(run_dir)
+        if args.report_interval:
+            set_report_interval(run_dir, args.report_interval)
         etcd = start_etcd(args.client_cpu, run_dir / "etcd", run_dir / "logs")
         rows: list[dict[str, Any]] = []
         try:

@@ -52,6 +52,7 @@ MAX_TXN_REPORTS = 60
 MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
+MOD, EQUAL = etcdrpc.Compare.MOD, etcdrpc.Compare.EQUAL
 FIRST_BACKOFF_SECONDS = 0.05
 DEFAULT_MAX_PENDING_WRITES = 48
 
@@ -246,18 +247,16 @@ class EtcdStore(MirrorWatch, Keeper):
         raise StoreUnavailableError(f"etcd txn: {len(writes)} agents kept changing under concurrent writes")
 
     def _send_txn(self, stubs: Stubs, timeout: float, *, writes: list[PodWrite]) -> Any:
+        """Fields set in place: half the cost of building each op and copying it in (upb)."""
         request = etcdrpc.TxnRequest()
+        compare, success, failure = request.compare, request.success, request.failure
         for write in writes:
             key = self._prefix + write.podname.encode()
             lease = self._leases.lease_for(write.podname, lambda ttl: self._grant(stubs, ttl, timeout))
-            request.compare.add(
-                key=key,
-                target=etcdrpc.Compare.MOD,
-                result=etcdrpc.Compare.EQUAL,
-                mod_revision=write.base_revision,
-            )
-            request.success.add(request_put=etcdrpc.PutRequest(key=key, value=write.value, lease=lease))
-            request.failure.add(request_range=etcdrpc.RangeRequest(key=key))
+            compare.add(key=key, target=MOD, result=EQUAL, mod_revision=write.base_revision)
+            put = success.add().request_put
+            put.key, put.value, put.lease = key, write.value, lease
+            failure.add().request_range.key = key
         return stubs.kv.Txn(request, timeout=timeout)
 
     def _finish(self, writes: list[PodWrite], revision: int, done: dict[int, AgentRecord]) -> None:
