@@ -96,7 +96,7 @@ def fleet(cpu: int, port: int, seconds: float, interval: float) -> dict[str, Any
 
 def profile(pid: int, seconds: float, path: Path) -> subprocess.Popen[bytes] | None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    command = [py_spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "--nonblocking",
+    command = [py_spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "--nonblocking", "--gil",
                "-d", str(int(seconds) + 1), "-o", str(path)]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
