@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,7 +52,6 @@ MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
 MOD, EQUAL = etcdrpc.Compare.MOD, etcdrpc.Compare.EQUAL
-FIRST_BACKOFF_SECONDS = 0.05
 DEFAULT_MAX_PENDING_WRITES = 48
 
 __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
@@ -157,8 +155,14 @@ class EtcdStore(MirrorWatch, Keeper):
         A failed write marks writes failing (not etcd unreachable: it may answer reads), a
         successful one marks them good; only reads and the keeper decide reachability.
         """
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
+            wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
+            retry=tenacity.retry_if_exception(is_transient),
+            reraise=True,
+        )
         try:
-            result: T = self._attempts(what, action, deadline)
+            result: T = retrying(self._attempt, what, action, deadline)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
             if write and (is_transient(error) or is_no_space(error)):
@@ -169,23 +173,6 @@ class EtcdStore(MirrorWatch, Keeper):
         self._reachability.mark(True)
         if write:
             self._reachability.writes(True)
-        return result
-
-    def _attempts(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
-        """The first attempt bare (the common case: no retry machinery per Txn), then backoff."""
-        try:
-            return self._attempt(what, action, deadline)
-        except grpc.RpcError as error:
-            if not is_transient(error) or time.monotonic() >= deadline:
-                raise
-        time.sleep(min(random.uniform(0, FIRST_BACKOFF_SECONDS), max(0.0, deadline - time.monotonic())))
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
-            wait=tenacity.wait_random_exponential(multiplier=FIRST_BACKOFF_SECONDS, max=1.0),
-            retry=tenacity.retry_if_exception(is_transient),
-            reraise=True,
-        )
-        result: T = retrying(self._attempt, what, action, deadline)
         return result
 
     def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
