@@ -123,17 +123,20 @@ def rejudge(
     positions: Mapping[str, tuple[int, ...]],
     records: Mapping[str, AgentRecord | None],
     now: float,
+    *,
+    new_names_expected: bool,
 ) -> tuple[AgentVerdict, ...] | None:
     """`verdicts` with the agents in `records` judged again on those records, the rest unchanged.
 
-    None when a name has no verdict yet: only a full pass knows where a new agent goes, or whether
-    it is expected at all. The unchanged verdicts stay the same objects (caches compare identity).
+    A name with no verdict is not expected (a pod list leaves it out), unless `new_names_expected`
+    (no pod list): then None, as only a full pass knows where the new agent goes. The unchanged
+    verdicts stay the same objects (caches compare identity).
     """
-    if any(name not in positions for name in records):
+    if new_names_expected and any(name not in positions for name in records):
         return None
     updated = list(verdicts)
     for name, record in records.items():
-        for index in positions[name]:
+        for index in positions.get(name, ()):
             updated[index] = judge_agent(updated[index].pod, record, now)
     return tuple(updated)
 

@@ -76,7 +76,8 @@ class Reconciler:
         """Judge again only the agents that reported since the last pass, on their new records.
 
         The other verdicts (and the diagnosis, and the pass metrics) stay as the last full pass
-        left them; a name the Snapshot does not have yet makes this a full pass without diagnosis.
+        left them. A name the Snapshot does not have is left to the next full pass when a pod list
+        says who is expected; with none (every reporter is expected) it makes this a full pass.
         """
         with self._pass_lock:
             self._reported.clear()
@@ -86,7 +87,13 @@ class Reconciler:
             if not changed and current.reconciled:
                 return current
             records = {name: self._store.get_record(name) for name in sorted(changed)}
-            verdicts = rejudge(current.verdicts, self._positions, records, self._clock())
+            verdicts = rejudge(
+                current.verdicts,
+                self._positions,
+                records,
+                self._clock(),
+                new_names_expected=self._pods.reporters_are_expected,
+            )
             if verdicts is None or not current.reconciled or self._last_error is not None:
                 return self._pass(diagnose_nodes=False)
             self._snapshot = replace(

@@ -127,7 +127,7 @@ def test_rejudge_judges_only_the_named_agents_and_keeps_the_other_verdicts() -> 
     positions = verdict_positions(verdicts)
     assert positions == {"a": (0,), "b": (1, 2), "c": (3,)}
     fresh = make_record("b", age=0)
-    again = rejudge(verdicts, positions, {"b": fresh}, NOW)
+    again = rejudge(verdicts, positions, {"b": fresh}, NOW, new_names_expected=True)
     assert again is not None
     fresh_, outdated = AgentStatus.FRESH, AgentStatus.OUTDATED
     assert [v.status for v in again] == [outdated, fresh_, fresh_, outdated]
@@ -135,9 +135,13 @@ def test_rejudge_judges_only_the_named_agents_and_keeps_the_other_verdicts() -> 
     assert again[2].record is fresh
     assert again[0] is verdicts[0]  # the lines cache compares identity
     assert again[3] is verdicts[3]
-    assert [v.status for v in rejudge(verdicts, positions, {"c": None}, NOW) or ()][3] is AgentStatus.ABSENT
+    gone = rejudge(verdicts, positions, {"c": None}, NOW, new_names_expected=True)
+    assert gone is not None
+    assert gone[3].status is AgentStatus.ABSENT
 
 
-def test_rejudge_leaves_a_name_without_a_verdict_to_a_full_pass() -> None:
+def test_rejudge_leaves_a_new_name_to_a_full_pass_only_when_reporters_are_expected() -> None:
     verdicts = judge_agents([ExpectedPod("a")], {}, NOW)
-    assert rejudge(verdicts, verdict_positions(verdicts), {"new": make_record("new", age=0)}, NOW) is None
+    positions, new = verdict_positions(verdicts), {"new": make_record("new", age=0)}
+    assert rejudge(verdicts, positions, new, NOW, new_names_expected=True) is None
+    assert rejudge(verdicts, positions, new, NOW, new_names_expected=False) == verdicts  # not listed

@@ -24,6 +24,7 @@ class FlakyPods:
     """A pod source whose answers a test scripts: a tuple of pods, or an exception to raise."""
 
     kind = "static"
+    reporters_are_expected = False
 
     def __init__(self, *answers: tuple[ExpectedPod, ...] | Exception) -> None:
         self.answers = list(answers)
@@ -172,3 +173,17 @@ def test_a_refresh_with_a_new_name_is_a_full_pass(
     assert refreshed.last_success_timestamp == clock()
     statuses = {verdict.pod.name: verdict.status for verdict in refreshed.verdicts}
     assert statuses[hostnet_report["podname"]] is AgentStatus.OUTDATED
+
+
+def test_with_a_pod_list_a_refresh_leaves_unlisted_reporters_to_the_full_pass(
+    clock: FakeClock, hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
+) -> None:
+    """A made-up or not-yet-listed name must not turn every refresh into a full pass."""
+    listed = (ExpectedPod(hostnet_report["podname"]),)
+    reconciler = make(clock, FlakyPods(listed), hostnet_report)
+    full = reconciler.reconcile_once()
+    clock.advance(5)
+    reconciler.report_accepted(podnet_report["podname"])
+    refreshed = reconciler.refresh_reported()
+    assert refreshed.last_success_timestamp == full.last_success_timestamp
+    assert pod_names(reconciler) == {hostnet_report["podname"]}
