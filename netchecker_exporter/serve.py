@@ -11,7 +11,6 @@ import asyncio
 import logging
 import resource
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.server.embed import Server
 
+from netchecker_exporter.loop_handoff import HandoffPool
 from netchecker_exporter.wsgi_bridge import BridgeLimits, WsgiApp, WsgiBridge
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,9 @@ class GranianFront:
     def __init__(self, app: WsgiApp, settings: FrontSettings) -> None:
         self._settings = settings
         self._ingest = (
-            ThreadPoolExecutor(settings.ingest_threads, thread_name_prefix="http-ingest")
-            if settings.ingest_threads > 0
-            else None
+            HandoffPool(settings.ingest_threads, name="http-ingest") if settings.ingest_threads > 0 else None
         )
-        self._reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="http-read")
+        self._reads = HandoffPool(settings.read_threads, name="http-read")
         limits = BridgeLimits(settings.max_body_bytes, settings.body_read_timeout_seconds)
         self._bridge = WsgiBridge(app, ingest=self._ingest, reads=self._reads, limits=limits)
 
@@ -78,7 +76,7 @@ class GranianFront:
         finally:
             for pool in (self._ingest, self._reads):
                 if pool is not None:
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool.shutdown()
 
     async def _serve(self, stop: threading.Event) -> None:
         server = self._server()

@@ -13,9 +13,10 @@ import asyncio
 import io
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
+
+from netchecker_exporter.loop_handoff import HandoffPool
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STREAM_BLOCK_BYTES = 1 << 20
@@ -60,7 +61,7 @@ class WsgiBridge:
     """
 
     def __init__(
-        self, app: WsgiApp, *, ingest: Executor | None, reads: Executor, limits: BridgeLimits
+        self, app: WsgiApp, *, ingest: HandoffPool | None, reads: HandoffPool, limits: BridgeLimits
     ) -> None:
         self._app, self._ingest, self._reads, self._limits = app, ingest, reads, limits
 
@@ -75,7 +76,7 @@ class WsgiBridge:
         if pool is None:
             result = self._call(scope, body, declared)
         else:
-            result = await asyncio.get_running_loop().run_in_executor(pool, self._call, scope, body, declared)
+            result = await pool.run(self._call, scope, body, declared)
         if isinstance(result.body, FileBody):
             await _stream(proto, result.status, result.headers, result.body)
         else:
