@@ -18,6 +18,7 @@ from netchecker_exporter.store.metrics_budget import FRESH_SECONDS, RECOUNT_SECO
 from tests.support.api_server import Server
 from tests.support.clock import FakeClock
 from tests.support.paths import FIXTURES, load_fixture
+from tests.support.reports import flood_report
 
 ESTIMATE_FACTOR = 1.8
 """The estimate is at least what an agent renders to and at most this much more (README)."""
@@ -159,14 +160,6 @@ def test_the_memory_store_releases_expired_records_before_refusing(clock: FakeCl
     store.put_report(report_with("b", probes=1), clock())  # a's record expired: its share is free
     assert budget.total == 10
     assert list(store.list_records()) == ["b"]
-
-
-def flood_report(index: int) -> dict[str, Any]:
-    """The largest report ingest accepts: 32 probes with 2,048-byte URLs."""
-    template = load_fixture("agent-report-hostnet.json")
-    probe = template["network_probes"][0]
-    probes = [{**probe, "URL": f"http://flood/{index}/{i}/".ljust(2048, "x")} for i in range(32)]
-    return {**template, "nodename": "n" * 253, "network_probes": probes}
 
 
 def budgeted_server(clock: FakeClock, max_bytes: int) -> Server:

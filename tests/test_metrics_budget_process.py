@@ -14,7 +14,7 @@ import requests
 from tests.support.exporter import ExporterProcess, metric_value
 from tests.support.paths import load_fixture
 from tests.support.polling import wait_until
-from tests.test_metrics_budget import flood_report
+from tests.support.reports import flood_report
 
 pytestmark = [pytest.mark.process]
 
