@@ -22,18 +22,15 @@ DISJOINT_PHASES = ("dns_lookup", "tcp_connection", "server_processing", "content
 
 def newest_by_legacy_agent(verdicts: Iterable[AgentVerdict]) -> list[LegacyRow]:
     """The verdict with the newest record per legacy `agent` label (two pods on one node collide), sorted."""
-    newest: dict[str, AgentVerdict] = {}
+    newest: dict[str, tuple[float, AgentVerdict]] = {}
     for verdict in verdicts:
         if verdict.record is None:
             continue
-        current = newest.get(verdict.legacy_agent_label)
-        if (
-            current is None
-            or current.record is None
-            or current.record.last_updated < verdict.record.last_updated
-        ):
-            newest[verdict.legacy_agent_label] = verdict
-    return [LegacyRow(agent, verdict) for agent, verdict in sorted(newest.items())]
+        label, updated = verdict.legacy_agent_label, verdict.record.last_updated
+        current = newest.get(label)
+        if current is None or current[0] < updated:
+            newest[label] = (updated, verdict)
+    return [LegacyRow(agent, verdict) for agent, (_, verdict) in sorted(newest.items())]
 
 
 def _agent(verdict: AgentVerdict) -> tuple[str, ...]:

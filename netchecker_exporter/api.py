@@ -72,7 +72,7 @@ class ApiDependencies:
     page_links: PageLinks = DEFAULT_LINKS
     runbook_text: str | None = None
     """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
-    report_accepted: Callable[[], None] = lambda: None
+    report_accepted: Callable[[str], None] = lambda _podname: None
     """Called after each stored report, so the views refresh within a second (Reconciler.report_accepted)."""
 
 
@@ -187,7 +187,7 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
         report = parse_report(payload, name, max_probes=deps.max_probes_per_report)
         deps.store.put_report(report, deps.clock())
-        deps.report_accepted()
+        deps.report_accepted(report.podname)
         return bottle.HTTPResponse(**EMPTY_OK)
 
     @app.get("/api/v1/agents/<name>")

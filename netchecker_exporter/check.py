@@ -6,7 +6,7 @@ Pure, so it is table-tested without I/O and every replica reading one store agre
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from netchecker_exporter.report import AgentRecord, missed_windows
@@ -108,6 +108,37 @@ def judge_agents(
 ) -> tuple[AgentVerdict, ...]:
     """A verdict per expected pod, in pod-name order."""
     return tuple(judge_agent(pod, records.get(pod.name), now) for pod in sorted(pods, key=_pod_key))
+
+
+def verdict_positions(verdicts: Sequence[AgentVerdict]) -> dict[str, tuple[int, ...]]:
+    """Where each pod name's verdicts are (one name may be a pod in several namespaces)."""
+    positions: dict[str, tuple[int, ...]] = {}
+    for index, verdict in enumerate(verdicts):
+        positions[verdict.pod.name] = (*positions.get(verdict.pod.name, ()), index)
+    return positions
+
+
+def rejudge(
+    verdicts: Sequence[AgentVerdict],
+    positions: Mapping[str, tuple[int, ...]],
+    records: Mapping[str, AgentRecord | None],
+    now: float,
+    *,
+    new_names_expected: bool,
+) -> tuple[AgentVerdict, ...] | None:
+    """`verdicts` with the agents in `records` judged again on those records, the rest unchanged.
+
+    A name with no verdict is not expected (a pod list leaves it out), unless `new_names_expected`
+    (no pod list): then None, as only a full pass knows where the new agent goes. The unchanged
+    verdicts stay the same objects (caches compare identity).
+    """
+    if new_names_expected and any(name not in positions for name in records):
+        return None
+    updated = list(verdicts)
+    for name, record in records.items():
+        for index in positions.get(name, ()):
+            updated[index] = judge_agent(updated[index].pod, record, now)
+    return tuple(updated)
 
 
 def _pod_key(pod: ExpectedPod) -> tuple[str, str]:

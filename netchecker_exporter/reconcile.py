@@ -1,5 +1,6 @@
-"""The reconcile loop: judge every agent and swap in a new Snapshot, every check interval and soon
-after a report is accepted (debounced), so every view of the Snapshot is at most a second behind.
+"""The reconcile loop: judge every agent and swap in a new Snapshot every check interval; soon
+after reports are accepted (debounced) judge again just the agents that reported, so every view
+of the Snapshot is at most a second behind them.
 
 Readers (/metrics, /readyz) take the current Snapshot with one attribute read: it is immutable and
 replaced whole, so a scrape never waits on a pass. connectivity_check runs a pass of its own (as
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from netchecker_exporter.check import AgentVerdict, judge_agents
+from netchecker_exporter.check import AgentVerdict, judge_agents, rejudge, verdict_positions
 from netchecker_exporter.diagnosis import diagnose
 from netchecker_exporter.errors import NetcheckerError
 from netchecker_exporter.pods.base import PodSource
@@ -24,10 +25,10 @@ from netchecker_exporter.store.base import ReportStore
 
 log = logging.getLogger(__name__)
 
-REFRESH_AFTER_REPORT_SECONDS = 0.7
-"""The most a report waits for a pass to start (the pass and its rendering take tens of ms more), so
-it is on /metrics within a second. Under steady ingest reports share passes, at most one per this
-delay: a pass judges every agent, so at 10,000 agents a shorter delay costs a share of the core."""
+REFRESH_AFTER_REPORT_SECONDS = 0.5
+"""The most a report waits for its refresh to start, so it is on /metrics within a second. Under
+steady ingest reports share refreshes, at most one per this delay; a refresh costs only the agents
+that reported (and writing their lines), not the whole fleet."""
 
 
 class Reconciler:
@@ -55,15 +56,50 @@ class Reconciler:
         self._last_error: str | None = "no reconcile pass has run yet"
         self._reported = threading.Event()
         """Set by an accepted report, cleared when a pass starts: the Snapshot may be behind."""
+        self._changed: set[str] = set()
+        """Names that reported since the last pass (bounded: the store admitted each of them)."""
+        self._changed_lock = threading.Lock()
+        self._positions: dict[str, tuple[int, ...]] = {}
         self._pass_lock = threading.Lock()
 
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
-    def report_accepted(self) -> None:
-        """A report was stored: a pass will run within the refresh delay (the API calls this)."""
+    def report_accepted(self, podname: str) -> None:
+        """`podname`'s report was stored: it is judged again within the refresh delay (the API calls this)."""
+        with self._changed_lock:
+            self._changed.add(podname)
         self._reported.set()
+
+    def refresh_reported(self) -> Snapshot:
+        """Judge again only the agents that reported since the last pass, on their new records.
+
+        The other verdicts (and the diagnosis, and the pass metrics) stay as the last full pass
+        left them. A name the Snapshot does not have is left to the next full pass when a pod list
+        says who is expected; with none (every reporter is expected) it makes this a full pass.
+        """
+        with self._pass_lock:
+            self._reported.clear()
+            with self._changed_lock:
+                changed, self._changed = self._changed, set()
+            current = self._snapshot
+            if not changed and current.reconciled:
+                return current
+            records = {name: self._store.get_record(name) for name in sorted(changed)}
+            verdicts = rejudge(
+                current.verdicts,
+                self._positions,
+                records,
+                self._clock(),
+                new_names_expected=self._pods.reporters_are_expected,
+            )
+            if verdicts is None or not current.reconciled or self._last_error is not None:
+                return self._pass(diagnose_nodes=False)
+            self._snapshot = replace(
+                current, verdicts=verdicts, store=self._store.health(), pod_source=self._pods.health()
+            )
+            return self._snapshot
 
     def judge_agents_now(self) -> tuple[AgentVerdict, ...]:
         """A pass of the caller's own, for connectivity_check; raises what made it fail.
@@ -78,32 +114,39 @@ class Reconciler:
     def reconcile_once(self, *, diagnose_nodes: bool = True) -> Snapshot:
         """One pass; a failure is logged and counted, and the last verdicts are kept.
 
-        `diagnose_nodes=False` keeps the last diagnosis: the passes that follow reports skip it (it
-        costs 115 ms at 5,000 nodes), so per-node verdicts move at the check interval, as before.
+        `diagnose_nodes=False` keeps the last diagnosis (it costs 115 ms at 5,000 nodes): per-node
+        verdicts move at the check interval.
         """
         with self._pass_lock:
             self._reported.clear()
-            started = self._monotonic()
-            previous = replace(self._snapshot, store=self._store.health(), pod_source=self._pods.health())
-            try:
-                records = self._store.list_records()
-                verdicts = judge_agents(self._pods.expected_pods(records), records, self._clock())
-            except NetcheckerError as error:  # an outage we know: its message says it all
-                log.warning("reconcile pass failed: %s; keeping the last verdicts", error)
-                return self._count_failure(previous, str(error))
-            except Exception as error:
-                log.exception("reconcile pass failed; keeping the last verdicts")
-                return self._count_failure(previous, f"unexpected error: {error!r}")
-            self._last_error = None
-            now = self._clock()
-            self._snapshot = replace(
-                previous,
-                verdicts=verdicts,
-                diagnosis=diagnose(verdicts, now, self._diagnosis) if diagnose_nodes else previous.diagnosis,
-                last_success_timestamp=now,
-                last_duration_seconds=self._monotonic() - started,
-            )
-            return self._snapshot
+            with self._changed_lock:
+                self._changed.clear()
+            return self._pass(diagnose_nodes=diagnose_nodes)
+
+    def _pass(self, *, diagnose_nodes: bool) -> Snapshot:
+        """A full pass; the caller holds the pass lock."""
+        started = self._monotonic()
+        previous = replace(self._snapshot, store=self._store.health(), pod_source=self._pods.health())
+        try:
+            records = self._store.list_records()
+            verdicts = judge_agents(self._pods.expected_pods(records), records, self._clock())
+        except NetcheckerError as error:  # an outage we know: its message says it all
+            log.warning("reconcile pass failed: %s; keeping the last verdicts", error)
+            return self._count_failure(previous, str(error))
+        except Exception as error:
+            log.exception("reconcile pass failed; keeping the last verdicts")
+            return self._count_failure(previous, f"unexpected error: {error!r}")
+        self._last_error = None
+        self._positions = verdict_positions(verdicts)
+        now = self._clock()
+        self._snapshot = replace(
+            previous,
+            verdicts=verdicts,
+            diagnosis=diagnose(verdicts, now, self._diagnosis) if diagnose_nodes else previous.diagnosis,
+            last_success_timestamp=now,
+            last_duration_seconds=self._monotonic() - started,
+        )
+        return self._snapshot
 
     def _count_failure(self, previous: Snapshot, error: str) -> Snapshot:
         self._last_error = error
@@ -111,16 +154,18 @@ class Reconciler:
         return self._snapshot
 
     def run(self, stop: threading.Event, after_pass: Callable[[], None] | None = None) -> None:
-        """Reconcile every check interval, and soon after accepted reports, until `stop` is set.
+        """A full pass every check interval, and a refresh soon after accepted reports, until `stop`.
 
-        `after_pass` runs after each pass: the CLI writes the changed agents' /metrics lines there.
+        `after_pass` runs after each of them: the CLI writes the changed agents' /metrics lines there.
         """
-        diagnosed: float | None = None
+        last_full: float | None = None
         while not stop.is_set():
             started = self._monotonic()
-            full = diagnosed is None or started - diagnosed >= self._interval
-            self.reconcile_once(diagnose_nodes=full)
-            diagnosed = started if full else diagnosed
+            if last_full is None or started - last_full >= self._interval:
+                self.reconcile_once()
+                last_full = started
+            else:
+                self.refresh_reported()
             if after_pass is not None:
                 self._run_after_pass(after_pass)
             self._wait_for_next_pass(stop, started)

@@ -14,6 +14,8 @@ from netchecker_exporter.check import (
     judge_agents,
     network_of_pod_name,
     pods_from_records,
+    rejudge,
+    verdict_positions,
 )
 from netchecker_exporter.report import AgentRecord, AgentReport
 
@@ -115,3 +117,31 @@ def test_the_pod_sources_node_wins_over_the_reported_one() -> None:
     verdict = judge_agent(ExpectedPod("a", node="from-k8s"), make_record("a", age=1, node="reported"), NOW)
     assert verdict.node == "from-k8s"
     assert judge_agent(ExpectedPod("a"), make_record("a", age=1, node="reported"), NOW).node == "reported"
+
+
+def test_rejudge_judges_only_the_named_agents_and_keeps_the_other_verdicts() -> None:
+    records = {name: make_record(name, age=30) for name in ("a", "b", "c")}
+    pods = [ExpectedPod("a"), ExpectedPod("b", namespace="x"), ExpectedPod("b", namespace="y")]
+    pods.append(ExpectedPod("c"))
+    verdicts = judge_agents(pods, records, NOW)
+    positions = verdict_positions(verdicts)
+    assert positions == {"a": (0,), "b": (1, 2), "c": (3,)}
+    fresh = make_record("b", age=0)
+    again = rejudge(verdicts, positions, {"b": fresh}, NOW, new_names_expected=True)
+    assert again is not None
+    fresh_, outdated = AgentStatus.FRESH, AgentStatus.OUTDATED
+    assert [v.status for v in again] == [outdated, fresh_, fresh_, outdated]
+    assert again[1].record is fresh
+    assert again[2].record is fresh
+    assert again[0] is verdicts[0]  # the lines cache compares identity
+    assert again[3] is verdicts[3]
+    gone = rejudge(verdicts, positions, {"c": None}, NOW, new_names_expected=True)
+    assert gone is not None
+    assert gone[3].status is AgentStatus.ABSENT
+
+
+def test_rejudge_leaves_a_new_name_to_a_full_pass_only_when_reporters_are_expected() -> None:
+    verdicts = judge_agents([ExpectedPod("a")], {}, NOW)
+    positions, new = verdict_positions(verdicts), {"new": make_record("new", age=0)}
+    assert rejudge(verdicts, positions, new, NOW, new_names_expected=True) is None
+    assert rejudge(verdicts, positions, new, NOW, new_names_expected=False) == verdicts  # not listed

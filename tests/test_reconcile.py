@@ -24,6 +24,7 @@ class FlakyPods:
     """A pod source whose answers a test scripts: a tuple of pods, or an exception to raise."""
 
     kind = "static"
+    reporters_are_expected = False
 
     def __init__(self, *answers: tuple[ExpectedPod, ...] | Exception) -> None:
         self.answers = list(answers)
@@ -107,7 +108,7 @@ def test_an_accepted_report_is_in_the_snapshot_long_before_the_check_interval(
         wait_until(lambda: reconciler.snapshot.reconciled, 10, "the first pass")
         for payload in (hostnet_report, podnet_report):
             store.put_report(parse_report(payload, payload["podname"]), time.time())
-            reconciler.report_accepted()
+            reconciler.report_accepted(payload["podname"])
             wait_until(
                 lambda p=payload: p["podname"] in pod_names(reconciler), 10, "the report in the snapshot"
             )
@@ -131,3 +132,58 @@ def test_connectivity_check_runs_a_pass_that_the_next_scrape_reads_and_raises_it
         reconciler.judge_agents_now()
     assert reconciler.snapshot.failures_total == 1
     assert reconciler.snapshot.verdicts == verdicts
+
+
+def test_a_refresh_judges_the_agents_that_reported_and_keeps_the_rest_of_the_pass(
+    clock: FakeClock, hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
+) -> None:
+    store = MemoryStore(report_ttl_seconds=300, clock=clock)
+    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=clock)
+    for payload in (hostnet_report, podnet_report):
+        store.put_report(parse_report(payload, payload["podname"]), clock())
+    full = reconciler.reconcile_once()
+    clock.advance(25)  # both are outdated by now, but only a full pass says so
+    store.put_report(parse_report(hostnet_report, hostnet_report["podname"]), clock())
+    reconciler.report_accepted(hostnet_report["podname"])
+    refreshed = reconciler.refresh_reported()
+    by_name = {verdict.pod.name: verdict for verdict in refreshed.verdicts}
+    assert by_name[hostnet_report["podname"]].record == store.get_record(hostnet_report["podname"])
+    assert by_name[hostnet_report["podname"]].record is not None
+    assert by_name[hostnet_report["podname"]].record.report_count == 2
+    untouched = next(v for v in full.verdicts if v.pod.name == podnet_report["podname"])
+    assert by_name[podnet_report["podname"]] is untouched
+    assert untouched.status is AgentStatus.FRESH
+    assert refreshed.last_success_timestamp == full.last_success_timestamp
+    assert refreshed.diagnosis is full.diagnosis
+    assert reconciler.refresh_reported() is refreshed  # nothing reported since: the same Snapshot
+
+
+def test_a_refresh_with_a_new_name_is_a_full_pass(
+    clock: FakeClock, hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
+) -> None:
+    store = MemoryStore(report_ttl_seconds=300, clock=clock)
+    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=clock)
+    store.put_report(parse_report(hostnet_report, hostnet_report["podname"]), clock())
+    reconciler.reconcile_once()
+    clock.advance(25)
+    store.put_report(parse_report(podnet_report, podnet_report["podname"]), clock())
+    reconciler.report_accepted(podnet_report["podname"])
+    refreshed = reconciler.refresh_reported()
+    assert pod_names(reconciler) == {hostnet_report["podname"], podnet_report["podname"]}
+    assert refreshed.last_success_timestamp == clock()
+    statuses = {verdict.pod.name: verdict.status for verdict in refreshed.verdicts}
+    assert statuses[hostnet_report["podname"]] is AgentStatus.OUTDATED
+
+
+def test_with_a_pod_list_a_refresh_leaves_unlisted_reporters_to_the_full_pass(
+    clock: FakeClock, hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
+) -> None:
+    """A made-up or not-yet-listed name must not turn every refresh into a full pass."""
+    listed = (ExpectedPod(hostnet_report["podname"]),)
+    reconciler = make(clock, FlakyPods(listed), hostnet_report)
+    full = reconciler.reconcile_once()
+    clock.advance(5)
+    reconciler.report_accepted(podnet_report["podname"])
+    refreshed = reconciler.refresh_reported()
+    assert refreshed.last_success_timestamp == full.last_success_timestamp
+    assert pod_names(reconciler) == {hostnet_report["podname"]}

@@ -27,6 +27,9 @@ class PodSource(Protocol):
     """
 
     kind: str
+    reporters_are_expected: bool
+    """True when every agent that reports is expected (no pod list of its own): a report from a name
+    not judged yet then changes the expected set, and the loop runs a full pass for it."""
 
     def start(self) -> None: ...
 

@@ -68,6 +68,7 @@ class KubernetesPodSource:
     """Keeps the labelled agent pods mirrored through list + watch; expected_pods() reads the mirror."""
 
     kind = "kubernetes"
+    reporters_are_expected = False
 
     def __init__(
         self,

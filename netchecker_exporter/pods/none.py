@@ -13,6 +13,7 @@ class ReportedPodSource:
     """Expects exactly the agents with a live record: absent can never happen, outdated can."""
 
     kind = "none"
+    reporters_are_expected = True
 
     def start(self) -> None:
         """Nothing to start."""

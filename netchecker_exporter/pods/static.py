@@ -57,6 +57,7 @@ class StaticPodSource:
     """Expects exactly the listed agents, whatever has reported."""
 
     kind = "static"
+    reporters_are_expected = False
 
     def __init__(self, pods: tuple[ExpectedPod, ...]) -> None:
         self._pods = pods
