@@ -1,6 +1,7 @@
 """Ingest throughput of the etcd store with 32 concurrent writers: put_report directly, then over HTTP.
 
     .venv/bin/python -m bench.etcd_ingest [--seconds 10] [--writers 32] [--pods 1000] [--http]
+        [--endpoint URL --tree NAME]
 
 Starts its own etcd (Debian's etcd 3.4) on a free loopback port with a temp data dir; --http also
 starts `python exporter.py -etcd-endpoints=...` and drives it with wrk (Connection: close, as agents do).
@@ -42,13 +43,13 @@ end
 """
 
 
-def bench_store(url: str, seconds: float, writers: int, pods: int) -> dict[str, float]:
+def bench_store(url: str, seconds: float, writers: int, pods: int, tree: str = "bench") -> dict[str, float]:
     payload = json.loads((FIXTURES / "agent-report-podnet-failed-probe.json").read_text())
     reports = [
         parse_report({**payload, "podname": f"netchecker-agent-bench-{i}"}, f"netchecker-agent-bench-{i}")
         for i in range(pods)
     ]
-    settings = EtcdSettings((url,), "bench", None, None, None, 5.0)
+    settings = EtcdSettings((url,), tree, None, None, None, 5.0)
     registry = CollectorRegistry()
     store = EtcdStore(settings, report_ttl_seconds=300, registry=registry)
     latencies: list[list[float]] = [[] for _ in range(writers)]
@@ -63,14 +64,14 @@ def bench_store(url: str, seconds: float, writers: int, pods: int) -> dict[str, 
             index += writers
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     time.sleep(seconds)
     stop.set()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     batch = "netchecker_etcd_commit_batch_reports"
     committed = registry.get_sample_value(f"{batch}_sum") or 0
     batches = registry.get_sample_value(f"{batch}_count") or 0
@@ -80,6 +81,7 @@ def bench_store(url: str, seconds: float, writers: int, pods: int) -> dict[str, 
     return {
         "puts": len(flat),
         "puts_per_second": len(flat) / elapsed,
+        "cpu_us_per_put": 1e6 * cpu / max(1, len(flat)),
         "txns": txns or 0,
         "mean_batch": committed / max(1, batches),
         "p50_ms": 1000 * statistics.median(flat),
@@ -143,7 +145,13 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=32)
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--http", action="store_true")
+    parser.add_argument("--endpoint", help="an etcd already running (its client URL): no etcd of our own")
+    parser.add_argument("--tree", default="bench")
     args = parser.parse_args()
+    if args.endpoint:
+        result = bench_store(args.endpoint, args.seconds, args.writers, args.pods, args.tree)
+        print("put_report:", json.dumps(result))
+        return
     with tempfile.TemporaryDirectory() as workdir:
         etcd = EtcdProcess(Path(workdir) / "etcd")
         etcd.start()

@@ -14,7 +14,6 @@ import io
 import logging
 import operator
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +37,6 @@ log = logging.getLogger(__name__)
 JOIN_AGENTS = 1024
 """Agents per joined piece of a family's body (0.1-1.5 MiB): joining the 53 MiB at once and then
 compressing it took 3-4x as long as pieces this size (page faults, cache misses)."""
-WARM_GRACE_SECONDS = 0.3
-"""How long a scrape serves the last written Snapshot while the reconcile thread writes the next:
-with the refresh delay (reconcile.py) a report is on /metrics within a second of being accepted."""
 
 
 class _Families:
@@ -184,8 +180,9 @@ class MetricsExposition:
     """Serves /metrics: the current Snapshot's agents from cached lines, plus the small registry.
 
     The reconcile thread writes the changed agents after each pass (warm). A scrape that comes while
-    it writes serves the last Snapshot written, for up to WARM_GRACE_SECONDS, and otherwise writes
-    the current one itself: it neither waits on a pass's writing nor serves a report a second late.
+    it writes serves the last Snapshot written rather than wait (a refresh writes the agents that
+    reported in the last half second, tens of ms; a mass change, all of them, a second or more);
+    with no write under way it writes the current one itself.
     """
 
     def __init__(
@@ -195,17 +192,13 @@ class MetricsExposition:
         *,
         version: str,
         legacy_metrics: bool = True,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._snapshot = snapshot
         self._registry = registry
         self._version = version
         self._legacy = legacy_metrics
-        self._monotonic = monotonic
         self._agents = AgentCache(legacy_metrics=legacy_metrics)
         self._rendered: RenderedSnapshot | None = None
-        self._unwritten: tuple[Snapshot | None, float] = (None, 0.0)
-        """The newest Snapshot a scrape saw before it was written, and when it first saw it."""
         self._gzipped: dict[bool, _Gzipped] = {}
         self._write_lock = threading.Lock()
         self._gzip_lock = threading.Lock()
@@ -227,15 +220,10 @@ class MetricsExposition:
         return gzip_body(prefix, tail), {**headers, "Content-Encoding": "gzip"}
 
     def _current(self) -> RenderedSnapshot:
-        """The current Snapshot written; or, while another thread is writing it (for at most the
-        grace), the last one written, rather than waiting."""
+        """The current Snapshot written; while another thread is writing, the last one written."""
         snapshot, rendered = self._snapshot(), self._rendered
         if rendered is not None and rendered.snapshot is not snapshot and self._write_lock.locked():
-            now = self._monotonic()
-            if self._unwritten[0] is not snapshot:
-                self._unwritten = (snapshot, now)
-            if now - self._unwritten[1] < WARM_GRACE_SECONDS:
-                return rendered
+            return rendered
         return self._write(snapshot)
 
     def _write(self, snapshot: Snapshot) -> RenderedSnapshot:

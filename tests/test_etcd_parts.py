@@ -12,7 +12,7 @@ from netchecker_exporter.report import AgentRecord
 from netchecker_exporter.store.etcd_plan import Base, Put, group_by_pod, plan_pod_write
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool, bucket_width_seconds
-from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
+from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent, OwnWrites
 from tests.support.clock import FakeClock
 from tests.support.reports import agent_report
 
@@ -135,6 +135,61 @@ def test_group_commit_fails_callers_in_time_when_commit_hangs() -> None:
     committer.close()
     with pytest.raises(StoreUnavailableError, match="closed"):
         committer.submit(2, timeout_seconds=0.2)
+
+
+def test_group_commit_hands_every_caller_its_own_answer_none_and_errors_included() -> None:
+    def commit(items: Sequence[int], deadline: float) -> list[int | Exception | None]:
+        return [
+            None if item == 0 else item if item > 0 else StoreUnavailableError(f"no {item}") for item in items
+        ]
+
+    committer: GroupCommitter[int, int | None] = GroupCommitter(commit, max_items=8, name="test-writer")
+    answers: dict[int, object] = {}
+
+    def submit(item: int) -> None:
+        try:
+            answers[item] = committer.submit(item, timeout_seconds=5)
+        except StoreUnavailableError as error:
+            answers[item] = str(error)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(-10, 11)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    committer.close()
+    assert answers == {i: None if i == 0 else i if i > 0 else f"no {i}" for i in range(-10, 11)}
+
+
+def test_group_commit_fails_a_whole_batch_whose_commit_raises() -> None:
+    def commit(items: Sequence[int], deadline: float) -> list[int | Exception]:
+        raise StoreUnavailableError("etcd said no")
+
+    committer: GroupCommitter[int, int] = GroupCommitter(commit, max_items=8, name="test-writer")
+    with pytest.raises(StoreUnavailableError, match="etcd said no"):
+        committer.submit(1, timeout_seconds=5)
+    with pytest.raises(StoreUnavailableError, match="etcd said no"):
+        committer.submit(2, timeout_seconds=5)
+    committer.close()
+
+
+def test_own_writes_are_recognised_by_value_only_while_in_flight() -> None:
+    own = OwnWrites()
+    mine, other = record(1), record(2)
+    value = b'{"podname":"netchecker-agent-a","n":1}'
+    with own.in_flight([("netchecker-agent-a", value, mine)]):
+        assert own.record_for("netchecker-agent-a", bytes(bytearray(value))) is mine  # equal, not identical
+        assert own.record_for("netchecker-agent-a", b'{"podname":"netchecker-agent-a","n":9}') is None
+        assert own.record_for("netchecker-agent-b", value) is None
+    assert own.record_for("netchecker-agent-a", value) is None
+    assert len(own) == 0
+    newer = b'{"podname":"netchecker-agent-a","n":2}'
+    older = own.in_flight([("netchecker-agent-a", value, mine)])
+    older.__enter__()
+    with own.in_flight([("netchecker-agent-a", newer, other)]):
+        older.__exit__(None, None, None)  # an older Txn ends: the newer value stays recognised
+        assert own.record_for("netchecker-agent-a", newer) is other
+    assert len(own) == 0
 
 
 def test_two_reports_for_one_pod_in_a_batch_chain() -> None:

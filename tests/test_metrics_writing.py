@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.agent_lines import go_float, number
-from netchecker_exporter.exposition import WARM_GRACE_SECONDS, MetricsExposition
+from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.gzip_body import deflate_prefix, gzip_body
 from netchecker_exporter.snapshot import Snapshot
 from tests.support.reports import make_snapshot, varied_snapshot
@@ -35,14 +35,11 @@ def test_number_writes_what_go_and_prometheus_client_write(value: float) -> None
 
 
 class Scrapes:
-    """An exposition over a Snapshot the test swaps, with a clock the test moves."""
+    """An exposition over a Snapshot the test swaps."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self.now = 0.0
-        self.metrics = MetricsExposition(
-            lambda: self.snapshot, CollectorRegistry(), version="1", monotonic=lambda: self.now
-        )
+        self.metrics = MetricsExposition(lambda: self.snapshot, CollectorRegistry(), version="1")
 
     def text_in_thread(self) -> list[bytes]:
         """Scrape on a thread of its own (the test may hold the write lock); joined by the caller."""
@@ -58,7 +55,7 @@ class Scrapes:
         return out
 
 
-def test_a_scrape_during_a_write_serves_the_last_written_snapshot_for_the_grace_only(
+def test_a_scrape_during_a_write_serves_the_last_written_snapshot_and_otherwise_writes_its_own(
     hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
 ) -> None:
     scrapes = Scrapes(make_snapshot(hostnet_report, podnet_report))
@@ -69,13 +66,9 @@ def test_a_scrape_during_a_write_serves_the_last_written_snapshot_for_the_grace_
     with scrapes.metrics._write_lock:  # the reconcile thread is writing the new Snapshot
         stale = scrapes.text_in_thread()
         scrapes.thread.join(5)
-        assert stale == first
-        scrapes.now += WARM_GRACE_SECONDS
-        waiting = scrapes.text_in_thread()
-        scrapes.thread.join(0.2)
-        assert scrapes.thread.is_alive()  # past the grace it writes the Snapshot itself
+        assert not scrapes.thread.is_alive()
+    assert stale == first
+    fresh = scrapes.text_in_thread()  # no write under way: the scrape writes the new Snapshot
     scrapes.thread.join(5)
-    assert waiting and waiting != first
-    fresh = scrapes.text_in_thread()
-    scrapes.thread.join(5)
-    assert fresh == waiting
+    assert fresh
+    assert fresh != first

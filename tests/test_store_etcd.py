@@ -156,6 +156,44 @@ def test_two_stores_on_one_etcd_agree_and_carry_each_others_totals(
     assert one.get_record(report.podname) == AgentRecord(report, 2005.0, 6, 0)
 
 
+def test_the_watch_takes_our_own_writes_undecoded_and_still_sees_others_and_expiry(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer applies each commit only once the watch has delivered it (the order that made
+    the watch decode our own writes), so every one of our writes reaches the mirror by the watch:
+    it must be our record itself, never decoded; another replica's write is decoded, and a lease
+    expiry deletes."""
+    mine = make_store(etcd_settings(shared_etcd.url, tree=tree), report_ttl_seconds=3)
+    other = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    apply_committed = mine._mirror.apply_committed
+
+    def after_the_watch(entries: dict[str, Any]) -> None:
+        revision = max(entry.revision for entry in entries.values())
+        wait_until(lambda: mine._mirror.watched_revision >= revision, 5, "the watch to deliver our write")
+        apply_committed(entries)
+
+    monkeypatch.setattr(mine._mirror, "apply_committed", after_the_watch)
+    decoded: list[bytes] = []
+    decode = mine._decode
+
+    def counting_decode(kv: Any) -> AgentRecord | None:
+        decoded.append(kv.key)
+        return decode(kv)
+
+    monkeypatch.setattr(mine, "_decode", counting_decode)
+    for turn in range(3):
+        ours = mine.put_report(agent_report("netchecker-agent-own"), 3000.0 + turn)
+        assert ours.report_count == turn + 1
+        assert mine.get_record("netchecker-agent-own") is ours  # the writer's object, from the watch
+    assert decoded == []
+    assert len(mine._own_writes) == 0
+    theirs = other.put_report(agent_report("netchecker-agent-theirs"), 3100.0)
+    wait_until(lambda: mine.get_record("netchecker-agent-theirs") == theirs, 5, "the other replica's write")
+    assert decoded == [f"/{tree}/agents/netchecker-agent-theirs".encode()]
+    wait_until(lambda: mine.get_record("netchecker-agent-own") is None, 15, "our record to expire")
+    assert mine.get_record("netchecker-agent-theirs") == theirs
+
+
 def test_a_stale_mirror_never_forks_the_totals(
     shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

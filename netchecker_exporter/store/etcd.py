@@ -40,7 +40,7 @@ from netchecker_exporter.store.etcd_rpc import Stubs
 from netchecker_exporter.store.etcd_watch import MirrorWatch
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
-from netchecker_exporter.store.mirror import Mirror, MirrorEntry
+from netchecker_exporter.store.mirror import Mirror, MirrorEntry, OwnWrites
 from netchecker_exporter.store.reachability import Reachability
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ MAX_TXN_REPORTS = 60
 MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
+MOD, EQUAL = etcdrpc.Compare.MOD, etcdrpc.Compare.EQUAL
 DEFAULT_MAX_PENDING_WRITES = 48
 
 __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
@@ -76,6 +77,7 @@ class EtcdStore(MirrorWatch, Keeper):
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
         self._mirror = Mirror()
+        self._own_writes = OwnWrites()
         self._leases = LeasePool(ttl_seconds=report_ttl_seconds, clock=clock)
         interval = settings.compact_interval_seconds
         self._compaction = CompactionSchedule(interval) if interval > 0 else None
@@ -221,30 +223,29 @@ class EtcdStore(MirrorWatch, Keeper):
         """Compare-and-swap every pod's key against the revision its totals were computed from."""
         done: dict[int, AgentRecord] = {}
         for _ in range(MAX_CONFLICT_ROUNDS):
-            response = self._call(
-                "txn", functools.partial(self._send_txn, writes=writes), deadline, write=True
-            )
-            if response.succeeded:
-                self._finish(writes, response.header.revision, done)
-                return done
-            writes = self._resolve_conflicts(writes, response, pods, bases, done)
+            with self._own_writes.in_flight([(w.podname, w.value, w.records[-1][1]) for w in writes]):
+                response = self._call(
+                    "txn", functools.partial(self._send_txn, writes=writes), deadline, write=True
+                )
+                if response.succeeded:
+                    self._finish(writes, response.header.revision, done)
+                    return done
+                writes = self._resolve_conflicts(writes, response, pods, bases, done)
             if not writes:
                 return done
         raise StoreUnavailableError(f"etcd txn: {len(writes)} agents kept changing under concurrent writes")
 
     def _send_txn(self, stubs: Stubs, timeout: float, *, writes: list[PodWrite]) -> Any:
+        """Fields set in place: half the cost of building each op and copying it in (upb)."""
         request = etcdrpc.TxnRequest()
+        compare, success, failure = request.compare, request.success, request.failure
         for write in writes:
             key = self._prefix + write.podname.encode()
             lease = self._leases.lease_for(write.podname, lambda ttl: self._grant(stubs, ttl, timeout))
-            request.compare.add(
-                key=key,
-                target=etcdrpc.Compare.MOD,
-                result=etcdrpc.Compare.EQUAL,
-                mod_revision=write.base_revision,
-            )
-            request.success.add(request_put=etcdrpc.PutRequest(key=key, value=write.value, lease=lease))
-            request.failure.add(request_range=etcdrpc.RangeRequest(key=key))
+            compare.add(key=key, target=MOD, result=EQUAL, mod_revision=write.base_revision)
+            put = success.add().request_put
+            put.key, put.value, put.lease = key, write.value, lease
+            failure.add().request_range.key = key
         return stubs.kv.Txn(request, timeout=timeout)
 
     def _finish(self, writes: list[PodWrite], revision: int, done: dict[int, AgentRecord]) -> None:

@@ -21,7 +21,7 @@ from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_transient
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_rpc import Stubs, kv_pb2
-from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent
+from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent, OwnWrites
 from netchecker_exporter.store.reachability import Reachability
 
 log = logging.getLogger("netchecker_exporter.store.etcd")
@@ -40,6 +40,7 @@ class MirrorWatch:
     _prefix: bytes
     _timeout: float
     _mirror: Mirror
+    _own_writes: OwnWrites
     _stop: threading.Event
     _lock: threading.Lock
     _watch_call: Any
@@ -145,7 +146,8 @@ class MirrorWatch:
             if event.type == kv_pb2.Event.DELETE:
                 changes.append(MirrorEvent(name, None, kv.mod_revision))
             elif self._mirror.is_newer(name, kv.mod_revision):
-                changes.append(MirrorEvent(name, self._decode(kv), kv.mod_revision))
+                record = self._own_writes.record_for(name, kv.value) or self._decode(kv)
+                changes.append(MirrorEvent(name, record, kv.mod_revision))
         self._mirror.apply_watched(changes, revision)
 
     def _decode(self, kv: Any) -> AgentRecord | None:

@@ -7,8 +7,9 @@ can never move an entry backwards.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from netchecker_exporter.report import AgentRecord
@@ -102,3 +103,40 @@ class Mirror:
                     continue  # the watch already applied this write or something later
                 if current is None or current.revision < entry.revision:
                     self._entries[name] = entry
+
+
+class OwnWrites:
+    """The values our writer has in flight, so the watch can recognise its own writes undecoded.
+
+    The watch of our prefix delivers every write we commit, often before the writer has applied
+    the Txn's answer to the mirror. Decoding it would cost a JSON parse and a validation per
+    report and put a second, equal record object in the mirror (which /metrics re-renders, since
+    it compares records by identity). An event whose value is byte for byte the value in flight
+    for that pod is that record, whoever wrote it: the watch takes the writer's record instead.
+    One writer thread records and forgets; the watch thread only looks up (single dict operations).
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[bytes, AgentRecord]] = {}
+
+    @contextlib.contextmanager
+    def in_flight(self, writes: Sequence[tuple[str, bytes, AgentRecord]]) -> Iterator[None]:
+        """Recognise these (pod, value, record) while the Txn is out; after it has been answered
+        (and applied to the mirror) or abandoned, the watch decodes whatever it still sees."""
+        for podname, value, record in writes:
+            self._values[podname] = (value, record)
+        try:
+            yield
+        finally:
+            for podname, value, _ in writes:
+                current = self._values.get(podname)
+                if current is not None and current[0] is value:
+                    self._values.pop(podname, None)
+
+    def record_for(self, podname: str, value: bytes) -> AgentRecord | None:
+        """Our record if `value` is the one in flight for `podname`, else None (decode it)."""
+        current = self._values.get(podname)
+        return current[1] if current is not None and current[0] == value else None
+
+    def __len__(self) -> int:
+        return len(self._values)
