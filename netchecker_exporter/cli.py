@@ -27,6 +27,7 @@ from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.defence import ApiCounters
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.export_estimate import ExportEstimate
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
 from netchecker_exporter.pods.base import PodSource
@@ -40,6 +41,7 @@ from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.memory import MemoryStore
+from netchecker_exporter.store.metrics_budget import MetricsBudget
 from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
@@ -89,17 +91,23 @@ def build_store(
 
 
 def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
-    """With a pod list (kubernetes, static), pods it does not list get their own smaller bound."""
+    """With a pod list (kubernetes, static), pods it does not list get their own smaller bound.
+    Either way the stored agents share -max-metrics-bytes, estimated for the families exported."""
     limits = settings.limits
+    estimate = ExportEstimate.calibrate(legacy_metrics=settings.metrics.legacy_metrics)
+    budget = MetricsBudget(max_bytes=limits.max_metrics_bytes, estimate=estimate)
     if pods is None or pods.kind == "none":
-        return AgentCapacity(max_agents=limits.max_agents)
+        return AgentCapacity(max_agents=limits.max_agents, budget=budget)
     listed = pods
 
     def listed_names() -> list[str]:
         return [pod.name for pod in listed.expected_pods({})]
 
     return AgentCapacity(
-        max_agents=limits.max_agents, max_unlisted=limits.max_unlisted_agents, listed=listed_names
+        max_agents=limits.max_agents,
+        max_unlisted=limits.max_unlisted_agents,
+        listed=listed_names,
+        budget=budget,
     )
 
 

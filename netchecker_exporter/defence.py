@@ -19,7 +19,8 @@ from netchecker_exporter.report import AgentRecord, record_to_json
 
 log = logging.getLogger(__name__)
 
-REFUSAL_REASONS = ("invalid", "too_large", "agent_limit", "unlisted_limit", "store_busy", "store_unavailable")
+REFUSAL_REASONS = ("invalid", "too_large", "agent_limit", "unlisted_limit", "metrics_budget", "store_busy",
+                   "store_unavailable")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +34,8 @@ class ApiCounters:
     def register(cls, registry: CollectorRegistry) -> ApiCounters:
         refused = Counter(
             "netchecker_reports_refused",
-            "Reports refused, by reason: invalid, too_large, agent_limit, unlisted_limit (4xx), "
-            "store_busy, store_unavailable (503).",
+            "Reports refused, by reason: invalid, too_large, agent_limit, unlisted_limit, "
+            "metrics_budget (4xx), store_busy, store_unavailable (503).",
             ["reason"],
             registry=registry,
         )

@@ -28,6 +28,14 @@ class AgentLimitError(NetcheckerError):
         self.reason = reason
 
 
+class MetricsBudgetError(AgentLimitError):
+    """The report would take the stored agents' estimated /metrics bytes over -max-metrics-bytes
+    (HTTP 429)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="metrics_budget")
+
+
 class UnknownAgentError(NetcheckerError):
     """No record is stored for that pod (HTTP 404)."""
 

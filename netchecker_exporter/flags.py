@@ -67,6 +67,14 @@ FLAGS: tuple[Flag, ...] = (
         "agents stored at once that the pod source does not list (yet), apart from -max-agents",
     ),
     Flag(
+        "max-metrics-bytes",
+        int,
+        256 * 1024 * 1024,
+        "Limits",
+        "bytes of /metrics the stored agents may make at once, as estimated at ingest; a report "
+        "beyond it gets 429",
+    ),
+    Flag(
         "max-pending-writes",
         int,
         48,

@@ -58,6 +58,8 @@ class LimitSettings:
     max_agents: int = 12_000
     max_unlisted_agents: int = 500
     max_pending_writes: int = 48
+    max_metrics_bytes: int = 256 * 1024 * 1024
+    """What the stored agents' series may add up to in /metrics (store/metrics_budget.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class Settings:
             f"namespace={self.kubernetes.namespace or '(all)'} "
             f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity} "
             f"max-agents={self.limits.max_agents} max-unlisted-agents={self.limits.max_unlisted_agents} "
+            f"max-metrics-bytes={self.limits.max_metrics_bytes} "
             f"legacy-metrics={str(self.metrics.legacy_metrics).lower()}"
         )
 
@@ -189,7 +192,8 @@ def _diagnosis_settings(v: dict[str, Any], problems: list[str]) -> DiagnosisSett
 
 
 def _limit_settings(v: dict[str, Any], problems: list[str]) -> LimitSettings:
-    names = ("max-probes-per-report", "max-agents", "max-unlisted-agents", "max-pending-writes")
+    names = ("max-probes-per-report", "max-agents", "max-unlisted-agents", "max-pending-writes",
+             "max-metrics-bytes")  # fmt: skip
     _require_positive(v, names, problems)
     if v["max-probes-per-report"] > MAX_PROBES_LIMIT:
         problems.append(f"-max-probes-per-report must be at most {MAX_PROBES_LIMIT}")

@@ -10,6 +10,7 @@ import ctypes.util
 import gc
 import os
 import sys
+from collections.abc import Mapping
 
 GC_THRESHOLDS = (10_000, 20, 100)
 """Python's cyclic GC, made rare: with 10,000 stored records a full collection holds the GIL for
@@ -24,9 +25,10 @@ M_ARENA_MAX = -8
 
 
 def tune_malloc() -> bool:
-    """glibc: serve blocks over 256 KiB with mmap() always, so /metrics' big transient buffers go
-    back to the system when freed. glibc otherwise raises that threshold to the largest block freed
-    (up to 32 MiB) and keeps the memory: about 35 MiB more RSS at 10,000 agents (BENCHMARKS.md).
+    """glibc, where jemalloc is not preloaded (use_malloc_allocator): serve blocks over 256 KiB
+    with mmap() always, so /metrics' big transient buffers go back to the system when freed.
+    glibc otherwise raises that threshold to the largest block freed (up to 32 MiB) and keeps
+    the memory: about 35 MiB more RSS at 10,000 agents (BENCHMARKS.md).
 
     And at most MALLOC_ARENA_MAX arenas: glibc gives each contending thread an arena of its own, up
     to 8 per core, and the 48 ingest threads used all 16 on two cores. After a flood of one-shot
@@ -62,19 +64,38 @@ def tune_interpreter() -> None:
 
 
 ALLOCATOR_ENV = "PYTHONMALLOC"
+PRELOAD_ENV = "LD_PRELOAD"
+JEMALLOC_CONF_ENV = "MALLOC_CONF"
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
+"""jemalloc hands freed pages back by itself, from a thread of its own, a second after they are
+free (its default waits 10 s, and only while something allocates)."""
 
 
 def use_malloc_allocator() -> None:
-    """Re-exec under PYTHONMALLOC=malloc (glibc only; unless the allocator was chosen already).
+    """Re-exec under PYTHONMALLOC=malloc, on jemalloc where it is installed (glibc systems only;
+    unless the allocator was chosen already: PYTHONMALLOC set, or something preloaded).
 
     CPython's small-object allocator gives an arena back only when every object in it is gone; with
     agents reporting all along, their short-lived objects land in every arena, so after a flood of
     one-shot names expired RSS stayed at twice its pre-flood level (README). glibc's malloc, with
-    trim_malloc() after such a drop, returns it to within 11 %. Call before importing anything big.
+    malloc_trim() after such a drop, did better, but it serves a small request from any free chunk
+    of the right size, wherever it is: the steady fleet's new records land all over the pages the
+    flood freed and pin them. jemalloc fills the oldest, lowest-addressed slabs first, so what stays
+    alive packs into few pages and the rest drains (README: after/before of bench.flood 1.06-1.11x
+    vs 1.21-1.45x on glibc, same session). Call before importing anything big.
     """
     if ALLOCATOR_ENV in os.environ or _libc() is None:
         return
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, ALLOCATOR_ENV: "malloc"})
+    environment = {**os.environ, ALLOCATOR_ENV: "malloc", **jemalloc_environment(os.environ)}
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
+
+
+def jemalloc_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """LD_PRELOAD of jemalloc and its settings, or nothing: not installed, or a preload chosen."""
+    name = None if PRELOAD_ENV in environ else ctypes.util.find_library("jemalloc")
+    if name is None:
+        return {}
+    return {PRELOAD_ENV: name, JEMALLOC_CONF_ENV: environ.get(JEMALLOC_CONF_ENV, JEMALLOC_CONF)}
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -88,8 +109,9 @@ def _libc() -> ctypes.CDLL | None:
 
 class MallocTrimmer:
     """Hands malloc's free pages back once `shrink` records went away since the last trim (a
-    flood expiring): freed blocks inside malloc's heaps stay mapped until malloc_trim(0), which
-    costs a few milliseconds, at most once a pass. And once more `settle` passes after the last
+    flood expiring): freed blocks inside glibc's heaps stay mapped until malloc_trim(0), and
+    jemalloc's until its decay (a second) or a purge, which _trim() asks for; a few milliseconds,
+    at most once a pass. And once more `settle` passes after the last
     such trim: the previous Snapshot, the last scraped /metrics bodies and the lines cache still
     held the expired records' memory when it ran, and let it go only in the passes that follow."""
 
@@ -116,7 +138,15 @@ class MallocTrimmer:
         return _trim()
 
 
+MALLCTL_ALL_ARENAS_PURGE = b"arena.4096.purge"
+"""jemalloc's mallctl name that purges every arena (MALLCTL_ARENAS_ALL is 4096)."""
+
+
 def _trim() -> bool:
+    """Hand free pages back now: jemalloc's purge when it is the allocator, else glibc's trim."""
+    mallctl = getattr(ctypes.CDLL(None), "mallctl", None)
+    if mallctl is not None:
+        return bool(mallctl(MALLCTL_ALL_ARENAS_PURGE, None, None, None, ctypes.c_size_t(0)) == 0)
     libc = _libc()
     if libc is None:
         return False

@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 import platform
 import sys
+from pathlib import Path
 
 import pytest
 
 from netchecker_exporter import tuning
+from tests.support.exporter import ExporterProcess
 
 
 def test_tune_interpreter_freezes_start_up_objects_raises_gc_thresholds_and_shortens_gil_slices() -> None:
@@ -45,3 +47,30 @@ def test_tune_malloc_caps_glibcs_arenas(monkeypatch: pytest.MonkeyPatch) -> None
     assert tuning.tune_malloc() is True
     assert (tuning.M_ARENA_MAX, tuning.MALLOC_ARENA_MAX) in calls
     assert (tuning.M_MMAP_THRESHOLD, tuning.MALLOC_MMAP_THRESHOLD_BYTES) in calls
+
+
+def test_the_server_re_execs_on_jemalloc_where_it_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glibc's malloc let the steady fleet's records pin the pages a flood freed (issue 9): the
+    re-exec preloads jemalloc, with its own settings unless MALLOC_CONF is given."""
+    monkeypatch.setattr(tuning.ctypes.util, "find_library", lambda name: f"lib{name}.so.2")
+    assert tuning.jemalloc_environment({}) == {
+        "LD_PRELOAD": "libjemalloc.so.2",
+        "MALLOC_CONF": tuning.JEMALLOC_CONF,
+    }
+    assert tuning.jemalloc_environment({"MALLOC_CONF": "narenas:2"})["MALLOC_CONF"] == "narenas:2"
+    assert tuning.jemalloc_environment({"LD_PRELOAD": "libtcmalloc.so"}) == {}
+    monkeypatch.setattr(tuning.ctypes.util, "find_library", lambda _name: None)
+    assert tuning.jemalloc_environment({}) == {}
+
+
+@pytest.mark.process
+def test_the_exporter_runs_on_jemalloc_when_it_is_installed() -> None:
+    """The real re-exec: exporter.py's process maps jemalloc and trims through its mallctl."""
+    if tuning.ctypes.util.find_library("jemalloc") is None:
+        pytest.fail("libjemalloc2 is not installed: `make test` installs it (scripts/ensure-debian-packages)")
+    server = ExporterProcess()
+    try:
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert "libjemalloc.so.2" in maps
+    finally:
+        server.stop()

@@ -1,17 +1,21 @@
 """How many agents a store may hold: -max-agents, and -max-unlisted-agents for pods the pod source
-does not list (yet), so a flood of made-up names can neither grow memory nor crowd out real pods.
+does not list (yet), so a flood of made-up names can neither grow memory nor crowd out real pods;
+and, with a MetricsBudget, how many bytes of /metrics they may make (-max-metrics-bytes).
 
-Pure apart from a lock and a clock: the store asks admit() for new names only; known agents are
-never refused.
+Pure apart from a lock and a clock: the store asks admit_report() for every report; the agent
+bounds are asked for new names only, so known agents are never refused by them.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
 
 from netchecker_exporter.errors import AgentLimitError
+from netchecker_exporter.report import AgentReport
+from netchecker_exporter.store.metrics_budget import MetricsBudget, Records
 
 REFRESH_SECONDS = 1.0
 """How often the listed names and the unlisted count are recomputed (O(agents)) under a flood."""
@@ -30,9 +34,11 @@ class AgentCapacity:
         max_agents: int,
         max_unlisted: int = 0,
         listed: ListedNames | None = None,
+        budget: MetricsBudget | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_agents = max_agents
+        self.budget = budget
         self._max_unlisted = max_unlisted
         self._listed_source = listed
         self._monotonic = monotonic
@@ -40,6 +46,29 @@ class AgentCapacity:
         self._unlisted = 0
         self._refreshed = -REFRESH_SECONDS
         self._lock = threading.Lock()
+
+    def admit_report(
+        self,
+        report: AgentReport,
+        *,
+        known: bool,
+        count: int,
+        names: Callable[[], Iterable[str]],
+        records: Records | None = None,
+    ) -> None:
+        """May `report` be stored, `count` agents (`names`) being stored now? Raise AgentLimitError
+        (or MetricsBudgetError) if not, changing nothing. `known`: the agent has a live record.
+        `records`: the store's records, for a budget that must recount them (etcd)."""
+        admit_name = None if known else functools.partial(self.admit, report.podname, count, names)
+        if self.budget is not None:
+            self.budget.admit(report, admit_name, recount=records)
+        elif admit_name is not None:
+            admit_name()
+
+    def release(self, names: Iterable[str]) -> None:
+        """These agents' records went away: their share of the budget is free again."""
+        if self.budget is not None:
+            self.budget.release(names)
 
     def admit(self, name: str, count: int, names: Callable[[], Iterable[str]]) -> None:
         """May the new agent `name` join the `count` stored ones (`names`)? Raise AgentLimitError if not."""

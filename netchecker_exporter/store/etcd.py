@@ -109,8 +109,10 @@ class EtcdStore(MirrorWatch, Keeper):
         refusal = self._reachability.write_refusal()
         if refusal is not None:
             raise StoreUnavailableError(refusal)
-        if self._capacity is not None and self._mirror.entry(report.podname) is None:
-            self._capacity.admit(report.podname, self._mirror.count(), self._mirror.names)
+        if self._capacity is not None:
+            known = self._mirror.entry(report.podname) is not None
+            self._capacity.admit_report(report, known=known, count=self._mirror.count(),
+                                        names=self._mirror.names, records=self._mirror.records)  # fmt: skip
         return self._committer.submit(Put(report, received_at), self._timeout)
 
     def get_record(self, podname: str) -> AgentRecord | None:

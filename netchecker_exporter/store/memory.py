@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from netchecker_exporter.errors import MetricsBudgetError
 from netchecker_exporter.report import AgentRecord, AgentReport, next_record
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.capacity import AgentCapacity
@@ -34,18 +35,32 @@ class MemoryStore:
         now = self._clock()
         with self._lock:
             previous = self._live(self._records.get(report.podname), now)
-            if previous is None:
-                self._admit(report.podname, now)
+            self._admit(report, now, known=previous is not None)
             record = next_record(previous, report, received_at)
             self._records[report.podname] = record
         return record
 
-    def _admit(self, name: str, now: float) -> None:
-        """A new name: expired records are dropped first (at most once a second: it is O(agents)),
-        so they never hold a slot for long."""
-        if len(self._records) >= self._capacity.max_agents and now - self._dropped_at >= 1.0:
-            self._drop_expired(now)
-        self._capacity.admit(name, len(self._records), lambda: list(self._records))
+    def _admit(self, report: AgentReport, now: float, *, known: bool) -> None:
+        """Expired records are dropped before they could refuse a report (at most once a second:
+        it is O(agents)), so they never hold a slot or a share of the budget for long."""
+        if not known and len(self._records) >= self._capacity.max_agents:
+            self._drop_expired_now(now)
+        try:
+            self._capacity.admit_report(report, known=known, count=len(self._records), names=self._names)
+        except MetricsBudgetError:
+            if not self._drop_expired_now(now):
+                raise
+            self._capacity.admit_report(report, known=known, count=len(self._records), names=self._names)
+
+    def _names(self) -> list[str]:
+        return list(self._records)
+
+    def _drop_expired_now(self, now: float) -> bool:
+        """Drop the expired records unless that was done less than a second ago; True if done."""
+        if now - self._dropped_at < 1.0:
+            return False
+        self._drop_expired(now)
+        return True
 
     def get_record(self, podname: str) -> AgentRecord | None:
         with self._lock:
@@ -62,6 +77,7 @@ class MemoryStore:
         expired = [n for n, r in self._records.items() if self._live(r, now) is None]
         for name in expired:
             del self._records[name]
+        self._capacity.release(expired)
         if expired:  # a dict never shrinks its table on deletes; a copy is sized for what is left
             self._records = dict(self._records)
 

@@ -22,7 +22,14 @@ from tests.support.wsgi import WsgiResponse, call_wsgi
 class Server:
     """The app wired as cli.run wires it (counters, capacity), on a memory store and a fake clock."""
 
-    def __init__(self, clock: FakeClock, capacity: AgentCapacity, pods: PodSource | None = None) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        capacity: AgentCapacity,
+        pods: PodSource | None = None,
+        *,
+        max_probes_per_report: int = 4,
+    ) -> None:
         self.store = MemoryStore(report_ttl_seconds=300, clock=clock, capacity=capacity)
         self.reconciler = Reconciler(
             store=self.store, pods=pods or ReportedPodSource(), check_interval_seconds=1, clock=clock
@@ -38,7 +45,7 @@ class Server:
                 reports_received=received,
                 max_report_bytes=1 << 20,
                 clock=clock,
-                max_probes_per_report=4,
+                max_probes_per_report=max_probes_per_report,
                 counters=ApiCounters.register(self.registry),
             )
         )

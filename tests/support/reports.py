@@ -77,3 +77,11 @@ def varied_snapshot(hostnet: dict[str, Any], podnet: dict[str, Any]) -> Snapshot
         last_duration_seconds=0.0123,
         failures_total=12_345_678,
     )
+
+
+def flood_report(index: int) -> dict[str, Any]:
+    """The largest report ingest accepts: 32 probes with 2,048-byte URLs."""
+    template = load_fixture("agent-report-hostnet.json")
+    probe = template["network_probes"][0]
+    probes = [{**probe, "URL": f"http://flood/{index}/{i}/".ljust(2048, "x")} for i in range(32)]
+    return {**template, "nodename": "n" * 253, "network_probes": probes}
