@@ -1,0 +1,123 @@
+"""The /metrics path at 10,000 agents in one process, in CPU time: passes, writing lines, scrapes.
+
+    python -m bench.metrics_path [--agents 10000] [--runs 5]
+    PYTHONPATH=OTHER_CHECKOUT python -m bench.metrics_path    # the same steps on other code
+
+Memory store, no pod source, the captured reports. Each run: a full pass and the write after it,
+a gzip scrape of that new Snapshot and a repeat, a text scrape; then 1,000 agents report, and the
+pass that follows them (a refresh where the code has one), its write, and a gzip scrape. Medians
+of CPU time (time.process_time), which a shared machine moves less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from bench.payload import agent_identity, load_fixtures, render_report
+from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.pods.none import ReportedPodSource
+from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.report import parse_report
+from netchecker_exporter.store.memory import MemoryStore
+from netchecker_exporter.tuning import GC_THRESHOLDS
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+BATCH = 1000
+
+
+def cpu_ms(step: Callable[[], object]) -> float:
+    started = time.process_time()
+    step()
+    return (time.process_time() - started) * 1000
+
+
+def read_all(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else body.read()
+
+
+class Fleet:
+    """A store of real reports, its reconciler and exposition, and a clock the runs move."""
+
+    def __init__(self, agents: int) -> None:
+        self.now = 1_800_000_000.0
+        fixtures = load_fixtures()
+        self.bodies = []
+        for index in range(agents):
+            identity = agent_identity(index)
+            body = json.loads(render_report(fixtures[identity.hostnet], identity, now=self.now))
+            self.bodies.append((identity.pod, body))
+        self.store = MemoryStore(report_ttl_seconds=3600, clock=lambda: self.now)
+        for pod, body in self.bodies:
+            self.store.put_report(parse_report(body, pod), self.now)
+        self.reconciler = Reconciler(
+            store=self.store, pods=ReportedPodSource(), check_interval_seconds=10, clock=lambda: self.now
+        )
+        registry = CollectorRegistry()
+        self.metrics = MetricsExposition(lambda: self.reconciler.snapshot, registry, version="bench")
+
+    def report(self, bodies: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Store `bodies` as reports, and tell the reconciler who reported where it asks (a refresh)."""
+        refresh = getattr(self.reconciler, "refresh_reported", None)
+        for pod, body in bodies:
+            self.store.put_report(parse_report(body, pod), self.now)
+            if refresh is not None:
+                self.reconciler.report_accepted(pod)
+
+    def gzip_scrape(self) -> object:
+        return self.metrics.render(OPENMETRICS, "gzip")
+
+    def pass_after_reports(self) -> object:
+        refresh = getattr(self.reconciler, "refresh_reported", None)
+        return refresh() if refresh is not None else self.reconciler.reconcile_once(diagnose_nodes=False)
+
+
+def measure(agents: int, runs: int) -> dict[str, list[float]]:
+    fleet = Fleet(agents)
+    fleet.reconciler.reconcile_once()
+    fleet.metrics.warm()
+    gzip_scrape = fleet.gzip_scrape
+    rows: dict[str, list[float]] = {}
+    for run in range(runs):
+        fleet.now += 1
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("full pass (judge + diagnose)", fleet.reconciler.reconcile_once),
+            ("write after the full pass", fleet.metrics.warm),
+            ("gzip scrape, new Snapshot", gzip_scrape),
+            ("gzip scrape, same Snapshot", gzip_scrape),
+            ("text scrape (joined and read)", lambda: read_all(fleet.metrics.render("", "")[0])),
+        ]
+        batch = fleet.bodies[(run * BATCH) % agents :][:BATCH]
+        steps += [
+            (f"{BATCH:,} reports: parse + store", functools.partial(fleet.report, batch)),
+            (f"pass after {BATCH:,} reports", fleet.pass_after_reports),
+            (f"write after {BATCH:,} reports", fleet.metrics.warm),
+            (f"gzip scrape after {BATCH:,} reports", gzip_scrape),
+        ]
+        for name, step in steps:
+            rows.setdefault(name, []).append(cpu_ms(step))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (tuning.py)
+    print(f"{args.agents:,} agents, median (min-max) CPU ms of {args.runs} runs")
+    for name, values in measure(args.agents, args.runs).items():
+        print(f"| {name} | {statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f}) |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
