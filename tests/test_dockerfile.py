@@ -80,7 +80,7 @@ def test_image_has_oci_labels_matching_the_project() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert labels["org.opencontainers.image.title"] == project["name"]
     assert labels["org.opencontainers.image.version"] == project["version"]
-    assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
+    assert labels["org.opencontainers.image.licenses"] == project["license"]
     assert labels["org.opencontainers.image.description"]
 
 
