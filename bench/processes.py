@@ -142,6 +142,10 @@ def start_noop_server(cpu: int | None, log_dir: Path, front: str = "ours", app: 
     return child
 
 
+ETCD_QUOTA_BYTES = 8 * 1024**3
+"""etcd's largest recommended quota (its default is 2 GiB): the ceiling runs write millions of revisions."""
+
+
 def start_etcd(cpu: int | None, data_dir: Path, log_dir: Path) -> Child:
     """A throw-away single-member etcd on loopback ports (default fsync: the real cost)."""
     etcd = shutil.which("etcd")
@@ -158,6 +162,7 @@ def start_etcd(cpu: int | None, data_dir: Path, log_dir: Path) -> Child:
         f"--initial-cluster=default=http://{LOOPBACK}:{peer}",
         "--logger=zap",
         "--log-level=warn",
+        f"--quota-backend-bytes={ETCD_QUOTA_BYTES}",
     ]
     child = start_child("etcd", pinned(cpu, command), client, log_dir)
     wait_until_answers(child, "/health")
