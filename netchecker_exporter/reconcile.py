@@ -86,7 +86,10 @@ class Reconciler:
             current = self._snapshot
             if not changed and current.reconciled:
                 return current
-            records = {name: self._store.get_record(name) for name in sorted(changed)}
+            try:
+                records = {name: self._store.get_record(name) for name in sorted(changed)}
+            except Exception:  # the store cannot say (etcd's mirror not loaded): the full pass reports why
+                return self._pass(diagnose_nodes=False)
             verdicts = rejudge(
                 current.verdicts,
                 self._positions,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from netchecker_exporter.check import AgentStatus, ExpectedPod
-from netchecker_exporter.errors import NetcheckerError, PodSourceUnavailableError
+from netchecker_exporter.errors import NetcheckerError, PodSourceUnavailableError, StoreUnavailableError
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
@@ -187,3 +187,28 @@ def test_with_a_pod_list_a_refresh_leaves_unlisted_reporters_to_the_full_pass(
     refreshed = reconciler.refresh_reported()
     assert refreshed.last_success_timestamp == full.last_success_timestamp
     assert pod_names(reconciler) == {hostnet_report["podname"]}
+
+
+class UnreadableStore(MemoryStore):
+    """A store whose reads fail, as etcd's before its mirror has loaded."""
+
+    def get_record(self, podname: str) -> AgentRecord | None:
+        raise StoreUnavailableError("etcd store: the records have not been loaded from etcd yet")
+
+    def list_records(self) -> Mapping[str, AgentRecord]:
+        raise StoreUnavailableError("etcd store: the records have not been loaded from etcd yet")
+
+
+def test_a_refresh_whose_store_cannot_read_fails_as_a_counted_pass_not_the_loop(
+    clock: FakeClock, hostnet_report: dict[str, Any]
+) -> None:
+    reconciler = Reconciler(
+        store=UnreadableStore(report_ttl_seconds=300, clock=clock),
+        pods=ReportedPodSource(),
+        check_interval_seconds=10,
+        clock=clock,
+    )
+    reconciler.report_accepted(hostnet_report["podname"])
+    refreshed = reconciler.refresh_reported()
+    assert refreshed.failures_total == 1
+    assert not refreshed.reconciled
