@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from bench.payload import agent_identity, load_fixtures, render_report
+from bench.payload import agent_identity, fleet_payloads
 from netchecker_exporter.check import AgentVerdict, ExpectedPod, Network, judge_agent
 from netchecker_exporter.diagnosis import Diagnosis, diagnose
 from netchecker_exporter.diagnosis_json import diagnosis_to_json
@@ -40,13 +40,11 @@ NOW = 1_800_000_000.0
 
 def fleet_verdicts(nodes: int) -> tuple[AgentVerdict, ...]:
     """Two agents per node from the captured reports; every 50th node's pod agent is silent."""
-    fixtures = load_fixtures()
     verdicts = []
-    for index in range(2 * nodes):
+    for index, (pod, body) in enumerate(fleet_payloads(2 * nodes, now=NOW)):
         identity = agent_identity(index)
         silent = index % 100 == 0
-        body = json.loads(render_report(fixtures[identity.hostnet], identity, now=NOW))
-        record = next_record(None, parse_report(body, identity.pod), NOW - (300 if silent else 1))
+        record = next_record(None, parse_report(body, pod), NOW - (300 if silent else 1))
         network = Network.HOST if identity.hostnet else Network.POD
         verdicts.append(
             judge_agent(ExpectedPod(identity.pod, "netchecker", identity.node, network), record, NOW)
@@ -101,12 +99,9 @@ def measure(nodes: int, runs: int) -> list[tuple[str, float, int]]:
 
 def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
     """The real path: a memory store of real reports, a reconcile pass, /metrics as Prometheus asks."""
-    fixtures = load_fixtures()
     store = MemoryStore(report_ttl_seconds=3600, clock=lambda: NOW)
-    for index in range(2 * nodes):
-        identity = agent_identity(index)
-        body = json.loads(render_report(fixtures[identity.hostnet], identity, now=NOW))
-        store.put_report(parse_report(body, identity.pod), NOW - 1)
+    for pod, payload in fleet_payloads(2 * nodes, now=NOW):
+        store.put_report(parse_report(payload, pod), NOW - 1)
     reconciler = Reconciler(
         store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=lambda: NOW
     )

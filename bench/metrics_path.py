@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from bench.payload import agent_identity, load_fixtures, render_report
+from bench.payload import fleet_payloads
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
@@ -49,12 +48,7 @@ class Fleet:
 
     def __init__(self, agents: int) -> None:
         self.now = 1_800_000_000.0
-        fixtures = load_fixtures()
-        self.bodies = []
-        for index in range(agents):
-            identity = agent_identity(index)
-            body = json.loads(render_report(fixtures[identity.hostnet], identity, now=self.now))
-            self.bodies.append((identity.pod, body))
+        self.bodies = fleet_payloads(agents, now=self.now)
         self.store = MemoryStore(report_ttl_seconds=3600, clock=lambda: self.now)
         for pod, body in self.bodies:
             self.store.put_report(parse_report(body, pod), self.now)

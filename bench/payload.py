@@ -103,6 +103,19 @@ def render_report(
     return json.dumps(report, separators=(",", ":")).encode()
 
 
+def fleet_payloads(agents: int, *, now: float) -> list[tuple[str, dict[str, Any]]]:
+    """(pod name, decoded report) for agents 0..agents-1, from the captured reports: the in-process
+    benchmarks' fleet (two agents a node, as the DaemonSets run)."""
+    fixtures = load_fixtures()
+    payloads = []
+    for index in range(agents):
+        identity = agent_identity(index)
+        payloads.append(
+            (identity.pod, json.loads(render_report(fixtures[identity.hostnet], identity, now=now)))
+        )
+    return payloads
+
+
 def _probe(probe: dict[str, Any], failing_urls: frozenset[str]) -> dict[str, Any]:
     if probe["URL"] not in failing_urls:
         return dict(probe)
