@@ -33,6 +33,7 @@ from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
+from netchecker_exporter.trailing_slash import add_trailing_slash_redirects
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ def make_app(deps: ApiDependencies) -> bottle.Bottle:
     _add_check_routes(app, deps)
     _add_health_routes(app, deps)
     _add_diagnosis_routes(app, deps)
+    add_trailing_slash_redirects(app)
     return app
 
 
