@@ -212,6 +212,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             clock=time.time,
             metrics=metrics,
             max_probes_per_report=settings.limits.max_probes_per_report,
+            max_stored_field_bytes=settings.limits.max_stored_field_bytes,
             counters=ApiCounters.register(registry),
             page_links=page_links(settings),
             runbook_text=read_runbook(),

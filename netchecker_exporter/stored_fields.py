@@ -1,0 +1,99 @@
+"""What a record keeps of a report's `ips` and `nslookup`: all of it up to -max-stored-field-bytes
+per field, measured as the compact JSON a store writes; beyond that a prefix, marked truncated.
+
+Pure. A host-network agent lists every interface of its node with all its addresses: one veth per
+pod and, in kube-proxy's IPVS mode, one kube-ipvs0 address per Service, thousands of entries on a
+real node (COMPAT.md). A count cap refused those reports, and the node's agent went Outdated; a
+byte bound keeps what a record costs in memory, in etcd and in GET /api/v1/agents/ bounded without
+refusing anyone (README, "What is refused and why"). Nothing but the API view reads these fields
+beyond `nslookup`'s host names, and none of them reaches /metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from netchecker_exporter.errors import InvalidReportError
+from netchecker_exporter.report_values import check_text
+
+DEFAULT_MAX_STORED_FIELD_BYTES = 512 * 1024
+"""A host-network agent on a node with 250 pods in a cluster of 10,000 Services sends 196 KB of
+`ips` (10,000 kube-ipvs0 /32s, 250 cali* veths): this keeps all of it 2.7 times over, and a
+dual-stack cluster's 512 KB (another 10,000 /128s) too (README, "What is refused and why")."""
+MAX_STORED_FIELD_BYTES_LIMIT = 640 * 1024
+"""The highest -max-stored-field-bytes: both fields at it, plus 32 probes of 2 KB URLs, stay under
+etcd's default --max-request-bytes (1.5 MiB) for one record. Stored records are read back
+against it, so none written under a larger setting on another replica is cut again."""
+MAX_ITEM_BYTES = 253
+"""Each host name, interface name and address: a DNS name is at most 253 bytes."""
+TRUNCATABLE_FIELDS = ("ips", "nslookup")
+
+
+@dataclass(frozen=True, slots=True)
+class BoundedStringLists:
+    """The entries kept, in the agent's order, and whether any the agent sent were left out."""
+
+    entries: dict[str, tuple[str, ...]]
+    truncated: bool
+
+
+def read_bounded_string_lists(payload: dict[str, Any], key: str, max_bytes: int) -> BoundedStringLists:
+    """`ips` / `nslookup`: an object of string lists. Every entry is checked (types, Unicode, the
+    per-string cap), so whether a report is refused never depends on the bound; then the entries
+    are kept in order while their compact JSON fits in `max_bytes`, the first that does not fit
+    with as many of its strings as do."""
+    value = payload.get(key)
+    if value is None:  # Go marshals a nil map as null
+        return BoundedStringLists({}, truncated=False)
+    if not isinstance(value, dict):
+        raise InvalidReportError(f"field '{key}' must be an object of string lists")
+    checked = [
+        (check_text(name, f"{key} (a key)", MAX_ITEM_BYTES), _string_list(items, f"{key}.{name[:80]}"))
+        for name, items in value.items()
+    ]
+    return keep_within(checked, max_bytes)
+
+
+def keep_within(entries: list[tuple[str, tuple[str, ...]]], max_bytes: int) -> BoundedStringLists:
+    """The longest prefix of `entries` whose compact JSON object is at most `max_bytes` long."""
+    kept: dict[str, tuple[str, ...]] = {}
+    used = 2  # the braces
+    for name, items in entries:
+        head = json_string_bytes(name) + 3 + (1 if kept else 0)  # "name":[] and a comma before it
+        sizes = [json_string_bytes(item) for item in items]
+        whole = head + sum(sizes) + max(0, len(sizes) - 1)
+        if used + whole <= max_bytes:
+            kept[name] = items
+            used += whole
+            continue
+        room = max_bytes - used - head
+        if room >= 0:
+            kept[name] = items[: _items_that_fit(sizes, room)]
+        return BoundedStringLists(kept, truncated=True)
+    return BoundedStringLists(kept, truncated=False)
+
+
+def _items_that_fit(sizes: list[int], room: int) -> int:
+    count, used = 0, -1  # the first item has no comma before it
+    for size in sizes:
+        used += size + 1
+        if used > room:
+            break
+        count += 1
+    return count
+
+
+def json_string_bytes(text: str) -> int:
+    """Bytes of `text` as a JSON string the way the stores write it (json.dumps, ASCII only)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2  # the common case, ~20x cheaper than encoding
+    return len(json.dumps(text))
+
+
+def _string_list(items: Any, name: str) -> tuple[str, ...]:
+    items = items or []  # Go marshals a nil slice as null
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise InvalidReportError(f"field '{name}' must be a list of strings")
+    return tuple(check_text(item, name, MAX_ITEM_BYTES) for item in items)
