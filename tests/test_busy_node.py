@@ -13,10 +13,12 @@ from netchecker_exporter.export_estimate import ExportEstimate
 from netchecker_exporter.report import parse_report
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.metrics_budget import MetricsBudget
+from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
 from tests.support.api_server import Server
 from tests.support.busy_node import CALICO_LINK_LOCAL, busy_node_report, encode_like_the_agent
 from tests.support.clock import FakeClock
 from tests.support.exporter import ExporterProcess
+from tests.support.paths import REPO
 from tests.support.wsgi import WsgiResponse, call_wsgi
 
 CNIS = ("calico", "bridge")
@@ -55,8 +57,21 @@ def test_the_busy_node_report_has_the_real_shape(cni: Any) -> None:
     assert all(address.startswith("fe80::") and address.endswith("/64") for v in veths for address in ips[v])
     if cni == "calico":
         assert {address for v in veths for address in ips[v]} == {CALICO_LINK_LOCAL}
-    assert 190_000 < len(encode_like_the_agent(report)) < 210_000  # the README's figure
     assert encode_like_the_agent(busy_node_report(cni=cni)) == encode_like_the_agent(report)
+
+
+def test_the_figures_in_docs_big_nodes_are_the_generators() -> None:
+    doc = (REPO / "docs" / "big-nodes.md").read_text()
+    report = busy_node_report()
+    assert f"| the whole body | {len(encode_like_the_agent(report)):,} |" in doc
+    assert f"| its `ips`, compact JSON | {compact_bytes(report['ips']):,} " in doc
+    dual_stack = busy_node_report(dual_stack=True)["ips"]
+    assert f"another 10,000 /128 ClusterIPs) | {compact_bytes(dual_stack):,} |" in doc
+    assert compact_bytes(dual_stack) <= DEFAULT_MAX_STORED_FIELD_BYTES
+
+
+def compact_bytes(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
 
 
 @pytest.mark.parametrize("cni", CNIS)

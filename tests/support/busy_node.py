@@ -24,18 +24,25 @@ SERVICES = 10_000
 """Services in the cluster: Kubernetes' documented scalability threshold."""
 SERVICE_RANGE = ipaddress.ip_network("10.233.0.0/18")
 """kubespray's default kube_service_addresses."""
+SERVICE_RANGE_IPV6 = ipaddress.ip_network("fd85:ee78:d8a6:8607::/108")
+"""For a dual-stack cluster: kubespray's kube_service_addresses_ipv6 prefix, widened to /108 (the
+largest service range Kubernetes allows; kubespray's default /116 holds only 4,096)."""
 CALICO_LINK_LOCAL = "fe80::ecee:eeff:feee:eeee/64"
 """Calico gives every host-side veth the MAC ee:ee:ee:ee:ee:ee, so they share this address."""
 Cni = Literal["calico", "bridge"]
 
 
-def busy_node_report(pods: int = PODS, services: int = SERVICES, cni: Cni = "calico") -> dict[str, Any]:
+def busy_node_report(
+    pods: int = PODS, services: int = SERVICES, cni: Cni = "calico", *, dual_stack: bool = False
+) -> dict[str, Any]:
     """The captured hostnet report with the interfaces of a node running `pods` pods in a
-    cluster of `services` Services (IPVS mode)."""
+    cluster of `services` Services (IPVS mode; dual-stack: each with an IPv6 ClusterIP too)."""
     report = load_fixture("agent-report-hostnet.json")
     ips: dict[str, list[str]] = dict(report["ips"])
     ips.update(_pod_interfaces(pods, cni))
     ips["kube-ipvs0"] = [f"{SERVICE_RANGE[1 + i]}/32" for i in range(services)]
+    if dual_stack:
+        ips["kube-ipvs0"] += [f"{SERVICE_RANGE_IPV6[1 + i]}/128" for i in range(services)]
     ips["nodelocaldns"] = ["169.254.25.10/32"]
     ips["tunl0"] = ["10.233.64.0/32"]
     report["ips"] = dict(sorted(ips.items()))  # Go's encoding/json writes map keys sorted
