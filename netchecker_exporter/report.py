@@ -139,7 +139,7 @@ def _report_from_fields(
     podname: str,
     max_probes: int,
     max_field_bytes: int,
-    truncated: tuple[str, ...] = (),
+    marked_truncated: tuple[str, ...] = (),
 ) -> AgentReport:
     interval = read_field(payload, "report_interval", int, required=True)
     if not 0 < interval <= MAX_REPORT_INTERVAL_SECONDS:
@@ -150,7 +150,8 @@ def _report_from_fields(
     if hostdate:
         _parse_timestamp(hostdate, "hostdate")
     fields = {key: read_bounded_string_lists(payload, key, max_field_bytes) for key in TRUNCATABLE_FIELDS}
-    truncated = tuple(key for key in TRUNCATABLE_FIELDS if fields[key].truncated or key in truncated)
+    # A stored record keeps its marker: what was cut before is not whole again when read back.
+    truncated = tuple(key for key in TRUNCATABLE_FIELDS if fields[key].truncated or key in marked_truncated)
     return AgentReport(
         podname=podname,
         nodename=read_text(payload, "nodename", MAX_LABEL_BYTES, label=True),
@@ -284,7 +285,8 @@ STORED_COUNTERS_KEY = "netchecker"
 
 
 def record_to_stored_json(record: AgentRecord) -> dict[str, Any]:
-    """The record as a store keeps it: the API view plus the running totals."""
+    """The record as a store keeps it: the original's fields plus our own object (running totals,
+    the truncation marker)."""
     counters: dict[str, Any] = {
         "report_count": record.report_count,
         "missed_keepalives": record.missed_keepalives,
