@@ -54,7 +54,7 @@ class StopOnSignals:
             except BlockingIOError:
                 continue
             names = sorted({signal.Signals(n).name for n in received if n in wanted})
-            if names:
+            if names and not self._stop.is_set():  # once: a burst is one request to stop
                 log.info("received %s: stopping", ", ".join(names))
                 self._stop.set()
 
