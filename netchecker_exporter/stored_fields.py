@@ -5,7 +5,7 @@ Pure. A host-network agent lists every interface of its node with all its addres
 pod and, in kube-proxy's IPVS mode, one kube-ipvs0 address per Service, thousands of entries on a
 real node (COMPAT.md). A count cap refused those reports, and the node's agent went Outdated; a
 byte bound keeps what a record costs in memory, in etcd and in GET /api/v1/agents/ bounded without
-refusing anyone (README, "What is refused and why"). Nothing but the API view reads these fields
+refusing anyone (docs/big-nodes.md). Nothing but the API view reads these fields
 beyond `nslookup`'s host names, and none of them reaches /metrics.
 """
 
@@ -25,11 +25,11 @@ from netchecker_exporter.report_values import check_text
 DEFAULT_MAX_STORED_FIELD_BYTES = 512 * 1024
 """A host-network agent on a node with 250 pods in a cluster of 10,000 Services sends 196 KB of
 `ips` (10,000 kube-ipvs0 /32s, 250 cali* veths): this keeps all of it 2.7 times over, and a
-dual-stack cluster's 512 KB (another 10,000 /128s) too (README, "What is refused and why")."""
+dual-stack cluster's 512 KB (another 10,000 /128s) too (docs/big-nodes.md)."""
 MAX_STORED_FIELD_BYTES_LIMIT = 640 * 1024
 """The highest -max-stored-field-bytes: both fields at it, plus 32 probes of 2 KB URLs, stay under
 etcd's default --max-request-bytes (1.5 MiB) for one record. Stored records are read back
-against it, so none written under a larger setting on another replica is cut again."""
+against it, so a record that another replica kept under a larger setting is not cut again."""
 MAX_ITEM_BYTES = 253
 """Each host name, interface name and address: a DNS name is at most 253 bytes."""
 TRUNCATABLE_FIELDS = ("ips", "nslookup")
