@@ -26,7 +26,11 @@ def test_a_burst_of_stop_signals_exits_0(run: int) -> None:
     signum = signal.SIGINT if run % 4 == 3 else signal.SIGTERM
     for _ in range(BURST):
         os.kill(exporter.process.pid, signum)
-    code = exporter.process.wait(timeout=EXIT_SECONDS)  # a hang fails here, not the whole suite
+    try:
+        code = exporter.process.wait(timeout=EXIT_SECONDS)  # a hang fails here, not the whole suite
+    finally:
+        if exporter.process.poll() is None:  # hung: no process may outlive its test
+            exporter.process.kill()
     _, stderr = exporter.process.communicate()
     assert code == 0, stderr[-2000:]
     assert stderr.count(f"received {signum.name}: stopping") == 1
@@ -38,4 +42,8 @@ def test_a_signal_while_the_server_is_busy_serving_also_stops_it() -> None:
     for _ in range(20):
         assert exporter.get("/metrics").status_code == 200
     os.kill(exporter.process.pid, signal.SIGTERM)
-    assert exporter.process.wait(timeout=EXIT_SECONDS) == 0
+    try:
+        assert exporter.process.wait(timeout=EXIT_SECONDS) == 0
+    finally:
+        if exporter.process.poll() is None:
+            exporter.process.kill()
