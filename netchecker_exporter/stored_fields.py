@@ -12,6 +12,7 @@ beyond `nslookup`'s host names, and none of them reaches /metrics.
 from __future__ import annotations
 
 import json
+import sys
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate, repeat
@@ -100,7 +101,9 @@ def _string_list(items: Any, key: str, name: str) -> tuple[str, ...]:
     if not isinstance(items, list) or not all(map(isinstance, items, repeat(str))):
         raise InvalidReportError(f"field '{key}.{name[:80]}' must be a list of strings")
     _check_strings(items, f"{key}.{name[:80]}")
-    return tuple(items)
+    # Interned: every node's kube-ipvs0 lists the same ClusterIPs, so the records of a cluster share
+    # one copy of each (10,000 Services: 80 KB a record instead of 700 KB). Freed with the records.
+    return tuple(map(sys.intern, items))
 
 
 def _check_strings(strings: list[str], field: str) -> None:

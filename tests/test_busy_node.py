@@ -4,6 +4,7 @@ its report is stored, its agent is fresh, and nothing it exports grows with its 
 from __future__ import annotations
 
 import json
+import operator
 from typing import Any
 
 import pytest
@@ -154,3 +155,11 @@ def test_a_real_server_with_default_flags_stores_the_busy_node_report() -> None:
         assert exporter.get("/api/v1/connectivity_check").status_code == 200
     finally:
         assert exporter.stop()[0] == 0
+
+
+def test_the_records_of_a_cluster_share_one_copy_of_each_cluster_ip() -> None:
+    """Every node's kube-ipvs0 lists the same ClusterIPs: 1,000 busy nodes must not hold 1,000 copies."""
+    one, other = ({**busy_node_report(), "podname": f"netchecker-agent-hostnet-{n}"} for n in "ab")
+    first, second = (parse_report(json.loads(encode_like_the_agent(r)), r["podname"]) for r in (one, other))
+    assert first.ips["kube-ipvs0"] == second.ips["kube-ipvs0"]
+    assert all(map(operator.is_, first.ips["kube-ipvs0"], second.ips["kube-ipvs0"]))
