@@ -48,7 +48,7 @@ def read_bounded_string_lists(payload: dict[str, Any], key: str, max_bytes: int)
     """`ips` / `nslookup`: an object of string lists. Every entry is checked (types, Unicode, the
     per-string cap), so whether a report is refused never depends on the bound; then the entries
     are kept in order while their compact JSON fits in `max_bytes`, the first that does not fit
-    with as many of its strings as do."""
+    with as many of its strings as do (if any do)."""
     value = payload.get(key)
     if value is None:  # Go marshals a nil map as null
         return BoundedStringLists({}, truncated=False)
@@ -70,9 +70,9 @@ def keep_within(entries: list[tuple[str, tuple[str, ...]]], max_bytes: int) -> B
             kept[name] = items
             used += whole
             continue
-        room = max_bytes - used - head - 2  # inside the brackets
-        if room >= 0:
-            kept[name] = items[: _strings_that_fit(items, room)]
+        fitting = _strings_that_fit(items, max_bytes - used - head - 2)  # inside the brackets
+        if fitting:  # never an empty list it did not send: in nslookup that says "lookup failed"
+            kept[name] = items[:fitting]
         return BoundedStringLists(kept, truncated=True)
     return BoundedStringLists(kept, truncated=False)
 
@@ -84,6 +84,8 @@ _compact_json = json.JSONEncoder(separators=(",", ":")).encode
 def _strings_that_fit(items: tuple[str, ...], room: int) -> int:
     """How many of `items`, comma-separated, fit in `room` bytes. Each takes 3 at least ("" and a
     comma), so only that many are sized; the sums run in C: an entry may hold 340,000 strings."""
+    if room < 0:
+        return 0
     candidates = items[: room // 3 + 1]
     # ends[k - 1]: the bytes of the first k strings, with a comma after each
     ends = list(accumulate(map(add, map(len, map(encode_basestring_ascii, candidates)), repeat(1))))

@@ -19,7 +19,12 @@ from netchecker_exporter.report import (
     record_to_json,
     record_to_stored_json,
 )
-from netchecker_exporter.stored_fields import json_string_bytes, keep_within, read_bounded_string_lists
+from netchecker_exporter.stored_fields import (
+    BoundedStringLists,
+    json_string_bytes,
+    keep_within,
+    read_bounded_string_lists,
+)
 from tests.support.busy_node import busy_node_report
 
 ORIGINAL_RECORD_KEYS = {"report_interval", "nodename", "podname", "hostdate", "last_updated", "uptime",
@@ -38,7 +43,8 @@ def compact(value: Any) -> int:
 def one_step_more(
     entries: list[tuple[str, tuple[str, ...]]], kept: dict[str, tuple[str, ...]]
 ) -> dict[str, Any]:
-    """`kept` grown by the next thing a prefix could take: an item of its last entry, else the next entry."""
+    """`kept` grown by the next thing a prefix could take: an item of its last entry, else the next
+    entry with its first item."""
     grown = {name: list(items) for name, items in kept.items()}
     if kept:
         last = list(kept)[-1]
@@ -46,8 +52,8 @@ def one_step_more(
         if len(kept[last]) < len(whole):
             grown[last].append(whole[len(kept[last])])
             return grown
-    name = entries[len(kept)][0]
-    grown[name] = []
+    name, items = entries[len(kept)]
+    grown[name] = list(items[:1])
     return grown
 
 
@@ -64,6 +70,7 @@ def test_the_kept_prefix_is_the_longest_that_fits(
     assert list(kept.entries) == [name for name, _ in entries][: len(kept.entries)]
     for name, items in kept.entries.items():
         assert items == dict(entries)[name][: len(items)]
+        assert items or not dict(entries)[name]  # no empty list the agent did not send
     if not kept.truncated:
         assert kept.entries == dict(entries)
         assert compact(kept.entries) <= max(limit, 2)
@@ -129,3 +136,11 @@ def test_a_stored_marker_that_is_not_a_list_of_field_names_is_refused(marker: An
     stored["netchecker"]["truncated"] = marker
     with pytest.raises(InvalidReportError, match=re.escape("netchecker.truncated")):
         record_from_stored_json(stored)
+
+
+def test_a_cut_never_leaves_an_empty_answer_that_would_read_as_a_failed_lookup() -> None:
+    nslookup = {"a.example": ["192.0.2.1"], "netchecker-service": ["10.233.0.10"]}
+    first = compact({"a.example": ["192.0.2.1"]})
+    room_for_the_key_only = first + len(',"netchecker-service":[]')
+    kept = read_bounded_string_lists({"nslookup": nslookup}, "nslookup", room_for_the_key_only)
+    assert kept == BoundedStringLists({"a.example": ("192.0.2.1",)}, truncated=True)
