@@ -33,6 +33,8 @@ from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
+from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
+from netchecker_exporter.trailing_slash import add_trailing_slash_redirects
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class ApiDependencies:
     metrics: MetricsExposition
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
     max_probes_per_report: int = DEFAULT_MAX_PROBES
+    max_stored_field_bytes: int = DEFAULT_MAX_STORED_FIELD_BYTES
     counters: ApiCounters | None = None
     page_links: PageLinks = DEFAULT_LINKS
     runbook_text: str | None = None
@@ -172,6 +175,7 @@ def make_app(deps: ApiDependencies) -> bottle.Bottle:
     _add_check_routes(app, deps)
     _add_health_routes(app, deps)
     _add_diagnosis_routes(app, deps)
+    add_trailing_slash_redirects(app)
     return app
 
 
@@ -185,8 +189,12 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @counted(deps.reports_received, deps.counters.refused if deps.counters else None)
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
-        report = parse_report(payload, name, max_probes=deps.max_probes_per_report)
+        report = parse_report(
+            payload, name, max_probes=deps.max_probes_per_report, max_field_bytes=deps.max_stored_field_bytes
+        )
         deps.store.put_report(report, deps.clock())
+        if deps.counters is not None:
+            deps.counters.count_truncated(report)
         deps.report_accepted(report.podname)
         return bottle.HTTPResponse(**EMPTY_OK)
 

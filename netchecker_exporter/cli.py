@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 
 import yaml
 from prometheus_client import (
@@ -37,6 +35,7 @@ from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.serve import FrontSettings, GranianFront
 from netchecker_exporter.settings import Settings, load_settings
+from netchecker_exporter.shutdown import StopOnSignals
 from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
@@ -213,6 +212,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             clock=time.time,
             metrics=metrics,
             max_probes_per_report=settings.limits.max_probes_per_report,
+            max_stored_field_bytes=settings.limits.max_stored_field_bytes,
             counters=ApiCounters.register(registry),
             page_links=page_links(settings),
             runbook_text=read_runbook(),
@@ -232,7 +232,8 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         ),
     )
     stop = threading.Event()
-    _stop_on_signals(stop)
+    signals = StopOnSignals(stop)
+    signals.install()
     tune_interpreter()
     tune_malloc()
     pods.start()
@@ -253,6 +254,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         loop.join(timeout=1)
         pods.close()
         store.close()
+        signals.ignore_further()
     log.info("stopped")
     return 0
 
@@ -267,12 +269,3 @@ def read_runbook() -> str | None:
         return RUNBOOK.read_text(encoding="utf-8")
     except OSError:  # an installed package has no alerts/: the page links to -runbook-url instead
         return None
-
-
-def _stop_on_signals(stop: threading.Event) -> None:
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import bottle
 from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.report import AgentRecord, record_to_json
+from netchecker_exporter.report import AgentRecord, AgentReport, record_to_json
+from netchecker_exporter.stored_fields import TRUNCATABLE_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,11 @@ REFUSAL_REASONS = ("invalid", "too_large", "agent_limit", "unlisted_limit", "met
 
 @dataclass(frozen=True, slots=True)
 class ApiCounters:
-    """Why reports were refused, and records the agent list could not show."""
+    """Why reports were refused, records the agent list could not show, reports kept in part."""
 
     refused: Counter
     records_skipped: Counter
+    truncated: Counter | None = None
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> ApiCounters:
@@ -46,7 +48,21 @@ class ApiCounters:
             "Stored records GET /api/v1/agents/ could not render and left out (logged once each).",
             registry=registry,
         )
-        return cls(refused, skipped)
+        truncated = Counter(
+            "netchecker_report_truncated",
+            "Reports stored with a field kept in part (over -max-stored-field-bytes), by field.",
+            ["field"],
+            registry=registry,
+        )
+        for field in TRUNCATABLE_FIELDS:
+            truncated.labels(field=field)
+        return cls(refused, skipped, truncated)
+
+    def count_truncated(self, report: AgentReport) -> None:
+        """After a stored report: +1 per field of it that was kept in part."""
+        for field in report.truncated:
+            if self.truncated is not None:
+                self.truncated.labels(field=field).inc()
 
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")

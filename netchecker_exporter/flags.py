@@ -75,6 +75,14 @@ FLAGS: tuple[Flag, ...] = (
         "beyond it gets 429",
     ),
     Flag(
+        "max-stored-field-bytes",
+        int,
+        512 * 1024,
+        "Limits",
+        "bytes (as compact JSON) kept of a report's ips, and of its nslookup; beyond it a prefix is "
+        "kept and marked truncated, never refused",
+    ),
+    Flag(
         "max-pending-writes",
         int,
         48,

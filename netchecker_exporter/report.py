@@ -25,8 +25,13 @@ from netchecker_exporter.report_values import (
     read_field,
     read_int,
     read_phase_ms,
-    read_string_lists,
     read_text,
+)
+from netchecker_exporter.stored_fields import (
+    DEFAULT_MAX_STORED_FIELD_BYTES,
+    MAX_STORED_FIELD_BYTES_LIMIT,
+    TRUNCATABLE_FIELDS,
+    read_bounded_string_lists,
 )
 
 POD_NAME_MAX_LENGTH = 253
@@ -76,6 +81,8 @@ class AgentReport:
     nslookup: Mapping[str, tuple[str, ...]]
     ips: Mapping[str, tuple[str, ...]]
     network_probes: tuple[NetworkProbe, ...]
+    truncated: tuple[str, ...] = ()
+    """Fields kept only in part, over -max-stored-field-bytes: "ips", "nslookup" (stored_fields.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +113,13 @@ def validate_pod_name(name: str) -> str:
     return name
 
 
-def parse_report(payload: Any, url_pod_name: str, *, max_probes: int = DEFAULT_MAX_PROBES) -> AgentReport:
+def parse_report(
+    payload: Any,
+    url_pod_name: str,
+    *,
+    max_probes: int = DEFAULT_MAX_PROBES,
+    max_field_bytes: int = DEFAULT_MAX_STORED_FIELD_BYTES,
+) -> AgentReport:
     """Validate a decoded JSON payload posted to /api/v1/agents/<url_pod_name>.
 
     Every value that can reach a label or a sample is checked here (report_values.py), so a
@@ -118,10 +131,16 @@ def parse_report(payload: Any, url_pod_name: str, *, max_probes: int = DEFAULT_M
     podname = read_field(payload, "podname", str, required=True)
     if podname != url_pod_name:
         raise InvalidReportError(f"field 'podname' ({podname[:80]!r}) differs from the pod name in the URL")
-    return _report_from_fields(payload, podname, max_probes)
+    return _report_from_fields(payload, podname, max_probes, max_field_bytes)
 
 
-def _report_from_fields(payload: dict[str, Any], podname: str, max_probes: int) -> AgentReport:
+def _report_from_fields(
+    payload: dict[str, Any],
+    podname: str,
+    max_probes: int,
+    max_field_bytes: int,
+    marked_truncated: tuple[str, ...] = (),
+) -> AgentReport:
     interval = read_field(payload, "report_interval", int, required=True)
     if not 0 < interval <= MAX_REPORT_INTERVAL_SECONDS:
         raise InvalidReportError(
@@ -130,15 +149,19 @@ def _report_from_fields(payload: dict[str, Any], podname: str, max_probes: int) 
     hostdate = read_text(payload, "hostdate", MAX_HOSTDATE_BYTES)
     if hostdate:
         _parse_timestamp(hostdate, "hostdate")
+    fields = {key: read_bounded_string_lists(payload, key, max_field_bytes) for key in TRUNCATABLE_FIELDS}
+    # A stored record keeps its marker: what was cut before is not whole again when read back.
+    truncated = tuple(key for key in TRUNCATABLE_FIELDS if fields[key].truncated or key in marked_truncated)
     return AgentReport(
         podname=podname,
         nodename=read_text(payload, "nodename", MAX_LABEL_BYTES, label=True),
         report_interval=interval,
         hostdate=hostdate,
         uptime=read_int(payload, "uptime", MAX_UPTIME_SECONDS),
-        nslookup=read_string_lists(payload, "nslookup"),
-        ips=read_string_lists(payload, "ips"),
+        nslookup=fields["nslookup"].entries,
+        ips=fields["ips"].entries,
         network_probes=_probes(payload.get("network_probes"), max_probes),
+        truncated=truncated,
     )
 
 
@@ -214,8 +237,20 @@ def node_rebooted(previous: AgentReport, report: AgentReport) -> bool:
     return same_node and 0 < report.uptime < previous.uptime
 
 
+TRUNCATED_KEY = "truncated"
+"""In GET /api/v1/agents/{pod}, only when some field was kept in part: the names of those fields."""
+
+
 def record_to_json(record: AgentRecord) -> dict[str, Any]:
-    """The record as the original API shows it: report fields plus `last_updated`."""
+    """The record as the original API shows it: report fields plus `last_updated`; plus
+    `truncated` when a field was kept in part (absent otherwise, so the shape is the original's)."""
+    fields = _original_fields(record)
+    if record.report.truncated:
+        fields[TRUNCATED_KEY] = list(record.report.truncated)
+    return fields
+
+
+def _original_fields(record: AgentRecord) -> dict[str, Any]:
     report = record.report
     return {
         "report_interval": report.report_interval,
@@ -250,20 +285,23 @@ STORED_COUNTERS_KEY = "netchecker"
 
 
 def record_to_stored_json(record: AgentRecord) -> dict[str, Any]:
-    """The record as a store keeps it: the API view plus the running totals."""
-    return {
-        **record_to_json(record),
-        STORED_COUNTERS_KEY: {
-            "report_count": record.report_count,
-            "missed_keepalives": record.missed_keepalives,
-            "last_updated_epoch": record.last_updated,
-            "reboots": record.reboots,
-            "last_boot_epoch": record.last_boot_timestamp,
-        },
+    """The record as a store keeps it: the original's fields plus our own object (running totals,
+    the truncation marker)."""
+    counters: dict[str, Any] = {
+        "report_count": record.report_count,
+        "missed_keepalives": record.missed_keepalives,
+        "last_updated_epoch": record.last_updated,
+        "reboots": record.reboots,
+        "last_boot_epoch": record.last_boot_timestamp,
     }
+    if record.report.truncated:
+        counters[TRUNCATED_KEY] = list(record.report.truncated)
+    return {**_original_fields(record), STORED_COUNTERS_KEY: counters}
 
 
-def record_from_stored_json(data: Any, *, max_probes: int = MAX_PROBES_LIMIT) -> AgentRecord:
+def record_from_stored_json(
+    data: Any, *, max_probes: int = MAX_PROBES_LIMIT, max_field_bytes: int = MAX_STORED_FIELD_BYTES_LIMIT
+) -> AgentRecord:
     """Rebuild a record written by record_to_stored_json, validating it like a report: a value
     written by another version or by hand must not reach a metric unchecked."""
     if not isinstance(data, dict):
@@ -276,13 +314,23 @@ def record_from_stored_json(data: Any, *, max_probes: int = MAX_PROBES_LIMIT) ->
     if not isinstance(epoch, int | float) or isinstance(epoch, bool) or not 0 <= epoch < 2**36:
         raise InvalidReportError("stored record has no finite 'last_updated_epoch'")
     return AgentRecord(
-        report=_report_from_fields(data, podname, max_probes),
+        report=_report_from_fields(data, podname, max_probes, max_field_bytes, _stored_truncated(counters)),
         last_updated=float(epoch),
         report_count=read_int(counters, "report_count", MAX_COUNTER, where="netchecker."),
         missed_keepalives=read_int(counters, "missed_keepalives", MAX_COUNTER, where="netchecker."),
         reboots=read_int(counters, "reboots", MAX_COUNTER, where="netchecker."),
         last_boot_timestamp=_optional_epoch(counters, "last_boot_epoch"),
     )
+
+
+def _stored_truncated(counters: dict[str, Any]) -> tuple[str, ...]:
+    """The fields a stored record marks as kept in part (older records have no marker)."""
+    value = counters.get(TRUNCATED_KEY, [])
+    if not isinstance(value, list) or not all(item in TRUNCATABLE_FIELDS for item in value):
+        raise InvalidReportError(
+            f"stored record's 'netchecker.{TRUNCATED_KEY}' must list {TRUNCATABLE_FIELDS}"
+        )
+    return tuple(value)
 
 
 def _optional_epoch(counters: dict[str, Any], key: str) -> float | None:

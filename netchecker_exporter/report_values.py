@@ -25,10 +25,6 @@ MAX_LABEL_BYTES = 253
 """Node names, like pod names, are DNS-1123 subdomains of at most 253 characters."""
 MAX_URL_BYTES = 2048
 MAX_HOSTDATE_BYTES = 64
-MAX_MAP_KEYS = 64
-"""nslookup hosts and ips interfaces per report: a node has a handful."""
-MAX_LIST_ITEMS = 64
-MAX_ITEM_BYTES = 253
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _ZERO_VALUES: dict[type, Any] = {str: "", int: 0}
@@ -85,27 +81,3 @@ def check_text(value: str, name: str, max_bytes: int, *, label: bool = False) ->
     if label and _CONTROL.search(value):
         raise InvalidReportError(f"field '{name}' must not contain control characters")
     return value
-
-
-def read_string_lists(payload: dict[str, Any], key: str) -> dict[str, tuple[str, ...]]:
-    """nslookup / ips: an object of string lists, bounded in keys, items and lengths."""
-    value = payload.get(key)
-    if value is None:  # Go marshals a nil map as null
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidReportError(f"field '{key}' must be an object of string lists")
-    if len(value) > MAX_MAP_KEYS:
-        raise InvalidReportError(f"field '{key}' has more than {MAX_MAP_KEYS} entries")
-    return {
-        check_text(name, f"{key} (a key)", MAX_ITEM_BYTES): _string_list(items, f"{key}.{name[:80]}")
-        for name, items in value.items()
-    }
-
-
-def _string_list(items: Any, name: str) -> tuple[str, ...]:
-    items = items or []
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise InvalidReportError(f"field '{name}' must be a list of strings")
-    if len(items) > MAX_LIST_ITEMS:
-        raise InvalidReportError(f"field '{name}' has more than {MAX_LIST_ITEMS} items")
-    return tuple(check_text(item, name, MAX_ITEM_BYTES) for item in items)

@@ -23,6 +23,7 @@ from netchecker_exporter.flags import (
     parse_flags,
 )
 from netchecker_exporter.report import MAX_PROBES_LIMIT
+from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES, MAX_STORED_FIELD_BYTES_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ class LimitSettings:
     max_pending_writes: int = 48
     max_metrics_bytes: int = 256 * 1024 * 1024
     """What the stored agents' series may add up to in /metrics (store/metrics_budget.py)."""
+    max_stored_field_bytes: int = DEFAULT_MAX_STORED_FIELD_BYTES
+    """What a record keeps of `ips` and of `nslookup` (stored_fields.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,7 @@ class Settings:
             f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity} "
             f"max-agents={self.limits.max_agents} max-unlisted-agents={self.limits.max_unlisted_agents} "
             f"max-metrics-bytes={self.limits.max_metrics_bytes} "
+            f"max-stored-field-bytes={self.limits.max_stored_field_bytes} "
             f"legacy-metrics={str(self.metrics.legacy_metrics).lower()}"
         )
 
@@ -193,10 +197,15 @@ def _diagnosis_settings(v: dict[str, Any], problems: list[str]) -> DiagnosisSett
 
 def _limit_settings(v: dict[str, Any], problems: list[str]) -> LimitSettings:
     names = ("max-probes-per-report", "max-agents", "max-unlisted-agents", "max-pending-writes",
-             "max-metrics-bytes")  # fmt: skip
+             "max-metrics-bytes", "max-stored-field-bytes")  # fmt: skip
     _require_positive(v, names, problems)
     if v["max-probes-per-report"] > MAX_PROBES_LIMIT:
         problems.append(f"-max-probes-per-report must be at most {MAX_PROBES_LIMIT}")
+    if v["max-stored-field-bytes"] > MAX_STORED_FIELD_BYTES_LIMIT:
+        problems.append(
+            f"-max-stored-field-bytes must be at most {MAX_STORED_FIELD_BYTES_LIMIT} (a record must fit "
+            "in one etcd request)"
+        )
     return LimitSettings(*(v[name] for name in names))
 
 

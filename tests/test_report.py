@@ -67,8 +67,7 @@ BAD_PAYLOADS = [
     ({"nodename": "n" * 254}, "field 'nodename' is longer than 253 bytes"),
     ({"nodename": "node\n1"}, "field 'nodename' must not contain control characters"),
     ({"hostdate": "\udfff"}, "field 'hostdate' is not valid Unicode (a lone surrogate)"),
-    ({"nslookup": {"h": ["a"] * 65}}, "field 'nslookup.h' has more than 64 items"),
-    ({"nslookup": {str(i): [] for i in range(65)}}, "field 'nslookup' has more than 64 entries"),
+    ({"nslookup": {"h": ["a", "\ud800"]}}, "field 'nslookup.h' is not valid Unicode (a lone surrogate)"),
     ({"ips": {"\ud800": []}}, "field 'ips (a key)' is not valid Unicode (a lone surrogate)"),
     ({"ips": {"eth0": ["x" * 254]}}, "field 'ips.eth0' is longer than 253 bytes"),
     (

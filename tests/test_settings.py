@@ -99,6 +99,13 @@ BAD_CONFIGS = [
     (["-report-ttl=-1"], {}, {}, ["-report-ttl must be greater than 0 (got -1)"]),
     (["-startup-grace=-1"], {}, {}, ["-startup-grace must not be negative"]),
     (
+        ["-max-stored-field-bytes=655361"],
+        {},
+        {},
+        ["-max-stored-field-bytes must be at most 655360 (a record must fit in one etcd request)"],
+    ),
+    (["-max-stored-field-bytes=0"], {}, {}, ["-max-stored-field-bytes must be greater than 0 (got 0)"]),
+    (
         ["-etcd-endpoints=127.0.0.1:2379"],
         {},
         {},
@@ -196,3 +203,9 @@ def test_the_legacy_families_are_on_unless_turned_off(
     argv: list[str], env: dict[str, str], legacy: bool
 ) -> None:
     assert load(argv, env).metrics.legacy_metrics is legacy
+
+
+def test_max_stored_field_bytes_defaults_to_512_kib_and_is_set_like_any_flag() -> None:
+    assert load_settings([], {}, lambda _path: "").limits.max_stored_field_bytes == 512 * 1024
+    environ = {"NETCHECKER_MAX_STORED_FIELD_BYTES": "65536"}
+    assert load_settings([], environ, lambda _path: "").limits.max_stored_field_bytes == 65536

@@ -19,9 +19,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.errors import ConfigError, StoreUnavailableError
-from netchecker_exporter.report import AgentRecord, AgentReport
+from netchecker_exporter.report import AgentRecord, AgentReport, parse_report
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.etcd import KEEPER_INTERVAL_SECONDS, EtcdStore
+from netchecker_exporter.stored_fields import MAX_STORED_FIELD_BYTES_LIMIT
+from tests.support.busy_node import busy_node_report
 from tests.support.etcd import EtcdProcess, make_cluster, stop_all
 from tests.support.polling import wait_until
 from tests.support.reports import agent_report
@@ -588,3 +590,50 @@ def test_client_metrics_count_requests_by_result_and_watch_restarts(
         10,
         "the broken watch to be counted",
     )
+
+
+def test_a_busy_nodes_record_and_a_truncated_one_round_trip_through_etcd(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
+    busy = busy_node_report()
+    whole = parse_report(busy, busy["podname"])
+    cut = parse_report({**busy, "podname": "netchecker-agent-hostnet-cut"}, "netchecker-agent-hostnet-cut",
+                       max_field_bytes=64 * 1024)  # fmt: skip
+    assert (whole.truncated, cut.truncated) == ((), ("ips",))
+    writer = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    writer.put_report(whole, 1_800_000_000.0)
+    writer.put_report(cut, 1_800_000_000.0)
+    reader = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    wait_healthy(reader)
+
+    def both() -> dict[str, AgentRecord] | None:
+        records = reader.list_records()
+        return dict(records) if len(records) == 2 else None
+
+    records = wait_until(both, 10, "both records in the reader's mirror")
+    assert records[whole.podname].report == whole
+    assert records[cut.podname].report == cut
+    stored = json.loads(shared_etcd.etcdctl("get", f"/{tree}/agents/{cut.podname}", "--print-value-only"))
+    assert stored["netchecker"]["truncated"] == ["ips"]
+
+
+def test_a_record_at_every_bound_fits_one_etcd_request(
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+) -> None:
+    """-max-stored-field-bytes at its highest for both fields, 32 probes of 2 KB URLs: under etcd's
+    default --max-request-bytes (1.5 MiB), which is why the flag stops at 640 KiB."""
+    addresses = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}/32" for i in range(60_000)]
+    payload = {
+        "podname": "netchecker-agent-hostnet-max",
+        "report_interval": 10,
+        "ips": {"kube-ipvs0": addresses},
+        "nslookup": {"h": [a[:-3] for a in addresses]},
+        "network_probes": [{"URL": f"http://{i}/" + "u" * 2030} for i in range(32)],
+    }
+    report = parse_report(payload, payload["podname"], max_field_bytes=MAX_STORED_FIELD_BYTES_LIMIT)
+    assert report.truncated == ("ips", "nslookup")
+    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    store.put_report(report, 1_800_000_000.0)
+    value = shared_etcd.etcdctl("get", f"/{tree}/agents/{report.podname}", "--print-value-only")
+    assert 2 * 600 * 1024 < len(value.encode()) < 1536 * 1024
+    assert store.get_record(report.podname).report == report  # type: ignore[union-attr]

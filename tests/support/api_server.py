@@ -15,6 +15,7 @@ from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.memory import MemoryStore
+from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
 from tests.support.clock import FakeClock
 from tests.support.wsgi import WsgiResponse, call_wsgi
 
@@ -29,6 +30,7 @@ class Server:
         pods: PodSource | None = None,
         *,
         max_probes_per_report: int = 4,
+        max_stored_field_bytes: int = DEFAULT_MAX_STORED_FIELD_BYTES,
     ) -> None:
         self.store = MemoryStore(report_ttl_seconds=300, clock=clock, capacity=capacity)
         self.reconciler = Reconciler(
@@ -46,6 +48,7 @@ class Server:
                 max_report_bytes=1 << 20,
                 clock=clock,
                 max_probes_per_report=max_probes_per_report,
+                max_stored_field_bytes=max_stored_field_bytes,
                 counters=ApiCounters.register(self.registry),
             )
         )
