@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 
@@ -9,12 +10,15 @@ import pytest
 
 from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.report import AgentRecord
+from netchecker_exporter.store.etcd_channel import next_endpoint
 from netchecker_exporter.store.etcd_plan import Base, Put, group_by_pod, plan_pod_write
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool, bucket_width_seconds
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent, OwnWrites
 from tests.support.clock import FakeClock
 from tests.support.reports import agent_report
+
+NEVER = -math.inf
 
 
 def record(count: int, podname: str = "netchecker-agent-a") -> AgentRecord:
@@ -200,3 +204,25 @@ def test_two_reports_for_one_pod_in_a_batch_chain() -> None:
     assert write.base_revision == 33
     assert [(i, r.report_count, r.missed_keepalives) for i, r in write.records] == [(0, 5, 4), (2, 6, 6)]
     assert b'"report_count":6' in write.value
+
+
+# -- endpoint failover --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hung_at", "leaderless_at", "current", "expected"),
+    [
+        ([5.0, NEVER, NEVER], [NEVER, NEVER, NEVER], 0, 1),  # the first failure: the next in order
+        ([5.0, 6.0, NEVER], [NEVER, NEVER, NEVER], 1, 2),
+        # A hung leader is not tried again while a member that only lacks a leader is there.
+        ([5.0, 6.0, NEVER], [NEVER, NEVER, 7.0], 2, 2),
+        # Every member hung: the one that hung longest ago.
+        ([5.0, 6.0, 7.0], [NEVER, NEVER, NEVER], 2, 0),
+        # A member cut off from the others says "no leader" for good: a healthy one is preferred.
+        ([NEVER, NEVER, NEVER], [NEVER, NEVER, 7.0], 2, 0),
+    ],
+)
+def test_failover_prefers_the_endpoint_that_failed_longest_ago(
+    hung_at: list[float], leaderless_at: list[float], current: int, expected: int
+) -> None:
+    assert next_endpoint(hung_at, leaderless_at, current) == expected

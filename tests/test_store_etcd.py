@@ -229,8 +229,8 @@ def test_a_txn_whose_reply_was_lost_is_not_counted_twice(
     stubs = store._endpoints.current()
     lost: list[bool] = []
 
-    def txn_losing_first_reply(request: Any, timeout: float) -> Any:
-        reply = stubs.kv.Txn(request, timeout=timeout)
+    def txn_losing_first_reply(request: Any, timeout: float, **call: Any) -> Any:
+        reply = stubs.kv.Txn(request, timeout=timeout, **call)
         if not lost:
             lost.append(True)
             raise _LostReplyError

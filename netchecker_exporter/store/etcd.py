@@ -24,7 +24,13 @@ from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.compaction import CompactionSchedule
-from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_no_space, is_transient
+from netchecker_exporter.store.etcd_channel import (
+    REQUIRE_LEADER,
+    Endpoints,
+    describe_rpc_error,
+    is_no_space,
+    is_transient,
+)
 from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
@@ -53,6 +59,10 @@ MAX_TXN_VALUE_BYTES = 1_000_000
 MAX_CONFLICT_ROUNDS = 5
 MOD, EQUAL = etcdrpc.Compare.MOD, etcdrpc.Compare.EQUAL
 DEFAULT_MAX_PENDING_WRITES = 48
+ATTEMPT_TIMEOUT_SECONDS = 0.75
+"""One attempt's share of the deadline. A write that a follower forwarded to a leader that just died
+is dropped, and etcd answers it only at its own request timeout (about 7 s); a fresh attempt, which
+the compare-and-swap makes safe to repeat, reaches the new leader (docs/etcd.md, "An etcd cluster")."""
 
 __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
 
@@ -181,11 +191,11 @@ class EtcdStore(MirrorWatch, Keeper):
         stubs = self._endpoints.current()
         rpc = what.replace(" ", "_")
         try:
-            result = action(stubs, max(0.05, deadline - time.monotonic()))
+            result = action(stubs, min(ATTEMPT_TIMEOUT_SECONDS, max(0.05, deadline - time.monotonic())))
         except grpc.RpcError as error:
             self.metrics.request_done(rpc, _result_of(error))
             if is_transient(error):
-                self._endpoints.failed(stubs)
+                self._endpoints.failed(stubs, error)
             if "lease not found" in describe_rpc_error(error):
                 self._leases.forget()
             raise
@@ -193,7 +203,8 @@ class EtcdStore(MirrorWatch, Keeper):
         return result
 
     def _grant(self, stubs: Stubs, ttl_seconds: int, timeout: float) -> int:
-        response = stubs.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=ttl_seconds), timeout=timeout)
+        request = etcdrpc.LeaseGrantRequest(TTL=ttl_seconds)
+        response = stubs.lease.LeaseGrant(request, timeout=timeout, metadata=REQUIRE_LEADER)
         if response.error:
             raise StoreUnavailableError(f"etcd refused a lease: {response.error}")
         return int(response.ID)
@@ -246,7 +257,7 @@ class EtcdStore(MirrorWatch, Keeper):
             put = success.add().request_put
             put.key, put.value, put.lease = key, write.value, lease
             failure.add().request_range.key = key
-        return stubs.kv.Txn(request, timeout=timeout)
+        return stubs.kv.Txn(request, timeout=timeout, metadata=REQUIRE_LEADER)
 
     def _finish(self, writes: list[PodWrite], revision: int, done: dict[int, AgentRecord]) -> None:
         self._mirror.apply_committed({w.podname: MirrorEntry(w.records[-1][1], revision) for w in writes})

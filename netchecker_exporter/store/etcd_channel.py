@@ -7,9 +7,10 @@ server is always verified (by -etcd-ca, or by the system's roots when it is not 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -36,6 +37,10 @@ GRPC_OPTIONS = (
     ("grpc.max_reconnect_backoff_ms", 1_000),
 )
 
+
+REQUIRE_LEADER = (("hasleader", "true"),)
+"""gRPC metadata: a member without a leader answers at once (UNAVAILABLE "no leader", so the caller
+fails over) instead of queueing the call through an election."""
 
 TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN"})
 NO_SPACE = "database space exceeded"
@@ -96,9 +101,22 @@ def open_channel(endpoint: str, settings: EtcdSettings) -> Any:
     return grpc.insecure_channel(grpc_target(endpoint), options=GRPC_OPTIONS)
 
 
+def next_endpoint(hung_at: Sequence[float], leaderless_at: Sequence[float], current: int) -> int:
+    """The endpoint that hung or failed to connect longest ago (never: first); then the one that said
+    "no leader" longest ago, which an election soon mends; then the one after `current`."""
+    count = len(hung_at)
+    return min(range(count), key=lambda i: (hung_at[i], leaderless_at[i], (i - current - 1) % count))
+
+
+def says_no_leader(error: BaseException) -> bool:
+    """etcd's ErrGRPCNoLeader: the member is alive but has no leader (an election, or a partition)."""
+    return isinstance(error, grpc.RpcError) and "no leader" in describe_rpc_error(error)
+
+
 class Endpoints(Generic[S]):
     """One lazily connecting channel per endpoint; callers use the current one and report
-    failures, which moves everyone on to the next endpoint."""
+    failures, which moves everyone on to the endpoint that failed longest ago (a hung member is
+    not tried again while another has not failed lately)."""
 
     def __init__(self, settings: EtcdSettings, make_stubs: Callable[[Any], S]) -> None:
         if not settings.endpoints:
@@ -106,6 +124,8 @@ class Endpoints(Generic[S]):
         self._names = settings.endpoints
         self._channels = [open_channel(endpoint, settings) for endpoint in settings.endpoints]
         self._stubs = [make_stubs(channel) for channel in self._channels]
+        self._hung_at = [-math.inf] * len(self._stubs)
+        self._leaderless_at = [-math.inf] * len(self._stubs)
         self._index = 0
         self._last_warning = -SWITCH_WARNING_INTERVAL_SECONDS
         self._lock = threading.Lock()
@@ -114,14 +134,15 @@ class Endpoints(Generic[S]):
         with self._lock:
             return self._stubs[self._index]
 
-    def failed(self, stubs: S) -> None:
-        """`stubs` just failed: switch to the next endpoint, unless someone already did."""
+    def failed(self, stubs: S, error: BaseException) -> None:
+        """`stubs` just failed with `error`: switch endpoints, unless someone already did."""
         with self._lock:
             if len(self._stubs) == 1 or self._stubs[self._index] is not stubs:
                 return
-            self._index = (self._index + 1) % len(self._stubs)
-            name = self._names[self._index]
             now = time.monotonic()
+            (self._leaderless_at if says_no_leader(error) else self._hung_at)[self._index] = now
+            self._index = next_endpoint(self._hung_at, self._leaderless_at, self._index)
+            name = self._names[self._index]
             # While every endpoint is down we cycle fast; one line per interval says it all.
             loud = now - self._last_warning >= SWITCH_WARNING_INTERVAL_SECONDS
             if loud:

@@ -15,6 +15,7 @@ from typing import Any
 from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.compaction import CompactionSchedule
+from netchecker_exporter.store.etcd_channel import REQUIRE_LEADER
 from netchecker_exporter.store.lease_pool import LeasePool
 from netchecker_exporter.store.reachability import Reachability
 
@@ -69,7 +70,8 @@ class Keeper:
     def _probe_write(self, deadline: float) -> None:
         """While writes are failing, one small put a keeper pass: its success closes the breaker."""
         request = etcdrpc.PutRequest(key=self._probe_key, value=b"1")
-        self._call("probe write", lambda s, t: s.kv.Put(request, timeout=t), deadline, write=True)
+        put = lambda s, t: s.kv.Put(request, timeout=t, metadata=REQUIRE_LEADER)  # noqa: E731
+        self._call("probe write", put, deadline, write=True)
 
     def _compact(self, revision: int, deadline: float) -> None:
         request = etcdrpc.CompactionRequest(revision=revision)

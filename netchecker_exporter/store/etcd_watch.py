@@ -18,7 +18,7 @@ import grpc
 from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, record_from_stored_json
 from netchecker_exporter.store import etcd_rpc as etcdrpc
-from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_transient
+from netchecker_exporter.store.etcd_channel import REQUIRE_LEADER, Endpoints, describe_rpc_error, is_transient
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_rpc import Stubs, kv_pb2
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent, OwnWrites
@@ -27,7 +27,6 @@ from netchecker_exporter.store.reachability import Reachability
 log = logging.getLogger("netchecker_exporter.store.etcd")
 
 RANGE_PAGE_KEYS = 500
-_REQUIRE_LEADER = (("hasleader", "true"),)
 
 
 class _CompactedError(Exception):
@@ -105,7 +104,7 @@ class MirrorWatch:
             yield create
             finished.wait()
 
-        call = stubs.watch.Watch(requests(), metadata=_REQUIRE_LEADER)
+        call = stubs.watch.Watch(requests(), metadata=REQUIRE_LEADER)
         with self._lock:
             self._watch_call = call
             if self._stop.is_set():
@@ -122,7 +121,7 @@ class MirrorWatch:
         if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
             raise _CompactedError("the watch backlog exceeds the message size limit") from error
         if is_transient(error):
-            self._endpoints.failed(stubs)
+            self._endpoints.failed(stubs, error)
         raise StoreUnavailableError(f"etcd watch broke: {describe_rpc_error(error)}") from error
 
     def _consume(self, call: Any) -> None:
