@@ -1,0 +1,98 @@
+{{/*
+Labels: kubespray's `app` (the selectors and the server's -agent-selector use it) plus the
+recommended app.kubernetes.io ones. Selectors use `app` alone, as kubespray's objects do.
+*/}}
+{{- define "netchecker.labels" -}}
+app: {{ .app }}
+app.kubernetes.io/name: {{ .app }}
+app.kubernetes.io/part-of: netchecker
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end }}
+
+{{/* Pod template labels: no chart version, so a chart upgrade alone restarts nothing. */}}
+{{- define "netchecker.podLabels" -}}
+app: {{ .app }}
+app.kubernetes.io/name: {{ .app }}
+app.kubernetes.io/part-of: netchecker
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- end }}
+
+{{- define "netchecker.serverImage" -}}
+{{ .Values.server.image.repository }}:{{ .Values.server.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/* Agents the server holds: two per node (pod network and host network DaemonSets). */}}
+{{- define "netchecker.agents" -}}
+{{ mul 2 (int .Values.fleet.nodes) }}
+{{- end }}
+
+{{/*
+Sizing from bench/sizing.py (README: Sizing). Peak RSS (VmHWM) in MiB = a + b * agents, fitted
+over 1,000, 5,000 and 10,000 agents; the request is the fit, the limit 1.5 x the fit (rounded up
+to 16 Mi), so the limit holds the measured peak with headroom. CPU: the fit in millicores while
+every agent reports every 10 s, at least 50m; no CPU limit (throttling would delay /healthz).
+Coefficients are in KiB per agent and MiB to keep helm's integer arithmetic exact.
+*/}}
+{{- define "netchecker.fit" -}}
+{{- $agents := int (include "netchecker.agents" .root) -}}
+{{- $fits := dict
+  "memory" (dict "baseMiB" 60 "perAgentKiB" 30 "baseMilli" 20 "perThousandMilli" 100)
+  "etcd" (dict "baseMiB" 80 "perAgentKiB" 30 "baseMilli" 20 "perThousandMilli" 200)
+  "etcdSidecar" (dict "baseMiB" 30 "perAgentKiB" 4 "baseMilli" 20 "perThousandMilli" 50)
+-}}
+{{- $fit := get $fits .which -}}
+{{- $mib := add $fit.baseMiB (div (add (mul $agents $fit.perAgentKiB) 1023) 1024) -}}
+{{- $milli := max 50 (add $fit.baseMilli (div (mul $agents $fit.perThousandMilli) 1000)) -}}
+{{- dict "mib" $mib "milli" $milli | toJson -}}
+{{- end }}
+
+{{- define "netchecker.resources" -}}
+{{- $fit := include "netchecker.fit" . | fromJson -}}
+{{- $limit := mul (div (add (div (mul (int $fit.mib) 3) 2) 15) 16) 16 -}}
+requests:
+  cpu: {{ int $fit.milli }}m
+  memory: {{ int $fit.mib }}Mi
+limits:
+  memory: {{ $limit }}Mi
+{{- end }}
+
+{{- define "netchecker.serverResources" -}}
+{{- if .Values.server.resources -}}
+{{ toYaml .Values.server.resources }}
+{{- else -}}
+{{ include "netchecker.resources" (dict "root" . "which" (ternary "memory" "etcd" (eq .Values.store.type "memory"))) }}
+{{- end }}
+{{- end }}
+
+{{- define "netchecker.etcdSidecarResources" -}}
+{{- if .Values.store.etcdSidecar.resources -}}
+{{ toYaml .Values.store.etcdSidecar.resources }}
+{{- else -}}
+{{ include "netchecker.resources" (dict "root" . "which" "etcdSidecar") }}
+{{- end }}
+{{- end }}
+
+{{/* The hostnet agent's namespace: its own when set (a privileged one), else the release's. */}}
+{{- define "netchecker.hostnetNamespace" -}}
+{{ .Values.agents.hostNetwork.namespace | default .Release.Namespace }}
+{{- end }}
+
+{{/* netchecker-service:8081 as kubespray's agents use it; qualified when the agent is elsewhere. */}}
+{{- define "netchecker.serverEndpoint" -}}
+{{- if .root.Values.agents.serverEndpoint -}}
+{{ .root.Values.agents.serverEndpoint }}
+{{- else if eq .namespace .root.Release.Namespace -}}
+netchecker-service:8081
+{{- else -}}
+netchecker-service.{{ .root.Release.Namespace }}.svc:8081
+{{- end }}
+{{- end }}
+
+{{/* What the schema cannot say: the release namespace is known at render time only. */}}
+{{- define "netchecker.checks" -}}
+{{- if and (not .Values.rbac.clusterWide) .Values.agents.hostNetwork.enabled (ne (include "netchecker.hostnetNamespace" .) .Release.Namespace) -}}
+{{- fail "rbac.clusterWide=false lets the server watch the release namespace only: agents.hostNetwork.namespace must be empty or the release namespace" -}}
+{{- end -}}
+{{- end }}
