@@ -48,8 +48,13 @@ class SizingRun:
     hwm_mib: float
     """VmHWM: the peak resident set over the whole run (what a memory limit must hold)."""
     cpu_cores: float
-    """Server CPU seconds per wall second while the fleet reported (1.0 = one core busy)."""
+    """Server CPU seconds per wall second while the fleet reported (1.0 = one core busy): what it
+    got, which on a loaded machine can be less than the fleet asked for."""
+    cpu_ms_per_report: float
+    """Server CPU per accepted report: the load-independent figure the chart's CPU request uses."""
     etcd_rss_mib: float | None = None
+    etcd_cpu_ms_per_report: float | None = None
+    """etcd's CPU over the whole run (reports, pass, scrapes) per accepted report."""
 
 
 @dataclass(frozen=True)
@@ -84,19 +89,19 @@ def status_bytes(proc_status: str, field: str) -> int:
     return int(match.group(1)) * 1024
 
 
-def fill_with_fleet(server: Child, agents: int, cpu: int | None) -> float:
+def fill_with_fleet(server: Child, agents: int, cpu: int | None) -> tuple[float, float]:
     """Every agent reports three times (each report rebuilds its record, as in a steady fleet);
-    returns the server's CPU cores meanwhile."""
+    returns the server's CPU seconds meanwhile and the wall seconds it took."""
     duration = INTERVAL_SECONDS * REPORTS_PER_AGENT
     command = pinned(cpu, [sys.executable, "-m", "bench.fleet", f"--port={server.port}", f"--agents={agents}",
                            f"--interval={INTERVAL_SECONDS}", f"--duration={duration}"])  # fmt: skip
     cpu_before, started = server.cpu_seconds(), time.monotonic()
     subprocess.run(command, cwd=REPO, capture_output=True, check=True, timeout=duration + 120)
-    return (server.cpu_seconds() - cpu_before) / (time.monotonic() - started)
+    return server.cpu_seconds() - cpu_before, time.monotonic() - started
 
 
 def measure(server: Child, store: str, agents: int, client_cpu: int | None) -> SizingRun:
-    cores = fill_with_fleet(server, agents, client_cpu)
+    cpu_seconds, wall_seconds = fill_with_fleet(server, agents, client_cpu)
     time.sleep(INTERVAL_SECONDS + 1)  # one reconcile pass (-check-interval=10) over the full fleet
     body = b""
     for _ in range(SCRAPES):
@@ -111,7 +116,8 @@ def measure(server: Child, store: str, agents: int, client_cpu: int | None) -> S
         accepted=accepted,
         rss_mib=round(status_bytes(status, "VmRSS") / MIB, 1),
         hwm_mib=round(status_bytes(status, "VmHWM") / MIB, 1),
-        cpu_cores=round(cores, 3),
+        cpu_cores=round(cpu_seconds / wall_seconds, 3),
+        cpu_ms_per_report=round(1000 * cpu_seconds / accepted, 3),
     )
 
 
@@ -128,26 +134,39 @@ def run_once(store: str, agents: int, args: argparse.Namespace, out: Path) -> Si
         try:
             endpoint = f"-etcd-endpoints=http://127.0.0.1:{etcd.port}"
             server = processes.start_exporter(args.server_cpu, out, "-check-interval=10", endpoint)
+            etcd_cpu_before = etcd.cpu_seconds()
             try:
                 run = measure(server, store, agents, args.client_cpu)
             finally:
                 server.stop()
-            return SizingRun(**{**asdict(run), "etcd_rss_mib": round(etcd.rss_bytes() / MIB, 1)})
+            etcd_ms = 1000 * (etcd.cpu_seconds() - etcd_cpu_before) / run.accepted
+            etcd_facts = {
+                "etcd_rss_mib": round(etcd.rss_bytes() / MIB, 1),
+                "etcd_cpu_ms_per_report": round(etcd_ms, 3),
+            }
+            return SizingRun(**{**asdict(run), **etcd_facts})
         finally:
             etcd.stop()
 
 
+def fit_summary(points: Sequence[tuple[float, float]], digits: int) -> dict[str, float]:
+    fit = fit_line(points)
+    return {"intercept": round(fit.intercept, digits), "per_1000_agents": round(fit.slope * 1000, digits)}
+
+
 def summarize_store(runs: Sequence[SizingRun]) -> dict[str, Any]:
     """The fits of one store: peak RSS (VmHWM) and CPU against the number of agents."""
-    rss = fit_line([(r.agents, r.hwm_mib) for r in runs])
-    cpu = fit_line([(r.agents, r.cpu_cores) for r in runs])
     result: dict[str, Any] = {
-        "hwm_mib": {"intercept": round(rss.intercept, 1), "per_1000_agents": round(rss.slope * 1000, 2)},
-        "cpu_cores": {"intercept": round(cpu.intercept, 4), "per_1000_agents": round(cpu.slope * 1000, 4)},
+        "hwm_mib": fit_summary([(r.agents, r.hwm_mib) for r in runs], 2),
+        "cpu_cores": fit_summary([(r.agents, r.cpu_cores) for r in runs], 4),
+        "cpu_ms_per_report": fit_summary([(r.agents, r.cpu_ms_per_report) for r in runs], 4),
     }
-    if all(r.etcd_rss_mib is not None for r in runs):
-        etcd = fit_line([(r.agents, float(r.etcd_rss_mib or 0.0)) for r in runs])
-        result["etcd_rss_mib"] = {"intercept": round(etcd.intercept, 1), "per_1000_agents": round(etcd.slope * 1000, 2)}
+    etcd_points = [(r.agents, r.etcd_rss_mib) for r in runs if r.etcd_rss_mib is not None]
+    if len(etcd_points) == len(runs):
+        result["etcd_rss_mib"] = fit_summary(etcd_points, 2)
+    etcd_cpu = [(r.agents, r.etcd_cpu_ms_per_report) for r in runs if r.etcd_cpu_ms_per_report is not None]
+    if len(etcd_cpu) == len(runs):
+        result["etcd_cpu_ms_per_report"] = fit_summary(etcd_cpu, 4)
     return result
 
 
@@ -155,7 +174,7 @@ def sizing_scenario(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Every store at every size: the runs and their fits (bench.run records it as "sizing")."""
     result: dict[str, Any] = {}
     for store in args.sizing_stores:
-        runs = [run_once(store, agents, args, out / f"sizing-{store}-{agents}") for agents in args.sizing_agents]
+        runs = [run_once(store, n, args, out / f"sizing-{store}-{n}") for n in args.sizing_agents]
         result[store] = {"runs": [asdict(r) for r in runs], "fit": summarize_store(runs)}
     return result
 
@@ -183,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     parse_sizes(args)
     out = Path(args.out) / f"sizing-{time.strftime('%Y%m%dT%H%M%S')}"
-    results = {"machine": machine_facts(), "sizing": sizing_scenario(args, out)}
+    results: dict[str, Any] = {"machine": machine_facts(), "sizing": sizing_scenario(args, out)}
     results["load_average_at_end"] = list(os.getloadavg())
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))

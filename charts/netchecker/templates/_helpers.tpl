@@ -29,22 +29,25 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end }}
 
 {{/*
-Sizing from bench/sizing.py (README: Sizing). Peak RSS (VmHWM) in MiB = a + b * agents, fitted
-over 1,000, 5,000 and 10,000 agents; the request is the fit, the limit 1.5 x the fit (rounded up
-to 16 Mi), so the limit holds the measured peak with headroom. CPU: the fit in millicores while
-every agent reports every 10 s, at least 50m; no CPU limit (throttling would delay /healthz).
-Coefficients are in KiB per agent and MiB to keep helm's integer arithmetic exact.
+Sizing from `python -m bench.sizing` (charts/netchecker/README.md: Sizing, with the runs).
+Memory: the peak resident set (VmHWM) in MiB = base + perAgent * agents, the upper of two runs'
+least-squares fits over 1,000, 5,000 and 10,000 agents. The request is that fit; the limit 1.5 x
+the fit, rounded up to 16 Mi, so it holds the measured peaks with headroom.
+CPU in millicores = base + (agents / reportIntervalSeconds reports per second) x the measured CPU
+per report; no CPU limit (throttling would delay /healthz and /readyz).
+KiB per agent and microseconds per report keep helm's integer arithmetic exact.
 */}}
 {{- define "netchecker.fit" -}}
 {{- $agents := int (include "netchecker.agents" .root) -}}
 {{- $fits := dict
-  "memory" (dict "baseMiB" 60 "perAgentKiB" 30 "baseMilli" 20 "perThousandMilli" 100)
-  "etcd" (dict "baseMiB" 80 "perAgentKiB" 30 "baseMilli" 20 "perThousandMilli" 200)
-  "etcdSidecar" (dict "baseMiB" 30 "perAgentKiB" 4 "baseMilli" 20 "perThousandMilli" 50)
+  "memory" (dict "baseMiB" 62 "perAgentKiB" 30 "baseMilli" 100 "perReportMicro" 600)
+  "etcd" (dict "baseMiB" 85 "perAgentKiB" 25 "baseMilli" 200 "perReportMicro" 1000)
+  "etcdSidecar" (dict "baseMiB" 34 "perAgentKiB" 10 "baseMilli" 50 "perReportMicro" 300)
 -}}
 {{- $fit := get $fits .which -}}
 {{- $mib := add $fit.baseMiB (div (add (mul $agents $fit.perAgentKiB) 1023) 1024) -}}
-{{- $milli := max 50 (add $fit.baseMilli (div (mul $agents $fit.perThousandMilli) 1000)) -}}
+{{- $reportsMilliPerSecond := div (mul $agents 1000) (int .root.Values.agents.reportIntervalSeconds) -}}
+{{- $milli := add $fit.baseMilli (div (mul $reportsMilliPerSecond $fit.perReportMicro) 1000000) -}}
 {{- dict "mib" $mib "milli" $milli | toJson -}}
 {{- end }}
 
