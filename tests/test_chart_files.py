@@ -22,10 +22,13 @@ SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text())
 
 
-@pytest.mark.parametrize(
-    ("original", "copy_in_chart"),
-    [(RULES_FILE, CHART / "files" / "netchecker.rules.yml"), (DASHBOARD_FILE, CHART / "files" / "netchecker.json")],
-)
+COPIES = [
+    (RULES_FILE, CHART / "files" / "netchecker.rules.yml"),
+    (DASHBOARD_FILE, CHART / "files" / "netchecker.json"),
+]
+
+
+@pytest.mark.parametrize(("original", "copy_in_chart"), COPIES)
 def test_the_chart_carries_the_original_file_unchanged(original: Path, copy_in_chart: Path) -> None:
     assert copy_in_chart.read_bytes() == original.read_bytes(), (
         f"{copy_in_chart.relative_to(REPO)} differs from {original.relative_to(REPO)}: "
@@ -72,7 +75,10 @@ def schema_errors(values: dict[str, Any]) -> list[str]:
         ({"server": {"replicas": 2}}, "server/replicas: const"),
         ({"server": {"replicas": 2}, "store": {"type": "etcd-sidecar"}}, "server/replicas: const"),
         ({"store": {"type": "etcd-external"}}, "store/etcdExternal/endpoints: minItems"),
-        ({"store": {"etcdExternal": {"endpoints": ["http://etcd:2379"]}}}, "store/etcdExternal/endpoints/0: pattern"),
+        (
+            {"store": {"etcdExternal": {"endpoints": ["http://etcd:2379"]}}},
+            "store/etcdExternal/endpoints/0: pattern",
+        ),
         ({"service": {"type": "LoadBalancer"}}, "service/type: enum"),
         ({"agents": {"hostNetwork": {"namespace": "Kube_System"}}}, "agents/hostNetwork/namespace: pattern"),
         ({"agents": {"image": {"tag": ""}}}, "agents/image/tag: minLength"),

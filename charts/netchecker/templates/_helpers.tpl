@@ -30,9 +30,9 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 
 {{/*
 Sizing from `python -m bench.sizing` (charts/netchecker/README.md: Sizing, with the runs).
-Memory: the peak resident set (VmHWM) in MiB = base + perAgent * agents, the upper of two runs'
-least-squares fits over 1,000, 5,000 and 10,000 agents. The request is that fit; the limit 1.5 x
-the fit, rounded up to 16 Mi, so it holds the measured peaks with headroom.
+Memory: the peak resident set (VmHWM) in MiB = base + perAgent * agents, the least-squares line
+through the highest peak of the runs at each of 1,000, 5,000 and 10,000 agents, rounded up. The
+request is that line; the limit 1.5 x the line, rounded up to 16 Mi: the measured peaks with headroom.
 CPU in millicores = base + (agents / reportIntervalSeconds reports per second) x the measured CPU
 per report; no CPU limit (throttling would delay /healthz and /readyz).
 KiB per agent and microseconds per report keep helm's integer arithmetic exact.
@@ -41,8 +41,8 @@ KiB per agent and microseconds per report keep helm's integer arithmetic exact.
 {{- $agents := int (include "netchecker.agents" .root) -}}
 {{- $fits := dict
   "memory" (dict "baseMiB" 62 "perAgentKiB" 30 "baseMilli" 100 "perReportMicro" 600)
-  "etcd" (dict "baseMiB" 85 "perAgentKiB" 25 "baseMilli" 200 "perReportMicro" 1000)
-  "etcdSidecar" (dict "baseMiB" 34 "perAgentKiB" 10 "baseMilli" 50 "perReportMicro" 300)
+  "etcd" (dict "baseMiB" 107 "perAgentKiB" 25 "baseMilli" 200 "perReportMicro" 1000)
+  "etcdSidecar" (dict "baseMiB" 34 "perAgentKiB" 10 "baseMilli" 70 "perReportMicro" 100)
 -}}
 {{- $fit := get $fits .which -}}
 {{- $mib := add $fit.baseMiB (div (add (mul $agents $fit.perAgentKiB) 1023) 1024) -}}
