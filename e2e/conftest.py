@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -78,11 +78,18 @@ AgentFactory = Callable[..., AgentProcess]
 
 @pytest.fixture
 def agents(peers: Peers, tmp_path: Path) -> Iterator[AgentFactory]:
-    """start(pod, node, server, interval) -> a running agent process; all are killed at the end."""
+    """start(pod, node, server, interval[, container_args]) -> a running agent process; all are killed
+    at the end."""
     started: list[AgentProcess] = []
 
-    def start(pod: str, node: str, server: str, interval: int) -> AgentProcess:
-        agent = AgentProcess(peers.agent, pod, node, server, interval, tmp_path)
+    def start(
+        pod: str,
+        node: str,
+        server: str,
+        interval: int,
+        container_args: Sequence[str] = ("-logtostderr", "-v=5"),
+    ) -> AgentProcess:
+        agent = AgentProcess(peers.agent, pod, node, server, interval, tmp_path, container_args)
         started.append(agent)
         return agent.start()
 

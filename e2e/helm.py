@@ -1,6 +1,7 @@
 """The real helm CLI (built by e2e/build-peers) run on charts/netchecker: lint, template, the errors.
 
 Values go in as a YAML file (`-f`), so a test's values reach helm exactly as a user's values.yaml.
+helm's home, cache and config are a fresh temporary directory per call.
 """
 
 from __future__ import annotations
@@ -36,15 +37,19 @@ class HelmResult:
 class Helm:
     binary: Path
 
-    def run(self, *args: str, values: Values | None = None) -> HelmResult:
-        """`helm ARGS... -f VALUES` with helm's own config and cache kept out of $HOME."""
+    def run(self, *args: str, values: Values | None = None, kubeconfig: Path | None = None) -> HelmResult:
+        """`helm ARGS... -f VALUES` with helm's own config and cache kept out of $HOME; against the
+        API server of `kubeconfig` when given (install, uninstall)."""
         with tempfile.TemporaryDirectory(prefix="netchecker-helm-") as home:
-            values_file = Path(home) / "values.yaml"
-            values_file.write_text(yaml.safe_dump(values or {}))
+            values_args: list[str] = []
+            if values is not None:
+                values_file = Path(home) / "values.yaml"
+                values_file.write_text(yaml.safe_dump(values))
+                values_args = ["-f", str(values_file)]
             env = {"HOME": home, "HELM_CACHE_HOME": home, "HELM_CONFIG_HOME": home, "HELM_DATA_HOME": home,
-                   "PATH": "/usr/bin:/bin"}  # fmt: skip
+                   "PATH": "/usr/bin:/bin", "KUBECONFIG": str(kubeconfig or Path(home) / "none")}  # fmt: skip
             done = subprocess.run(
-                [str(self.binary), *args, "-f", str(values_file)],
+                [str(self.binary), *args, *values_args],
                 capture_output=True, text=True, timeout=120, env=env, check=False,
             )  # fmt: skip
         return HelmResult(done.returncode, done.stdout, done.stderr)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from e2e.agents import pod_flags
 from e2e.chart_modes import MODES, PRIVILEGED_NAMESPACE
 from e2e.helm import CHART, Helm
 from e2e.kube_client import Object
@@ -201,3 +202,12 @@ def test_the_default_size_and_an_explicit_override(helm: Helm) -> None:
     assert mebibytes(bigger["limits"]["memory"]) > mebibytes(default["limits"]["memory"])
     fixed = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
     assert server_container(helm.template({"server": {"resources": fixed}}))["resources"] == fixed
+
+
+def test_agent_processes_run_the_daemonsets_arguments_pointed_at_loopback(helm: Helm) -> None:
+    (container,) = find(helm.template(), "DaemonSet", "netchecker-agent")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert pod_flags(container["args"], "127.0.0.1:40000", 2) == [
+        "-v=5", "-alsologtostderr=true", "-serverendpoint=127.0.0.1:40000", "-reportinterval=2"
+    ]  # fmt: skip
