@@ -211,3 +211,23 @@ def test_agent_processes_run_the_daemonsets_arguments_pointed_at_loopback(helm: 
     assert pod_flags(container["args"], "127.0.0.1:40000", 2) == [
         "-v=5", "-alsologtostderr=true", "-serverendpoint=127.0.0.1:40000", "-reportinterval=2"
     ]  # fmt: skip
+
+
+def test_optional_server_flags_follow_their_values(helm: Helm) -> None:
+    values = {**MODES["etcd-external"], "server": {"extraArgs": ["-check-interval=5"]}}
+    values["store"] = {**values["store"], "reportTTLSeconds": 60}
+    values["store"]["etcdExternal"] = {**values["store"]["etcdExternal"], "tree": "team/netchecker"}
+    args = server_container(helm.template(values))["args"]
+    assert args[-3:] == ["-report-ttl=60", "-etcd-tree=team/netchecker", "-check-interval=5"]
+    assert not [
+        a for a in server_container(helm.template())["args"] if a.startswith(("-report-ttl", "-etcd-tree"))
+    ]
+
+
+def test_a_fleet_beyond_the_default_max_agents_raises_it(helm: Helm) -> None:
+    """-max-agents' 12,000 holds 5,000 nodes; a bigger fleet gets room for its agents plus 20 %."""
+    big = server_container(helm.template({"fleet": {"nodes": 8000}}))["args"]
+    assert "-max-agents=19200" in big
+    assert not [
+        a for a in server_container(helm.template({"fleet": {"nodes": 5000}}))["args"] if "max-agents" in a
+    ]
