@@ -295,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.sched_setaffinity(0, {args.client_cpu})  # this script's scrapes and waits stay off the server's core
     results = run_all(args)
     print(markdown_table(results))
+    if "sizing" in results and "error" not in results["sizing"]:
+        print(sizing.sizing_table(results["sizing"]))
     return 0
 
 

@@ -179,6 +179,31 @@ def sizing_scenario(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     return result
 
 
+SIZING_HEADER = (
+    "| store | agents | RSS (MiB) | VmHWM (MiB) | accepted | server cores | server CPU per report (ms) "
+    "| etcd RSS (MiB) | etcd CPU per report (ms) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def _figure(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def sizing_table(result: dict[str, Any]) -> str:
+    """The runs as the Markdown rows of charts/netchecker/README.md (Sizing)."""
+    rows = [SIZING_HEADER]
+    for store in result.values():
+        for run in store["runs"]:
+            etcd = (
+                f"| {_figure(run.get('etcd_rss_mib'), 1)} | {_figure(run.get('etcd_cpu_ms_per_report'), 3)} |"
+            )
+            rows.append(
+                f"| {run['store']} | {run['agents']:,} | {run['rss_mib']:.1f} | {run['hwm_mib']:.1f} "
+                f"| {run['accepted']:,.0f} | {run['cpu_cores']:.3f} | {run['cpu_ms_per_report']:.3f} {etcd}"
+            )
+    return "\n".join(rows)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizing-agents", default="1000,5000,10000", help="fleet sizes (comma-separated)")
     parser.add_argument("--sizing-stores", default="memory,etcd", help="memory, etcd (comma-separated)")
@@ -207,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+    print(sizing_table(results["sizing"]))
     return 0
 
 

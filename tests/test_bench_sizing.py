@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.sizing import fit_line, status_bytes
+from bench.sizing import fit_line, sizing_table, status_bytes
 
 STATUS = "Name:\tpython\nVmPeak:\t  900000 kB\nVmHWM:\t  329216 kB\nVmRSS:\t  266240 kB\n"
 
@@ -34,3 +34,11 @@ def test_status_fields_are_read_in_bytes(field: str, expected: int) -> None:
 def test_a_missing_status_field_is_an_error() -> None:
     with pytest.raises(ValueError, match="no VmSwap line"):
         status_bytes(STATUS, "VmSwap")
+
+
+def test_the_table_rows_are_the_chart_readmes() -> None:
+    run = {"store": "etcd", "agents": 10000, "rss_mib": 249.0, "hwm_mib": 330.9, "accepted": 29306.0,
+           "cpu_cores": 0.56, "cpu_ms_per_report": 0.671, "etcd_rss_mib": 125.8,
+           "etcd_cpu_ms_per_report": None}  # fmt: skip
+    table = sizing_table({"etcd": {"runs": [run]}})
+    assert table.splitlines()[2] == "| etcd | 10,000 | 249.0 | 330.9 | 29,306 | 0.560 | 0.671 | 125.8 |  |"
