@@ -51,6 +51,12 @@ e2e: deps debian-deps
 	$(BIN)/pytest -p no:cacheprovider e2e; \
 	$(BIN)/pytest -p no:cacheprovider $(E2E_ETCD_SUITES)
 
+# config/kubernetes/*/netchecker.yaml from charts/netchecker (helm from e2e/build-peers; `make e2e`
+# requires the committed files to equal this output).
+.PHONY: manifests
+manifests: deps
+	@set -e; eval "$$(e2e/build-peers)"; $(BIN)/python -m e2e.manifests
+
 # The etcd v3 modules in netchecker_exporter/store/etcdpb/ from our .proto files (committed; a test
 # checks they are current).
 stubs: deps

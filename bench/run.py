@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import kube_sync, processes
+from bench import kube_sync, processes, sizing
 from bench.payload import load_fixtures, report_template
 from bench.processes import NOOP_FRONTS, Child, http_get, pinned
 from bench.stats import count_samples, parse_wrk_output, sample_value, summarize
@@ -230,6 +230,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             kube_sync.kube_scenario(args.server_cpu, out / "kube", quiet_seconds=args.kube_quiet)
             for _ in range(args.kube_repeat)
         ])  # fmt: skip
+    if args.sizing_agents:  # RSS and CPU against the fleet size, for the Helm chart's sizing
+        results["sizing"] = recorded("sizing", lambda: sizing.sizing_scenario(args, out))
     results["finished"] = time.strftime("%Y%m%dT%H%M%S")
     results["load_average_at_end"] = os.getloadavg()
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -276,7 +278,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    sizing.add_arguments(parser)
     args = parser.parse_args(argv)
+    sizing.parse_sizes(args)
     args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     args.fronts = [f.strip() for f in args.fronts.split(",") if f.strip()]
     args.bottle_fronts = [f.strip() for f in args.bottle_fronts.split(",") if f.strip()]
@@ -291,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.sched_setaffinity(0, {args.client_cpu})  # this script's scrapes and waits stay off the server's core
     results = run_all(args)
     print(markdown_table(results))
+    if "sizing" in results and "error" not in results["sizing"]:
+        print(sizing.sizing_table(results["sizing"]))
     return 0
 
 

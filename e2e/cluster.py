@@ -1,4 +1,4 @@
-"""A cluster without a kubelet: etcd 3.6 + kube-apiserver, the project's manifests, hand-made agent pods.
+"""A cluster without a kubelet: etcd 3.6 + kube-apiserver, the chart's objects, hand-made agent pods.
 
 Agent pods are built from the DaemonSets' own pod templates (labels, service account, hostNetwork)
 with spec.nodeName set, and given a status through the status subresource, as a kubelet would.
@@ -11,8 +11,12 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from e2e.helm import Helm
 from e2e.kube_apiserver import KubeApiServer
-from e2e.kube_client import KubeClient, Object, objects_of_kind, render_kustomization
+from e2e.kube_client import KubeClient, Object, objects_of_kind
+from e2e.manifests import KUBE_DIR, VARIANTS
 from tests.support.etcd import EtcdProcess
 
 NAMESPACE = "netchecker"
@@ -25,8 +29,9 @@ class Cluster:
     etcd: EtcdProcess
     apiserver: KubeApiServer
     admin: KubeClient
+    helm: Helm
     manifests: list[Object] = field(default_factory=list)
-    """The base variant, rendered by kustomize."""
+    """The chart rendered as config/kubernetes/base is (etcd sidecar), and that variant's Namespace."""
 
     def daemonset(self, *, host_network: bool) -> Object:
         for obj in objects_of_kind(self.manifests, "DaemonSet"):
@@ -76,15 +81,21 @@ class Cluster:
         return found if found and found.get("kind") == "Pod" else None
 
 
-def start_cluster(peers_kube_apiserver: Path, directory: Path) -> Cluster:
-    """etcd 3.6, then kube-apiserver on it, then the project's Namespace, ServiceAccounts and RBAC."""
+def base_manifests(helm: Helm) -> list[Object]:
+    """config/kubernetes/base's objects, straight from the chart (and its hand-written Namespace)."""
+    namespace: Object = yaml.safe_load((KUBE_DIR / "namespace" / "namespace.yaml").read_text())
+    return [namespace, *helm.template(VARIANTS[0].values)]
+
+
+def start_cluster(peers_kube_apiserver: Path, helm: Helm, directory: Path) -> Cluster:
+    """etcd 3.6, then kube-apiserver on it, then the chart's Namespace, ServiceAccounts and RBAC."""
     etcd = EtcdProcess(directory / "etcd", name="kube-storage")
     etcd.start()
     apiserver: KubeApiServer | None = None
     try:
         apiserver = KubeApiServer(peers_kube_apiserver, etcd.url, directory)
         admin = KubeClient(apiserver.url, apiserver.admin_token, apiserver.tls.ca)
-        cluster = Cluster(etcd, apiserver, admin, render_kustomization("base"))
+        cluster = Cluster(etcd, apiserver, admin, helm, base_manifests(helm))
         apiserver.start()
         for obj in cluster.rbac_objects():
             admin.apply(obj)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from e2e.agents import AgentProcess
 from e2e.cluster import Cluster, start_cluster, stop_cluster
 from e2e.exporter_process import ExporterProcess
+from e2e.helm import Helm
 from e2e.kube_client import Object
 from e2e.peers import Peers, find_peers
 from tests.support.etcd import EtcdProcess
@@ -30,8 +31,13 @@ def peers() -> Peers:
 
 
 @pytest.fixture(scope="session")
-def cluster(peers: Peers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = start_cluster(peers.kube_apiserver, tmp_path_factory.mktemp("cluster"))
+def helm(peers: Peers) -> Helm:
+    return Helm(peers.helm)
+
+
+@pytest.fixture(scope="session")
+def cluster(peers: Peers, helm: Helm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = start_cluster(peers.kube_apiserver, helm, tmp_path_factory.mktemp("cluster"))
     try:
         yield cluster
     finally:
@@ -72,11 +78,18 @@ AgentFactory = Callable[..., AgentProcess]
 
 @pytest.fixture
 def agents(peers: Peers, tmp_path: Path) -> Iterator[AgentFactory]:
-    """start(pod, node, server, interval) -> a running agent process; all are killed at the end."""
+    """start(pod, node, server, interval[, container_args]) -> a running agent process; all are killed
+    at the end."""
     started: list[AgentProcess] = []
 
-    def start(pod: str, node: str, server: str, interval: int) -> AgentProcess:
-        agent = AgentProcess(peers.agent, pod, node, server, interval, tmp_path)
+    def start(
+        pod: str,
+        node: str,
+        server: str,
+        interval: int,
+        container_args: Sequence[str] = ("-logtostderr", "-v=5"),
+    ) -> AgentProcess:
+        agent = AgentProcess(peers.agent, pod, node, server, interval, tmp_path, container_args)
         started.append(agent)
         return agent.start()
 

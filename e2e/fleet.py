@@ -70,8 +70,9 @@ def start_fleet(
         *extra_flags,
     )
     fleet = Fleet(cluster, process)
-    for pod, node, _ in members:
-        fleet.agents[pod] = agents(pod, node, process.endpoint, INTERVAL_SECONDS)
+    for pod, node, host_network in members:  # with the chart's DaemonSet arguments, as the pod would run
+        (container,) = cluster.daemonset(host_network=host_network)["spec"]["template"]["spec"]["containers"]
+        fleet.agents[pod] = agents(pod, node, process.endpoint, INTERVAL_SECONDS, container["args"])
     return fleet
 
 

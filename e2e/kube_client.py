@@ -6,15 +6,11 @@ Plain HTTP with requests, so what is sent and answered is exactly what the API s
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
-
-from tests.support.paths import REPO
 
 FIELD_MANAGER = "netchecker-e2e"
 Object = dict[str, Any]
@@ -116,15 +112,6 @@ class KubeClient:
                 "spec": {"expirationSeconds": seconds}}  # fmt: skip
         path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
         return str(self.call("POST", path, json=body)["status"]["token"])
-
-
-def render_kustomization(directory: str) -> list[Object]:
-    """`kubectl kustomize config/kubernetes/<directory>`: every object of that variant."""
-    rendered = subprocess.run(
-        ["kubectl", "kustomize", str(REPO / "config" / "kubernetes" / directory)],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    return [obj for obj in yaml.safe_load_all(rendered) if obj]
 
 
 def objects_of_kind(objects: list[Object], *kinds: str) -> list[Object]:

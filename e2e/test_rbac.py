@@ -6,6 +6,7 @@ from pathlib import Path
 
 from e2e.cluster import EXPORTER_ACCOUNT, NAMESPACE, Cluster
 from e2e.conftest import ExporterFactory, PodFactory
+from e2e.kube_client import objects_of_kind
 from e2e.states import agent_states, pod_source_up
 from tests.support.polling import wait_until
 
@@ -63,20 +64,22 @@ def test_without_the_binding_it_logs_the_missing_grant_and_recovers_once_granted
 def test_with_namespace_a_role_and_rolebinding_are_enough_as_the_docs_say(
     cluster: Cluster, exporter: ExporterFactory, pods: PodFactory, tmp_path: Path
 ) -> None:
-    """docs/kubernetes.md: with -namespace, a Role + RoleBinding with the same rule are enough."""
+    """docs/kubernetes.md: with -namespace, a Role + RoleBinding with the same rule are enough: the
+    chart's rbac.clusterWide=false objects, and the -namespace flag its Deployment passes."""
     binding = cluster.binding()
-    rule = {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}
-    meta = {"name": "netchecker-server-e2e", "namespace": NAMESPACE}
-    rbac = "rbac.authorization.k8s.io"
-    role = {"apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": meta, "rules": [rule]}
-    role_binding = {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding", "metadata": meta,
-                    "roleRef": {"apiGroup": rbac, "kind": "Role", "name": meta["name"]},
-                    "subjects": binding["subjects"]}  # fmt: skip
+    namespaced = cluster.helm.template({"rbac": {"clusterWide": False}})
+    role, role_binding = objects_of_kind(namespaced, "Role", "RoleBinding")
+    (deployment,) = objects_of_kind(namespaced, "Deployment")
+    (namespace_flag,) = [
+        arg for arg in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        if arg.startswith("-namespace=")
+    ]  # fmt: skip
+    assert namespace_flag == f"-namespace={NAMESPACE}"
     cluster.admin.delete(binding)
     try:
         pods("netchecker-agent-ns-1", "node-ns")
         kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
-        process = exporter(f"-kubeconfig={kubeconfig}", "-check-interval=1", f"-namespace={NAMESPACE}")
+        process = exporter(f"-kubeconfig={kubeconfig}", "-check-interval=1", namespace_flag)
         wait_until(lambda: f"in namespace {NAMESPACE} (Role + RoleBinding)" in process.log(), 30,
                    "the namespaced missing-grant hint")  # fmt: skip
         cluster.admin.apply(role)

@@ -62,7 +62,8 @@ def test_image_runs_as_the_non_root_user_the_deployment_expects() -> None:
     assert users, "the final stage must switch user"
     uid, _, gid = users[-1].partition(":")
     assert uid.isdigit() and int(uid) != 0, "a numeric non-root uid lets runAsNonRoot verify it"
-    deployment = yaml.safe_load((REPO / "config/kubernetes/base/server-deployment.yaml").read_text())
+    rendered = yaml.safe_load_all((REPO / "config/kubernetes/base/netchecker.yaml").read_text())
+    deployment = next(doc for doc in rendered if doc and doc["kind"] == "Deployment")
     pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
     assert (pod_security["runAsUser"], pod_security["runAsGroup"]) == (int(uid), int(gid or uid))
 

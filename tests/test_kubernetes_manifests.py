@@ -1,4 +1,5 @@
-"""Kubernetes manifests: valid against the bundled OpenAPI schemas, faithful to kubespray's deployment."""
+"""config/kubernetes (charts/netchecker rendered): valid against the bundled OpenAPI schemas, faithful to
+kubespray's deployment. `make e2e` holds these files to the chart's output (e2e/test_chart.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ import yaml
 from tests.support.paths import REPO, RULES_FILE
 
 KUBE_DIR = REPO / "config" / "kubernetes"
-BASE_DIR = KUBE_DIR / "base"
-PROMETHEUS_RULE_FILE = KUBE_DIR / "prometheus-operator" / "prometheusrule.yaml"
+PROMETHEUS_OPERATOR_FILE = KUBE_DIR / "prometheus-operator" / "netchecker.yaml"
 KUBERNETES_VERSIONS = [f"1.{minor}.0" for minor in range(25, 38)]
 KUBESPRAY_SERVER_ARGS = [
     "-v=5",
@@ -116,9 +116,17 @@ def test_manifests_validate_against_kubernetes_openapi_schema(variant: str, vers
             )
 
 
-def test_base_kustomization_lists_every_manifest_file() -> None:
-    listed = set(yaml.safe_load((BASE_DIR / "kustomization.yaml").read_text())["resources"])
-    assert listed == {p.name for p in BASE_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+@pytest.mark.parametrize("directory", sorted(p.parent.name for p in KUBE_DIR.glob("*/kustomization.yaml")))
+def test_every_kustomization_lists_every_manifest_file_of_its_directory(directory: str) -> None:
+    listed = set(yaml.safe_load((KUBE_DIR / directory / "kustomization.yaml").read_text())["resources"])
+    files = {p.name for p in (KUBE_DIR / directory).glob("*.yaml")} - {"kustomization.yaml"}
+    assert {name for name in listed if not name.startswith("../")} == files
+
+
+def test_the_namespace_admits_the_host_network_agent() -> None:
+    """hostNetwork is refused by Pod Security baseline and restricted: the agents' namespace is privileged."""
+    namespace = find(BUILT["base"], "Namespace", "netchecker")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
 @pytest.mark.skipif(
@@ -223,41 +231,14 @@ def test_network_policy_lets_agents_and_prometheus_reach_port_8081_only() -> Non
     assert any("ipBlock" in source for source in sources), "host-network agents come from node addresses"
 
 
-def render_prometheus_rule() -> str:
-    """The PrometheusRule text: a header, then the rules file's groups verbatim under spec."""
-    rules_text = RULES_FILE.read_text()
-    groups = rules_text[rules_text.index("groups:") :]
-    header = (
-        "# Generated from alerts/netchecker.rules.yml: do not edit; regenerate with\n"
-        "#   .venv/bin/python -c 'import tests.test_kubernetes_manifests as t; t.write_prometheus_rule()'\n"
-        "apiVersion: monitoring.coreos.com/v1\n"
-        "kind: PrometheusRule\n"
-        "metadata:\n"
-        "  name: netchecker\n"
-        "  namespace: netchecker\n"
-        "  labels:\n"
-        "    app: netchecker-server\n"
-        "    role: alert-rules\n"
-        "spec:\n"
-    )
-    return header + "".join(
-        f"  {line}" if line.strip() else line for line in groups.splitlines(keepends=True)
-    )
-
-
-def write_prometheus_rule() -> None:
-    PROMETHEUS_RULE_FILE.write_text(render_prometheus_rule())
-
-
 def test_prometheus_rule_holds_exactly_the_alert_rules() -> None:
-    rule = yaml.safe_load(PROMETHEUS_RULE_FILE.read_text())
-    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    rule = find(load_documents(PROMETHEUS_OPERATOR_FILE), "PrometheusRule", "netchecker")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["spec"] == yaml.safe_load(RULES_FILE.read_text())
-    assert PROMETHEUS_RULE_FILE.read_text() == render_prometheus_rule()
 
 
 def test_service_monitor_honors_the_servers_labels_on_the_service_port() -> None:
-    monitor = load_documents(KUBE_DIR / "prometheus-operator" / "servicemonitor.yaml")[0]
+    monitor = find(load_documents(PROMETHEUS_OPERATOR_FILE), "ServiceMonitor", "netchecker")
     service = find(BUILT["base"], "Service", "netchecker-service")
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["honorLabels"] is True
