@@ -15,10 +15,10 @@ from typing import Any
 
 import bottle
 from prometheus_client import Counter
+from prometheus_client.exposition import gzip_accepted
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
-from netchecker_exporter.defence import ApiCounters, RecordListing, refuse_malformed_path
-from netchecker_exporter.diagnosis_json import diagnosis_to_json
+from netchecker_exporter.defence import ApiCounters, refuse_malformed_path
 from netchecker_exporter.errors import (
     AgentLimitError,
     InvalidReportError,
@@ -29,7 +29,9 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
 )
 from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.json_views import AgentListing, DiagnosisView
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
+from netchecker_exporter.shared_body import SharedBody
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
@@ -78,6 +80,13 @@ class ApiDependencies:
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
     return bottle.HTTPResponse(body=json.dumps(payload), status=status, headers={"Content-Type": JSON})
+
+
+def shared_json_response(body: SharedBody) -> bottle.HTTPResponse:
+    """A view rendered once (json_views.py), sent from its shared bytes, gzipped if the client asks."""
+    gzip = gzip_accepted(bottle.request.get_header("Accept-Encoding", ""))
+    content, headers = body.response(gzip=gzip)
+    return bottle.HTTPResponse(body=content, headers={"Content-Type": JSON, **headers})
 
 
 class ErrorMappingPlugin:
@@ -197,13 +206,12 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
             raise UnknownAgentError(f"no report stored for agent {name[:253]!r}")
         return json_response(record_to_json(record))
 
-    listing = RecordListing(deps.counters.records_skipped if deps.counters else None)
+    listing = AgentListing(deps.counters.records_skipped if deps.counters else None)
 
     @app.get("/api/v1/agents/")
     @app.get("/api/v1/agents")
     def list_records() -> bottle.HTTPResponse:
-        body = listing.render(deps.store.list_records())
-        return bottle.HTTPResponse(body=body, headers={"Content-Type": JSON})
+        return shared_json_response(listing.body(deps.store.list_records()))
 
 
 def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
@@ -250,10 +258,12 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 
 
 def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
+    view = DiagnosisView()
+
     @app.get("/api/v1/diagnosis")
     def diagnosis() -> bottle.HTTPResponse:
         problems_only = bottle.request.query.get("problems") in {"1", "true"}
-        return json_response(diagnosis_to_json(deps.snapshot().diagnosis, problems_only=problems_only))
+        return shared_json_response(view.body(deps.snapshot().diagnosis, problems_only=problems_only))
 
     @app.get("/")
     def status_page() -> bottle.HTTPResponse:
