@@ -42,6 +42,7 @@ from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, OwnWrites
 from netchecker_exporter.store.reachability import Reachability
+from netchecker_exporter.store.record_size import max_stored_record_bytes, too_large
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class EtcdStore(MirrorWatch, Keeper):
         self.metrics = EtcdClientMetrics(registry)
         self._timeout = settings.ping_timeout_seconds
         self._capacity = capacity
+        self.max_record_bytes = max_stored_record_bytes(capacity.max_agents if capacity else None)
         self._probe_key = f"/{settings.tree}/write-probe".encode()
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
@@ -210,12 +212,27 @@ class EtcdStore(MirrorWatch, Keeper):
         bases = {name: Base.of(self._mirror.entry(name)) for name in pods}
         writes = [plan_pod_write(name, items, bases[name]) for name, items in pods.items()]
         results: dict[int, AgentRecord | Exception] = {}
-        for chunk in split_by_value_bytes(writes, MAX_TXN_VALUE_BYTES):
+        writes = self._refuse_oversized(writes, results)
+        for chunk in split_by_value_bytes(writes, MAX_TXN_VALUE_BYTES) if writes else []:
             try:
                 results.update(self._commit_writes(chunk, pods, bases, deadline))
             except StoreUnavailableError as error:
                 results.update({index: error for write in chunk for index, _ in write.records})
         return [results[index] for index in range(len(puts))]
+
+    def _refuse_oversized(
+        self, writes: list[PodWrite], results: dict[int, AgentRecord | Exception]
+    ) -> list[PodWrite]:
+        """A value etcd could not take is that pod's 413, never sent: no retries, no breaker, no 503
+        for the others in the batch."""
+        fitting = []
+        for write in writes:
+            if len(write.value) <= self.max_record_bytes:
+                fitting.append(write)
+                continue
+            error = too_large(write.podname, len(write.value), self.max_record_bytes)
+            results.update({index: error for index, _ in write.records})
+        return fitting
 
     def _commit_writes(
         self, writes: list[PodWrite], pods: PodPuts, bases: dict[str, Base], deadline: float
