@@ -116,8 +116,8 @@ def whole_metrics_bytes(reports: list[AgentReport], *, legacy_metrics: bool) -> 
     }
     verdicts = judge_agents(pods_from_records(records), records, now)
     snapshot = Snapshot(
-        verdicts, StoreHealth(up=True), "none", PodSourceHealth(up=True, last_sync_timestamp=now), now, 0.1, 0,
-        diagnose(verdicts, now, DiagnosisSettings()),
+        verdicts, StoreHealth(up=True), "none", PodSourceHealth(up=True, last_sync_timestamp=now),
+        now, 0.1, 0, diagnose(verdicts, now, DiagnosisSettings()),
     )  # fmt: skip
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DiagnosisCollector(lambda: snapshot))
