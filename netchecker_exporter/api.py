@@ -30,6 +30,7 @@ from netchecker_exporter.errors import (
 )
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.json_views import AgentListing, DiagnosisView
+from netchecker_exporter.log_limiter import RefusalLogLimiter
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
 from netchecker_exporter.shared_body import SharedBody
 from netchecker_exporter.snapshot import Snapshot
@@ -95,6 +96,9 @@ class ErrorMappingPlugin:
     name = "error_mapping"
     api = 2
 
+    def __init__(self, limiter: RefusalLogLimiter | None = None) -> None:
+        self._limiter = limiter or RefusalLogLimiter()
+
     def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
         check_format = bool(route.config.get("connectivity_check"))
 
@@ -103,7 +107,7 @@ class ErrorMappingPlugin:
             try:
                 return callback(*args, **kwargs)
             except NetcheckerError as error:
-                return _error_response(error, check_format=check_format)
+                return _error_response(error, check_format=check_format, limiter=self._limiter)
             except bottle.HTTPResponse:
                 raise
             except Exception:
@@ -113,22 +117,31 @@ class ErrorMappingPlugin:
         return wrapper
 
 
-def _error_response(error: NetcheckerError, *, check_format: bool) -> bottle.HTTPResponse:
+def _error_response(
+    error: NetcheckerError, *, check_format: bool, limiter: RefusalLogLimiter
+) -> bottle.HTTPResponse:
     status = next((code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)), 500)
-    # Bad input (4xx) and store outages (503, one per report at ingest rate) would flood the log: the
-    # store logs its own state changes, and both are counted in netchecker_reports_received_total.
-    log.log(
-        logging.WARNING if status == 500 else logging.DEBUG,
-        "%s %s -> %d: %s",
-        bottle.request.method,
-        bottle.request.path,
-        status,
-        error,
-    )
+    _log_error(error, status, limiter)
     if check_format:
         message = CHECK_ERROR_MESSAGE.format(error)
         return json_response({"Message": message, "Absent": None, "Outdated": None}, 500)
     return json_response({"error": str(error)}, status)
+
+
+def _log_error(error: NetcheckerError, status: int, limiter: RefusalLogLimiter) -> None:
+    """Bad input (4xx) and store outages (503, one per report at ingest rate) would flood the log:
+    the first few per client and reason are logged (at debug: the store logs its own state
+    changes), then one summary per interval; netchecker_reports_refused_total counts every one."""
+    request = bottle.request
+    if status == 500:
+        log.warning("%s %s -> %d: %s", request.method, request.path, status, error)
+        return
+    decision = limiter.decide((request.environ.get("REMOTE_ADDR", ""), error.reason))
+    if decision.left_out:
+        for (client, reason), count in decision.left_out.items():
+            log.info("refusals not logged in the last interval: %d from %s (%s)", count, client, reason)
+    if decision.log_this:
+        log.debug("%s %s -> %d: %s", request.method, request.path, status, error)
 
 
 def counted(
