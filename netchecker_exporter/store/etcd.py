@@ -41,6 +41,7 @@ from netchecker_exporter.store.etcd_watch import MirrorWatch
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, OwnWrites
+from netchecker_exporter.store.nospace import NoSpaceRecovery
 from netchecker_exporter.store.reachability import Reachability
 from netchecker_exporter.store.record_size import max_stored_record_bytes, too_large
 
@@ -70,6 +71,7 @@ class EtcdStore(MirrorWatch, Keeper):
         capacity: AgentCapacity | None = None,
         max_pending_writes: int = DEFAULT_MAX_PENDING_WRITES,
         registry: CollectorRegistry | None = None,
+        nospace: NoSpaceRecovery | None = None,
     ) -> None:
         self.metrics = EtcdClientMetrics(registry)
         self._timeout = settings.ping_timeout_seconds
@@ -83,6 +85,7 @@ class EtcdStore(MirrorWatch, Keeper):
         self._leases = LeasePool(ttl_seconds=report_ttl_seconds, clock=clock)
         interval = settings.compact_interval_seconds
         self._compaction = CompactionSchedule(interval) if interval > 0 else None
+        self._nospace = nospace or NoSpaceRecovery()
         self._reachability = Reachability(", ".join(settings.endpoints))
         self._stop = threading.Event()
         self._lock = threading.Lock()

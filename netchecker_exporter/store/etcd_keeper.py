@@ -1,5 +1,5 @@
 """The etcd store's keeper: every second, etcd's status and alarms, a write probe while writes fail,
-compaction, and leases ahead of need.
+compaction, recovery from NOSPACE (store/nospace.py), and leases ahead of need.
 
 A mixin of EtcdStore (its methods moved here whole, to keep etcd.py one concern and < 300 lines).
 """
@@ -16,11 +16,14 @@ from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.compaction import CompactionSchedule
 from netchecker_exporter.store.lease_pool import LeasePool
+from netchecker_exporter.store.nospace import NoSpaceRecovery
 from netchecker_exporter.store.reachability import Reachability
 
 log = logging.getLogger("netchecker_exporter.store.etcd")
 
 KEEPER_INTERVAL_SECONDS = 1.0
+DEFRAGMENT_TIMEOUT_SECONDS = 60.0
+"""A defragmentation rewrites the whole database file: seconds per GiB, longer on a slow disk."""
 
 
 class Keeper:
@@ -34,6 +37,7 @@ class Keeper:
     _grant: Callable[..., int]
     _reachability: Reachability
     _probe_key: bytes
+    _nospace: NoSpaceRecovery
 
     def _keep_loop(self) -> None:
         while not self._stop.is_set():
@@ -47,7 +51,11 @@ class Keeper:
         status = self._call(
             "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
         )
-        self._check_alarms(deadline)
+        raised = self._check_alarms(deadline)
+        # With compaction left to others (-etcd-compact-interval=0), so is the recovery.
+        nospace = bool(raised.get(etcdrpc.NOSPACE)) and self._compaction is not None
+        if self._nospace.due(alarmed=nospace, db_size_bytes=status.dbSize):
+            self._recover_space(status.header.revision, raised[etcdrpc.NOSPACE], deadline)
         if not self._reachability.writes_ok and not self._reachability.alarmed:
             self._probe_write(deadline)
         target = self._compaction.due(status.header.revision) if self._compaction else None
@@ -59,12 +67,47 @@ class Keeper:
 
         self._leases.prepare(grant)
 
-    def _check_alarms(self, deadline: float) -> None:
-        """NOSPACE (or CORRUPT): etcd answers reads and refuses writes; say so until it is disarmed."""
+    def _check_alarms(self, deadline: float) -> dict[int, list[int]]:
+        """NOSPACE (or CORRUPT): etcd answers reads and refuses writes; say so until it is disarmed.
+        Returns the members raising each alarm type."""
         request = etcdrpc.AlarmRequest(action=etcdrpc.AlarmRequest.GET)
         response = self._call("alarm list", lambda s, t: s.maintenance.Alarm(request, timeout=t), deadline)
-        raised = {etcdrpc.AlarmType.Name(m.alarm) for m in response.alarms if m.alarm != etcdrpc.NONE}
-        self._reachability.alarms(tuple(sorted(raised)))
+        raised: dict[int, list[int]] = {}
+        for member in response.alarms:
+            if member.alarm != etcdrpc.NONE:
+                raised.setdefault(member.alarm, []).append(member.memberID)
+        self._reachability.alarms(tuple(sorted(etcdrpc.AlarmType.Name(alarm) for alarm in raised)))
+        return raised
+
+    def _recover_space(self, revision: int, members: list[int], deadline: float) -> None:
+        """Compact all history, defragment the member we talk to, and disarm NOSPACE once the
+        database is well under the size that raised it. Reads keep coming from the mirror."""
+        self._compact(revision, deadline)
+        defrag_deadline = time.monotonic() + max(self._timeout, DEFRAGMENT_TIMEOUT_SECONDS)
+        self._call(
+            "defragment",
+            lambda s, t: s.maintenance.Defragment(etcdrpc.DefragmentRequest(), timeout=t),
+            defrag_deadline,
+        )
+        status = self._call(
+            "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), defrag_deadline
+        )
+        if not self._nospace.may_disarm(status.dbSize):
+            log.warning(
+                "etcd store: NOSPACE: %d bytes in use after compaction and defragmentation, not yet under "
+                "80%% of the %s bytes that raised it; trying again as records expire",
+                status.dbSize,
+                self._nospace.full_bytes,
+            )
+            return
+        for member in members:
+            request = etcdrpc.AlarmRequest(
+                action=etcdrpc.AlarmRequest.DEACTIVATE, memberID=member, alarm=etcdrpc.NOSPACE
+            )
+            self._call(
+                "alarm disarm", lambda s, t, r=request: s.maintenance.Alarm(r, timeout=t), defrag_deadline
+            )
+        log.warning("etcd store: NOSPACE disarmed: the database is down to %d bytes", status.dbSize)
 
     def _probe_write(self, deadline: float) -> None:
         """While writes are failing, one small put a keeper pass: its success closes the breaker."""
