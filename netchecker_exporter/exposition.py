@@ -179,6 +179,11 @@ def render_snapshot(
     return b"".join(rendered.chunks(version, open_metrics=open_metrics))
 
 
+def _sized(chunks: Sequence[bytes], headers: dict[str, str]) -> tuple[ChunkFile, dict[str, str]]:
+    """A file over shared chunks, with its length: no reader gets a copy of its own."""
+    return ChunkFile(chunks), {**headers, "Content-Length": str(sum(map(len, chunks)))}
+
+
 @dataclass(frozen=True, slots=True)
 class _Gzipped:
     rendered: RenderedSnapshot
@@ -225,9 +230,9 @@ class MetricsExposition:
         rendered = self._current()
         headers = {"Content-Type": content_type}
         if not gzip_accepted(accept_encoding):
-            return ChunkFile([*rendered.joined(self._version, open_metrics=open_metrics), tail]), headers
+            return _sized([*rendered.joined(self._version, open_metrics=open_metrics), tail], headers)
         prefix = self._compressed(rendered, open_metrics=open_metrics)
-        return ChunkFile(gzip_chunks(prefix, tail)), {**headers, "Content-Encoding": "gzip"}
+        return _sized(gzip_chunks(prefix, tail), {**headers, "Content-Encoding": "gzip"})
 
     def _current(self) -> RenderedSnapshot:
         """The current Snapshot written; while another thread is writing, the last one written."""
