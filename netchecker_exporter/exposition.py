@@ -186,7 +186,8 @@ def _sized(chunks: Sequence[bytes], headers: dict[str, str]) -> tuple[ChunkFile,
 
 @dataclass(frozen=True, slots=True)
 class _Gzipped:
-    rendered: RenderedSnapshot
+    snapshot: Snapshot
+    """Which Snapshot was compressed (not its RenderedSnapshot: that would keep its joined text alive)."""
     prefix: DeflatedPrefix
     """The snapshot's chunks compressed; each scrape appends the registry's tail (gzip_body.py)."""
 
@@ -254,8 +255,8 @@ class MetricsExposition:
         """The snapshot's part of the gzip body, compressed once per Snapshot and format."""
         with self._gzip_lock:
             cached = self._gzipped.get(open_metrics)
-            if cached is None or cached.rendered is not rendered:
+            if cached is None or cached.snapshot is not rendered.snapshot:
                 self._gzipped.pop(open_metrics, None)  # let the old one go before compressing anew
                 prefix = deflate_prefix(rendered.chunks(self._version, open_metrics=open_metrics))
-                cached = self._gzipped[open_metrics] = _Gzipped(rendered, prefix)
+                cached = self._gzipped[open_metrics] = _Gzipped(rendered.snapshot, prefix)
             return cached.prefix
