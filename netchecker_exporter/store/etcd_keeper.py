@@ -54,7 +54,7 @@ class Keeper:
         raised = self._check_alarms(deadline)
         # With compaction left to others (-etcd-compact-interval=0), so is the recovery.
         nospace = bool(raised.get(etcdrpc.NOSPACE)) and self._compaction is not None
-        if self._nospace.due(alarmed=nospace, db_size_bytes=status.dbSize):
+        if self._nospace.due(alarmed=nospace, db_size_bytes=status.dbSize, quota_bytes=status.dbSizeQuota):
             self._recover_space(status.header.revision, raised[etcdrpc.NOSPACE], deadline)
         if not self._reachability.writes_ok and not self._reachability.alarmed:
             self._probe_write(deadline)
@@ -80,42 +80,53 @@ class Keeper:
         return raised
 
     def _recover_space(self, revision: int, members: list[int], deadline: float) -> None:
-        """Compact all history, defragment the member we talk to, and disarm NOSPACE once the
-        database is well under the size that raised it. Reads keep coming from the mirror."""
-        self._compact(revision, deadline)
-        defrag_deadline = time.monotonic() + max(self._timeout, DEFRAGMENT_TIMEOUT_SECONDS)
-        self._call(
-            "defragment",
-            lambda s, t: s.maintenance.Defragment(etcdrpc.DefragmentRequest(), timeout=t),
-            defrag_deadline,
-        )
-        status = self._call(
-            "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), defrag_deadline
-        )
-        if not self._nospace.may_disarm(status.dbSize):
+        """Compact all history (waiting until it is applied), then, if that left the database well
+        under the size that raised the alarm, defragment the member we talk to (it blocks that
+        member while it runs: only when it can help) and disarm NOSPACE. Reads keep coming from
+        the mirror throughout."""
+        self._compact(revision, deadline, physical=True)
+        in_use = self._status(deadline).dbSizeInUse
+        if not self._nospace.may_disarm(in_use):
             log.warning(
-                "etcd store: NOSPACE: %d bytes in use after compaction and defragmentation, not yet under "
-                "80%% of the %s bytes that raised it; trying again as records expire",
-                status.dbSize,
-                self._nospace.full_bytes,
+                "etcd store: NOSPACE: %d bytes still in use after compaction, not under %d; "
+                "trying again as records expire",
+                in_use,
+                self._nospace.threshold_bytes(),
+            )
+            return
+        defrag_deadline = time.monotonic() + max(self._timeout, DEFRAGMENT_TIMEOUT_SECONDS)
+        request = etcdrpc.DefragmentRequest()
+        self._call("defragment", lambda s, t: s.maintenance.Defragment(request, timeout=t), defrag_deadline)
+        size = self._status(defrag_deadline).dbSize
+        if not self._nospace.may_disarm(size):
+            log.warning(
+                "etcd store: NOSPACE: the database is still %d bytes after defragmentation, not under %d",
+                size,
+                self._nospace.threshold_bytes(),
             )
             return
         for member in members:
-            request = etcdrpc.AlarmRequest(
+            disarm = etcdrpc.AlarmRequest(
                 action=etcdrpc.AlarmRequest.DEACTIVATE, memberID=member, alarm=etcdrpc.NOSPACE
             )
             self._call(
-                "alarm disarm", lambda s, t, r=request: s.maintenance.Alarm(r, timeout=t), defrag_deadline
+                "alarm disarm", lambda s, t, r=disarm: s.maintenance.Alarm(r, timeout=t), defrag_deadline
             )
-        log.warning("etcd store: NOSPACE disarmed: the database is down to %d bytes", status.dbSize)
+        log.warning("etcd store: NOSPACE disarmed: the database is down to %d bytes", size)
+
+    def _status(self, deadline: float) -> Any:
+        return self._call(
+            "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
+        )
 
     def _probe_write(self, deadline: float) -> None:
         """While writes are failing, one small put a keeper pass: its success closes the breaker."""
         request = etcdrpc.PutRequest(key=self._probe_key, value=b"1")
         self._call("probe write", lambda s, t: s.kv.Put(request, timeout=t), deadline, write=True)
 
-    def _compact(self, revision: int, deadline: float) -> None:
-        request = etcdrpc.CompactionRequest(revision=revision)
+    def _compact(self, revision: int, deadline: float, *, physical: bool = False) -> None:
+        """`physical`: answer once the compacted revisions are gone from the backend, not before."""
+        request = etcdrpc.CompactionRequest(revision=revision, physical=physical)
         try:
             self._call("compact", lambda s, t: s.kv.Compact(request, timeout=t), deadline)
         except StoreUnavailableError as error:  # e.g. another replica compacted further already

@@ -4,10 +4,12 @@ etcd raises NOSPACE when its database reaches --quota-backend-bytes, and then re
 write until someone disarms the alarm, even after the records that filled it have expired
 (issue 23: only a manual compact, defrag and disarm brought ingest back). Once the alarm is
 seen, the keeper compacts all history and defragments (which gives the freed pages back to the
-file), at most once per RETRY_SECONDS since defragmenting blocks the member while it runs; it
-disarms once the database is back under FREE_FRACTION of the size it had when the alarm was
-first seen (the quota, as near as a client can learn it: etcd's Status does not report it).
-Pure apart from the clock.
+file), at most once per RETRY_SECONDS since defragmenting blocks the member while it runs, and
+only once compaction has left the data well under the quota; it disarms once the file is too.
+etcd 3.6 reports its quota in Status; an older member does not, and the size of its database
+when the alarm was first seen stands in for it (it overshoots the quota by the writes that
+crossed it and bbolt's growth step: 1.3x on a 4 MiB quota), with a wider margin. Pure apart
+from the clock.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ RETRY_SECONDS = 30.0
 GiB-sized database blocks its member for seconds."""
 FREE_FRACTION = 0.8
 """Disarm only with a fifth of the quota free, so the first writes do not raise it again at once."""
+FREE_FRACTION_OF_SIZE_SEEN = 0.5
+"""The same, when the quota is not reported and the size that raised the alarm stands in for it."""
 
 
 class NoSpaceRecovery:
@@ -29,16 +33,20 @@ class NoSpaceRecovery:
         self._retry = retry_seconds
         self._clock = clock
         self._full_bytes: int | None = None
+        self._fraction = FREE_FRACTION
         self._last_attempt = float("-inf")
 
-    def due(self, *, alarmed: bool, db_size_bytes: int) -> bool:
-        """Whether to compact and defragment now; call on every keeper pass with etcd's Status."""
+    def due(self, *, alarmed: bool, db_size_bytes: int, quota_bytes: int = 0) -> bool:
+        """Whether to compact and defragment now; call on every keeper pass with etcd's Status
+        (`quota_bytes` 0: not reported)."""
         if not alarmed:
             self._full_bytes = None
             self._last_attempt = float("-inf")
             return False
-        if self._full_bytes is None:
-            self._full_bytes = db_size_bytes
+        if quota_bytes > 0:
+            self._full_bytes, self._fraction = quota_bytes, FREE_FRACTION
+        elif self._full_bytes is None:
+            self._full_bytes, self._fraction = db_size_bytes, FREE_FRACTION_OF_SIZE_SEEN
         now = self._clock()
         if now - self._last_attempt < self._retry:
             return False
@@ -46,10 +54,10 @@ class NoSpaceRecovery:
         return True
 
     def may_disarm(self, db_size_bytes: int) -> bool:
-        """After a defragmentation: whether the database is small enough to disarm the alarm."""
-        return self._full_bytes is not None and db_size_bytes < FREE_FRACTION * self._full_bytes
+        """Whether `db_size_bytes` (in use after compaction, or the file after defragmentation)
+        is far enough under the quota to disarm the alarm."""
+        return self._full_bytes is not None and db_size_bytes < self._fraction * self._full_bytes
 
-    @property
-    def full_bytes(self) -> int | None:
-        """The database size when the alarm was first seen (None: no alarm)."""
-        return self._full_bytes
+    def threshold_bytes(self) -> int:
+        """Under how many bytes the database must be to disarm (0: no alarm)."""
+        return int(self._fraction * self._full_bytes) if self._full_bytes is not None else 0
