@@ -10,7 +10,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import bottle
@@ -30,7 +30,7 @@ from netchecker_exporter.errors import (
 )
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.json_views import AgentListing, DiagnosisView
-from netchecker_exporter.log_limiter import RefusalLogLimiter
+from netchecker_exporter.log_limiter import RefusalLogLimiter, summarize_left_out
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
 from netchecker_exporter.shared_body import SharedBody
 from netchecker_exporter.snapshot import Snapshot
@@ -77,6 +77,8 @@ class ApiDependencies:
     """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
     report_accepted: Callable[[str], None] = lambda _podname: None
     """Called after each stored report, so the views refresh within a second (Reconciler.report_accepted)."""
+    refusal_log: RefusalLogLimiter = field(default_factory=RefusalLogLimiter)
+    """Which refusals get a log line (log_limiter.py)."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -96,8 +98,8 @@ class ErrorMappingPlugin:
     name = "error_mapping"
     api = 2
 
-    def __init__(self, limiter: RefusalLogLimiter | None = None) -> None:
-        self._limiter = limiter or RefusalLogLimiter()
+    def __init__(self, limiter: RefusalLogLimiter) -> None:
+        self._limiter = limiter
 
     def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
         check_format = bool(route.config.get("connectivity_check"))
@@ -138,8 +140,7 @@ def _log_error(error: NetcheckerError, status: int, limiter: RefusalLogLimiter) 
         return
     decision = limiter.decide((request.environ.get("REMOTE_ADDR", ""), error.reason))
     if decision.left_out:
-        for (client, reason), count in decision.left_out.items():
-            log.info("refusals not logged in the last interval: %d from %s (%s)", count, client, reason)
+        log.debug("refusals not logged in the last minute: %s", summarize_left_out(decision.left_out))
     if decision.log_this:
         log.debug("%s %s -> %d: %s", request.method, request.path, status, error)
 
@@ -187,7 +188,7 @@ def make_app(deps: ApiDependencies) -> bottle.Bottle:
     """Build the WSGI app; nothing is registered at import time."""
     app = bottle.Bottle()
     app.config["catchall"] = False  # our plugin logs and answers 500; bottle must not print HTML
-    app.install(ErrorMappingPlugin())
+    app.install(ErrorMappingPlugin(deps.refusal_log))
     app.default_error_handler = _json_error_page
     app.add_hook("before_request", refuse_malformed_path)
     _add_agent_routes(app, deps)

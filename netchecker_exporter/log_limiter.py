@@ -1,5 +1,5 @@
 """Which refusals are worth a log line: the first few per client and reason in each interval, then
-one summary line per interval with the counts of those left out.
+one summary line per interval with the counts of those left out (the most refused named).
 
 Pure (the clock is passed in). One line per refusal let a client write our log at the rate it can
 POST (334 KB for 2,000 bad reports at -v=5, issue 23); the refusal counters stay exact either way.
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 FIRST_PER_KEY = 5
 INTERVAL_SECONDS = 60.0
+SUMMARY_KEYS = 5
+"""Keys named in the summary line, the most refused first; the rest are summed up."""
 MAX_KEYS = 1_000
 """Clients remembered per interval; beyond them, new ones share one key per reason (so made-up
 addresses cannot grow memory)."""
@@ -70,3 +72,15 @@ class RefusalLogLimiter:
         ended = dict(self._left_out)
         self._started, self._seen, self._left_out = now, Counter(), Counter()
         return ended or None
+
+
+def summarize_left_out(left_out: dict[RefusalKey, int]) -> str:
+    """One line: the total, the most refused keys with their counts, and how many keys more."""
+    ranked = sorted(left_out.items(), key=lambda item: (-item[1], item[0]))
+    named = ", ".join(
+        f"{count} from {client or '?'} ({reason})" for (client, reason), count in ranked[:SUMMARY_KEYS]
+    )
+    more = len(ranked) - SUMMARY_KEYS
+    return f"{sum(left_out.values())} in all: {named}" + (
+        f" and {more} more clients or reasons" if more > 0 else ""
+    )

@@ -5,9 +5,20 @@ from __future__ import annotations
 import logging
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.log_limiter import FIRST_PER_KEY, OVERFLOW_CLIENT, RefusalLogLimiter
+from netchecker_exporter.api import ApiDependencies, make_app
+from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.log_limiter import (
+    FIRST_PER_KEY,
+    OVERFLOW_CLIENT,
+    RefusalLogLimiter,
+    summarize_left_out,
+)
+from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.capacity import AgentCapacity
+from netchecker_exporter.store.memory import MemoryStore
 from tests.support.api_server import JSON, Server
 from tests.support.clock import FakeClock
 from tests.support.wsgi import call_wsgi
@@ -47,6 +58,15 @@ def test_made_up_clients_beyond_the_key_cap_share_one_key_per_reason() -> None:
     assert limiter.decide(("x", "invalid")).left_out == {(OVERFLOW_CLIENT, "invalid"): 96}
 
 
+def test_the_summary_is_one_line_naming_the_most_refused_first() -> None:
+    left_out = {(f"10.0.0.{i}", "invalid"): i for i in range(1, 8)}
+    assert summarize_left_out(left_out) == (
+        "28 in all: 7 from 10.0.0.7 (invalid), 6 from 10.0.0.6 (invalid), 5 from 10.0.0.5 (invalid), "
+        "4 from 10.0.0.4 (invalid), 3 from 10.0.0.3 (invalid) and 2 more clients or reasons"
+    )
+    assert summarize_left_out({("", "too_large"): 2}) == "2 in all: 2 from ? (too_large)"
+
+
 def test_a_flood_of_bad_reports_writes_a_few_log_lines_and_counts_every_one(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -59,3 +79,33 @@ def test_a_flood_of_bad_reports_writes_a_few_log_lines_and_counts_every_one(
         assert response.status == 400
     assert server.value("netchecker_reports_refused_total", reason="invalid") == 300
     assert len([r for r in caplog.records if "-> 400" in r.getMessage()]) == FIRST_PER_KEY
+
+
+def test_after_the_interval_the_app_writes_one_summary_line_of_what_it_left_out(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = MemoryStore(report_ttl_seconds=300, clock=clock)
+    registry = CollectorRegistry()
+    snapshot = Snapshot((), store.health(), "none", PodSourceHealth(up=True, last_sync_timestamp=None))
+    app = make_app(
+        ApiDependencies(
+            store=store,
+            judge_agents_now=lambda: (),
+            snapshot=lambda: snapshot,
+            metrics=MetricsExposition(lambda: snapshot, registry, version="t"),
+            reports_received=Counter(
+                "netchecker_reports_received", "Reports.", ["result"], registry=registry
+            ),
+            max_report_bytes=1 << 20,
+            clock=clock,
+            refusal_log=RefusalLogLimiter(first_per_key=2, interval_seconds=60, clock=clock),
+        )
+    )
+    caplog.set_level(logging.DEBUG, logger="netchecker_exporter.api")
+    for _ in range(10):
+        call_wsgi(app, "POST", "/api/v1/agents/agent-0", b"[]", {"Content-Type": JSON})
+    clock.advance(60)
+    call_wsgi(app, "POST", "/api/v1/agents/agent-0", b"[]", {"Content-Type": JSON})
+    summaries = [r.getMessage() for r in caplog.records if "not logged" in r.getMessage()]
+    assert summaries == ["refusals not logged in the last minute: 8 in all: 8 from ? (invalid)"]
+    assert len([r for r in caplog.records if "-> 400" in r.getMessage()]) == 2 + 1
