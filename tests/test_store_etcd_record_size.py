@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +22,15 @@ from netchecker_exporter.store.record_size import (
 )
 from tests.support.etcd import EtcdProcess
 from tests.support.reports import agent_report
-from tests.test_store_etcd import StoreFactory, etcd_settings, make_store, shared_etcd, tree, wait_healthy
+from tests.test_store_etcd import (
+    PING_TIMEOUT_SECONDS,
+    StoreFactory,
+    etcd_settings,
+    make_store,
+    shared_etcd,
+    tree,
+    wait_healthy,
+)
 
 __all__ = ["make_store", "shared_etcd", "tree"]  # the fixtures, shared with the etcd store suite
 pytestmark = [pytest.mark.etcd]
@@ -89,3 +100,49 @@ def test_a_record_too_large_for_etcd_is_refused_alone_and_the_others_are_stored(
     assert "netchecker-agent-huge" not in shared_etcd.etcdctl("get", "--prefix", f"/{tree}/", "--keys-only")
     assert store.put_report(agent_report("netchecker-agent-after"), 2.0).report_count == 1  # no breaker
     assert len(store.list_records()) == 9
+
+
+@pytest.fixture
+def strict_etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
+    """An etcd that takes requests of at most 16 KiB (its default is 1.5 MiB)."""
+    process = EtcdProcess(tmp_path / "etcd", extra_args=["--max-request-bytes=16384"])
+    process.start()
+    yield process
+    process.kill()
+
+
+def ascii_report(podname: str, interfaces: int) -> AgentReport:
+    """About 16 KB stored per interface: 64 addresses of 253 bytes."""
+    return dataclasses.replace(
+        agent_report(podname), ips={f"if{i}": ("x" * 253,) * 64 for i in range(interfaces)}
+    )
+
+
+@pytest.mark.parametrize(
+    ("interfaces", "refusal"),
+    [(2, "etcd's own 'request is too large'"), (40, "gRPC's 'larger than max' in front of etcd")],
+)
+def test_a_record_over_etcds_configured_request_limit_is_413_at_once_and_trips_nothing(
+    strict_etcd: EtcdProcess, make_store: StoreFactory, interfaces: int, refusal: str
+) -> None:
+    store = make_store(etcd_settings(strict_etcd.url))
+    wait_healthy(store)
+    start = threading.Barrier(5)
+
+    def put(index: int) -> object:
+        start.wait()
+        if index == 0:
+            started = time.monotonic()
+            with pytest.raises(StoredRecordTooLargeError, match="more than etcd accepts in one request"):
+                store.put_report(ascii_report("netchecker-agent-fat", interfaces), 1.0)
+            return time.monotonic() - started
+        return store.put_report(agent_report(f"netchecker-agent-ok-{index}"), 1.0)
+
+    with ThreadPoolExecutor(5) as pool:
+        elapsed, *stored = list(pool.map(put, range(5)))
+    assert isinstance(elapsed, float) and elapsed < PING_TIMEOUT_SECONDS, (
+        refusal
+    )  # not retried to the deadline
+    assert all(isinstance(record, AgentRecord) for record in stored)
+    assert store.health().up
+    assert store.put_report(agent_report("netchecker-agent-after"), 2.0).report_count == 1

@@ -24,7 +24,13 @@ from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.compaction import CompactionSchedule
-from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_no_space, is_transient
+from netchecker_exporter.store.etcd_channel import (
+    Endpoints,
+    describe_rpc_error,
+    is_no_space,
+    is_request_too_large,
+    is_transient,
+)
 from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
@@ -43,7 +49,7 @@ from netchecker_exporter.store.lease_pool import LeasePool
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, OwnWrites
 from netchecker_exporter.store.nospace import NoSpaceRecovery
 from netchecker_exporter.store.reachability import Reachability
-from netchecker_exporter.store.record_size import max_stored_record_bytes, too_large
+from netchecker_exporter.store.record_size import max_stored_record_bytes, refused_by_etcd, too_large
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -217,11 +223,27 @@ class EtcdStore(MirrorWatch, Keeper):
         results: dict[int, AgentRecord | Exception] = {}
         writes = self._refuse_oversized(writes, results)
         for chunk in split_by_value_bytes(writes, MAX_TXN_VALUE_BYTES) if writes else []:
-            try:
-                results.update(self._commit_writes(chunk, pods, bases, deadline))
-            except StoreUnavailableError as error:
-                results.update({index: error for write in chunk for index, _ in write.records})
+            results.update(self._commit_chunk(chunk, pods, bases, deadline))
         return [results[index] for index in range(len(puts))]
+
+    def _commit_chunk(
+        self, chunk: list[PodWrite], pods: PodPuts, bases: dict[str, Base], deadline: float
+    ) -> dict[int, AgentRecord | Exception]:
+        """One Txn; if etcd finds it too large (an etcd run with a smaller --max-request-bytes than
+        the default our bound assumes), each write again on its own, and one still too large alone
+        is that report's 413."""
+        try:
+            return dict(self._commit_writes(chunk, pods, bases, deadline))
+        except StoreUnavailableError as error:
+            if not is_request_too_large(error.__cause__):
+                return {index: error for write in chunk for index, _ in write.records}
+            if len(chunk) == 1:
+                refused = refused_by_etcd(chunk[0].podname, len(chunk[0].value))
+                return {index: refused for index, _ in chunk[0].records}
+        results: dict[int, AgentRecord | Exception] = {}
+        for write in chunk:
+            results.update(self._commit_chunk([write], pods, bases, deadline))
+        return results
 
     def _refuse_oversized(
         self, writes: list[PodWrite], results: dict[int, AgentRecord | Exception]

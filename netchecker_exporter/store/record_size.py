@@ -37,3 +37,10 @@ def too_large(podname: str, size: int, limit: int) -> StoredRecordTooLargeError:
         f"may store in etcd (half of etcd's default 2 GiB quota shared among -max-agents, at most "
         f"{MAX_REQUEST_VALUE_BYTES} for etcd's request limit): send fewer or shorter ips/nslookup entries"
     )
+
+
+def refused_by_etcd(podname: str, size: int) -> StoredRecordTooLargeError:
+    return StoredRecordTooLargeError(
+        f"the record of {podname[:253]!r} is {size} bytes when stored, more than etcd accepts in one "
+        "request (its --max-request-bytes is below the 1.5 MiB default)"
+    )
