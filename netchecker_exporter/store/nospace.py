@@ -8,7 +8,7 @@ file), at most once per RETRY_SECONDS since defragmenting blocks the member whil
 only once compaction has left the data well under the quota; it disarms once the file is too.
 etcd 3.6 reports its quota in Status; an older member does not, and the size of its database
 when the alarm was first seen stands in for it (it overshoots the quota by the writes that
-crossed it and bbolt's growth step: 1.3x on a 4 MiB quota), with a wider margin. Pure apart
+crossed it and bbolt's growth step: up to 1.4x on a 4 MiB quota), with a wider margin. Pure apart
 from the clock.
 """
 
