@@ -10,15 +10,15 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import bottle
 from prometheus_client import Counter
+from prometheus_client.exposition import gzip_accepted
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
-from netchecker_exporter.defence import ApiCounters, RecordListing, refuse_malformed_path
-from netchecker_exporter.diagnosis_json import diagnosis_to_json
+from netchecker_exporter.defence import ApiCounters, refuse_malformed_path
 from netchecker_exporter.errors import (
     AgentLimitError,
     InvalidReportError,
@@ -29,7 +29,10 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
 )
 from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.json_views import AgentListing, DiagnosisView
+from netchecker_exporter.log_limiter import RefusalLogLimiter, summarize_left_out
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
+from netchecker_exporter.shared_body import SharedBody
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
@@ -77,10 +80,19 @@ class ApiDependencies:
     """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
     report_accepted: Callable[[str], None] = lambda _podname: None
     """Called after each stored report, so the views refresh within a second (Reconciler.report_accepted)."""
+    refusal_log: RefusalLogLimiter = field(default_factory=RefusalLogLimiter)
+    """Which refusals get a log line (log_limiter.py)."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
     return bottle.HTTPResponse(body=json.dumps(payload), status=status, headers={"Content-Type": JSON})
+
+
+def shared_json_response(body: SharedBody) -> bottle.HTTPResponse:
+    """A view rendered once (json_views.py), sent from its shared bytes, gzipped if the client asks."""
+    gzip = gzip_accepted(bottle.request.get_header("Accept-Encoding", ""))
+    content, headers = body.response(gzip=gzip)
+    return bottle.HTTPResponse(body=content, headers={"Content-Type": JSON, **headers})
 
 
 class ErrorMappingPlugin:
@@ -88,6 +100,9 @@ class ErrorMappingPlugin:
 
     name = "error_mapping"
     api = 2
+
+    def __init__(self, limiter: RefusalLogLimiter) -> None:
+        self._limiter = limiter
 
     def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
         check_format = bool(route.config.get("connectivity_check"))
@@ -97,7 +112,7 @@ class ErrorMappingPlugin:
             try:
                 return callback(*args, **kwargs)
             except NetcheckerError as error:
-                return _error_response(error, check_format=check_format)
+                return _error_response(error, check_format=check_format, limiter=self._limiter)
             except bottle.HTTPResponse:
                 raise
             except Exception:
@@ -107,22 +122,30 @@ class ErrorMappingPlugin:
         return wrapper
 
 
-def _error_response(error: NetcheckerError, *, check_format: bool) -> bottle.HTTPResponse:
+def _error_response(
+    error: NetcheckerError, *, check_format: bool, limiter: RefusalLogLimiter
+) -> bottle.HTTPResponse:
     status = next((code for kind, code in ERROR_STATUS.items() if isinstance(error, kind)), 500)
-    # Bad input (4xx) and store outages (503, one per report at ingest rate) would flood the log: the
-    # store logs its own state changes, and both are counted in netchecker_reports_received_total.
-    log.log(
-        logging.WARNING if status == 500 else logging.DEBUG,
-        "%s %s -> %d: %s",
-        bottle.request.method,
-        bottle.request.path,
-        status,
-        error,
-    )
+    _log_error(error, status, limiter)
     if check_format:
         message = CHECK_ERROR_MESSAGE.format(error)
         return json_response({"Message": message, "Absent": None, "Outdated": None}, 500)
     return json_response({"error": str(error)}, status)
+
+
+def _log_error(error: NetcheckerError, status: int, limiter: RefusalLogLimiter) -> None:
+    """Bad input (4xx) and store outages (503, one per report at ingest rate) would flood the log:
+    the first few per client and reason are logged (at debug: the store logs its own state
+    changes), then one summary per interval; netchecker_reports_refused_total counts every one."""
+    request = bottle.request
+    if status == 500:
+        log.warning("%s %s -> %d: %s", request.method, request.path, status, error)
+        return
+    decision = limiter.decide((request.environ.get("REMOTE_ADDR", ""), error.reason))
+    if decision.left_out:
+        log.debug("refusals not logged in the last minute: %s", summarize_left_out(decision.left_out))
+    if decision.log_this:
+        log.debug("%s %s -> %d: %s", request.method, request.path, status, error)
 
 
 def counted(
@@ -168,7 +191,7 @@ def make_app(deps: ApiDependencies) -> bottle.Bottle:
     """Build the WSGI app; nothing is registered at import time."""
     app = bottle.Bottle()
     app.config["catchall"] = False  # our plugin logs and answers 500; bottle must not print HTML
-    app.install(ErrorMappingPlugin())
+    app.install(ErrorMappingPlugin(deps.refusal_log))
     app.default_error_handler = _json_error_page
     app.add_hook("before_request", refuse_malformed_path)
     _add_agent_routes(app, deps)
@@ -205,13 +228,12 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
             raise UnknownAgentError(f"no report stored for agent {name[:253]!r}")
         return json_response(record_to_json(record))
 
-    listing = RecordListing(deps.counters.records_skipped if deps.counters else None)
+    listing = AgentListing(deps.counters.records_skipped if deps.counters else None)
 
     @app.get("/api/v1/agents/")
     @app.get("/api/v1/agents")
     def list_records() -> bottle.HTTPResponse:
-        body = listing.render(deps.store.list_records())
-        return bottle.HTTPResponse(body=body, headers={"Content-Type": JSON})
+        return shared_json_response(listing.body(deps.store.list_records()))
 
 
 def _add_check_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
@@ -258,10 +280,12 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 
 
 def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
+    view = DiagnosisView()
+
     @app.get("/api/v1/diagnosis")
     def diagnosis() -> bottle.HTTPResponse:
         problems_only = bottle.request.query.get("problems") in {"1", "true"}
-        return json_response(diagnosis_to_json(deps.snapshot().diagnosis, problems_only=problems_only))
+        return shared_json_response(view.body(deps.snapshot().diagnosis, problems_only=problems_only))
 
     @app.get("/")
     def status_page() -> bottle.HTTPResponse:

@@ -1,7 +1,7 @@
 """What the API does against hostile input, apart from validating reports (report_values.py).
 
-Malformed paths are refused before routing; a stored record that cannot be rendered is left
-out of the agent list (logged once, counted); refusals are counted by reason.
+Malformed paths are refused before routing; refusals are counted by reason (a stored record
+that cannot be rendered is left out of the agent list: json_views.py).
 """
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import bottle
 from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.report import AgentRecord, AgentReport, record_to_json
+from netchecker_exporter.report import AgentReport
 from netchecker_exporter.stored_fields import TRUNCATABLE_FIELDS
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ class ApiCounters:
             refused.labels(reason=reason)
         skipped = Counter(
             "netchecker_api_records_skipped",
-            "Stored records GET /api/v1/agents/ could not render and left out (logged once each).",
+            "Stored records GET /api/v1/agents/ could not render and left out (each version once).",
             registry=registry,
         )
         truncated = Counter(
@@ -95,31 +94,3 @@ def _bad_request(message: str) -> bottle.HTTPResponse:
     return bottle.HTTPResponse(
         body=json.dumps({"error": message}), status=400, headers={"Content-Type": "application/json"}
     )
-
-
-class RecordListing:
-    """The agent list: a record that cannot be rendered is left out, logged once and counted,
-    so one bad record (say, written into etcd by another version) never hides the others."""
-
-    def __init__(self, skipped: Counter | None) -> None:
-        self._skipped = skipped
-        self._logged: set[str] = set()
-
-    def render(self, records: Mapping[str, AgentRecord]) -> str:
-        """The JSON object {podname: record}, each record encoded on its own."""
-        parts = []
-        for name, record in sorted(records.items()):
-            try:
-                parts.append(f"{json.dumps(name)}:{json.dumps(record_to_json(record), allow_nan=False)}")
-            except (ValueError, TypeError, OverflowError, OSError) as error:
-                self._skip(name, error)
-        return "{" + ",".join(parts) + "}"
-
-    def _skip(self, name: str, error: Exception) -> None:
-        if self._skipped is not None:
-            self._skipped.inc()
-        if name not in self._logged:
-            if len(self._logged) >= 100_000:
-                self._logged.clear()
-            self._logged.add(name)
-            log.warning("GET /api/v1/agents/: leaving out record %r: %s", name[:253], error)

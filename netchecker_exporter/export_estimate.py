@@ -3,29 +3,46 @@
 Pure. -max-metrics-bytes charges each report this estimate at ingest (store/metrics_budget.py):
 cheap arithmetic, seven coefficients times the number of probes and the lengths of the pod name,
 the node name and each probe URL. The coefficients are measured once, by rendering a dozen
-synthetic agents with the real writer (agent_lines.render_agent, used read-only), so a family or
-label added there is counted here without a second table to keep in step. The synthetic agents
-carry the widest value each sample can take (a counter at 2**53, every phase timed, a namespace
-of 63 bytes), so the estimate is an upper bound on what the agent's own lines render to;
+synthetic agents with the real writers (agent_lines.render_agent, and diagnosis_metrics for the
+per-node and per-URL families the agent's node and URLs add), so a family or label added there is
+counted here without a second table to keep in step. The synthetic agents carry the widest value
+each sample can take (a counter at 2**53, every phase timed, a namespace of 63 bytes, a node that
+is not healthy, floats of 17 digits and an exponent), so the estimate is an upper bound on what
+the agent adds to /metrics, as if no other agent shared its node or URLs;
 tests/test_metrics_budget.py holds it within 1.8x of the rendered bytes of the real agents'
-fixtures (1.3x for the usual two probes with the legacy families).
+fixtures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from netchecker_exporter.agent_lines import render_agent
 from netchecker_exporter.check import AgentStatus, AgentVerdict, ExpectedPod, network_of_pod_name
+from netchecker_exporter.diagnosis import diagnose
+from netchecker_exporter.diagnosis_checks import NodeVerdict
+from netchecker_exporter.diagnosis_metrics import node_families, target_families
 from netchecker_exporter.report import PROBE_PHASES, AgentRecord, AgentReport, NetworkProbe
 from netchecker_exporter.report_values import MAX_COUNTER, MAX_PHASE_MS
+from netchecker_exporter.settings import DiagnosisSettings
 
 NAMESPACE_BYTES = 63
 """The pod source's namespace label is not in the report: charged at a namespace's longest."""
 _WIDEST_EPOCH = 1_764_590_000.1234567
 """An epoch with 17 significant digits, the most a float prints with."""
 _WIDEST_MS = MAX_PHASE_MS - 1
+_WIDEST_FLOAT = -1.2345678901234567e-300
+"""A float as wide as any prints (sign, 17 digits, a three-digit exponent)."""
+_WIDEST_NODE_VERDICT = max(NodeVerdict, key=lambda verdict: len(verdict.value))
+_MANY_NODES = ("",) * 99_999
+"""Failing nodes of a URL, as many digits wide as a fleet under -max-agents can make."""
 _POD_NAMES = ("hostnet", "hostneu")
 """Seven bytes each: one is a host-network agent (`network="host"`, `-host_network`), one is not."""
 
@@ -80,8 +97,48 @@ class ExportEstimate:
 
 
 def _rendered_bytes(pod: str, node: str, urls: Sequence[str], *, legacy_metrics: bool) -> int:
-    lines = render_agent(_widest_verdict(pod, node, urls), legacy_metrics=legacy_metrics)
-    return sum(map(len, lines.agent)) + sum(map(len, lines.legacy))
+    verdict = _widest_verdict(pod, node, urls)
+    lines = render_agent(verdict, legacy_metrics=legacy_metrics)
+    return sum(map(len, lines.agent)) + sum(map(len, lines.legacy)) + _diagnosis_bytes(verdict)
+
+
+def _diagnosis_bytes(verdict: AgentVerdict) -> int:
+    """The per-node and per-URL diagnosis lines of the agent's node and URLs, at their widest, in
+    the wider of the two formats; the families' HELP and TYPE lines are the server's, not the agent's."""
+    diagnosis = diagnose([verdict], _WIDEST_EPOCH, DiagnosisSettings())
+    nodes = tuple(
+        dataclasses.replace(
+            node,
+            verdict=_WIDEST_NODE_VERDICT,
+            clock_skew_seconds=_WIDEST_FLOAT,
+            reboots=MAX_COUNTER - 1,
+            last_boot_timestamp=_WIDEST_FLOAT,
+        )
+        for node in diagnosis.nodes
+    )
+    targets = tuple(
+        dataclasses.replace(target, nodes_probing=MAX_COUNTER - 1, failing_nodes=_MANY_NODES)
+        for target in diagnosis.targets
+    )
+    widest = dataclasses.replace(diagnosis, nodes=nodes, targets=targets)
+    empty = dataclasses.replace(diagnosis, nodes=(), targets=())
+    return _encoded_bytes([*node_families(widest), *target_families(widest)]) - _encoded_bytes(
+        [*node_families(empty), *target_families(empty)]
+    )
+
+
+class _Families:
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return iter(self._families)
+
+
+def _encoded_bytes(families: list[Metric]) -> int:
+    collector: Any = _Families(families)
+    text = len(generate_latest(collector))
+    return max(text, len(openmetrics.generate_latest(collector)))  # type: ignore[no-untyped-call]
 
 
 def _widest_verdict(pod: str, node: str, urls: Sequence[str]) -> AgentVerdict:

@@ -2,9 +2,9 @@
 
 Each agent's lines are written once (agent_lines.py) and kept while its verdict shows the same
 record, status and totals, so a Snapshot refreshed after a few reports re-renders only those
-agents. A scrape joins the cached lines per family (a memcpy); gzip scrapes share one compression
-per Snapshot (gzip_body.py); the small server-wide families and the registry are encoded by
-prometheus_client at every scrape.
+agents. The first scrape of a Snapshot joins the cached lines per family and every scrape of it
+is sent those same bytes; gzip scrapes share one compression per Snapshot (gzip_body.py); the
+small server-wide families and the registry are encoded by prometheus_client at every scrape.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from netchecker_exporter.check import AgentVerdict
 from netchecker_exporter.chunk_file import ChunkFile
 from netchecker_exporter.collector import metric_family, server_families
 from netchecker_exporter.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
-from netchecker_exporter.gzip_body import DeflatedPrefix, deflate_prefix, gzip_body
+from netchecker_exporter.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
 from netchecker_exporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -105,13 +105,13 @@ class AgentCache:
 
 
 class RenderedSnapshot:
-    """A Snapshot's agents as cached lines; both formats join them per family as they are read.
+    """A Snapshot's agents as cached lines, joined per family on the first scrape that reads them.
 
-    Nothing here is joined ahead: the text body is joined per scrape (the response holds it while
-    it is sent), the gzip one is compressed once per Snapshot, so no 53 MiB copy stays in memory.
+    The joined chunks are kept with the Snapshot and every reader of it is sent the same bytes:
+    joined per scrape, 50 slow readers held 50 copies of the 56 MB body (3 GB, issue 23).
     """
 
-    __slots__ = ("_legacy", "agents", "legacy_metrics", "snapshot", "unrenderable")
+    __slots__ = ("_joined", "_joined_lock", "_legacy", "agents", "legacy_metrics", "snapshot", "unrenderable")
 
     def __init__(
         self, snapshot: Snapshot, agents: Sequence[AgentLines], unrenderable: int, *, legacy_metrics: bool
@@ -121,6 +121,16 @@ class RenderedSnapshot:
         self.unrenderable = unrenderable
         self.legacy_metrics = legacy_metrics
         self._legacy: list[AgentLines] | None = None
+        self._joined: dict[bool, tuple[bytes, ...]] = {}
+        self._joined_lock = threading.Lock()
+
+    def joined(self, version: str, *, open_metrics: bool) -> tuple[bytes, ...]:
+        """chunks(), joined by the first reader of this Snapshot and format and kept for the others."""
+        with self._joined_lock:
+            joined = self._joined.get(open_metrics)
+            if joined is None:
+                joined = self._joined[open_metrics] = tuple(self.chunks(version, open_metrics=open_metrics))
+            return joined
 
     def chunks(self, version: str, *, open_metrics: bool) -> Iterator[bytes]:
         """The exposition in SnapshotCollector's order: legacy, cluster, agent, health families."""
@@ -169,9 +179,15 @@ def render_snapshot(
     return b"".join(rendered.chunks(version, open_metrics=open_metrics))
 
 
+def _sized(chunks: Sequence[bytes], headers: dict[str, str]) -> tuple[ChunkFile, dict[str, str]]:
+    """A file over shared chunks, with its length: no reader gets a copy of its own."""
+    return ChunkFile(chunks), {**headers, "Content-Length": str(sum(map(len, chunks)))}
+
+
 @dataclass(frozen=True, slots=True)
 class _Gzipped:
-    rendered: RenderedSnapshot
+    snapshot: Snapshot
+    """Which Snapshot was compressed (not its RenderedSnapshot: that would keep its joined text alive)."""
     prefix: DeflatedPrefix
     """The snapshot's chunks compressed; each scrape appends the registry's tail (gzip_body.py)."""
 
@@ -207,17 +223,17 @@ class MetricsExposition:
         """Write the agents that changed in the current Snapshot, ahead of the next scrape."""
         self._write(self._snapshot())
 
-    def render(self, accept: str, accept_encoding: str) -> tuple[io.RawIOBase | bytes, dict[str, str]]:
-        """The body (a file over cached chunks, or gzip bytes) and headers for one scrape."""
+    def render(self, accept: str, accept_encoding: str) -> tuple[io.RawIOBase, dict[str, str]]:
+        """The body (a file over the Snapshot's shared chunks, plain or gzip) and headers for one scrape."""
         encoder, content_type = choose_encoder(accept)
         open_metrics = content_type.startswith("application/openmetrics-text")
         tail = encoder(self._registry)  # the small rest: process, GC, ingest counter (and `# EOF`)
         rendered = self._current()
         headers = {"Content-Type": content_type}
         if not gzip_accepted(accept_encoding):
-            return ChunkFile([*rendered.chunks(self._version, open_metrics=open_metrics), tail]), headers
+            return _sized([*rendered.joined(self._version, open_metrics=open_metrics), tail], headers)
         prefix = self._compressed(rendered, open_metrics=open_metrics)
-        return gzip_body(prefix, tail), {**headers, "Content-Encoding": "gzip"}
+        return _sized(gzip_chunks(prefix, tail), {**headers, "Content-Encoding": "gzip"})
 
     def _current(self) -> RenderedSnapshot:
         """The current Snapshot written; while another thread is writing, the last one written."""
@@ -239,8 +255,8 @@ class MetricsExposition:
         """The snapshot's part of the gzip body, compressed once per Snapshot and format."""
         with self._gzip_lock:
             cached = self._gzipped.get(open_metrics)
-            if cached is None or cached.rendered is not rendered:
+            if cached is None or cached.snapshot is not rendered.snapshot:
                 self._gzipped.pop(open_metrics, None)  # let the old one go before compressing anew
                 prefix = deflate_prefix(rendered.chunks(self._version, open_metrics=open_metrics))
-                cached = self._gzipped[open_metrics] = _Gzipped(rendered, prefix)
+                cached = self._gzipped[open_metrics] = _Gzipped(rendered.snapshot, prefix)
             return cached.prefix

@@ -44,10 +44,16 @@ def deflate_prefix(chunks: Iterable[bytes]) -> DeflatedPrefix:
     return DeflatedPrefix(b"".join(parts), crc, length)
 
 
-def gzip_body(prefix: DeflatedPrefix, tail: bytes) -> bytes:
-    """One gzip member: `prefix`'s deflate, then `tail` as the final stream, then the trailer."""
+def gzip_chunks(prefix: DeflatedPrefix, tail: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """One gzip member in pieces: header, `prefix`'s deflate (shared by every scrape, not copied),
+    then `tail` as the final stream, then the trailer."""
     compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, RAW_DEFLATE)
     final = compressor.compress(tail) + compressor.flush()
     crc = isal_zlib.crc32(tail, prefix.crc)
     trailer = struct.pack("<II", crc, (prefix.length + len(tail)) & 0xFFFFFFFF)
-    return b"".join((HEADER, prefix.data, final, trailer))
+    return HEADER, prefix.data, final, trailer
+
+
+def gzip_body(prefix: DeflatedPrefix, tail: bytes) -> bytes:
+    """gzip_chunks() joined."""
+    return b"".join(gzip_chunks(prefix, tail))

@@ -47,6 +47,7 @@ def test_package_and_service_names_are_etcds_so_the_grpc_methods_match() -> None
         "/etcdserverpb.Lease/LeaseTimeToLive",
         "/etcdserverpb.Maintenance/Alarm",
         "/etcdserverpb.Maintenance/Status",
+        "/etcdserverpb.Maintenance/Defragment",
     } == methods
     assert kv_pb2.DESCRIPTOR.package == "mvccpb"
 

@@ -3,15 +3,24 @@ ledger's accounting, and the budget holding through the real app while a known a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.agent_lines import render_agent
-from netchecker_exporter.check import judge_agent, pods_from_records
+from netchecker_exporter.check import judge_agent, judge_agents, pods_from_records
+from netchecker_exporter.diagnosis import EMPTY_DIAGNOSIS, diagnose
+from netchecker_exporter.diagnosis_metrics import DiagnosisCollector, diagnosis_families
 from netchecker_exporter.errors import AgentLimitError, MetricsBudgetError
 from netchecker_exporter.export_estimate import ExportEstimate, label_bytes
+from netchecker_exporter.exposition import MetricsExposition, encode
+from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.report import AgentRecord, AgentReport, next_record, parse_report
+from netchecker_exporter.settings import DiagnosisSettings
+from netchecker_exporter.snapshot import Snapshot
+from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.store.metrics_budget import FRESH_SECONDS, RECOUNT_SECONDS, MetricsBudget
@@ -25,11 +34,17 @@ ESTIMATE_FACTOR = 1.8
 
 
 def rendered_bytes(report: AgentReport, *, legacy_metrics: bool, count: int = 1) -> int:
-    """What the agent's own lines are in /metrics, judged as the reconcile pass judges it."""
+    """What the agent adds to /metrics, judged as the reconcile pass judges it: its own lines and
+    the diagnosis lines of its node and URLs."""
     record = AgentRecord(report, 1_764_590_000.25, report_count=count, missed_keepalives=count)
     (pod,) = pods_from_records({report.podname: record})
-    lines = render_agent(judge_agent(pod, record, 1_764_590_003.0), legacy_metrics=legacy_metrics)
-    return sum(map(len, lines.agent)) + sum(map(len, lines.legacy))
+    verdict = judge_agent(pod, record, 1_764_590_003.0)
+    lines = render_agent(verdict, legacy_metrics=legacy_metrics)
+    diagnosis = diagnose([verdict], 1_764_590_003.0, DiagnosisSettings())
+    added = len(encode(diagnosis_families(diagnosis), open_metrics=False)) - len(
+        encode(diagnosis_families(EMPTY_DIAGNOSIS), open_metrics=False)
+    )
+    return sum(map(len, lines.agent)) + sum(map(len, lines.legacy)) + added
 
 
 def fixture_report(name: str, **changes: Any) -> AgentReport:
@@ -71,6 +86,60 @@ def test_the_estimate_is_an_upper_bound_for_the_largest_report_ingest_accepts(
     rendered = rendered_bytes(report, legacy_metrics=legacy_metrics, count=2**53 - 1)
     assert rendered > 250_000  # escaping doubles most of each URL
     assert rendered <= estimate(report) <= 1.1 * rendered
+
+
+def widest_fleet(agents: int) -> list[AgentReport]:
+    """The widest agents ingest accepts, each on a node and with URLs of its own, every probe failing
+    (so every node and URL has diagnosis lines at their widest)."""
+    fleet = []
+    for index in range(agents):
+        report = hostile_report(32)
+        probes = tuple(
+            dataclasses.replace(probe, url=f"{index:03}{probe.url[3:]}", connection_result=0, http_code=0)
+            for probe in report.network_probes
+        )
+        node = f"{index:03}" + report.nodename[3:]
+        fleet.append(
+            dataclasses.replace(
+                report, podname=f"{report.podname}-{index}", nodename=node, network_probes=probes
+            )
+        )
+    return fleet
+
+
+def whole_metrics_bytes(reports: list[AgentReport], *, legacy_metrics: bool) -> int:
+    """/metrics as a scrape sees it, diagnosis families included, after a full pass over `reports`."""
+    now = 1_764_590_003.0
+    records = {
+        r.podname: AgentRecord(r, now - 1, report_count=2**53 - 1, missed_keepalives=2**53 - 1)
+        for r in reports
+    }
+    verdicts = judge_agents(pods_from_records(records), records, now)
+    snapshot = Snapshot(
+        verdicts, StoreHealth(up=True), "none", PodSourceHealth(up=True, last_sync_timestamp=now),
+        now, 0.1, 0, diagnose(verdicts, now, DiagnosisSettings()),
+    )  # fmt: skip
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DiagnosisCollector(lambda: snapshot))
+    exposition = MetricsExposition(lambda: snapshot, registry, version="1.2.3", legacy_metrics=legacy_metrics)
+    return max(
+        len(exposition.render(accept, "")[0].read()) for accept in ("", "application/openmetrics-text")
+    )
+
+
+@pytest.mark.parametrize("legacy_metrics", [True, False])
+def test_the_estimate_covers_everything_the_widest_agents_add_to_metrics_diagnosis_included(
+    *, legacy_metrics: bool
+) -> None:
+    """Issue 23: 228 of these were admitted under 256 MiB and /metrics reached 325 MiB, because the
+    per-URL and per-node diagnosis families were not counted."""
+    estimate = ExportEstimate.calibrate(legacy_metrics=legacy_metrics)
+    fleet = widest_fleet(6)
+    added = whole_metrics_bytes(fleet, legacy_metrics=legacy_metrics) - whole_metrics_bytes(
+        [], legacy_metrics=legacy_metrics
+    )
+    assert added > 6 * 400_000
+    assert added <= sum(map(estimate, fleet)) <= ESTIMATE_FACTOR * added
 
 
 def test_label_bytes_are_utf8_with_quotes_and_backslashes_escaped() -> None:
@@ -164,7 +233,9 @@ def test_the_memory_store_releases_expired_records_before_refusing(clock: FakeCl
 
 def budgeted_server(clock: FakeClock, max_bytes: int) -> Server:
     budget = MetricsBudget(max_bytes=max_bytes, estimate=ExportEstimate.calibrate(legacy_metrics=True))
-    return Server(clock, AgentCapacity(max_agents=12_000, budget=budget), max_probes_per_report=32)
+    server = Server(clock, AgentCapacity(max_agents=12_000, budget=budget), max_probes_per_report=32)
+    server.registry.register(DiagnosisCollector(lambda: server.reconciler.snapshot))  # as cli.py does
+    return server
 
 
 def agents_bytes(server: Server, empty: int) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.etcd import EtcdProcess
 from tests.support.exporter import ExporterProcess, metric_value
@@ -69,5 +71,41 @@ def test_etcd_outage_answers_503_in_time_keeps_reads_and_recovers(etcd: EtcdProc
         )
         wait_until(lambda: exporter.get("/readyz").status_code == 200, 10, "/readyz to recover")
         wait_until(lambda: reported_count(exporter) == 2, 5, "the count of 2 in /metrics")
+    finally:
+        exporter.stop()
+
+
+def test_a_report_too_large_for_etcd_is_413_for_it_alone_and_the_store_stays_up(etcd: EtcdProcess) -> None:
+    """Issue 23: an emoji report grew threefold for etcd, was retried to the deadline and tripped the
+    breaker (503 for every agent for 5 s). Now it is stored compactly, and one that still cannot
+    fit (-max-agents=20000: 53,687 bytes each) is refused at once, and only it."""
+    exporter = ExporterProcess(
+        f"-etcd-endpoints={etcd.url}",
+        "-check-interval=0.2",
+        f"-ping-timeout={PING_TIMEOUT_SECONDS}",
+        "-max-agents=20000",
+    )
+    payload = json.loads(hostnet_fixture().read_bytes())
+    huge = {
+        **payload,
+        "podname": "netchecker-agent-huge",
+        "ips": {f"if{i}": ["\U0001f600" * 63] * 64 for i in range(4)},
+    }
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            url = f"{exporter.url}/api/v1/agents/netchecker-agent-huge"
+            refused = requests.post(
+                url, data=json.dumps(huge, ensure_ascii=False).encode(), headers=headers, timeout=10
+            )
+            assert time.monotonic() - started < PING_TIMEOUT_SECONDS
+            assert refused.status_code == 413
+            assert "53687 bytes one agent may store in etcd" in refused.json()["error"]
+            assert exporter.post_fixture(hostnet_fixture()).status_code == 200
+        text = exporter.get("/metrics").text
+        assert metric_value(text, "netchecker_store_up") == 1
+        assert metric_value(text, 'netchecker_reports_refused_total{reason="too_large"}') == 3
+        assert exporter.get("/api/v1/agents/netchecker-agent-huge").status_code == 404
     finally:
         exporter.stop()

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from netchecker_exporter.errors import ConfigError, StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport, parse_report
 from netchecker_exporter.settings import EtcdSettings
+from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.etcd import KEEPER_INTERVAL_SECONDS, EtcdStore
 from netchecker_exporter.stored_fields import MAX_STORED_FIELD_BYTES_LIMIT
 from tests.support.busy_node import busy_node_report
@@ -70,10 +71,15 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
     stores: list[EtcdStore] = []
 
     def make(
-        settings: EtcdSettings, report_ttl_seconds: int = 300, registry: CollectorRegistry | None = None
+        settings: EtcdSettings,
+        report_ttl_seconds: int = 300,
+        registry: CollectorRegistry | None = None,
+        capacity: AgentCapacity | None = None,
     ) -> EtcdStore:
         registry = registry or CollectorRegistry()
-        store = EtcdStore(settings, report_ttl_seconds=report_ttl_seconds, registry=registry)
+        store = EtcdStore(
+            settings, report_ttl_seconds=report_ttl_seconds, registry=registry, capacity=capacity
+        )
         stores.append(store)
         return store
 

@@ -29,6 +29,7 @@ from netchecker_exporter.store.etcd_channel import (
     Endpoints,
     describe_rpc_error,
     is_no_space,
+    is_request_too_large,
     is_transient,
 )
 from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
@@ -47,7 +48,9 @@ from netchecker_exporter.store.etcd_watch import MirrorWatch
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, OwnWrites
+from netchecker_exporter.store.nospace import NoSpaceRecovery
 from netchecker_exporter.store.reachability import Reachability
+from netchecker_exporter.store.record_size import max_stored_record_bytes, refused_by_etcd, too_large
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,10 +82,12 @@ class EtcdStore(MirrorWatch, Keeper):
         capacity: AgentCapacity | None = None,
         max_pending_writes: int = DEFAULT_MAX_PENDING_WRITES,
         registry: CollectorRegistry | None = None,
+        nospace: NoSpaceRecovery | None = None,
     ) -> None:
         self.metrics = EtcdClientMetrics(registry)
         self._timeout = settings.ping_timeout_seconds
         self._capacity = capacity
+        self.max_record_bytes = max_stored_record_bytes(capacity.max_agents if capacity else None)
         self._probe_key = f"/{settings.tree}/write-probe".encode()
         self._prefix = f"/{settings.tree}/agents/".encode()
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
@@ -91,6 +96,7 @@ class EtcdStore(MirrorWatch, Keeper):
         self._leases = LeasePool(ttl_seconds=report_ttl_seconds, clock=clock)
         interval = settings.compact_interval_seconds
         self._compaction = CompactionSchedule(interval) if interval > 0 else None
+        self._nospace = nospace or NoSpaceRecovery()
         self._reachability = Reachability(", ".join(settings.endpoints))
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -221,12 +227,43 @@ class EtcdStore(MirrorWatch, Keeper):
         bases = {name: Base.of(self._mirror.entry(name)) for name in pods}
         writes = [plan_pod_write(name, items, bases[name]) for name, items in pods.items()]
         results: dict[int, AgentRecord | Exception] = {}
-        for chunk in split_by_value_bytes(writes, MAX_TXN_VALUE_BYTES):
-            try:
-                results.update(self._commit_writes(chunk, pods, bases, deadline))
-            except StoreUnavailableError as error:
-                results.update({index: error for write in chunk for index, _ in write.records})
+        writes = self._refuse_oversized(writes, results)
+        for chunk in split_by_value_bytes(writes, MAX_TXN_VALUE_BYTES) if writes else []:
+            results.update(self._commit_chunk(chunk, pods, bases, deadline))
         return [results[index] for index in range(len(puts))]
+
+    def _commit_chunk(
+        self, chunk: list[PodWrite], pods: PodPuts, bases: dict[str, Base], deadline: float
+    ) -> dict[int, AgentRecord | Exception]:
+        """One Txn; if etcd finds it too large (an etcd run with a smaller --max-request-bytes than
+        the default our bound assumes), each write again on its own, and one still too large alone
+        is that report's 413."""
+        try:
+            return dict(self._commit_writes(chunk, pods, bases, deadline))
+        except StoreUnavailableError as error:
+            if not is_request_too_large(error.__cause__):
+                return {index: error for write in chunk for index, _ in write.records}
+            if len(chunk) == 1:
+                refused = refused_by_etcd(chunk[0].podname, len(chunk[0].value))
+                return {index: refused for index, _ in chunk[0].records}
+        results: dict[int, AgentRecord | Exception] = {}
+        for write in chunk:
+            results.update(self._commit_chunk([write], pods, bases, deadline))
+        return results
+
+    def _refuse_oversized(
+        self, writes: list[PodWrite], results: dict[int, AgentRecord | Exception]
+    ) -> list[PodWrite]:
+        """A value etcd could not take is that pod's 413, never sent: no retries, no breaker, no 503
+        for the others in the batch."""
+        fitting = []
+        for write in writes:
+            if len(write.value) <= self.max_record_bytes:
+                fitting.append(write)
+                continue
+            error = too_large(write.podname, len(write.value), self.max_record_bytes)
+            results.update({index: error for index, _ in write.records})
+        return fitting
 
     def _commit_writes(
         self, writes: list[PodWrite], pods: PodPuts, bases: dict[str, Base], deadline: float

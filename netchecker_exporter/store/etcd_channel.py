@@ -47,13 +47,27 @@ NO_SPACE = "database space exceeded"
 """etcd's ErrNoSpace (RESOURCE_EXHAUSTED): no retry, every write fails until the alarm is disarmed."""
 
 
+REQUEST_TOO_LARGE = ("request is too large", "larger than max")
+"""etcd's ErrRequestTooLarge (over --max-request-bytes), and gRPC's refusal of a message over etcd's
+receive limit (--max-request-bytes + 512 KiB; RESOURCE_EXHAUSTED): the same request fails again."""
+
+
 def is_transient(error: BaseException) -> bool:
     """Worth retrying, on this endpoint or the next: etcd unreachable, slow, or our lease expired."""
     if not isinstance(error, grpc.RpcError):
         return False
     code = error.code().name
     detail = describe_rpc_error(error)
-    return (code in TRANSIENT_CODES and NO_SPACE not in detail) or "lease not found" in detail
+    permanent = NO_SPACE in detail or is_request_too_large(error)
+    return (code in TRANSIENT_CODES and not permanent) or "lease not found" in detail
+
+
+def is_request_too_large(error: BaseException | None) -> bool:
+    """etcd (or gRPC in front of it) refused the request for its size: retrying cannot help."""
+    if not isinstance(error, grpc.RpcError):
+        return False
+    detail = describe_rpc_error(error)
+    return any(marker in detail for marker in REQUEST_TOO_LARGE)
 
 
 def is_no_space(error: BaseException) -> bool:

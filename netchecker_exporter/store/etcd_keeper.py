@@ -1,5 +1,5 @@
 """The etcd store's keeper: every second, etcd's status and alarms, a write probe while writes fail,
-compaction, and leases ahead of need.
+compaction, recovery from NOSPACE (store/nospace.py), and leases ahead of need.
 
 A mixin of EtcdStore (its methods moved here whole, to keep etcd.py one concern and < 300 lines).
 """
@@ -17,11 +17,14 @@ from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.compaction import CompactionSchedule
 from netchecker_exporter.store.etcd_channel import REQUIRE_LEADER
 from netchecker_exporter.store.lease_pool import LeasePool
+from netchecker_exporter.store.nospace import NoSpaceRecovery
 from netchecker_exporter.store.reachability import Reachability
 
 log = logging.getLogger("netchecker_exporter.store.etcd")
 
 KEEPER_INTERVAL_SECONDS = 1.0
+DEFRAGMENT_TIMEOUT_SECONDS = 60.0
+"""A defragmentation rewrites the whole database file: seconds per GiB, longer on a slow disk."""
 
 
 class Keeper:
@@ -35,6 +38,7 @@ class Keeper:
     _grant: Callable[..., int]
     _reachability: Reachability
     _probe_key: bytes
+    _nospace: NoSpaceRecovery
 
     def _keep_loop(self) -> None:
         while not self._stop.is_set():
@@ -48,7 +52,11 @@ class Keeper:
         status = self._call(
             "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
         )
-        self._check_alarms(deadline)
+        raised = self._check_alarms(deadline)
+        # With compaction left to others (-etcd-compact-interval=0), so is the recovery.
+        nospace = bool(raised.get(etcdrpc.NOSPACE)) and self._compaction is not None
+        if self._nospace.due(alarmed=nospace, db_size_bytes=status.dbSize, quota_bytes=status.dbSizeQuota):
+            self._recover_space(status.header.revision, raised[etcdrpc.NOSPACE], deadline)
         if not self._reachability.writes_ok and not self._reachability.alarmed:
             self._probe_write(deadline)
         target = self._compaction.due(status.header.revision) if self._compaction else None
@@ -60,12 +68,57 @@ class Keeper:
 
         self._leases.prepare(grant)
 
-    def _check_alarms(self, deadline: float) -> None:
-        """NOSPACE (or CORRUPT): etcd answers reads and refuses writes; say so until it is disarmed."""
+    def _check_alarms(self, deadline: float) -> dict[int, list[int]]:
+        """NOSPACE (or CORRUPT): etcd answers reads and refuses writes; say so until it is disarmed.
+        Returns the members raising each alarm type."""
         request = etcdrpc.AlarmRequest(action=etcdrpc.AlarmRequest.GET)
         response = self._call("alarm list", lambda s, t: s.maintenance.Alarm(request, timeout=t), deadline)
-        raised = {etcdrpc.AlarmType.Name(m.alarm) for m in response.alarms if m.alarm != etcdrpc.NONE}
-        self._reachability.alarms(tuple(sorted(raised)))
+        raised: dict[int, list[int]] = {}
+        for member in response.alarms:
+            if member.alarm != etcdrpc.NONE:
+                raised.setdefault(member.alarm, []).append(member.memberID)
+        self._reachability.alarms(tuple(sorted(etcdrpc.AlarmType.Name(alarm) for alarm in raised)))
+        return raised
+
+    def _recover_space(self, revision: int, members: list[int], deadline: float) -> None:
+        """Compact all history (waiting until it is applied), then, if that left the database well
+        under the size that raised the alarm, defragment the member we talk to (it blocks that
+        member while it runs: only when it can help) and disarm NOSPACE. Reads keep coming from
+        the mirror throughout."""
+        self._compact(revision, deadline, physical=True)
+        in_use = self._status(deadline).dbSizeInUse
+        if not self._nospace.may_disarm(in_use):
+            log.warning(
+                "etcd store: NOSPACE: %d bytes still in use after compaction, not under %d; "
+                "trying again as records expire",
+                in_use,
+                self._nospace.threshold_bytes(),
+            )
+            return
+        defrag_deadline = time.monotonic() + max(self._timeout, DEFRAGMENT_TIMEOUT_SECONDS)
+        request = etcdrpc.DefragmentRequest()
+        self._call("defragment", lambda s, t: s.maintenance.Defragment(request, timeout=t), defrag_deadline)
+        size = self._status(defrag_deadline).dbSize
+        if not self._nospace.may_disarm(size):
+            log.warning(
+                "etcd store: NOSPACE: the database is still %d bytes after defragmentation, not under %d",
+                size,
+                self._nospace.threshold_bytes(),
+            )
+            return
+        for member in members:
+            disarm = etcdrpc.AlarmRequest(
+                action=etcdrpc.AlarmRequest.DEACTIVATE, memberID=member, alarm=etcdrpc.NOSPACE
+            )
+            self._call(
+                "alarm disarm", lambda s, t, r=disarm: s.maintenance.Alarm(r, timeout=t), defrag_deadline
+            )
+        log.warning("etcd store: NOSPACE disarmed: the database is down to %d bytes", size)
+
+    def _status(self, deadline: float) -> Any:
+        return self._call(
+            "status", lambda s, t: s.maintenance.Status(etcdrpc.StatusRequest(), timeout=t), deadline
+        )
 
     def _probe_write(self, deadline: float) -> None:
         """While writes are failing, one small put a keeper pass: its success closes the breaker."""
@@ -73,8 +126,9 @@ class Keeper:
         put = lambda s, t: s.kv.Put(request, timeout=t, metadata=REQUIRE_LEADER)  # noqa: E731
         self._call("probe write", put, deadline, write=True)
 
-    def _compact(self, revision: int, deadline: float) -> None:
-        request = etcdrpc.CompactionRequest(revision=revision)
+    def _compact(self, revision: int, deadline: float, *, physical: bool = False) -> None:
+        """`physical`: answer once the compacted revisions are gone from the backend, not before."""
+        request = etcdrpc.CompactionRequest(revision=revision, physical=physical)
         try:
             self._call("compact", lambda s, t: s.kv.Compact(request, timeout=t), deadline)
         except StoreUnavailableError as error:  # e.g. another replica compacted further already

@@ -518,6 +518,11 @@ class MaintenanceStub:
                 request_serializer=netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.StatusRequest.SerializeToString,
                 response_deserializer=netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.Defragment = channel.unary_unary(
+                '/etcdserverpb.Maintenance/Defragment',
+                request_serializer=netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.DefragmentRequest.SerializeToString,
+                response_deserializer=netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.DefragmentResponse.FromString,
+                _registered_method=True)
 
 
 class MaintenanceServicer:
@@ -535,6 +540,12 @@ class MaintenanceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Defragment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MaintenanceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -547,6 +558,11 @@ def add_MaintenanceServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.StatusRequest.FromString,
                     response_serializer=netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.StatusResponse.SerializeToString,
+            ),
+            'Defragment': grpc.unary_unary_rpc_method_handler(
+                    servicer.Defragment,
+                    request_deserializer=netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.DefragmentRequest.FromString,
+                    response_serializer=netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.DefragmentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -603,6 +619,33 @@ class Maintenance:
             '/etcdserverpb.Maintenance/Status',
             netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.StatusRequest.SerializeToString,
             netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Defragment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/etcdserverpb.Maintenance/Defragment',
+            netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.DefragmentRequest.SerializeToString,
+            netchecker__exporter_dot_store_dot_etcdpb_dot_rpc__pb2.DefragmentResponse.FromString,
             options,
             channel_credentials,
             insecure,
