@@ -28,6 +28,7 @@ KUBESPRAY_CLUSTER_ROLE: Object = {
     "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "get"]}],
 }
 LIST_MODE_HINT = "Kubernetes API forbids us to watch pods"
+LISTS = 'netchecker_kubernetes_requests_total{result="success",verb="list"}'
 TWO_INTERVALS_SECONDS = 2 * CHECK_INTERVAL_SECONDS
 SLACK_SECONDS = 6
 """A loaded 2-core machine: a list in flight, a reconcile pass, a scrape."""
@@ -93,9 +94,9 @@ def test_under_kubesprays_role_it_lists_every_interval_and_says_which_grant_is_m
     assert log.count(LIST_MODE_HINT) == 1
     assert 'Grant verb "watch" on resource "pods" (apiGroup "") cluster-wide' in log
     assert 'cannot watch resource "pods"' in log  # the real API server's own words
-    lists = fleet.exporter.metric('netchecker_kubernetes_requests_total{result="success",verb="list"}') or 0
+    lists = fleet.exporter.metric(LISTS) or 0
     time.sleep(4 * CHECK_INTERVAL_SECONDS)
-    more = fleet.exporter.metric('netchecker_kubernetes_requests_total{result="success",verb="list"}') or 0
+    more = fleet.exporter.metric(LISTS) or 0
     assert 2 <= more - lists <= 6  # about one a second: polling, not a tight loop
 
 
@@ -144,9 +145,9 @@ def test_granting_watch_later_switches_back_to_watching(
                "watch mode", interval_seconds=0.2)  # fmt: skip
     print(f"back to watch: {time.monotonic() - granted:.2f}s")
     assert "watch of pods allowed again" in fleet.exporter.log()
-    lists = fleet.exporter.metric('netchecker_kubernetes_requests_total{result="success",verb="list"}')
+    lists = fleet.exporter.metric(LISTS)
     pods("netchecker-agent-watched", "node-w", running=False)
     wait_until(lambda: "netchecker-agent-watched" in agent_states(fleet.exporter), 10, "a pod, by the watch")
     time.sleep(2 * CHECK_INTERVAL_SECONDS)
-    assert fleet.exporter.metric('netchecker_kubernetes_requests_total{result="success",verb="list"}') == lists
+    assert fleet.exporter.metric(LISTS) == lists
     assert fleet.exporter.log().count(LIST_MODE_HINT) == 1

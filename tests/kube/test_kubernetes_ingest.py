@@ -46,6 +46,8 @@ def test_reports_are_stored_before_the_first_list_and_bounded_once_it_loads(
     check = server.get("/api/v1/connectivity_check")
     assert check.status == 500
     assert check.json()["Message"].startswith(NOT_LISTED)
+    server.reconciler.reconcile_once()  # fails: no pod list
+    assert server.get("/readyz").status == 200  # not taken out of the Service: reports keep coming
     apiserver.set_unreachable(unreachable=False)
     assert source.wait_until_synced(10)
     time.sleep(REFRESH_SECONDS)  # the capacity asks the pod source again at most once a second

@@ -92,6 +92,7 @@ def test_with_the_api_unreachable_from_start_reports_are_stored_until_a_list_loa
     assert status == 500
     assert str(body["Message"]).startswith(NOT_LISTED + "list pods: ")
     assert max(healthz_seconds(exporter_url) for _ in range(5)) < HEALTHZ_BOUND_SECONDS
+    assert requests.get(exporter_url + "/readyz", timeout=10).status_code == 200  # reports keep coming
     metrics = requests.get(exporter_url + "/metrics", timeout=10).text
     assert 'netchecker_pod_source_up{source="kubernetes"} 0.0' in metrics
     assert 'netchecker_reports_received_total{result="accepted"} 4.0' in metrics
