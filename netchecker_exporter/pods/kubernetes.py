@@ -162,7 +162,7 @@ class KubernetesPodSource:
         if self._resource_version is None or self._sync_mode.listing:
             self._relist()
         if not self._sync_mode.watch_due():
-            self._pause(self._sync_mode.list_interval_seconds)
+            self._pause(self._sync_mode.seconds_to_next_list(time.monotonic()))
             return
         try:
             self._watch()
@@ -178,23 +178,24 @@ class KubernetesPodSource:
         if refusal is Refusal.FIRST:
             log.info("Kubernetes API refused to watch pods (%s); trying again in %gs before "
                      "falling back to a list every %gs", error.message, interval, interval)  # fmt: skip
-        elif refusal is Refusal.CONFIRMED:
+            self._pause(interval)
+            return
+        if refusal is Refusal.CONFIRMED:
             probe = self._sync_mode.probe_seconds
             log.warning("%s", list_mode_hint(error, self._namespace, interval, probe))
             self._metrics.show_sync_mode(self._sync_mode.mode)
             return  # list at once: the pods are one interval old already
-        else:
-            log.debug("watch of pods still forbidden (%s); listing on", error.message)
-        self._pause(interval)
+        log.debug("watch of pods still forbidden (%s); listing on", error.message)
+        self._pause(self._sync_mode.seconds_to_next_list(time.monotonic()))
 
     def _relist(self) -> None:
         started = time.monotonic()
         items, version, pages = self._list_all()
+        self._sync_mode.listed(started, time.monotonic())
         expected = self._cache.replace(items)
         self._resource_version = version
         self._expiries = 0
         self._metrics.relists.inc()
-        self._sync_mode.listed()
         self._mark_up(synced=True)
         self._synced.set()
         log.log(

@@ -45,6 +45,7 @@ class SyncModeState:
         self.mode = SyncMode.WATCH
         self._lists_since_probe = 0
         self._refused_once = False
+        self._last_list: tuple[float, float] = (0.0, 0.0)
 
     @property
     def listing(self) -> bool:
@@ -55,9 +56,17 @@ class SyncModeState:
         """About how long between two watch attempts while listing."""
         return self.list_interval_seconds * self.probe_every_lists
 
-    def listed(self) -> None:
-        """A full list came in."""
+    def listed(self, started: float, ended: float) -> None:
+        """A full list came in; it started and ended at these monotonic times."""
         self._lists_since_probe += 1
+        self._last_list = (started, ended)
+
+    def seconds_to_next_list(self, now: float) -> float:
+        """Lists start an interval apart (as the original's checks did), but the next never starts
+        sooner than half an interval after the last ended: a slow API is not listed back to back."""
+        started, ended = self._last_list
+        next_start = max(started + self.list_interval_seconds, ended + self.list_interval_seconds / 2)
+        return max(0.0, next_start - now)
 
     def watch_due(self) -> bool:
         """Watch now: always in watch mode, and after every `probe_every_lists` lists in list mode."""

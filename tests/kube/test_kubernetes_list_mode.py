@@ -53,20 +53,36 @@ def listing_state(list_interval_seconds: float, probe_every_lists: int) -> SyncM
 def test_in_list_mode_the_watch_is_tried_again_after_every_few_lists(lists: int, due: bool) -> None:
     state = listing_state(list_interval_seconds=10, probe_every_lists=3)
     for _ in range(lists):
-        state.listed()
+        state.listed(0.0, 1.0)
     assert state.watch_due() is due
     assert state.probe_seconds == 30
 
 
 def test_a_refused_probe_stays_in_list_mode_and_waits_as_long_again() -> None:
     state = listing_state(list_interval_seconds=1, probe_every_lists=2)
-    state.listed()
-    state.listed()
+    state.listed(0.0, 1.0)
+    state.listed(0.0, 1.0)
     assert state.watch_due()
     assert state.watch_forbidden() is Refusal.AGAIN  # no second switch, no second hint
     assert not state.watch_due()
     assert state.watch_opened() is True and state.mode is SyncMode.WATCH
     assert state.watch_opened() is False
+
+
+@pytest.mark.parametrize(
+    ("started", "ended", "now", "wait"),
+    [
+        (100.0, 100.5, 100.5, 9.5),  # a quick list: the next starts one interval after this one did
+        (100.0, 108.0, 108.0, 5.0),  # a slow list: half an interval of rest for the API server
+        (100.0, 100.5, 130.0, 0.0),  # overdue (a probe watch ran meanwhile): list at once
+    ],
+)
+def test_lists_start_an_interval_apart_but_never_back_to_back(
+    started: float, ended: float, now: float, wait: float
+) -> None:
+    state = listing_state(list_interval_seconds=10, probe_every_lists=6)
+    state.listed(started, ended)
+    assert state.seconds_to_next_list(now) == wait
 
 
 def test_one_refusal_between_accepted_watches_never_starts_list_mode() -> None:
