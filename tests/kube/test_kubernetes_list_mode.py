@@ -21,6 +21,7 @@ from tests.support.polling import wait_until
 LIST_INTERVAL_SECONDS = 0.1
 LISTING = dataclasses.replace(FAST, list_interval_seconds=LIST_INTERVAL_SECONDS, watch_probe_every_lists=1000)
 HINT = 'Grant verb "watch" on resource "pods"'
+SYNC_MODE = "netchecker_kubernetes_pod_sync_mode"
 
 
 def names(source: KubernetesPodSource) -> set[str]:
@@ -29,10 +30,10 @@ def names(source: KubernetesPodSource) -> set[str]:
 
 def mode(registry: CollectorRegistry) -> str:
     """The one mode netchecker_kubernetes_pod_sync_mode shows as 1 (and it must be exactly one)."""
-    shown = [m for m in SyncMode if registry.get_sample_value("netchecker_kubernetes_pod_sync_mode",
-                                                                {"mode": m.value}) == 1.0]  # fmt: skip
-    assert len(shown) == 1, shown
-    return shown[0].value
+    values = {m.value: registry.get_sample_value(SYNC_MODE, {"mode": m.value}) for m in SyncMode}
+    shown = [m for m, value in values.items() if value == 1.0]
+    assert len(shown) == 1 and sum(v or 0.0 for v in values.values()) == 1.0, values
+    return shown[0]
 
 
 def hints(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
