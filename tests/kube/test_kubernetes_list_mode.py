@@ -120,7 +120,8 @@ def test_a_forbidden_watch_lists_every_interval_and_sees_every_change(
     assert "cluster-wide (ClusterRole + ClusterRoleBinding)" in record.getMessage()
     assert f"listing them every {LIST_INTERVAL_SECONDS:g}s" in record.getMessage()
     assert 'cannot watch resource "pods"' in record.getMessage()  # the API server's own words
-    assert registry.get_sample_value("netchecker_kubernetes_relists_total") == len(apiserver.list_requests())
+    relists = registry.get_sample_value("netchecker_kubernetes_relists_total") or 0.0
+    assert relists <= len(apiserver.list_requests()) <= relists + 1  # every list counted, one in flight
 
 
 def test_lists_are_spaced_by_the_interval_not_back_to_back(
