@@ -272,7 +272,10 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
         store = deps.store.health()
         if not store.up:
             reasons.append("store unavailable" + (f": {store.detail}" if store.detail else ""))
-        if not deps.snapshot().reconciled:
+        snapshot = deps.snapshot()
+        # A pod list that never loaded must not take the server out of its Service: reports are
+        # stored all the same, and connectivity_check answers the original's 500 (issue 22).
+        if not snapshot.reconciled and snapshot.pod_source.up:
             reasons.append("no reconcile pass has succeeded yet")
         if reasons:
             return json_response({"status": "not ready", "reasons": reasons}, 503)

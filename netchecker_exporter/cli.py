@@ -24,7 +24,7 @@ from netchecker_exporter import __version__
 from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.defence import ApiCounters
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
-from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
 from netchecker_exporter.export_estimate import ExportEstimate
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
@@ -99,8 +99,11 @@ def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
         return AgentCapacity(max_agents=limits.max_agents, budget=budget)
     listed = pods
 
-    def listed_names() -> list[str]:
-        return [pod.name for pod in listed.expected_pods({})]
+    def listed_names() -> list[str] | None:
+        try:
+            return [pod.name for pod in listed.expected_pods({})]
+        except PodSourceUnavailableError:  # no list loaded yet: ingest must not wait for one
+            return None
 
     return AgentCapacity(
         max_agents=limits.max_agents,
@@ -124,9 +127,13 @@ def build_pod_source(
         # Imported here: the kubernetes client costs half a second that other sources need not pay.
         from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
         from netchecker_exporter.pods.kubernetes import KubernetesPodSource, connect
+        from netchecker_exporter.pods.watch_timing import WatchTiming
 
         metrics = KubernetesClientMetrics(registry)
-        watched = KubernetesPodSource(connect(access, environ), settings.kubernetes, metrics=metrics)
+        timing = WatchTiming(list_interval_seconds=settings.check_interval_seconds)  # without watch
+        watched = KubernetesPodSource(
+            connect(access, environ), settings.kubernetes, timing=timing, metrics=metrics
+        )
         log.info("pod source: kubernetes via %s, pods labelled %r in %s", access.reason,
                  settings.kubernetes.agent_selector, watched.scope)  # fmt: skip
         return watched

@@ -33,6 +33,27 @@ def test_listed_pods_keep_their_slots_whatever_unlisted_names_arrive() -> None:
         capacity.admit("x2", len(stored), lambda: stored)
 
 
+def test_before_the_pod_list_loads_only_max_agents_bounds_new_agents() -> None:
+    """Issue 22: the API unreachable since start-up must not refuse reports; the unlisted bound
+    starts once a list has loaded, counting what was stored before it."""
+    stored: list[str] = []
+    pods: list[str] | None = None
+    now = [0.0]
+    capacity = AgentCapacity(max_agents=3, max_unlisted=1, listed=lambda: pods, monotonic=lambda: now[0])
+    for name in ("x1", "x2", "p1"):
+        capacity.admit(name, len(stored), lambda: stored)
+        stored.append(name)
+        now[0] += 2  # past the refresh: each admission asks the pod source again
+    with pytest.raises(AgentLimitError, match="-max-agents"):
+        capacity.admit("x3", len(stored), lambda: stored)
+    stored.remove("x2")
+    pods = ["p1", "p2"]  # the list loads: x1 is one unlisted agent, the bound's whole share
+    now[0] += 2
+    with pytest.raises(AgentLimitError, match="-max-unlisted-agents"):
+        capacity.admit("x4", len(stored), lambda: stored)
+    capacity.admit("p2", len(stored), lambda: stored)
+
+
 def test_one_write_too_many_is_refused_at_once_not_queued() -> None:
     release = threading.Event()
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from netchecker_exporter.errors import NetcheckerError, PodSourceUnavailableError
 
+HTTP_FORBIDDEN = 403
 HTTP_GONE = 410
-AUTH_FAILURES = frozenset({401, 403})
+AUTH_FAILURES = frozenset({401, HTTP_FORBIDDEN})
 
 
 class ResourceExpiredError(NetcheckerError):
@@ -93,12 +94,25 @@ def auth_hint(error: KubernetesApiError, namespace: str | None) -> str:
             f"Kubernetes API rejected our credentials ({error}): check the service-account token "
             "or the kubeconfig user"
         )
-    where = (
-        f"in namespace {namespace} (Role + RoleBinding)"
-        if namespace
-        else "cluster-wide (ClusterRole + ClusterRoleBinding)"
-    )
     return (
         f"Kubernetes API forbids us to {error.verb} pods ({error.message}): grant the exporter's "
-        f'service account RBAC verbs ["list", "watch"] on resource "pods" (apiGroup "") {where}'
+        f'service account RBAC verbs ["list", "watch"] on resource "pods" (apiGroup "") '
+        f"{grant_scope(namespace)}"
     )
+
+
+def list_mode_hint(error: KubernetesApiError, namespace: str | None, interval: float, probe: float) -> str:
+    """Why we list every interval instead of watching, and the one grant that would end it."""
+    return (
+        f"Kubernetes API forbids us to watch pods ({error.message}): listing them every {interval:g}s "
+        f"instead, as the original server did (kubespray's role grants pods: get, list). Grant verb "
+        f'"watch" on resource "pods" (apiGroup "") {grant_scope(namespace)} to watch again: it is '
+        f"tried every {probe:g}s"
+    )
+
+
+def grant_scope(namespace: str | None) -> str:
+    """Where the grant must be: the namespace we watch, or the whole cluster."""
+    if namespace:
+        return f"in namespace {namespace} (Role + RoleBinding)"
+    return "cluster-wide (ClusterRole + ClusterRoleBinding)"

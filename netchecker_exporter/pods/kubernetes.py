@@ -1,4 +1,5 @@
-"""Pod source `kubernetes`: agent pods from the API server by list + watch in a background thread.
+"""Pod source `kubernetes`: agent pods from the API server by list + watch in a background thread,
+or by a list every check interval while RBAC forbids the watch (sync_mode).
 
 The only module that imports the official `kubernetes` client.
 """
@@ -26,17 +27,20 @@ from netchecker_exporter.pods.cluster_access import ClusterAccess
 from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
 from netchecker_exporter.pods.kube_protocol import (
     AUTH_FAILURES,
+    HTTP_FORBIDDEN,
     KubernetesApiError,
     ResourceExpiredError,
     WatchDroppedError,
     auth_hint,
     error_from_response,
     event_lines,
+    list_mode_hint,
     parse_event,
     status_error,
 )
 from netchecker_exporter.pods.open_response import OpenResponse
 from netchecker_exporter.pods.pod_cache import PodCache, resource_version_of
+from netchecker_exporter.pods.sync_mode import Refusal, SyncModeState
 from netchecker_exporter.pods.watch_timing import WatchTiming, backoff_seconds
 from netchecker_exporter.report import AgentRecord
 from netchecker_exporter.settings import KubernetesSettings
@@ -65,7 +69,8 @@ def connect(access: ClusterAccess, environ: Mapping[str, str]) -> ApiClient:
 
 
 class KubernetesPodSource:
-    """Keeps the labelled agent pods mirrored through list + watch; expected_pods() reads the mirror."""
+    """Keeps the labelled agent pods mirrored through list + watch (or a list every check interval
+    while the watch is forbidden); expected_pods() reads the mirror."""
 
     kind = "kubernetes"
     reporters_are_expected = False
@@ -98,6 +103,9 @@ class KubernetesPodSource:
         self._up = False
         self._last_sync: float | None = None
         self._last_error = "the first list has not completed yet"
+        self._sync_mode = SyncModeState(
+            self._timing.list_interval_seconds, self._timing.watch_probe_every_lists
+        )
 
     @property
     def scope(self) -> str:
@@ -150,20 +158,48 @@ class KubernetesPodSource:
                 self._record_failure(PodSourceUnavailableError(f"unexpected error: {error!r}"))
 
     def _list_and_watch(self) -> None:
-        if self._resource_version is None:
+        """One round: list if we must (first, after 410, or in list mode), then watch if we may."""
+        if self._resource_version is None or self._sync_mode.listing:
             self._relist()
-        self._watch()
+        if not self._sync_mode.watch_due():
+            self._pause(self._sync_mode.seconds_to_next_list(time.monotonic()))
+            return
+        try:
+            self._watch()
+        except KubernetesApiError as error:
+            if error.verb != "watch" or error.status != HTTP_FORBIDDEN:
+                raise
+            self._list_instead(error)
+
+    def _list_instead(self, error: KubernetesApiError) -> None:
+        """The watch is forbidden (kubespray's role): list every interval, say so once, as a metric too."""
+        interval = self._sync_mode.list_interval_seconds
+        refusal = self._sync_mode.watch_forbidden()
+        if refusal is Refusal.FIRST:
+            log.info("Kubernetes API refused to watch pods (%s); trying again in %gs before "
+                     "falling back to a list every %gs", error.message, interval, interval)  # fmt: skip
+            self._pause(interval)
+            return
+        if refusal is Refusal.CONFIRMED:
+            probe = self._sync_mode.probe_seconds
+            log.warning("%s", list_mode_hint(error, self._namespace, interval, probe))
+            self._metrics.show_sync_mode(self._sync_mode.mode)
+            return  # list at once: the pods are one interval old already
+        log.debug("watch of pods still forbidden (%s); listing on", error.message)
+        self._pause(self._sync_mode.seconds_to_next_list(time.monotonic()))
 
     def _relist(self) -> None:
         started = time.monotonic()
         items, version, pages = self._list_all()
+        self._sync_mode.listed(started, time.monotonic())
         expected = self._cache.replace(items)
         self._resource_version = version
         self._expiries = 0
         self._metrics.relists.inc()
         self._mark_up(synced=True)
         self._synced.set()
-        log.info(
+        log.log(
+            logging.DEBUG if self._sync_mode.listing else logging.INFO,
             "listed %d agent pods in %s (%d expected) in %.2fs, %d page(s), resourceVersion %s",
             len(items), self.scope, expected, time.monotonic() - started, pages, version,
         )  # fmt: skip
@@ -208,6 +244,10 @@ class KubernetesPodSource:
             _request_timeout=(self._timing.connect_timeout_seconds, self._timing.watch_idle_seconds),
         )
         self._mark_up(synced=False)
+        if self._sync_mode.watch_opened():
+            log.info("watch of pods allowed again: watching instead of listing every %gs",
+                     self._sync_mode.list_interval_seconds)  # fmt: skip
+            self._metrics.show_sync_mode(self._sync_mode.mode)
         try:
             for line in event_lines(response.stream(amt=None, decode_content=True)):
                 self._apply(line)

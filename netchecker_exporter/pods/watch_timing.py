@@ -1,8 +1,10 @@
-"""Timeouts, paging and retry backoff of the Kubernetes list + watch loop."""
+"""Timeouts, paging, retry backoff and list-mode pace of the Kubernetes list + watch loop."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from netchecker_exporter.pods.sync_mode import WATCH_PROBE_EVERY_LISTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,9 @@ class WatchTiming:
     page_size: int = 500
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 30.0
+    list_interval_seconds: float = 10.0
+    """Between two lists while RBAC forbids the watch: the CLI passes -check-interval."""
+    watch_probe_every_lists: int = WATCH_PROBE_EVERY_LISTS
 
 
 def backoff_seconds(timing: WatchTiming, attempt: int, fraction: float) -> float:

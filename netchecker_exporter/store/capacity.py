@@ -1,6 +1,7 @@
 """How many agents a store may hold: -max-agents, and -max-unlisted-agents for pods the pod source
 does not list (yet), so a flood of made-up names can neither grow memory nor crowd out real pods;
 and, with a MetricsBudget, how many bytes of /metrics they may make (-max-metrics-bytes).
+The unlisted bound waits for a pod list to load: ingest never depends on the pod source.
 
 Pure apart from a lock and a clock: the store asks admit_report() for every report; the agent
 bounds are asked for new names only, so known agents are never refused by them.
@@ -20,13 +21,16 @@ from netchecker_exporter.store.metrics_budget import MetricsBudget, Records
 REFRESH_SECONDS = 1.0
 """How often the listed names and the unlisted count are recomputed (O(agents)) under a flood."""
 
-ListedNames = Callable[[], Iterable[str]]
+ListedNames = Callable[[], Iterable[str] | None]
+"""The names the pod source lists, or None while it has not loaded a list (API unreachable since
+start-up): every agent then counts against -max-agents alone, as with no pod source."""
 
 
 class AgentCapacity:
-    """With no pod list (`listed` None) every agent counts against `max_agents`. With one, listed
-    pods count against `max_agents` and the others against `max_unlisted` alone: the watch may lag
-    a new pod by a second, so its first reports are kept, but made-up names cannot take its slot."""
+    """With no pod list (`listed` None, or answering None) every agent counts against `max_agents`.
+    With one, listed pods count against `max_agents` and the others against `max_unlisted` alone:
+    the watch may lag a new pod by a second, so its first reports are kept, but made-up names
+    cannot take its slot."""
 
     def __init__(
         self,
@@ -42,7 +46,7 @@ class AgentCapacity:
         self._max_unlisted = max_unlisted
         self._listed_source = listed
         self._monotonic = monotonic
-        self._listed: frozenset[str] = frozenset()
+        self._listed: frozenset[str] | None = None
         self._unlisted = 0
         self._refreshed = -REFRESH_SECONDS
         self._lock = threading.Lock()
@@ -73,11 +77,11 @@ class AgentCapacity:
     def admit(self, name: str, count: int, names: Callable[[], Iterable[str]]) -> None:
         """May the new agent `name` join the `count` stored ones (`names`)? Raise AgentLimitError if not."""
         if self._listed_source is None:
-            if count >= self.max_agents:
-                raise _limit_error("max-agents", self.max_agents, "agents", "agent_limit")
-            return
+            return self._admit_against_max_agents(count)
         with self._lock:
             self._refresh(names)
+            if self._listed is None:
+                return self._admit_against_max_agents(count)
             if name in self._listed:
                 if count - self._unlisted >= self.max_agents:
                     raise _limit_error("max-agents", self.max_agents, "listed agents", "agent_limit")
@@ -87,13 +91,19 @@ class AgentCapacity:
                 raise _limit_error("max-unlisted-agents", limit, "unlisted agents", "unlisted_limit")
             self._unlisted += 1
 
+    def _admit_against_max_agents(self, count: int) -> None:
+        if count >= self.max_agents:
+            raise _limit_error("max-agents", self.max_agents, "agents", "agent_limit")
+
     def _refresh(self, names: Callable[[], Iterable[str]]) -> None:
         now = self._monotonic()
         if now - self._refreshed < REFRESH_SECONDS or self._listed_source is None:
             return
         self._refreshed = now
-        self._listed = frozenset(self._listed_source())
-        self._unlisted = sum(1 for name in names() if name not in self._listed)
+        listed = self._listed_source()
+        self._listed = None if listed is None else frozenset(listed)
+        if self._listed is not None:
+            self._unlisted = sum(1 for name in names() if name not in self._listed)
 
 
 def _limit_error(flag: str, limit: int, what: str, reason: str) -> AgentLimitError:

@@ -67,10 +67,12 @@ class FakeKubeApiServer:
     bookmarks_sent: list[int] = field(default_factory=list)
     unreachable: bool = False
     cuts: int = 0
+    bind_port: int = 0
+    """0: any free port; else that one (an exporter already pointed at it, the API 'coming up')."""
     _httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> FakeKubeApiServer:
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        httpd = ThreadingHTTPServer(("127.0.0.1", self.bind_port), _Handler)
         httpd.daemon_threads = True
         if self.tls is not None:
             httpd.socket = self.tls.wrap_socket(httpd.socket, server_side=True)
