@@ -29,6 +29,7 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
 )
 from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.health import readiness
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
@@ -238,15 +239,9 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 
     @app.get("/readyz")
     def readyz() -> bottle.HTTPResponse:
-        reasons = []
-        store = deps.store.health()
-        if not store.up:
-            reasons.append("store unavailable" + (f": {store.detail}" if store.detail else ""))
-        if not deps.snapshot().reconciled:
-            reasons.append("no reconcile pass has succeeded yet")
-        if reasons:
-            return json_response({"status": "not ready", "reasons": reasons}, 503)
-        return json_response({"status": "ready"})
+        # The front answers both on its event loop (health.py); these serve the WSGI app alone.
+        status, payload = readiness(deps.store.health(), reconciled=deps.snapshot().reconciled)
+        return json_response(payload, status)
 
 
 def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
