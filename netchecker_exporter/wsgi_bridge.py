@@ -50,11 +50,18 @@ class FileBody:
         self.file.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Chunks:
+    """An app's answer in several parts (shared, immutable bytes): sent part by part, never joined."""
+
+    parts: tuple[bytes, ...]
+
+
 @dataclass(slots=True)
 class WsgiResult:
     status: int
     headers: list[tuple[str, str]]
-    body: bytes | FileBody
+    body: bytes | Chunks | FileBody
 
 
 class WsgiBridge:
@@ -134,7 +141,9 @@ class WsgiBridge:
         del body  # the reservation ends with the caller; the bytes must not outlive it
         headers = [*result.headers, ("connection", "close")] if closing else result.headers
         if isinstance(result.body, FileBody):
-            await _stream(proto, result.status, headers, result.body)
+            await _stream_file(proto, result.status, headers, result.body, self._reads)
+        elif isinstance(result.body, Chunks):
+            await _stream_chunks(proto, result.status, headers, result.body)
         else:
             proto.response_bytes(result.status, headers, result.body)
 
@@ -182,20 +191,30 @@ class WsgiBridge:
         if isinstance(iterable, FileBody):
             return WsgiResult(started[0], started[1], iterable)
         try:
-            content = b"".join(iterable)
+            parts = tuple(iterable)  # references only: the parts are sent as they are
         finally:
             getattr(iterable, "close", lambda: None)()
-        return WsgiResult(started[0], started[1], content)
+        answer: bytes | Chunks = parts[0] if len(parts) == 1 else Chunks(parts) if parts else b""
+        return WsgiResult(started[0], started[1], answer)
 
 
-async def _stream(proto: Any, status: int, headers: list[tuple[str, str]], body: FileBody) -> None:
-    """A file body (the /metrics exposition) sent block by block from the loop, never joined."""
+async def _stream_file(
+    proto: Any, status: int, headers: list[tuple[str, str]], body: FileBody, reads: HandoffPool
+) -> None:
+    """A file body (the /metrics exposition) sent block by block, never joined. The blocks are read
+    on a read thread: copying tens of megabytes on the loop would delay every probe behind it."""
     transport = proto.response_stream(status, headers)
     try:
-        for block in body:
+        while block := await reads.run(body.file.read, body.block_size):
             await transport.send_bytes(block)
     finally:
         body.close()
+
+
+async def _stream_chunks(proto: Any, status: int, headers: list[tuple[str, str]], body: Chunks) -> None:
+    transport = proto.response_stream(status, headers)
+    for part in body.parts:
+        await transport.send_bytes(part)
 
 
 def wsgi_environ(scope: Any, body: bytes, declared: str | None) -> dict[str, Any]:
