@@ -13,13 +13,17 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import requests
 
+from netchecker_exporter.serve import FrontSettings, GranianFront
 from tests.support.exporter import ExporterProcess, metric_value
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
 from tests.support.reports import flood_report
 
 pytestmark = [pytest.mark.process]
@@ -255,3 +259,24 @@ def test_a_head_over_the_head_budget_is_refused() -> None:
             reply = read_until_closed(conn)
         assert reply == b"" or reply.startswith(b"HTTP/1.1 431"), reply[:80]
         assert server.get("/api/v1/ping").status_code == 200
+
+
+def parts_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Answers in several shared parts, as a handler returning a Snapshot's rendered chunks does."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return iter([b"first ", memoryview(b"second ")[:7], b"x" * 300_000])
+
+
+def test_an_answer_in_parts_arrives_whole_and_in_order() -> None:
+    settings = FrontSettings("127.0.0.1", free_port(), 4096)
+    stop = threading.Event()
+    thread = threading.Thread(target=GranianFront(parts_app, settings).serve_until, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: socket.create_connection(("127.0.0.1", settings.port)).close() or True, 10,
+                   "the front to listen", ignoring=(OSError,))  # fmt: skip
+        response = requests.get(f"http://127.0.0.1:{settings.port}/", timeout=10)
+        assert response.content == b"first second " + b"x" * 300_000
+    finally:
+        stop.set()
+        thread.join(timeout=10)

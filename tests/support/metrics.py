@@ -10,8 +10,8 @@ from netchecker_exporter.cli import build_registry
 from netchecker_exporter.defence import ApiCounters
 from netchecker_exporter.diagnosis import diagnose
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
-from netchecker_exporter.front_admission import FrontMetrics
 from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.front_admission import FrontMetrics
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
 from netchecker_exporter.settings import DiagnosisSettings
