@@ -26,6 +26,9 @@ HEAVY_PATHS = frozenset({"/metrics", "/api/v1/agents", "/api/v1/agents/", "/api/
 """GETs whose answer is megabytes at 10,000 agents (and a render on a read thread)."""
 BUDGETS = ("connections", "connections_per_client", "inflight_bytes", "heavy_reads")
 LOG_INTERVAL_SECONDS = 10.0
+CLIENT_BYTE_SHARE = 0.25
+"""Of -max-inflight-bytes, what one source address may hold: an attacker's half-sent bodies leave
+three quarters to the agents (16 MiB of the default 64: 4,500 reports at once from one address)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,8 @@ class FrontAdmission:
             LedgerLimits(budgets.max_connections, budgets.max_connections_per_client, budgets.idle_seconds)
         )
         self._bytes = CountBudget(budgets.max_inflight_bytes)
+        self._bytes_by_host: dict[str, int] = {}
+        self._client_share = max(1, int(budgets.max_inflight_bytes * CLIENT_BYTE_SHARE))
         self._heavy = CountBudget(budgets.max_heavy_reads)
         self._metrics = metrics
         self._log = RefusalLog(clock)
@@ -157,20 +162,39 @@ class FrontAdmission:
         else:
             self._ledger.touch(peer, self._clock())
 
-    def reserve_bytes(self, size: int, what: str) -> Refusal | None:
-        """Hold `size` bytes (a body about to be received) or refuse, before any of them is read."""
-        if self._bytes.try_reserve(size):
-            return None
-        held, limit = self._bytes.held, self.budgets.max_inflight_bytes
-        message = (
-            f"{held} bytes of request bodies are in flight; {what} of {size} bytes would exceed "
-            f"-max-inflight-bytes {limit}; retry shortly"
-        )
-        refusal = _refusal("inflight_bytes", message, close=True)
-        return self._refuse(refusal, f"{held} of {limit} bytes held, {what} of {size} refused")
+    def reserve_bytes(self, size: int, host: str) -> Refusal | None:
+        """Hold `size` bytes of a body about to be received from `host`, or refuse before any is read.
 
-    def release_bytes(self, size: int) -> None:
+        One source address may hold at most CLIENT_BYTE_SHARE of the budget, so a client sending
+        large bodies slowly cannot take the reports of every other agent with it."""
+        if not size:
+            return None
+        limit, share = self.budgets.max_inflight_bytes, self._client_share
+        held_by_host = self._bytes_by_host.get(host, 0)
+        if held_by_host + size > share:
+            message = (
+                f"client {host} has {held_by_host} bytes of request bodies in flight; a body of {size} "
+                f"bytes would exceed its share ({share}) of -max-inflight-bytes {limit}; retry shortly"
+            )
+            refusal = _refusal("inflight_bytes", message, close=True)
+            return self._refuse(refusal, f"client {host} at its share of {share} bytes")
+        if not self._bytes.try_reserve(size):
+            message = (
+                f"{self._bytes.held} bytes of request bodies are in flight; a body of {size} bytes "
+                f"would exceed -max-inflight-bytes {limit}; retry shortly"
+            )
+            refusal = _refusal("inflight_bytes", message, close=True)
+            return self._refuse(refusal, f"{self._bytes.held} of {limit} bytes held")
+        self._bytes_by_host[host] = held_by_host + size
+        return None
+
+    def release_bytes(self, size: int, host: str) -> None:
+        if not size:
+            return
         self._bytes.release(size)
+        left = self._bytes_by_host.pop(host, 0) - size
+        if left > 0:
+            self._bytes_by_host[host] = left
 
     def start_heavy_read(self) -> Refusal | None:
         if self._heavy.try_reserve(1):

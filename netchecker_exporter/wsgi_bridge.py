@@ -27,6 +27,10 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 TIMEOUT_BODY = b'{"error": "request body not received in time"}'
 JSON_HEADERS = [("content-type", "application/json")]
 JSON_CLOSE = [*JSON_HEADERS, ("connection", "close")]
+PING_PATH = "/api/v1/ping"
+PING_HEADERS = [("content-type", "text/plain; charset=utf-8")]
+"""What bottle answers GET /api/v1/ping with (api.EMPTY_OK), which the bridge answers itself."""
+PING_CLOSE = [*PING_HEADERS, ("connection", "close")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,11 @@ class WsgiBridge:
             proto.response_bytes(verdict.status, verdict.headers(), verdict.body)
             return
         closing = verdict or "close" in scope.headers.get("connection", "").lower()
+        if scope.path == PING_PATH and scope.method in READ_METHODS:
+            # The agents' probe of us, thousands a second: constant, so no thread and no bottle.
+            proto.response_bytes(200, PING_CLOSE if closing else PING_HEADERS, b"")
+            admission.connection_done(peer, closing=closing)
+            return
         try:
             await self._serve(scope, proto, closing=closing)
         finally:
@@ -113,7 +122,8 @@ class WsgiBridge:
             proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
             return
         reserved = self._body_reservation(scope) if admission is not None else 0
-        if admission is not None and (refusal := admission.reserve_bytes(reserved, "a request body")):
+        host = scope.client.rpartition(":")[0]
+        if admission is not None and (refusal := admission.reserve_bytes(reserved, host)):
             if heavy:
                 admission.end_heavy_read()
             proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
@@ -122,7 +132,7 @@ class WsgiBridge:
             await self._answer(scope, proto, closing=closing)
         finally:
             if admission is not None:
-                admission.release_bytes(reserved)
+                admission.release_bytes(reserved, host)
                 if heavy:
                     admission.end_heavy_read()
 

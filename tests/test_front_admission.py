@@ -65,8 +65,10 @@ def test_each_refusal_names_its_flag_and_is_counted() -> None:
     admission, _, registry = make_admission(max_connections=1, max_inflight_bytes=100, max_heavy_reads=1)
     assert admission.connection("1.2.3.4:5") is True  # the only slot: at the eviction mark
     assert "-max-connections 1" in error_of(admission.connection("1.2.3.4:6"))
-    assert admission.reserve_bytes(60, "a request body") is None
-    refusal = admission.reserve_bytes(60, "a request body")
+    for host in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        assert admission.reserve_bytes(25, host) is None  # each at its share, a quarter
+    refusal = admission.reserve_bytes(20, "10.0.0.5")
+    assert "100 bytes of request bodies are in flight" in error_of(refusal)
     assert "-max-inflight-bytes 100" in error_of(refusal)
     assert refusal is not None and ("connection", "close") in refusal.headers()
     assert admission.start_heavy_read() is None
@@ -76,7 +78,7 @@ def test_each_refusal_names_its_flag_and_is_counted() -> None:
     assert ("connection", "close") not in heavy.headers()  # nothing held: keep the connection
     for budget in ("connections", "inflight_bytes", "heavy_reads"):
         assert registry.get_sample_value("netchecker_http_refused_total", {"budget": budget}) == 1
-    assert registry.get_sample_value("netchecker_http_inflight_bytes") == 60
+    assert registry.get_sample_value("netchecker_http_inflight_bytes") == 100
     assert registry.get_sample_value("netchecker_http_heavy_reads") == 1
     assert registry.get_sample_value("netchecker_http_connections") == 1
 
@@ -121,3 +123,16 @@ def test_the_probe_answers_read_only_published_state() -> None:
     health["up"] = True
     answer = endpoints.answer("/readyz")
     assert (answer.status, json.loads(answer.body)) == (200, {"status": "ready"})
+
+
+def test_one_client_may_hold_a_quarter_of_the_byte_budget() -> None:
+    admission, _, _ = make_admission(max_inflight_bytes=400)
+    assert admission.reserve_bytes(60, "10.0.0.1") is None
+    assert admission.reserve_bytes(40, "10.0.0.1") is None
+    error = error_of(admission.reserve_bytes(1, "10.0.0.1"))
+    assert "client 10.0.0.1 has 100 bytes of request bodies in flight" in error
+    assert "its share (100) of -max-inflight-bytes 400" in error
+    assert admission.reserve_bytes(100, "10.0.0.2") is None  # another client still fits
+    admission.release_bytes(60, "10.0.0.1")
+    assert admission.reserve_bytes(60, "10.0.0.1") is None
+    assert admission.inflight_bytes == 200
