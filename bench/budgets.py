@@ -43,6 +43,9 @@ AGENTS = 10_000
 HOST = "127.0.0.1"
 HEALTH_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 PING = b"GET /api/v1/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+ATTACKER = "127.0.0.2"
+"""The source address of the held bodies and heads; the agents' POSTs and the probes come from
+127.0.0.1, as in a cluster where the attacker is not the agents' node."""
 SOURCES = tuple(f"127.0.0.{i}" for i in range(2, 12))
 """The keep-alive attacker's source addresses: ten clients of 840 connections, each within its
 -max-connections-per-client share, 8,400 together over -max-connections."""
@@ -174,12 +177,12 @@ def read_flood(port: int, clients: int) -> Callable[[asyncio.Event], Coroutine[A
 
 
 async def hold_connections(port: int, count: int, prefix: bytes, stop: asyncio.Event) -> dict[str, Any]:
-    """`count` connections that send `prefix` and then hold; how the server treated them."""
+    """`count` connections from ATTACKER that send `prefix` and hold; how the server treated them."""
     outcomes: dict[str, int] = {}
 
     async def one() -> None:
         try:
-            reader, writer = await asyncio.open_connection(HOST, port)
+            reader, writer = await asyncio.open_connection(HOST, port, local_addr=(ATTACKER, 0))
             writer.write(prefix)
             await writer.drain()
         except OSError as error:
