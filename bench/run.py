@@ -210,6 +210,15 @@ def slow_clients(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         server.stop()
 
 
+def front_budgets(args: argparse.Namespace) -> dict[str, Any]:
+    """bench.budgets: issue 23's attacks at full size on a server of its own (RSS, /healthz p99)."""
+    command = [sys.executable, "-m", "bench.budgets", f"--seconds={args.budget_seconds}",
+               f"--server-cpu={args.server_cpu}", f"--client-cpu={args.client_cpu}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out = Path(args.out) / stamp
@@ -225,6 +234,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         results.update({"etcd": etcd_results} if "error" in etcd_results else etcd_results)
     if args.attack_duration > 0:
         results["slow_clients"] = recorded("slow clients", lambda: slow_clients(args, out))
+    if args.budget_seconds > 0:
+        results["budgets"] = recorded("front budgets", lambda: front_budgets(args))
     if args.kube_quiet > 0:
         results["kube"] = recorded("kube", lambda: [
             kube_sync.kube_scenario(args.server_cpu, out / "kube", quiet_seconds=args.kube_quiet)
@@ -275,6 +286,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--trickle", type=int, default=1500, help="slow-client attack: trickling connections")
     parser.add_argument("--idle", type=int, default=1000, help="slow-client attack: idle connections")
     parser.add_argument("--attack-duration", type=float, default=20, help="seconds of attack (0: skip)")
+    parser.add_argument("--budget-seconds", type=float, default=20, help="bench.budgets per attack (0: skip)")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))

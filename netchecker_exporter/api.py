@@ -29,6 +29,7 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
 )
 from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.health import readiness
 from netchecker_exporter.json_views import AgentListing, DiagnosisView
 from netchecker_exporter.log_limiter import RefusalLogLimiter, summarize_left_out
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
@@ -268,18 +269,12 @@ def _add_health_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
 
     @app.get("/readyz")
     def readyz() -> bottle.HTTPResponse:
-        reasons = []
-        store = deps.store.health()
-        if not store.up:
-            reasons.append("store unavailable" + (f": {store.detail}" if store.detail else ""))
+        # The front answers both on its event loop (health.py); these serve the WSGI app alone.
         snapshot = deps.snapshot()
-        # A pod list that never loaded must not take the server out of its Service: reports are
-        # stored all the same, and connectivity_check answers the original's 500 (issue 22).
-        if not snapshot.reconciled and snapshot.pod_source.up:
-            reasons.append("no reconcile pass has succeeded yet")
-        if reasons:
-            return json_response({"status": "not ready", "reasons": reasons}, 503)
-        return json_response({"status": "ready"})
+        status, payload = readiness(
+            deps.store.health(), reconciled=snapshot.reconciled, pods_up=snapshot.pod_source.up
+        )
+        return json_response(payload, status)
 
 
 def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:

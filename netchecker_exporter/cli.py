@@ -28,6 +28,8 @@ from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
 from netchecker_exporter.export_estimate import ExportEstimate
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
+from netchecker_exporter.front_admission import FrontBudgets
+from netchecker_exporter.health import HealthEndpoints
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
@@ -52,6 +54,9 @@ no more (BENCHMARKS.md, measured on waitress). -max-pending-writes defaults to a
 32 refused 34% of a 1,000 reports/s fleet on a loaded machine, and liveness needs no spare ingest
 thread, as /healthz, /readyz and /metrics have threads of their own (FrontSettings.read_threads)."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
+LIGHT_READ_THREADS = 2
+"""Read threads beyond -max-heavy-reads, so single records, connectivity_check and ping never
+wait behind the heavy renders."""
 RUNBOOK = Path(__file__).resolve().parent.parent / "alerts" / "RUNBOOK.md"
 """Served at /runbook when the server runs from a checkout (the status page links to it)."""
 
@@ -226,6 +231,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             report_accepted=reconciler.report_accepted,
         )
     )
+    front = settings.front
     server = GranianFront(
         app,
         FrontSettings(
@@ -236,8 +242,18 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             # at saturation but stalled the loop behind the reconcile pass (BENCHMARKS.md).
             ingest_threads=SERVER_THREADS,
             drain_seconds=SHUTDOWN_DRAIN_SECONDS,
+            budgets=FrontBudgets(front.max_connections, front.max_connections_per_client,
+                                 front.max_inflight_bytes, front.max_heavy_reads),
+            max_head_bytes=front.max_head_bytes,
+            read_threads=front.max_heavy_reads + LIGHT_READ_THREADS,
         ),
-    )
+        health=HealthEndpoints(
+            store.health,
+            lambda: reconciler.snapshot.reconciled,
+            lambda: reconciler.snapshot.pod_source.up,
+        ),
+        registry=registry,
+    )  # fmt: skip
     stop = threading.Event()
     signals = StopOnSignals(stop)
     signals.install()

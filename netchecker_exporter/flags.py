@@ -89,6 +89,44 @@ FLAGS: tuple[Flag, ...] = (
         "Limits",
         "reports waiting on the etcd store at once; one more gets 503 at once (keeps workers free)",
     ),
+    Flag(
+        "max-connections",
+        int,
+        8192,
+        "HTTP front",
+        "client connections held at once; a request on one more gets 503 and is closed (probes "
+        "keep a reserve of 64)",
+    ),
+    Flag(
+        "max-connections-per-client",
+        int,
+        1024,
+        "HTTP front",
+        "connections one source address may hold of -max-connections",
+    ),
+    Flag(
+        "max-inflight-bytes",
+        int,
+        64 * 1024 * 1024,
+        "HTTP front",
+        "bytes of request bodies being received at once, reserved by their declared length; "
+        "a body beyond it gets 503 unread",
+    ),
+    Flag(
+        "max-heavy-reads",
+        int,
+        4,
+        "HTTP front",
+        "GETs of /metrics, /api/v1/agents/, /api/v1/diagnosis and / in progress at once; "
+        "one more gets 503 with Retry-After",
+    ),
+    Flag(
+        "max-head-bytes",
+        int,
+        16 * 1024,
+        "HTTP front",
+        "largest request head (request line and headers; 8192 .. 1048576)",
+    ),
     Flag("v", int, 0, "Logging (glog compatible)", "verbosity: 0 info, 1+ debug"),
     Flag("logtostderr", bool, False, "Logging (glog compatible)", "accepted; logs go to stderr"),
     Flag("alsologtostderr", bool, False, "Logging (glog compatible)", "accepted; no effect"),

@@ -66,6 +66,21 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FrontLimitSettings:
+    """What all clients together may make the HTTP front hold (README: What is refused and why)."""
+
+    max_connections: int = 8192
+    max_connections_per_client: int = 1024
+    max_inflight_bytes: int = 64 * 1024 * 1024
+    max_heavy_reads: int = 4
+    max_head_bytes: int = 16 * 1024
+
+
+MIN_HEAD_BYTES, MAX_HEAD_BYTES = 8192, 1024 * 1024
+"""hyper's smallest read buffer, and a generous top (its default is 400 KB)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DiagnosisSettings:
     """Thresholds of the per-node diagnosis (diagnosis.py)."""
 
@@ -92,6 +107,7 @@ class Settings:
     limits: LimitSettings = LimitSettings()
     diagnosis: DiagnosisSettings = DiagnosisSettings()
     metrics: MetricsSettings = MetricsSettings()
+    front: FrontLimitSettings = FrontLimitSettings()
 
     def describe(self) -> str:
         """One line with the effective configuration, for the start-up log."""
@@ -106,7 +122,11 @@ class Settings:
             f"max-agents={self.limits.max_agents} max-unlisted-agents={self.limits.max_unlisted_agents} "
             f"max-metrics-bytes={self.limits.max_metrics_bytes} "
             f"max-stored-field-bytes={self.limits.max_stored_field_bytes} "
-            f"legacy-metrics={str(self.metrics.legacy_metrics).lower()}"
+            f"legacy-metrics={str(self.metrics.legacy_metrics).lower()} "
+            f"max-connections={self.front.max_connections} "
+            f"max-connections-per-client={self.front.max_connections_per_client} "
+            f"max-inflight-bytes={self.front.max_inflight_bytes} "
+            f"max-heavy-reads={self.front.max_heavy_reads} max-head-bytes={self.front.max_head_bytes}"
         )
 
 
@@ -178,7 +198,23 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
         limits=_limit_settings(v, problems),
         diagnosis=_diagnosis_settings(v, problems),
         metrics=MetricsSettings(legacy_metrics=v["legacy-metrics"]),
+        front=_front_settings(v, problems),
     )
+
+
+def _front_settings(v: dict[str, Any], problems: list[str]) -> FrontLimitSettings:
+    names = ("max-connections", "max-connections-per-client", "max-inflight-bytes", "max-heavy-reads",
+             "max-head-bytes")  # fmt: skip
+    _require_positive(v, names, problems)
+    if not MIN_HEAD_BYTES <= v["max-head-bytes"] <= MAX_HEAD_BYTES:
+        problems.append(f"-max-head-bytes must be from {MIN_HEAD_BYTES} to {MAX_HEAD_BYTES} "
+                        f"(got {v['max-head-bytes']})")  # fmt: skip
+    if v["max-inflight-bytes"] < v["max-report-bytes"]:
+        problems.append(
+            f"-max-inflight-bytes ({v['max-inflight-bytes']}) must be at least -max-report-bytes "
+            f"({v['max-report-bytes']}): a largest report must fit"
+        )
+    return FrontLimitSettings(*(v[name] for name in names))
 
 
 def _diagnosis_settings(v: dict[str, Any], problems: list[str]) -> DiagnosisSettings:

@@ -1,0 +1,70 @@
+"""The HTTP front's budget flags: defaults, every source, bounds, and the serve settings they make."""
+
+from __future__ import annotations
+
+import pytest
+
+from netchecker_exporter.errors import ConfigError
+from netchecker_exporter.flags import format_help
+from netchecker_exporter.front_admission import FrontBudgets
+from netchecker_exporter.serve import HEALTH_RESERVE_CONNECTIONS, granian_connection_cap
+from netchecker_exporter.settings import FrontLimitSettings, load_settings
+
+
+def no_file(path: str) -> str:
+    raise OSError(f"no file {path}")
+
+
+def test_the_front_defaults() -> None:
+    assert load_settings([], {}, no_file).front == FrontLimitSettings(
+        max_connections=8192,
+        max_connections_per_client=1024,
+        max_inflight_bytes=64 * 1024 * 1024,
+        max_heavy_reads=4,
+        max_head_bytes=16384,
+    )
+
+
+def test_the_front_flags_come_from_flags_environment_and_the_file() -> None:
+    settings = load_settings(
+        ["-max-connections=500", "--max-heavy-reads", "2", "-config=front.yml"],
+        {"NETCHECKER_MAX_INFLIGHT_BYTES": "2097152", "NETCHECKER_MAX_CONNECTIONS_PER_CLIENT": "50"},
+        {"front.yml": "max-head-bytes: 32768\n"}.__getitem__,
+    )
+    assert settings.front == FrontLimitSettings(500, 50, 2_097_152, 2, 32768)
+    assert "max-connections=500" in settings.describe()
+    assert "max-head-bytes=32768" in settings.describe()
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["-max-connections=0"], "-max-connections must be greater than 0 (got 0)"),
+        (["-max-connections-per-client=-1"], "-max-connections-per-client must be greater than 0 (got -1)"),
+        (["-max-heavy-reads=0"], "-max-heavy-reads must be greater than 0 (got 0)"),
+        (["-max-head-bytes=4096"], "-max-head-bytes must be from 8192 to 1048576 (got 4096)"),
+        (["-max-head-bytes=2000000"], "-max-head-bytes must be from 8192 to 1048576 (got 2000000)"),
+        (
+            ["-max-inflight-bytes=1000"],
+            "-max-inflight-bytes (1000) must be at least -max-report-bytes (1048576): "
+            "a largest report must fit",
+        ),
+        (["-max-inflight-bytes=lots"], "flag -max-inflight-bytes: 'lots' is not an integer"),
+    ],
+)
+def test_each_bad_front_value_gets_its_exact_message(argv: list[str], problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(argv, {}, no_file)
+    assert problem in error.value.problems
+
+
+def test_help_lists_the_front_group() -> None:
+    text = format_help("netchecker-exporter")
+    assert "HTTP front:" in text
+    for name in ("max-connections", "max-connections-per-client", "max-inflight-bytes", "max-heavy-reads",
+                 "max-head-bytes"):  # fmt: skip
+        assert f"-{name} " in text
+
+
+def test_granian_accepts_the_cap_plus_a_reserve_for_probes() -> None:
+    assert granian_connection_cap(FrontBudgets(max_connections=100)) == 100 + HEALTH_RESERVE_CONNECTIONS
