@@ -1,6 +1,8 @@
 # netchecker-exporter: drop-in replacement for k8s-netchecker-server.
 #   docker build -t netchecker-exporter:0.1.0 .
 #   docker run -p 8081:8081 netchecker-exporter:0.1.0 -v=5 -logtostderr -endpoint=0.0.0.0:8081
+# Without a Docker engine or a registry: `make image` (buildah, on a base made from Debian packages;
+# docs/image.md) and `make image-test`.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # glibc (Debian) base: granian (the HTTP front, Rust) and grpcio/protobuf (upb) install as manylinux
 # wheels, so the image needs no compiler; the etcd stubs in store/etcdpb/ are committed, not generated.
@@ -26,7 +28,7 @@ RUN python -m venv /opt/venv \
 # then pip and setuptools, which only installing needed.
 RUN /opt/venv/bin/pip uninstall --yes \
       aiohttp aiohttp-retry aiohappyeyeballs aiosignal attrs frozenlist multidict propcache yarl \
- && rm -rf "$(/opt/venv/bin/python -c 'import kubernetes, os; print(os.path.dirname(kubernetes.__file__))')/aio" \
+ && /opt/venv/bin/python -c 'import kubernetes, pathlib, shutil; shutil.rmtree(pathlib.Path(kubernetes.__file__).parent / "aio")' \
  && /opt/venv/bin/pip uninstall --yes pip setuptools
 
 # --- runtime: the venv and the entry script, run by an unprivileged user
