@@ -61,13 +61,12 @@ class ServedImage:
     url: str
 
     @classmethod
-    def start(cls, image: str, etcd_url: str) -> ServedImage:
+    def start(cls, image: str, etcd_url: str, *run_options: str) -> ServedImage:
         """The image answering /healthz; a port taken in between (a small race) is retried once."""
         for attempt in range(2):
             port = listen_port()
-            container = Container.start(
-                image, "--network", "host", *READ_ONLY, args=kubespray_args(port, etcd_url)
-            )
+            options = ("--network", "host", *READ_ONLY, *run_options)
+            container = Container.start(image, *options, args=kubespray_args(port, etcd_url))
             served = cls(container, f"http://127.0.0.1:{port}")
             try:
                 wait_until(served.healthy, STARTUP_SECONDS, f"the container's /healthz on {served.url}")
