@@ -6,6 +6,7 @@ BIN = $(VENV)/bin
 ARGS ?=
 
 .PHONY: run test lint typecheck unit quick deps debian-deps bench demo stubs clean e2e
+.PHONY: image image-test
 
 # pytest-xdist workers: the slow tests wait on processes and sockets, not the CPU, so more workers
 # than cores pay off; the live-Prometheus module stays on one worker (its stack is module-scoped).
@@ -57,6 +58,17 @@ e2e: deps debian-deps
 .PHONY: manifests
 manifests: deps
 	@set -e; eval "$$(e2e/build-peers)"; $(BIN)/python -m e2e.manifests
+
+# The container image (docs/image.md): `make image` builds the real Dockerfile with buildah on a base
+# made once from Debian's packages (no registry is reached); `make image-test` runs that image with
+# kubespray's flags on etcd 3.6 from e2e/build-peers' cache (image_tests/, not part of `make test`).
+image:
+	./scripts/ensure-image-tools
+	./scripts/build-image
+
+image-test: deps image
+	@set -e; peers="$$(e2e/build-peers)"; eval "$$peers"; \
+	$(BIN)/pytest -p no:cacheprovider image_tests
 
 # The etcd v3 modules in netchecker_exporter/store/etcdpb/ from our .proto files (committed; a test
 # checks they are current).

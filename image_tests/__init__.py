@@ -1,0 +1,1 @@
+"""Tests of the built image (`make image-test`): the real container, run by podman, checked from outside."""
