@@ -33,6 +33,7 @@ ALERTS = {
     NodeVerdict.HOST_NETWORK_DOWN: "NetcheckerHostNetworkDownOnNode",
     NodeVerdict.DNS_FAILING: "NetcheckerNodeDNSFailing",
     NodeVerdict.PROBE_FAILING: "NetcheckerNodeProbeFailing",
+    NodeVerdict.FLAPPING: "NetcheckerNodeFlapping",
     NodeVerdict.CLOCK_SKEW: "NetcheckerNodeClockSkew",
     NodeVerdict.REBOOTED: "NetcheckerNodeRebooted",
 }

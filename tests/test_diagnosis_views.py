@@ -36,7 +36,10 @@ WORDS = {
     Fault.PROBE_FAILING: f"{PATH_URL} fails from the host and pod network (no connection); it fails from 1",
     Fault.CLOCK_SKEW: "the node's clock is 90 s ahead of the server's",
     Fault.REBOOTED: "the node rebooted",
+    Fault.FLAPPING: "its verdict changed 4 times in the last 15 min (between healthy, node unreachable",
 }
+RUNS = {Fault.FLAPPING: (1,) * 30}
+"""Seconds of fleet between passes; a flapping node's outages are seen with a pass every second."""
 
 
 class Rows(HTMLParser):
@@ -132,7 +135,8 @@ def test_each_verdict_shows_everywhere_with_its_evidence_and_goes_with_the_fault
     clock: FakeClock, fault: Fault
 ) -> None:
     cluster = Cluster(clock, fleet_with({1: fault}))
-    cluster.run(12)
+    for seconds in RUNS.get(fault, (12,)):
+        cluster.run(seconds)
     entry, row_text, series = node_views(cluster, NODE)
     assert (entry["verdict"], series) == (fault.value, [fault.value])
     assert WORDS[fault] in entry["reason"]
@@ -140,8 +144,8 @@ def test_each_verdict_shows_everywhere_with_its_evidence_and_goes_with_the_fault
     assert WORDS[fault] in row_text
     others = [n["verdict"] for n in cluster.diagnosis()["nodes"] if n["node"] != NODE]
     assert others == ["healthy"] * 3
-    if fault is Fault.REBOOTED:
-        clock.advance(1000)  # out of the reboot window
+    if fault in {Fault.REBOOTED, Fault.FLAPPING}:
+        clock.advance(1000)  # out of the reboot window, and of the flap window
     cluster.fleet = dataclasses.replace(cluster.fleet, faults={})
     cluster.run(3)
     entry, row_text, series = node_views(cluster, NODE)

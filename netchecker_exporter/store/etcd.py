@@ -17,6 +17,7 @@ import grpc
 import tenacity
 from prometheus_client import CollectorRegistry
 
+from netchecker_exporter.diagnosis_history import HistoryLimits
 from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
@@ -25,6 +26,7 @@ from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.compaction import CompactionSchedule
 from netchecker_exporter.store.etcd_channel import Endpoints, describe_rpc_error, is_no_space, is_transient
+from netchecker_exporter.store.etcd_history import EtcdHistory
 from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
@@ -75,6 +77,7 @@ class EtcdStore(MirrorWatch, Keeper):
         self._capacity = capacity
         self._probe_key = f"/{settings.tree}/write-probe".encode()
         self._prefix = f"/{settings.tree}/agents/".encode()
+        self._tree = settings.tree
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
         self._mirror = Mirror()
         self._own_writes = OwnWrites()
@@ -128,6 +131,10 @@ class EtcdStore(MirrorWatch, Keeper):
         """An empty mirror that was never loaded is not 'no agents': it would call every pod absent."""
         if not self._mirror.loaded:
             raise StoreUnavailableError("etcd store: the records have not been loaded from etcd yet")
+
+    def history(self, limits: HistoryLimits) -> EtcdHistory:
+        """The diagnosis history's store, on this store's connections (close it before this one)."""
+        return EtcdHistory(self._call, tree=self._tree, timeout_seconds=self._timeout, limits=limits)
 
     def health(self) -> StoreHealth:
         if not self._mirror.loaded:
