@@ -10,7 +10,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import bottle
@@ -21,15 +21,19 @@ from netchecker_exporter.defence import ApiCounters, RecordListing, refuse_malfo
 from netchecker_exporter.diagnosis_json import diagnosis_to_json
 from netchecker_exporter.errors import (
     AgentLimitError,
+    InvalidQueryError,
     InvalidReportError,
     NetcheckerError,
     PodSourceUnavailableError,
     ReportTooLargeError,
     StoreUnavailableError,
     UnknownAgentError,
+    UnknownNodeError,
 )
 from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.history_json import history_to_json, parse_history_query
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
+from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 
 ERROR_STATUS: dict[type[NetcheckerError], int] = {
     InvalidReportError: 400,
+    InvalidQueryError: 400,
+    UnknownNodeError: 404,
     UnknownAgentError: 404,
     ReportTooLargeError: 413,
     AgentLimitError: 429,
@@ -74,6 +80,8 @@ class ApiDependencies:
     """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
     report_accepted: Callable[[str], None] = lambda _podname: None
     """Called after each stored report, so the views refresh within a second (Reconciler.report_accepted)."""
+    diagnosis_settings: DiagnosisSettings = field(default_factory=DiagnosisSettings)
+    """The flapping rule's thresholds, which the history endpoint shows with the count."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -254,6 +262,11 @@ def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     def diagnosis() -> bottle.HTTPResponse:
         problems_only = bottle.request.query.get("problems") in {"1", "true"}
         return json_response(diagnosis_to_json(deps.snapshot().diagnosis, problems_only=problems_only))
+
+    @app.get("/api/v1/diagnosis/history")
+    def diagnosis_history() -> bottle.HTTPResponse:
+        node = parse_history_query(bottle.request.environ.get("QUERY_STRING", ""))
+        return json_response(history_to_json(deps.snapshot(), node, deps.diagnosis_settings))
 
     @app.get("/")
     def status_page() -> bottle.HTTPResponse:

@@ -231,6 +231,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             page_links=page_links(settings),
             runbook_text=read_runbook(),
             report_accepted=reconciler.report_accepted,
+            diagnosis_settings=settings.diagnosis,
         )
     )
     server = GranianFront(
