@@ -1,4 +1,5 @@
-"""The flapping rule: a node whose verdict changed at least k times in a window is `flapping`.
+"""The flapping rule: a node that went between healthy and a problem at least k times in a window
+(either way; diagnosis_history.NodeHistory.flips_since) is `flapping`.
 
 Pure: (the checks' diagnosis, the history, settings) -> the diagnosis the views show. A node that
 drops out for 20 s every few minutes looks healthy in most single passes; its history does not.
@@ -18,14 +19,14 @@ from netchecker_exporter.settings import DiagnosisSettings
 def flap_finding(node: NodeHistory, now: float, settings: DiagnosisSettings) -> Finding | None:
     """The flapping finding when the node changed verdict often enough within the window, else None."""
     window = settings.flap_window_seconds
-    recent = node.changes_since(now - window)
+    recent = node.flips_since(now - window)
     if len(recent) < settings.flap_transitions:
         return None
     last = recent[-1]
     seen = sorted({verdict for t in recent for verdict in (t.before, t.after)})
     reason = (
-        f"its verdict changed {len(recent)} times in the last {age_words(window)} "
-        f"(between {', '.join(v.replace('_', ' ') for v in seen)}; last {age_words(now - last.at)} ago, "
+        f"it went between healthy and a problem {len(recent)} times in the last {age_words(window)} "
+        f"({', '.join(v.replace('_', ' ') for v in seen)}; last {age_words(now - last.at)} ago, "
         f"to {last.after.replace('_', ' ')}): the problem comes and goes"
     )
     data = {

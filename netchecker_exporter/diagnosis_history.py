@@ -53,15 +53,25 @@ class NodeHistory:
     agent_changes: tuple[Transition, ...] = ()
     changes_total: int = 0
     """Verdict changes ever seen (netchecker_node_verdict_changes_total); kept with the history."""
+    since: float = 0.0
+    """When the node was first seen: a timeline says nothing of the time before it."""
 
     @property
     def transitions(self) -> int:
         return len(self.verdict_changes) + len(self.agent_changes)
 
-    def changes_since(self, since: float) -> list[Transition]:
-        """Verdict changes at or after `since`, leaving out the start-up grace (not a judgement)."""
-        starting = NodeVerdict.STARTING.value
-        return [t for t in self.verdict_changes if t.at >= since and starting not in {t.before, t.after}]
+    def flips_since(self, since: float) -> list[Transition]:
+        """Changes at or after `since` between healthy and a problem (either way), leaving out the
+        start-up grace (not a judgement). One outage is two flips however many verdicts it passes
+        through: the two agents of a node fall silent, and come back, a pass or two apart."""
+        healthy, starting = NodeVerdict.HEALTHY.value, NodeVerdict.STARTING.value
+        return [
+            t
+            for t in self.verdict_changes
+            if t.at >= since
+            and starting not in {t.before, t.after}
+            and (t.before == healthy) != (t.after == healthy)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +106,7 @@ def next_node_history(
     """The node after this pass; the first sight of a node is its state, not a change."""
     verdict, agents = node.verdict.value, _agents_of(node)
     if previous is None:
-        return NodeHistory(verdict, agents)
+        return NodeHistory(verdict, agents, since=now)
     if previous.verdict == verdict and previous.agents == agents:
         return previous
     changes = previous.verdict_changes
@@ -117,6 +127,7 @@ def next_node_history(
         changes[-limits.per_node :],
         (*previous.agent_changes, *moved)[-2 * limits.per_node :],
         total,
+        previous.since,
     )
 
 
@@ -192,6 +203,7 @@ def restore(history: History, stored: Mapping[str, NodeHistory], limits: History
             (*old.verdict_changes, *mine.verdict_changes)[-limits.per_node :],
             (*old.agent_changes, *mine.agent_changes)[-2 * limits.per_node :],
             old.changes_total + mine.changes_total,
+            min(old.since, mine.since) if old.since else mine.since,
         )
     total = sum(node.transitions for node in nodes.values())
     if total > limits.max_transitions:

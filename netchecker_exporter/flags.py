@@ -119,7 +119,7 @@ FLAGS: tuple[Flag, ...] = (
         int,
         4,
         "Diagnosis",
-        "verdict changes within -flap-window that make a node 'flapping'",
+        "changes between healthy and a problem (either way) within -flap-window that make a node 'flapping'",
     ),
     Flag("flap-window", float, 900.0, "Diagnosis", "seconds over which -flap-transitions are counted"),
     Flag(

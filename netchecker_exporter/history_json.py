@@ -53,7 +53,7 @@ def history_to_json(snapshot: Snapshot, node: str, settings: DiagnosisSettings) 
     past = past or NodeHistory(current.verdict.value if current else "", ())
     at = snapshot.diagnosis.at
     window = settings.flap_window_seconds
-    recent = len(past.changes_since(at - window))
+    recent = len(past.flips_since(at - window))
     return {
         "node": node,
         "at": format_timestamp(at) if at else None,

@@ -73,8 +73,8 @@ class DiagnosisSettings:
     """Fewer judged nodes than this never make a cluster-wide pattern: 2 of 2 is not 'everywhere'."""
     runbook_url: str = ""
     flap_transitions: int = 4
-    """Verdict changes within the window that make a node `flapping` (diagnosis_flapping.py): one
-    outage and its recovery are 2, a reboot 3, so 4 takes two episodes."""
+    """Changes between healthy and a problem (either way) within the window that make a node
+    `flapping` (diagnosis_flapping.py): one outage and its recovery are 2, so 4 takes two."""
     flap_window_seconds: float = 900.0
     history_per_node: int = 32
     history_max_transitions: int = 50_000

@@ -112,7 +112,7 @@ nav{display:flex;flex-wrap:wrap;gap:4px 14px}
 .history{margin-top:6px}svg.timeline{display:block;width:100%;min-width:8em;background:#eee}
 .t-ok{fill:var(--ok)}.t-bad{fill:var(--bad)}.t-unknown{fill:#888}
 .axis{display:flex;justify-content:space-between;font-size:.8em;color:var(--mute)}
-ol.changes{margin:.2em 0;padding-left:1.4em;font-size:.9em}#flapping li{margin:4px 0}
+ul.changes{margin:.2em 0;padding-left:1.2em;font-size:.9em}#flapping li{margin:4px 0}
 @media (max-width:760px){thead{display:none}table,tbody,tr,td{display:block;width:100%}
 tr{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:4px}td{border:0;padding:3px 6px}
 td.reason,td.aspect{min-width:0}td{overflow-wrap:anywhere}.nowrap{white-space:normal}

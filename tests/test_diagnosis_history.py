@@ -141,7 +141,8 @@ def test_a_node_is_flapping_at_four_changes_within_the_window(episodes: int, fla
     assert (finding is not None) is flapping
     if finding is not None:
         assert finding.data["changes"] == 2 * episodes
-        assert "changed" in finding.reason and "healthy, node unreachable" in finding.reason
+        assert "between healthy and a problem" in finding.reason
+        assert "(healthy, node unreachable; last " in finding.reason
 
 
 def test_changes_older_than_the_window_and_the_start_up_grace_do_not_count() -> None:
@@ -218,3 +219,17 @@ def test_a_stored_value_is_cut_to_the_limits() -> None:
     assert (len(read.verdict_changes), len(read.agent_changes)) == (4, 8)
     assert read.verdict_changes == node.verdict_changes[-4:]
     assert dataclasses.replace(read, verdict_changes=(), agent_changes=()).changes_total == 20
+
+
+def test_one_outage_through_several_verdicts_is_two_flips_not_flapping() -> None:
+    """The two agents of a node fall silent, and come back, a pass or two apart: one outage."""
+    history, _ = one_pass(EMPTY_HISTORY, node_agents("n1"), NOW)
+    for offset, agents in ((10, node_agents("n1", UP, DOWN)), (20, node_agents("n1", DOWN, DOWN)),
+                           (30, node_agents("n1", DOWN, UP)), (40, node_agents("n1"))):  # fmt: skip
+        history, _ = one_pass(history, agents, NOW + offset)
+    node = history.nodes["n1"]
+    assert [t.after for t in node.verdict_changes] == [
+        "host_network_down", "node_unreachable", "pod_network_down", "healthy"
+    ]  # fmt: skip
+    assert len(node.flips_since(NOW)) == 2
+    assert flap_finding(node, NOW + 40, SETTINGS) is None

@@ -36,7 +36,7 @@ WORDS = {
     Fault.PROBE_FAILING: f"{PATH_URL} fails from the host and pod network (no connection); it fails from 1",
     Fault.CLOCK_SKEW: "the node's clock is 90 s ahead of the server's",
     Fault.REBOOTED: "the node rebooted",
-    Fault.FLAPPING: "its verdict changed 4 times in the last 15 min (between healthy, node unreachable",
+    Fault.FLAPPING: "it went between healthy and a problem 4 times in the last 15 min (healthy, node",
 }
 RUNS = {Fault.FLAPPING: (1,) * 30}
 """Seconds of fleet between passes; a flapping node's outages are seen with a pass every second."""
@@ -231,9 +231,10 @@ def test_a_flapping_node_has_its_changes_in_the_history_endpoint_on_metrics_and_
     assert f'data-flapping-node="{NODE}"' in section and "the problem comes and goes" in section
     assert f'href="api/v1/diagnosis/history?node={NODE}"' in section
     timeline = page[page.index(f'data-history-node="{NODE}"') :]
-    assert timeline.index("<svg") < timeline.index("</svg>") < timeline.index('<ol class="changes"')
+    assert timeline.index("<svg") < timeline.index("</svg>") < timeline.index('<ul class="changes"')
     assert timeline.count("node unreachable → healthy") == 2
-    assert 'aria-label="node-n00001: 4 verdict changes in the last 60 min' in timeline
+    label = "node-n00001: 4 verdict changes in the last 60 min, 6 s of the 29 s watched with a problem"
+    assert f'aria-label="{label}"' in timeline
     quiet = call_wsgi(cluster.app, "GET", "/api/v1/diagnosis/history", query="node=node-n00002").json()
     assert (quiet["transitions"], quiet["verdict"], quiet["flapping"]["flapping"]) == ([], "healthy", False)
 

@@ -32,6 +32,7 @@ def encode_node_history(node: NodeHistory) -> bytes:
             "verdict": node.verdict,
             "agents": [list(pair) for pair in node.agents],
             "changes_total": node.changes_total,
+            "since": node.since,
             "verdict_changes": [[t.at, t.before, t.after, t.reason] for t in node.verdict_changes],
             "agent_changes": [[t.at, t.subject, t.before, t.after, t.reason] for t in node.agent_changes],
         },
@@ -59,6 +60,7 @@ def decode_node_history(value: bytes, limits: HistoryLimits) -> NodeHistory:
         tuple(verdicts[-limits.per_node :]),
         tuple(agent_changes[-2 * limits.per_node :]),
         max(total, len(verdicts)),
+        _time(data.get("since", 0)),
     )
 
 
