@@ -132,9 +132,11 @@ class EtcdStore(MirrorWatch, Keeper):
         if not self._mirror.loaded:
             raise StoreUnavailableError("etcd store: the records have not been loaded from etcd yet")
 
-    def history(self, limits: HistoryLimits) -> EtcdHistory:
+    def history(self, limits: HistoryLimits, **tunables: Any) -> EtcdHistory:
         """The diagnosis history's store, on this store's connections (close it before this one)."""
-        return EtcdHistory(self._call, tree=self._tree, timeout_seconds=self._timeout, limits=limits)
+        return EtcdHistory(
+            self._call, tree=self._tree, timeout_seconds=self._timeout, limits=limits, **tunables
+        )
 
     def health(self) -> StoreHealth:
         if not self._mirror.loaded:

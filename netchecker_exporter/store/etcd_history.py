@@ -93,6 +93,12 @@ class EtcdHistory:
         except StoreUnavailableError as error:
             log.warning("etcd history: the last changes were not written: %s", error)
 
+    @property
+    def unwritten(self) -> int:
+        """Nodes whose changes wait for the next flush."""
+        with self._lock:
+            return len(self._pending)
+
     # -- the etcd-history thread -------------------------------------------------------------------
 
     def _loop(self) -> None:
