@@ -20,9 +20,9 @@ SKEW_SECONDS = 90.0
 FLAP_EPISODES = 2
 """A flapping node's outages (2 changes each: 4 make it flap); after them it reports steadily and
 shows `flapping` until -flap-window has passed, so what a test reads does not depend on the moment."""
-FLAP_SILENT_INTERVALS = 3
-"""An outage lasts 3 report intervals: outdated after 2, so every pass of the server sees it."""
-FLAP_PERIOD_INTERVALS = 5
+FLAP_SILENT_INTERVALS = 4
+"""An outage lasts 4 report intervals: outdated after 2, so a pass every 2 intervals still sees it."""
+FLAP_PERIOD_INTERVALS = 6
 BASE_UPTIME_SECONDS = 86_400
 
 

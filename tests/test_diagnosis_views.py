@@ -233,7 +233,7 @@ def test_a_flapping_node_has_its_changes_in_the_history_endpoint_on_metrics_and_
     timeline = page[page.index(f'data-history-node="{NODE}"') :]
     assert timeline.index("<svg") < timeline.index("</svg>") < timeline.index('<ul class="changes"')
     assert timeline.count("node unreachable → healthy") == 2
-    label = "node-n00001: 4 verdict changes in the last 60 min, 6 s of the 29 s watched with a problem"
+    label = "node-n00001: 4 verdict changes in the last 60 min, 10 s of the 29 s watched with a problem"
     assert f'aria-label="{label}"' in timeline
     quiet = call_wsgi(cluster.app, "GET", "/api/v1/diagnosis/history", query="node=node-n00002").json()
     assert (quiet["transitions"], quiet["verdict"], quiet["flapping"]["flapping"]) == ([], "healthy", False)
