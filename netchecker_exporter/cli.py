@@ -99,8 +99,7 @@ def build_history_store(settings: Settings, store: ReportStore) -> HistoryStore:
     from netchecker_exporter.store.etcd import EtcdStore
 
     assert isinstance(store, EtcdStore)
-    diagnosis = settings.diagnosis
-    return store.history(HistoryLimits(diagnosis.history_per_node, diagnosis.history_max_transitions))
+    return store.history(HistoryLimits.of(settings.diagnosis))
 
 
 def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from netchecker_exporter.check import AgentStatus, AgentVerdict
 from netchecker_exporter.diagnosis import Diagnosis, NodeDiagnosis
 from netchecker_exporter.diagnosis_checks import NodeVerdict, age_words
+from netchecker_exporter.settings import DiagnosisSettings
 
 NODE = ""
 """The `subject` of a node's own verdict change; an agent's change names its pod."""
@@ -41,6 +42,11 @@ class HistoryLimits:
     """Verdict changes kept per node; its agents' changes get twice as many (two agents a node)."""
     max_transitions: int = 50_000
     """All nodes together (at about 0.5 KB each, some 25 MB at most)."""
+
+    @classmethod
+    def of(cls, settings: DiagnosisSettings) -> HistoryLimits:
+        """-history-length and -history-max-transitions."""
+        return cls(settings.history_per_node, settings.history_max_transitions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,9 +57,7 @@ class Reconciler:
         self._monotonic = monotonic
         self._diagnosis = diagnosis or DiagnosisSettings()
         self._history_store: HistoryStore = history_store or MemoryHistory()
-        self._limits = HistoryLimits(
-            self._diagnosis.history_per_node, self._diagnosis.history_max_transitions
-        )
+        self._limits = HistoryLimits.of(self._diagnosis)
         self._snapshot = Snapshot((), store.health(), pods.kind, pods.health())
         self._last_error: str | None = "no reconcile pass has run yet"
         self._reported = threading.Event()
