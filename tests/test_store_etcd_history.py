@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -132,3 +133,16 @@ def test_a_stored_value_that_is_not_a_history_is_skipped_and_the_rest_restored(
     etcd.etcdctl("put", f"/{tree}/history/worse", "not json")
     restored = wait_until(replica("b").restored, 10, "the history restored")
     assert set(restored) == {"good"}
+
+
+def test_closing_with_etcd_down_gives_up_within_seconds(replica: HistoryFactory, etcd: EtcdProcess) -> None:
+    history = replica("a")
+    wait_until(lambda: history.is_writer, 10, "a writing")
+    etcd.pause()
+    try:
+        history.save({"node-1": node_history(2)})
+        started = time.monotonic()
+        history.close()
+        assert time.monotonic() - started < 6.0  # 2 x CLOSE_SECONDS, and room for a loaded machine
+    finally:
+        etcd.resume()

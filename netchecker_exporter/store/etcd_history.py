@@ -37,6 +37,9 @@ MAX_TXN_PUTS = 100
 """Puts per Txn, under etcd's --max-txn-ops of 128 (one compare besides)."""
 MAX_TXN_BYTES = 1_000_000
 RANGE_PAGE_KEYS = 500
+CLOSE_SECONDS = 1.5
+"""At SIGTERM: how long the last flush may wait for etcd (twice: the thread, then the flush), so a
+down etcd does not hold the shutdown past its few seconds."""
 
 Call = Callable[..., Any]
 """EtcdStore._call: (what, action(stubs, timeout), deadline) with retries and failover."""
@@ -86,7 +89,11 @@ class EtcdHistory:
         if self._stop.is_set():
             return
         self._stop.set()
-        self._thread.join(timeout=self._timeout + 5)
+        self._timeout = min(self._timeout, CLOSE_SECONDS)
+        self._thread.join(timeout=CLOSE_SECONDS)
+        if self._thread.is_alive():  # stuck on an unreachable etcd: the process is exiting anyway
+            log.warning("etcd history: etcd did not answer; %d nodes' changes not written", self.unwritten)
+            return
         try:
             self._flush()
             self._resign()
