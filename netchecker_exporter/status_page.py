@@ -211,11 +211,16 @@ def _flapping(nodes: list[NodeDiagnosis], links: PageLinks) -> str:
     items = "".join(
         f'<li data-flapping-node="{e(node.node)}"><b>{e(node.node or "(no node name)")}</b>: '
         f"{SYMBOL[False]} {e(finding.reason)}; now {e(node.verdict.value.replace('_', ' '))}. "
-        f'<a href="api/v1/diagnosis/history?node={e(quote(node.node, safe=""))}">history</a> '
+        f"{_history_link(node.node)}"
         f"{runbook_link(links, ALERTS[NodeVerdict.FLAPPING])}</li>"
         for node, finding in found[:ROWS_SHOWN]
     )
     return f'<section id="flapping"><h2>Flapping nodes ({len(found)})</h2><ul>{items}</ul></section>'
+
+
+def _history_link(node: str) -> str:
+    """A node without a name (the agent's env var unset) has no query to ask for: no link."""
+    return f'<a href="api/v1/diagnosis/history?node={e(quote(node, safe=""))}">history</a> ' if node else ""
 
 
 def _row(node: NodeDiagnosis, links: PageLinks, history: History = EMPTY_HISTORY, now: float = 0.0) -> str:
