@@ -134,9 +134,8 @@ class EtcdStore(MirrorWatch, Keeper):
 
     def history(self, limits: HistoryLimits, **tunables: Any) -> EtcdHistory:
         """The diagnosis history's store, on this store's connections (close it before this one)."""
-        return EtcdHistory(
-            self._call, tree=self._tree, timeout_seconds=self._timeout, limits=limits, **tunables
-        )
+        call = functools.partial(self._call, judges=False)
+        return EtcdHistory(call, tree=self._tree, timeout_seconds=self._timeout, limits=limits, **tunables)
 
     def health(self) -> StoreHealth:
         if not self._mirror.loaded:
@@ -159,12 +158,19 @@ class EtcdStore(MirrorWatch, Keeper):
     # -- calls with retries ---------------------------------------------------------------------
 
     def _call(
-        self, what: str, action: Callable[[Stubs, float], T], deadline: float, *, write: bool = False
+        self,
+        what: str,
+        action: Callable[[Stubs, float], T],
+        deadline: float,
+        *,
+        write: bool = False,
+        judges: bool = True,
     ) -> T:
         """Run `action(stubs, timeout)` with backoff and endpoint failover until `deadline`.
 
         A failed write marks writes failing (not etcd unreachable: it may answer reads), a
-        successful one marks them good; only reads and the keeper decide reachability.
+        successful one marks them good; only reads and the keeper decide reachability, and only
+        calls that `judges` (the history's do not: its hiccups must not refuse reports).
         """
         retrying = tenacity.Retrying(
             stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
@@ -176,14 +182,15 @@ class EtcdStore(MirrorWatch, Keeper):
             result: T = retrying(self._attempt, what, action, deadline)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
-            if write and (is_transient(error) or is_no_space(error)):
+            if judges and write and (is_transient(error) or is_no_space(error)):
                 self._reachability.writes(False, detail)
-            elif is_transient(error):
+            elif judges and is_transient(error):
                 self._reachability.mark(False, detail)
             raise StoreUnavailableError(detail) from error
-        self._reachability.mark(True)
-        if write:
-            self._reachability.writes(True)
+        if judges:
+            self._reachability.mark(True)
+            if write:
+                self._reachability.writes(True)
         return result
 
     def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
