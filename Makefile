@@ -46,7 +46,7 @@ test: lint typecheck unit
 # Real peers: e2e/build-peers builds kube-apiserver, etcd 3.6 and the agent into a cache outside
 # the repository and prints where; the scenarios in e2e/, then our etcd suites on that etcd 3.6.
 E2E_ETCD_SUITES = tests/test_store_etcd.py tests/test_server_etcd_process.py tests/test_server_sick_etcd.py \
-	tests/test_store_etcd_record_size.py tests/test_store_etcd_nospace.py
+	tests/test_store_etcd_record_size.py tests/test_store_etcd_nospace.py tests/test_store_etcd_history.py
 e2e: deps debian-deps
 	@set -e; peers="$$(e2e/build-peers)"; eval "$$peers"; \
 	echo "$$peers" | sed 's/^export /make e2e: /'; \

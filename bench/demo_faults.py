@@ -17,6 +17,12 @@ PATH_URL = "http://netchecker-probe-path.default.svc:8080/health"
 DOWN_URL = "http://netchecker-probe-down.default.svc:8080/health"
 """Fails from every node when the fleet's `target_down` is set: the target itself is down."""
 SKEW_SECONDS = 90.0
+FLAP_EPISODES = 2
+"""A flapping node's outages (2 changes each: 4 make it flap); after them it reports steadily and
+shows `flapping` until -flap-window has passed, so what a test reads does not depend on the moment."""
+FLAP_SILENT_INTERVALS = 4
+"""An outage lasts 4 report intervals: outdated after 2, so a pass every 2 intervals still sees it."""
+FLAP_PERIOD_INTERVALS = 6
 BASE_UPTIME_SECONDS = 86_400
 
 
@@ -34,8 +40,9 @@ DEMO_FAULTS = {
     6: Fault.CLOCK_SKEW,
     7: Fault.NODE_UNREACHABLE,
     8: Fault.REBOOTED,
+    9: Fault.FLAPPING,
 }
-"""`make demo`'s 20 nodes: these eight are broken, one verdict each; the others are healthy."""
+"""`make demo`'s 20 nodes: these nine are broken, one verdict each; the others are healthy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,7 @@ class AgentMoment:
     hostnet: bool
     elapsed: float
     after: float
+    report_interval_seconds: float = 2.0
 
     @property
     def started(self) -> bool:
@@ -55,10 +63,20 @@ class AgentMoment:
         return self.fault is Fault.AGENT_MISSING and not self.hostnet
 
     def silent(self) -> bool:
-        """Reported until `after`, then stopped (outdated)."""
+        """Reported until `after`, then stopped (outdated); a flapping node's agents come back."""
+        if self.fault is Fault.FLAPPING:
+            return self.in_flap_outage()
         if self.fault is Fault.NODE_UNREACHABLE or (self.fault is Fault.HOST_NETWORK_DOWN and self.hostnet):
             return self.started
         return self.never_reports()
+
+    def in_flap_outage(self) -> bool:
+        phase, interval = self.elapsed - self.after, self.report_interval_seconds
+        period = FLAP_PERIOD_INTERVALS * interval
+        return 0 <= phase < FLAP_EPISODES * period and phase % period < FLAP_SILENT_INTERVALS * interval
+
+    def comes_back(self) -> bool:
+        return self.fault is Fault.FLAPPING
 
 
 def faulty_report(report: dict[str, Any], moment: AgentMoment, now: float) -> dict[str, Any]:

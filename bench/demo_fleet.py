@@ -48,7 +48,7 @@ class DemoFleet:
             fault = Fault.NODE_UNREACHABLE
         elif node in self.failing_nodes and fault is None:
             fault = Fault.POD_NETWORK_DOWN
-        return AgentMoment(fault, hostnet, elapsed, self.silent_after_seconds)
+        return AgentMoment(fault, hostnet, elapsed, self.silent_after_seconds, self.report_interval_seconds)
 
     def agents(self) -> list[AgentIdentity]:
         return [agent_identity(index) for index in range(2 * self.nodes)]
@@ -140,6 +140,10 @@ class _DemoRun:
             return
         while self.elapsed() < fleet.duration_seconds:
             moment = fleet.moment(node, self.elapsed(), hostnet=agent.hostnet)
+            if moment.silent() and moment.comes_back():
+                if await _wait(self.stop, interval):
+                    return
+                continue
             if moment.silent():
                 self.counts.silenced.append(agent.pod)
                 return

@@ -15,12 +15,15 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from prometheus_client import CollectorRegistry, generate_latest
 
 from bench.payload import agent_identity, fleet_payloads
 from netchecker_exporter.check import AgentVerdict, ExpectedPod, Network, judge_agent
 from netchecker_exporter.diagnosis import Diagnosis, diagnose
+from netchecker_exporter.diagnosis_flapping import apply_flapping
+from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, HistoryLimits, record_pass
 from netchecker_exporter.diagnosis_json import diagnosis_to_json
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.exposition import MetricsExposition
@@ -38,12 +41,13 @@ from netchecker_exporter.tuning import GC_THRESHOLDS
 NOW = 1_800_000_000.0
 
 
-def fleet_verdicts(nodes: int) -> tuple[AgentVerdict, ...]:
-    """Two agents per node from the captured reports; every 50th node's pod agent is silent."""
+def fleet_verdicts(nodes: int, silent_offset: int = 0) -> tuple[AgentVerdict, ...]:
+    """Two agents per node from the captured reports; every 50th node's pod agent is silent (with
+    `silent_offset` 1, another node's host agent: the history's changing passes alternate them)."""
     verdicts = []
     for index, (pod, body) in enumerate(fleet_payloads(2 * nodes, now=NOW)):
         identity = agent_identity(index)
-        silent = index % 100 == 0
+        silent = index % 100 == silent_offset
         record = next_record(None, parse_report(body, pod), NOW - (300 if silent else 1))
         network = Network.HOST if identity.hostnet else Network.POD
         verdicts.append(
@@ -97,6 +101,42 @@ def measure(nodes: int, runs: int) -> list[tuple[str, float, int]]:
     ]  # fmt: skip
 
 
+class ChangingFleet:
+    """Full passes in which 2 nodes in 50 change at every pass (and so flap after four)."""
+
+    def __init__(self, nodes: int) -> None:
+        self.settings, self.limits = DiagnosisSettings(), HistoryLimits()
+        self.passes = [diagnose(fleet_verdicts(nodes, offset), NOW, self.settings) for offset in (0, 1)]
+        self.history, self.step = EMPTY_HISTORY, 0
+
+    @property
+    def now(self) -> float:
+        return NOW + 10 * self.step
+
+    def one_pass(self) -> Diagnosis:
+        """What the reconciler adds to its pass: record the checks' verdicts, apply the flapping rule."""
+        self.step += 1
+        checked = self.passes[self.step % 2]
+        self.history, _ = record_pass(self.history, checked, self.now, self.limits)
+        return apply_flapping(checked, self.history, self.settings)
+
+
+def history_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
+    """The history's part of a full pass, and the status page with a timeline per changing node."""
+    fleet = ChangingFleet(nodes)
+    for _ in range(5):
+        fleet.one_pass()
+    cost = median_ms(fleet.one_pass, runs)
+    snapshot = replace(snapshot_of(fleet_verdicts(nodes), fleet.one_pass()), history=fleet.history)
+    links, now = PageLinks(), fleet.now
+    page = render_status_page(snapshot, now=now, links=links)
+    return [
+        ("history: record a pass + flapping rule", cost, 0),
+        ("status page render, with timelines", median_ms(lambda: render_status_page(snapshot, now=now,
+                                                         links=links), runs), len(page.encode())),
+    ]  # fmt: skip
+
+
 def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
     """The real path: a memory store of real reports, a reconcile pass, /metrics as Prometheus asks."""
     store = MemoryStore(report_ttl_seconds=3600, clock=lambda: NOW)
@@ -133,7 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (tuning.py); the defaults add GC pauses
     kind = "CPU" if args.cpu else "wall"
     print(f"{args.nodes} nodes ({2 * args.nodes} agents), median {kind} time of {args.runs} runs")
-    for name, milliseconds, size in [*measure(args.nodes, args.runs), *server_path(args.nodes, args.runs)]:
+    rows = [
+        *measure(args.nodes, args.runs),
+        *history_path(args.nodes, args.runs),
+        *server_path(args.nodes, args.runs),
+    ]
+    for name, milliseconds, size in rows:
         print(f"  {name:<48} {milliseconds:8.1f} ms  {size / 1024:8.0f} KiB" if size else
               f"  {name:<48} {milliseconds:8.1f} ms")  # fmt: skip
     return 0

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.cluster import EXPORTER_ACCOUNT, NAMESPACE, Cluster, start_cluster, stop_cluster
+from e2e.helm import Helm
 from e2e.peers import find_peers
 from image_tests.served import ServedImage, captured_report
 from tests.support.etcd import EtcdProcess
@@ -27,7 +28,8 @@ shared machine. A new pod is `starting` for -startup-grace (120 s), then `absent
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """kube-apiserver 1.37 from e2e/build-peers' cache, with the project's RBAC applied."""
-    cluster = start_cluster(find_peers().kube_apiserver, tmp_path_factory.mktemp("cluster"))
+    peers = find_peers()
+    cluster = start_cluster(peers.kube_apiserver, Helm(peers.helm), tmp_path_factory.mktemp("cluster"))
     try:
         yield cluster
     finally:

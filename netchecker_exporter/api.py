@@ -21,18 +21,22 @@ from netchecker_exporter.check import AgentVerdict, connectivity_result
 from netchecker_exporter.defence import ApiCounters, refuse_malformed_path
 from netchecker_exporter.errors import (
     AgentLimitError,
+    InvalidQueryError,
     InvalidReportError,
     NetcheckerError,
     PodSourceUnavailableError,
     ReportTooLargeError,
     StoreUnavailableError,
     UnknownAgentError,
+    UnknownNodeError,
 )
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.health import readiness
+from netchecker_exporter.history_json import history_to_json, parse_history_query
 from netchecker_exporter.json_views import AgentListing, DiagnosisView
 from netchecker_exporter.log_limiter import RefusalLogLimiter, summarize_left_out
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
+from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.shared_body import SharedBody
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 
 ERROR_STATUS: dict[type[NetcheckerError], int] = {
     InvalidReportError: 400,
+    InvalidQueryError: 400,
+    UnknownNodeError: 404,
     UnknownAgentError: 404,
     ReportTooLargeError: 413,
     AgentLimitError: 429,
@@ -83,6 +89,8 @@ class ApiDependencies:
     """Called after each stored report, so the views refresh within a second (Reconciler.report_accepted)."""
     refusal_log: RefusalLogLimiter = field(default_factory=RefusalLogLimiter)
     """Which refusals get a log line (log_limiter.py)."""
+    diagnosis_settings: DiagnosisSettings = field(default_factory=DiagnosisSettings)
+    """The flapping rule's thresholds, which the history endpoint shows with the count."""
 
 
 def json_response(payload: Any, status: int = 200) -> bottle.HTTPResponse:
@@ -284,6 +292,11 @@ def _add_diagnosis_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     def diagnosis() -> bottle.HTTPResponse:
         problems_only = bottle.request.query.get("problems") in {"1", "true"}
         return shared_json_response(view.body(deps.snapshot().diagnosis, problems_only=problems_only))
+
+    @app.get("/api/v1/diagnosis/history")
+    def diagnosis_history() -> bottle.HTTPResponse:
+        node = parse_history_query(bottle.request.environ.get("QUERY_STRING", ""))
+        return json_response(history_to_json(deps.snapshot(), node, deps.diagnosis_settings))
 
     @app.get("/")
     def status_page() -> bottle.HTTPResponse:

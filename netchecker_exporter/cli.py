@@ -23,6 +23,7 @@ from prometheus_client import (
 from netchecker_exporter import __version__
 from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.defence import ApiCounters
+from netchecker_exporter.diagnosis_history import HistoryLimits
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
 from netchecker_exporter.export_estimate import ExportEstimate
@@ -41,6 +42,7 @@ from netchecker_exporter.shutdown import StopOnSignals
 from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
+from netchecker_exporter.store.history import HistoryStore, MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.store.metrics_budget import MetricsBudget
 from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_malloc
@@ -92,6 +94,16 @@ def build_store(
         max_pending_writes=settings.limits.max_pending_writes,
         registry=registry,
     )
+
+
+def build_history_store(settings: Settings, store: ReportStore) -> HistoryStore:
+    """With etcd, the diagnosis history is kept there too (one writer among replicas); else in memory."""
+    if not settings.etcd.endpoints:
+        return MemoryHistory()
+    from netchecker_exporter.store.etcd import EtcdStore
+
+    assert isinstance(store, EtcdStore)
+    return store.history(HistoryLimits.of(settings.diagnosis))
 
 
 def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
@@ -205,8 +217,9 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     registry, received = build_registry()
     pods = build_pod_source(settings, environ, registry)
     store = build_store(settings, registry, pods)
+    history = build_history_store(settings, store)
     reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
-                            diagnosis=settings.diagnosis)  # fmt: skip
+                            diagnosis=settings.diagnosis, history_store=history)  # fmt: skip
     registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
     metrics = MetricsExposition(
         lambda: reconciler.snapshot,
@@ -229,6 +242,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             page_links=page_links(settings),
             runbook_text=read_runbook(),
             report_accepted=reconciler.report_accepted,
+            diagnosis_settings=settings.diagnosis,
         )
     )
     front = settings.front
@@ -276,6 +290,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         stop.set()
         loop.join(timeout=1)
         pods.close()
+        history.close()
         store.close()
         signals.ignore_further()
     log.info("stopped")

@@ -194,6 +194,8 @@ PATTERN_WORDS = {
     "or the hostNetwork DaemonSet",
     NodeVerdict.DNS_FAILING: "DNS failing: cluster DNS itself (CoreDNS, nodelocaldns), not one node",
     NodeVerdict.PROBE_FAILING: "probes failing: a shared path (egress, NetworkPolicy) to the targets",
+    NodeVerdict.FLAPPING: "flapping (their verdicts keep changing): the server's own reachability, "
+    "or reports that arrive about as late as 2 x their interval",
     NodeVerdict.CLOCK_SKEW: "clocks disagree with the server's: the server's own clock is probably off",
     NodeVerdict.REBOOTED: "rebooted recently: a cluster-wide restart or upgrade",
 }

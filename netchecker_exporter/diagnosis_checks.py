@@ -27,6 +27,9 @@ class NodeVerdict(enum.StrEnum):
     HOST_NETWORK_DOWN = "host_network_down"
     DNS_FAILING = "dns_failing"
     PROBE_FAILING = "probe_failing"
+    FLAPPING = "flapping"
+    """Its verdict keeps changing (diagnosis_flapping.py): ranked below the verdicts that say what
+    is broken now, so a flapping node that is down right now shows as down."""
     CLOCK_SKEW = "clock_skew"
     REBOOTED = "rebooted"
     HEALTHY = "healthy"

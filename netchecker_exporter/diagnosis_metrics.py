@@ -5,9 +5,10 @@ Snapshot are built once and reused by every scrape of it.
 
 Cardinality follows trouble, not cluster size: `netchecker_node_verdict` carries the current
 verdict (value 1) of each node that is not healthy, and nothing for a healthy one (one-hot over
-ten verdicts would be 50,000 series at 5,000 nodes; a series per healthy node says no more than
+eleven verdicts would be 55,000 series at 5,000 nodes; a series per healthy node says no more than
 `netchecker_nodes{verdict="healthy"}`); when a node recovers, its series goes stale at the next
-scrape. `netchecker_node_reboots_total` appears at a node's first reboot seen. The clock skew is
+scrape. `netchecker_node_reboots_total` appears at a node's first reboot seen, and
+`netchecker_node_verdict_changes_total` at its first verdict change. The clock skew is
 exported for every node whose skew is known, as a value worth graphing.
 """
 
@@ -20,12 +21,32 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from netchecker_exporter.diagnosis import CLUSTER_VERDICTS, Diagnosis, NodeVerdict, TargetVerdict
+from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, History
 from netchecker_exporter.snapshot import Snapshot
 
 
-def diagnosis_families(diagnosis: Diagnosis) -> list[Metric]:
-    """Every family of one diagnosis, in a fixed order."""
-    return [*node_families(diagnosis), *target_families(diagnosis), *cluster_families(diagnosis)]
+def diagnosis_families(diagnosis: Diagnosis, history: History = EMPTY_HISTORY) -> list[Metric]:
+    """Every family of one diagnosis (and the history of the same pass), in a fixed order."""
+    return [
+        *node_families(diagnosis),
+        history_family(history),
+        *target_families(diagnosis),
+        *cluster_families(diagnosis),
+    ]
+
+
+def history_family(history: History) -> Metric:
+    """Like the reboots: a node's series appears at its first change seen, and it is kept with the
+    history (in etcd, across restarts)."""
+    changes = CounterMetricFamily(
+        "netchecker_node_verdict_changes",
+        "Changes of the node's verdict (as the checks give it, before the flapping rule).",
+        labels=["node"],
+    )
+    for name, node in history.nodes.items():
+        if node.changes_total:
+            changes.add_metric([name], node.changes_total)
+    return changes
 
 
 def node_families(diagnosis: Diagnosis) -> list[Metric]:
@@ -102,12 +123,13 @@ class DiagnosisCollector(Collector):
     def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         self._snapshot = snapshot
         self._lock = threading.Lock()
-        self._cached: tuple[Diagnosis, list[Metric]] | None = None
+        self._cached: tuple[Diagnosis, History, list[Metric]] | None = None
 
     def collect(self) -> Iterator[Metric]:
-        diagnosis = self._snapshot().diagnosis
+        snapshot = self._snapshot()
+        diagnosis, history = snapshot.diagnosis, snapshot.history
         with self._lock:
-            if self._cached is None or self._cached[0] is not diagnosis:
-                self._cached = (diagnosis, diagnosis_families(diagnosis))
-            families = self._cached[1]
+            if self._cached is None or self._cached[0] is not diagnosis or self._cached[1] is not history:
+                self._cached = (diagnosis, history, diagnosis_families(diagnosis, history))
+            families = self._cached[2]
         return iter(families)

@@ -40,6 +40,14 @@ class UnknownAgentError(NetcheckerError):
     """No record is stored for that pod (HTTP 404)."""
 
 
+class InvalidQueryError(NetcheckerError):
+    """A query string the endpoint does not accept (HTTP 400)."""
+
+
+class UnknownNodeError(NetcheckerError):
+    """No node of that name was ever judged (HTTP 404)."""
+
+
 class StoreUnavailableError(NetcheckerError):
     """The report store cannot be read or written right now (HTTP 503)."""
 

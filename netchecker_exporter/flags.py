@@ -161,6 +161,24 @@ FLAGS: tuple[Flag, ...] = (
         "runbook the status page links to (default: the server's /runbook)",
     ),
     Flag(
+        "flap-transitions",
+        int,
+        4,
+        "Diagnosis",
+        "changes between healthy and a problem (either way) within -flap-window that make a node 'flapping'",
+    ),
+    Flag("flap-window", float, 900.0, "Diagnosis", "seconds over which -flap-transitions are counted"),
+    Flag(
+        "history-length", int, 32, "Diagnosis", "verdict changes kept per node (its agents': twice as many)"
+    ),
+    Flag(
+        "history-max-transitions",
+        int,
+        50_000,
+        "Diagnosis",
+        "changes kept for all nodes together; the oldest go first",
+    ),
+    Flag(
         "legacy-metrics",
         bool,
         True,

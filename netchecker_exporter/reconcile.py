@@ -16,12 +16,15 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from netchecker_exporter.check import AgentVerdict, judge_agents, rejudge, verdict_positions
-from netchecker_exporter.diagnosis import diagnose
+from netchecker_exporter.diagnosis import Diagnosis, diagnose
+from netchecker_exporter.diagnosis_flapping import apply_flapping
+from netchecker_exporter.diagnosis_history import History, HistoryLimits, history_of, record_pass, restore
 from netchecker_exporter.errors import NetcheckerError
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import ReportStore
+from netchecker_exporter.store.history import HistoryStore, MemoryHistory
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         diagnosis: DiagnosisSettings | None = None,
+        history_store: HistoryStore | None = None,
     ) -> None:
         self._store = store
         self._pods = pods
@@ -52,6 +56,8 @@ class Reconciler:
         self._clock = clock
         self._monotonic = monotonic
         self._diagnosis = diagnosis or DiagnosisSettings()
+        self._history_store: HistoryStore = history_store or MemoryHistory()
+        self._limits = HistoryLimits.of(self._diagnosis)
         self._snapshot = Snapshot((), store.health(), pods.kind, pods.health())
         self._last_error: str | None = "no reconcile pass has run yet"
         self._reported = threading.Event()
@@ -142,14 +148,33 @@ class Reconciler:
         self._last_error = None
         self._positions = verdict_positions(verdicts)
         now = self._clock()
+        diagnosis, history = previous.diagnosis, previous.history
+        if diagnose_nodes:
+            diagnosis, history = self._judge_nodes(verdicts, now, history)
         self._snapshot = replace(
             previous,
             verdicts=verdicts,
-            diagnosis=diagnose(verdicts, now, self._diagnosis) if diagnose_nodes else previous.diagnosis,
+            diagnosis=diagnosis,
+            history=history,
             last_success_timestamp=now,
             last_duration_seconds=self._monotonic() - started,
         )
         return self._snapshot
+
+    def _judge_nodes(
+        self, verdicts: tuple[AgentVerdict, ...], now: float, history: History
+    ) -> tuple[Diagnosis, History]:
+        """The checks' verdicts, remembered (and queued for the history store); the flapping rule
+        reads what is remembered. Nothing is written before the stored history is merged in."""
+        queued: set[str] = set()
+        if not history.restored and (stored := self._history_store.restored()) is not None:
+            queued = {name for name, node in history.nodes.items() if node.transitions}  # seen before
+            history = restore(history, stored, self._limits)
+        checked = diagnose(verdicts, now, self._diagnosis)
+        history, changed = record_pass(history, checked, now, self._limits)
+        if history.restored and (changed or queued):
+            self._history_store.save(history_of(history, changed | queued))
+        return apply_flapping(checked, history, self._diagnosis), history
 
     def _count_failure(self, previous: Snapshot, error: str) -> Snapshot:
         self._last_error = error

@@ -90,6 +90,12 @@ class DiagnosisSettings:
     cluster_pattern_min_nodes: int = 3
     """Fewer judged nodes than this never make a cluster-wide pattern: 2 of 2 is not 'everywhere'."""
     runbook_url: str = ""
+    flap_transitions: int = 4
+    """Changes between healthy and a problem (either way) within the window that make a node
+    `flapping` (diagnosis_flapping.py): one outage and its recovery are 2, so 4 takes two."""
+    flap_window_seconds: float = 900.0
+    history_per_node: int = 32
+    history_max_transitions: int = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +224,13 @@ def _front_settings(v: dict[str, Any], problems: list[str]) -> FrontLimitSetting
 
 
 def _diagnosis_settings(v: dict[str, Any], problems: list[str]) -> DiagnosisSettings:
-    _require_positive(v, ("clock-skew-threshold", "reboot-window"), problems)
+    _require_positive(v, ("clock-skew-threshold", "reboot-window", "flap-transitions", "flap-window",
+                          "history-length", "history-max-transitions"), problems)  # fmt: skip
+    if 0 < v["history-length"] < v["flap-transitions"]:
+        problems.append(
+            f"-history-length ({v['history-length']}) must be at least -flap-transitions "
+            f"({v['flap-transitions']}): the rule counts the changes it keeps"
+        )
     if not 0 < v["cluster-pattern-ratio"] <= 1:
         problems.append(
             f"-cluster-pattern-ratio must be above 0 and at most 1 (got {v['cluster-pattern-ratio']})"
@@ -228,6 +240,10 @@ def _diagnosis_settings(v: dict[str, Any], problems: list[str]) -> DiagnosisSett
         reboot_window_seconds=v["reboot-window"],
         cluster_pattern_ratio=v["cluster-pattern-ratio"],
         runbook_url=v["runbook-url"].strip(),
+        flap_transitions=v["flap-transitions"],
+        flap_window_seconds=v["flap-window"],
+        history_per_node=v["history-length"],
+        history_max_transitions=v["history-max-transitions"],
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from netchecker_exporter.check import AgentVerdict
 from netchecker_exporter.diagnosis import EMPTY_DIAGNOSIS, Diagnosis
+from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, History
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.store.base import StoreHealth
 
@@ -27,6 +28,8 @@ class Snapshot:
     failures_total: int = 0
     diagnosis: Diagnosis = EMPTY_DIAGNOSIS
     """Per-node verdicts of the same pass (diagnosis.py): what the status page and node metrics show."""
+    history: History = EMPTY_HISTORY
+    """Each node's verdict and agent changes up to that pass (diagnosis_history.py)."""
 
     @property
     def reconciled(self) -> bool:

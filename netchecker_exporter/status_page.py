@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from netchecker_exporter.diagnosis import (
     DEGRADED_CLUSTER,
@@ -21,8 +22,10 @@ from netchecker_exporter.diagnosis import (
     TargetDiagnosis,
     TargetVerdict,
 )
+from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, History
 from netchecker_exporter.report import format_timestamp
 from netchecker_exporter.snapshot import Snapshot
+from netchecker_exporter.status_timeline import render_timeline
 
 ROWS_SHOWN = 1000
 """Rows per table; beyond that the page points at /api/v1/diagnosis (a browser chokes on 5,000 rows)."""
@@ -33,6 +36,7 @@ ALERTS = {
     NodeVerdict.HOST_NETWORK_DOWN: "NetcheckerHostNetworkDownOnNode",
     NodeVerdict.DNS_FAILING: "NetcheckerNodeDNSFailing",
     NodeVerdict.PROBE_FAILING: "NetcheckerNodeProbeFailing",
+    NodeVerdict.FLAPPING: "NetcheckerNodeFlapping",
     NodeVerdict.CLOCK_SKEW: "NetcheckerNodeClockSkew",
     NodeVerdict.REBOOTED: "NetcheckerNodeRebooted",
 }
@@ -75,7 +79,15 @@ def render_status_page(snapshot: Snapshot, *, now: float, links: PageLinks) -> s
         _head(links),
         _cluster(snapshot, now),
         _targets(diagnosis.targets, links),
-        _nodes_table("Nodes with a problem", broken, links, empty="No node has a problem."),
+        _flapping(broken, links),
+        _nodes_table(
+            "Nodes with a problem",
+            broken,
+            links,
+            empty="No node has a problem.",
+            history=snapshot.history,
+            now=now,
+        ),
         _healthy(healthy, links),
         _footer(links),
     ]
@@ -97,6 +109,10 @@ text-align:left;vertical-align:top;overflow-wrap:break-word}th{background:#f4f4f
 .s-ok{color:var(--ok)}.s-bad{color:var(--bad);font-weight:600}.s-unknown{color:var(--warn)}
 code{font-size:.9em;word-break:break-all}summary{cursor:pointer;font-weight:600;padding:6px 0}
 nav{display:flex;flex-wrap:wrap;gap:4px 14px}
+.history{margin-top:6px}svg.timeline{display:block;width:100%;min-width:8em;background:#eee}
+.t-ok{fill:var(--ok)}.t-bad{fill:var(--bad)}.t-unknown{fill:#888}
+.axis{display:flex;justify-content:space-between;font-size:.8em;color:var(--mute)}
+ul.changes{margin:.2em 0;padding-left:1.2em;font-size:.9em}#flapping li{margin:4px 0}
 @media (max-width:760px){thead{display:none}table,tbody,tr,td{display:block;width:100%}
 tr{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:4px}td{border:0;padding:3px 6px}
 td.reason,td.aspect{min-width:0}td{overflow-wrap:anywhere}.nowrap{white-space:normal}
@@ -187,7 +203,27 @@ def _cell(label: str, aspect: Aspect) -> str:
     )
 
 
-def _row(node: NodeDiagnosis, links: PageLinks) -> str:
+def _flapping(nodes: list[NodeDiagnosis], links: PageLinks) -> str:
+    """Nodes whose verdict keeps changing, whatever they show right now, with a link to their history."""
+    found = [(n, f) for n in nodes for f in n.findings if f.verdict is NodeVerdict.FLAPPING]
+    if not found:
+        return ""
+    items = "".join(
+        f'<li data-flapping-node="{e(node.node)}"><b>{e(node.node or "(no node name)")}</b>: '
+        f"{SYMBOL[False]} {e(finding.reason)}; now {e(node.verdict.value.replace('_', ' '))}. "
+        f"{_history_link(node.node)}"
+        f"{runbook_link(links, ALERTS[NodeVerdict.FLAPPING])}</li>"
+        for node, finding in found[:ROWS_SHOWN]
+    )
+    return f'<section id="flapping"><h2>Flapping nodes ({len(found)})</h2><ul>{items}</ul></section>'
+
+
+def _history_link(node: str) -> str:
+    """A node without a name (the agent's env var unset) has no query to ask for: no link."""
+    return f'<a href="api/v1/diagnosis/history?node={e(quote(node, safe=""))}">history</a> ' if node else ""
+
+
+def _row(node: NodeDiagnosis, links: PageLinks, history: History = EMPTY_HISTORY, now: float = 0.0) -> str:
     ok = (
         True
         if node.verdict is NodeVerdict.HEALTHY
@@ -197,20 +233,29 @@ def _row(node: NodeDiagnosis, links: PageLinks) -> str:
     more = "".join(f"<li>{e(f.reason)}</li>" for f in node.findings[1:])
     evidence = f"<ul>{more}</ul>" if more else ""
     link = " " + runbook_link(links, alert) if alert else ""
+    timeline = render_timeline(node.node, history.nodes.get(node.node), now) if now else ""
     cells = "".join(_cell(title, node.aspects[name]) for name, title in COLUMNS)
     return (
         f'<tr data-node="{e(node.node)}" data-verdict="{e(node.verdict.value)}">'
         f'<td data-label="Node" class="nowrap"><b>{e(node.node or "(no node name)")}</b></td>'
         f"{_verdict_cell(node.verdict.value, ok=ok)}"
-        f'<td data-label="Why" class="reason">{e(node.reason)}{link}{evidence}</td>{cells}</tr>'
+        f'<td data-label="Why" class="reason">{e(node.reason)}{link}{evidence}{timeline}</td>{cells}</tr>'
     )
 
 
-def _nodes_table(title: str, nodes: list[NodeDiagnosis], links: PageLinks, *, empty: str) -> str:
+def _nodes_table(  # noqa: PLR0913 (keyword-only: what the problem table adds)
+    title: str,
+    nodes: list[NodeDiagnosis],
+    links: PageLinks,
+    *,
+    empty: str,
+    history: History = EMPTY_HISTORY,
+    now: float = 0.0,
+) -> str:
     if not nodes:
         return f'<h2>{e(title)}</h2><p id="no-problems">{SYMBOL[True]} {e(empty)}</p>'
     head = "".join(f"<th>{e(t)}</th>" for t in ("Node", "Verdict", "Why", *(c[1] for c in COLUMNS)))
-    rows = "".join(_row(node, links) for node in nodes[:ROWS_SHOWN])
+    rows = "".join(_row(node, links, history, now) for node in nodes[:ROWS_SHOWN])
     hidden = len(nodes) - ROWS_SHOWN
     api = '<a href="api/v1/diagnosis">/api/v1/diagnosis</a>'
     cut = f'<p class="mute">{hidden} more not shown: see {api}.</p>' if hidden > 0 else ""

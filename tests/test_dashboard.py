@@ -90,9 +90,8 @@ def test_dashboard_covers_verdict_nodes_reports_probes_and_server_health() -> No
     assert {"Since last reconcile", "Store", "Pod source", "Reports ingested by result"} <= set(
         rows["Server self-health"]
     )
-    assert {"Cluster diagnosis", "Nodes with a problem", "Probe targets", "Clock skew per node"} <= set(
-        rows["Diagnosis: what is broken, where"]
-    )
+    assert {"Cluster diagnosis", "Nodes with a problem", "Probe targets", "Clock skew per node",
+            "Verdict changes per node"} <= set(rows["Diagnosis: what is broken, where"])  # fmt: skip
 
 
 def test_promql_metric_names_ignores_functions_labels_and_keywords() -> None:

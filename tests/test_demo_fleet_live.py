@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +48,9 @@ WORDS = {
     "clock_skew": "90 s ahead of the server's",
     "node_unreachable": "no agent has reported for",
     "rebooted": "the node rebooted",
+    "flapping": "the problem comes and goes",
 }
+FLAPPING_NODE = next(node for node, verdict in EXPECTED.items() if verdict == "flapping")
 
 
 class FleetThread:
@@ -71,13 +74,14 @@ class FleetThread:
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
     fleet = DemoFleet(port=0, nodes=NODES, report_interval_seconds=2, silent_node=7, silent_after_seconds=3,
                       failing_nodes=frozenset({3}), faults=DEMO_FAULTS, target_down=True,
-                      duration_seconds=60)  # fmt: skip
+                      duration_seconds=180)  # fmt: skip
     pods = tmp_path_factory.mktemp("fleet") / "pods.yml"
     pods.write_text(pods_file_text(fleet))
     server = ExporterProcess(f"-pods-file={pods}", "-check-interval=0.5")
     agents = FleetThread(dataclasses.replace(fleet, port=server.port))
     try:
-        wait_until(lambda: _all_verdicts_shown(server), 30, "every fault's verdict in /api/v1/diagnosis")
+        # the flapping node's two outages take about 20 s (demo_faults.FLAP_*), then it flaps for 15 min
+        wait_until(lambda: _all_verdicts_shown(server), 60, "every fault's verdict in /api/v1/diagnosis")
         yield server
     finally:
         agents.stop()
@@ -118,11 +122,40 @@ def test_every_verdict_reads_on_the_page_in_a_real_browser(
         assert "the target is down" in target.text
         screenshot = tmp_path / "status-page.png"
         assert driver.save_screenshot(str(screenshot))
+        _check_the_flapping_nodes_timeline(driver, tmp_path / "timeline.png")
         healthy = driver.find_element(By.CSS_SELECTOR, 'tr[data-node="node-n00000"]')
         assert not healthy.is_displayed()
         driver.find_element(By.CSS_SELECTOR, "#healthy summary").click()
         assert healthy.is_displayed() and "✔ healthy" in healthy.text
     keep_screenshot(screenshot)
+    keep_screenshot(tmp_path / "timeline.png")
+
+
+def _check_the_flapping_nodes_timeline(driver: Any, screenshot: Path) -> dict[str, Any]:
+    """The flapping section names the node; its row's strip has bad and ok stretches, each with a
+    title, its size on screen, and the changes in words beside it. Returns the strip's size."""
+    from selenium.webdriver.common.by import By
+
+    (listed,) = driver.find_elements(By.CSS_SELECTOR, f'#flapping li[data-flapping-node="{FLAPPING_NODE}"]')
+    assert "the problem comes and goes" in listed.text and "history" in listed.text
+    history = driver.find_element(By.CSS_SELECTOR, f'tr[data-node="{FLAPPING_NODE}"] .history')
+    strip = history.find_element(By.CSS_SELECTOR, "svg.timeline")
+    assert strip.get_attribute("role") == "img"
+    # both outages, and what the node showed while its two agents went and came back one by one
+    label = strip.get_attribute("aria-label")
+    changes_shown = re.match(rf"{FLAPPING_NODE}: (\d+) verdict changes in the last 60 min, ", label)
+    assert changes_shown is not None and int(changes_shown[1]) >= 4, label
+    kinds = [rect.get_attribute("class") for rect in strip.find_elements(By.TAG_NAME, "rect")]
+    runs = [kind for index, kind in enumerate(kinds) if index == 0 or kinds[index - 1] != kind]
+    assert runs[-4:] == ["t-bad", "t-ok", "t-bad", "t-ok"], kinds  # two outages, healthy since
+    titles = [t.get_attribute("textContent") for t in strip.find_elements(By.TAG_NAME, "title")]
+    assert len(titles) == len(kinds) and all(" from " in t and t.endswith(" UTC") for t in titles)
+    changes = history.find_element(By.CSS_SELECTOR, "ul.changes").text
+    assert "→ healthy" in changes and "healthy →" in changes, changes
+    size = strip.size
+    assert size["width"] >= 100 and size["height"] == 20, size
+    assert history.screenshot(str(screenshot))
+    return dict(size)
 
 
 def test_on_a_phone_the_page_does_not_scroll_sideways(demo_server: ExporterProcess, tmp_path: Path) -> None:
@@ -131,9 +164,12 @@ def test_on_a_phone_the_page_does_not_scroll_sideways(demo_server: ExporterProce
         width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], width
         assert "✖ node unreachable" in _rows(driver)["node-n00007"][1]
+        strip = _check_the_flapping_nodes_timeline(driver, tmp_path / "timeline-phone.png")
+        assert strip["width"] <= width[1], strip
         screenshot = tmp_path / "status-page-phone.png"
         assert driver.save_screenshot(str(screenshot))
     keep_screenshot(screenshot)
+    keep_screenshot(tmp_path / "timeline-phone.png")
 
 
 def _pending_alerts(stack: LiveStack) -> set[tuple[str, str]]:

@@ -36,7 +36,10 @@ WORDS = {
     Fault.PROBE_FAILING: f"{PATH_URL} fails from the host and pod network (no connection); it fails from 1",
     Fault.CLOCK_SKEW: "the node's clock is 90 s ahead of the server's",
     Fault.REBOOTED: "the node rebooted",
+    Fault.FLAPPING: "it went between healthy and a problem 4 times in the last 15 min (healthy, node",
 }
+RUNS = {Fault.FLAPPING: (1,) * 30}
+"""Seconds of fleet between passes; a flapping node's outages are seen with a pass every second."""
 
 
 class Rows(HTMLParser):
@@ -132,7 +135,8 @@ def test_each_verdict_shows_everywhere_with_its_evidence_and_goes_with_the_fault
     clock: FakeClock, fault: Fault
 ) -> None:
     cluster = Cluster(clock, fleet_with({1: fault}))
-    cluster.run(12)
+    for seconds in RUNS.get(fault, (12,)):
+        cluster.run(seconds)
     entry, row_text, series = node_views(cluster, NODE)
     assert (entry["verdict"], series) == (fault.value, [fault.value])
     assert WORDS[fault] in entry["reason"]
@@ -140,8 +144,8 @@ def test_each_verdict_shows_everywhere_with_its_evidence_and_goes_with_the_fault
     assert WORDS[fault] in row_text
     others = [n["verdict"] for n in cluster.diagnosis()["nodes"] if n["node"] != NODE]
     assert others == ["healthy"] * 3
-    if fault is Fault.REBOOTED:
-        clock.advance(1000)  # out of the reboot window
+    if fault in {Fault.REBOOTED, Fault.FLAPPING}:
+        clock.advance(1000)  # out of the reboot window, and of the flap window
     cluster.fleet = dataclasses.replace(cluster.fleet, faults={})
     cluster.run(3)
     entry, row_text, series = node_views(cluster, NODE)
@@ -188,3 +192,74 @@ def test_the_page_forbids_scripts_and_the_json_can_leave_out_healthy_nodes(clock
     assert [n["node"] for n in problems["nodes"]] == ["node-n00002"]
     assert all(t["verdict"] != "ok" for t in problems["targets"])
     assert len(cluster.diagnosis()["nodes"]) == 4
+
+
+def flapped_cluster(clock: FakeClock) -> Cluster:
+    """node-n00001 has had its two outages (4 verdict changes) and reports steadily again."""
+    cluster = Cluster(clock, fleet_with({1: Fault.FLAPPING}))
+    for seconds in RUNS[Fault.FLAPPING]:
+        cluster.run(seconds)
+    return cluster
+
+
+def test_a_flapping_node_has_its_changes_in_the_history_endpoint_on_metrics_and_on_the_page(
+    clock: FakeClock,
+) -> None:
+    cluster = flapped_cluster(clock)
+    answer = call_wsgi(cluster.app, "GET", "/api/v1/diagnosis/history", query=f"node={NODE}")
+    assert (answer.status, answer.headers["Content-Type"]) == (200, "application/json")
+    history = answer.json()
+    moves = [(t["from"], t["to"]) for t in history["transitions"]]
+    assert moves == [("healthy", "node_unreachable"), ("node_unreachable", "healthy")] * 2
+    assert "no agent has reported for" in history["transitions"][0]["reason"]
+    assert history["flapping"] == {
+        "flapping": True,
+        "changes_in_window": 4,
+        "threshold": 4,
+        "window_seconds": 900.0,
+    }
+    assert (history["verdict"], history["changes_total"]) == ("flapping", 4)
+    pods = {a["pod"] for a in history["agents"]}
+    assert pods == {"netchecker-agent-n00001", "netchecker-agent-hostnet-n00001"}
+    assert {(a["from"], a["to"]) for a in history["agents"]} == {("fresh", "outdated"), ("outdated", "fresh")}
+    assert f'netchecker_node_verdict_changes_total{{node="{NODE}"}} 4.0' in cluster.metrics()
+    assert 'netchecker_node_verdict_changes_total{node="node-n00000"}' not in cluster.metrics()
+    page = call_wsgi(cluster.app, "GET", "/").body.decode()
+    section = page[
+        page.index('<section id="flapping">') : page.index("</section>", page.index('id="flapping"'))
+    ]
+    assert f'data-flapping-node="{NODE}"' in section and "the problem comes and goes" in section
+    assert f'href="api/v1/diagnosis/history?node={NODE}"' in section
+    timeline = page[page.index(f'data-history-node="{NODE}"') :]
+    assert timeline.index("<svg") < timeline.index("</svg>") < timeline.index('<ul class="changes"')
+    assert timeline.count("node unreachable → healthy") == 2
+    label = "node-n00001: 4 verdict changes in the last 60 min, 10 s of the 29 s watched with a problem"
+    assert f'aria-label="{label}"' in timeline
+    quiet = call_wsgi(cluster.app, "GET", "/api/v1/diagnosis/history", query="node=node-n00002").json()
+    assert (quiet["transitions"], quiet["verdict"], quiet["flapping"]["flapping"]) == ([], "healthy", False)
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ("", 400, "give exactly one node: ?node=NAME"),
+        ("node=a&node=b", 400, "give exactly one node"),
+        ("node=", 400, "node must be 1 to 253 bytes of printable UTF-8"),
+        ("node=%0a", 400, "node must be 1 to 253 bytes of printable UTF-8"),
+        ("node=" + "x" * 254, 400, "node must be 1 to 253 bytes"),
+        ("node=%ff", 400, "the query is not valid UTF-8 form data"),
+        ("&".join(f"node={i}" for i in range(9)), 400, "at most 8 fields"),
+        ("node=n&problems=1", 400, "unknown query parameter 'problems': only 'node' is accepted"),
+        ("node=nobody", 404, "no history for node 'nobody': it was never judged"),
+    ],
+)
+def test_a_bad_history_query_gets_a_json_error_and_changes_nothing(
+    clock: FakeClock, query: str, status: int, words: str
+) -> None:
+    cluster = Cluster(clock, fleet_with({}))
+    cluster.run(3)
+    before = cluster.reconciler.snapshot
+    answer = call_wsgi(cluster.app, "GET", "/api/v1/diagnosis/history", query=query)
+    assert (answer.status, answer.headers["Content-Type"]) == (status, "application/json")
+    assert words in answer.json()["error"]
+    assert cluster.reconciler.snapshot is before

@@ -109,3 +109,39 @@ def test_a_report_too_large_for_etcd_is_413_for_it_alone_and_the_store_stays_up(
         assert exporter.get("/api/v1/agents/netchecker-agent-huge").status_code == 404
     finally:
         exporter.stop()
+
+
+def node_history(exporter: ExporterProcess) -> dict[str, object]:
+    answer = exporter.get("/api/v1/diagnosis/history?node=node-1")
+    return dict(answer.json()) if answer.status_code == 200 else {}
+
+
+def verdict_moves(exporter: ExporterProcess) -> list[tuple[str, str]]:
+    return [(t["from"], t["to"]) for t in node_history(exporter).get("transitions", [])]  # type: ignore[attr-defined]
+
+
+def test_the_diagnosis_history_survives_the_server_restarting(etcd: EtcdProcess) -> None:
+    """The fixture agent reports every 2 s: silent for over 4 s it is outdated, its node unreachable.
+    (Its hostdate is the day it was captured: reporting, its node shows clock_skew.)"""
+    went_and_came_back = [("clock_skew", "node_unreachable"), ("node_unreachable", "clock_skew")]
+    exporter = start_exporter(etcd)
+    try:
+        assert exporter.post_fixture(hostnet_fixture()).status_code == 200
+        wait_until(lambda: node_history(exporter).get("verdict") == "clock_skew", 5, "node-1 judged")
+        wait_until(lambda: verdict_moves(exporter) == went_and_came_back[:1], 10, "node-1 unreachable")
+        assert exporter.post_fixture(hostnet_fixture()).status_code == 200
+        wait_until(lambda: verdict_moves(exporter) == went_and_came_back, 5, "node-1 reporting again")
+    finally:
+        code, _ = exporter.stop()  # SIGTERM writes what the flush interval had not written yet
+    assert code == 0
+    exporter = start_exporter(etcd)
+    try:
+        wait_until(lambda: verdict_moves(exporter)[:2] == went_and_came_back, 15, "the history restored")
+        restored = node_history(exporter)
+        assert restored["changes_total"] == len(restored["transitions"])  # type: ignore[arg-type]
+        changes = metric_value(
+            exporter.get("/metrics").text, 'netchecker_node_verdict_changes_total{node="node-1"}'
+        )
+        assert changes is not None and changes >= 2
+    finally:
+        exporter.stop()

@@ -17,6 +17,7 @@ import grpc
 import tenacity
 from prometheus_client import CollectorRegistry
 
+from netchecker_exporter.diagnosis_history import HistoryLimits
 from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
@@ -32,6 +33,7 @@ from netchecker_exporter.store.etcd_channel import (
     is_request_too_large,
     is_transient,
 )
+from netchecker_exporter.store.etcd_history import EtcdHistory
 from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
@@ -90,6 +92,7 @@ class EtcdStore(MirrorWatch, Keeper):
         self.max_record_bytes = max_stored_record_bytes(capacity.max_agents if capacity else None)
         self._probe_key = f"/{settings.tree}/write-probe".encode()
         self._prefix = f"/{settings.tree}/agents/".encode()
+        self._tree = settings.tree
         self._endpoints: Endpoints[Stubs] = Endpoints(settings, Stubs.on)
         self._mirror = Mirror()
         self._own_writes = OwnWrites()
@@ -145,6 +148,11 @@ class EtcdStore(MirrorWatch, Keeper):
         if not self._mirror.loaded:
             raise StoreUnavailableError("etcd store: the records have not been loaded from etcd yet")
 
+    def history(self, limits: HistoryLimits, **tunables: Any) -> EtcdHistory:
+        """The diagnosis history's store, on this store's connections (close it before this one)."""
+        call = functools.partial(self._call, judges=False)
+        return EtcdHistory(call, tree=self._tree, timeout_seconds=self._timeout, limits=limits, **tunables)
+
     def health(self) -> StoreHealth:
         if not self._mirror.loaded:
             return StoreHealth(up=False, detail="etcd store: initial listing not loaded yet")
@@ -166,12 +174,19 @@ class EtcdStore(MirrorWatch, Keeper):
     # -- calls with retries ---------------------------------------------------------------------
 
     def _call(
-        self, what: str, action: Callable[[Stubs, float], T], deadline: float, *, write: bool = False
+        self,
+        what: str,
+        action: Callable[[Stubs, float], T],
+        deadline: float,
+        *,
+        write: bool = False,
+        judges: bool = True,
     ) -> T:
         """Run `action(stubs, timeout)` with backoff and endpoint failover until `deadline`.
 
         A failed write marks writes failing (not etcd unreachable: it may answer reads), a
-        successful one marks them good; only reads and the keeper decide reachability.
+        successful one marks them good; only reads and the keeper decide reachability, and only
+        calls that `judges` (the history's do not: its hiccups must not refuse reports).
         """
         retrying = tenacity.Retrying(
             stop=tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
@@ -183,14 +198,15 @@ class EtcdStore(MirrorWatch, Keeper):
             result: T = retrying(self._attempt, what, action, deadline)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
-            if write and (is_transient(error) or is_no_space(error)):
+            if judges and write and (is_transient(error) or is_no_space(error)):
                 self._reachability.writes(False, detail)
-            elif is_transient(error):
+            elif judges and is_transient(error):
                 self._reachability.mark(False, detail)
             raise StoreUnavailableError(detail) from error
-        self._reachability.mark(True)
-        if write:
-            self._reachability.writes(True)
+        if judges:
+            self._reachability.mark(True)
+            if write:
+                self._reachability.writes(True)
         return result
 
     def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
