@@ -30,6 +30,7 @@ from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.export_estimate import ExportEstimate
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
+from netchecker_exporter.kube_writes.assembly import build_kube_writer
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
@@ -238,19 +239,29 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     pods.start()
     trimmer = MallocTrimmer()
 
+    writer = build_kube_writer(settings, environ, registry)
+
     def after_pass() -> None:
         metrics.warm()
         # Records in the new snapshot (the old one is gone now): a flood expiring shows as a drop.
         trimmer.observe(sum(1 for verdict in reconciler.snapshot.verdicts if verdict.record is not None))
+        if writer is not None:
+            writer.offer(reconciler.snapshot)
 
     loop = threading.Thread(target=reconciler.run, args=(stop, after_pass), name="reconcile", daemon=True)
     loop.start()
+    writing = None
+    if writer is not None:
+        writing = threading.Thread(target=writer.run, args=(stop,), name="kube-writer", daemon=True)
+        writing.start()
     log.info("listening on %s:%d", settings.listen_host, server.port)
     try:
         server.serve_until(stop)
     finally:
         stop.set()
         loop.join(timeout=1)
+        if writing is not None:
+            writing.join(timeout=5)  # it releases the Lease, so another replica takes over at once
         pods.close()
         store.close()
     log.info("stopped")

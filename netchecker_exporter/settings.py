@@ -75,6 +75,19 @@ class DiagnosisSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class KubeWriteSettings:
+    """Events and Node conditions (docs/events.md)."""
+
+    events: bool = True
+    node_conditions: bool = False
+    node_conditions_heartbeat_seconds: float = 300.0
+    lease_namespace: str = ""
+
+
+MIN_HEARTBEAT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     listen_host: str
     listen_port: int
@@ -89,6 +102,7 @@ class Settings:
     limits: LimitSettings = LimitSettings()
     diagnosis: DiagnosisSettings = DiagnosisSettings()
     metrics: MetricsSettings = MetricsSettings()
+    kube_writes: KubeWriteSettings = KubeWriteSettings()
 
     def describe(self) -> str:
         """One line with the effective configuration, for the start-up log."""
@@ -102,7 +116,9 @@ class Settings:
             f"agent-selector={self.kubernetes.agent_selector!r} v={self.verbosity} "
             f"max-agents={self.limits.max_agents} max-unlisted-agents={self.limits.max_unlisted_agents} "
             f"max-metrics-bytes={self.limits.max_metrics_bytes} "
-            f"legacy-metrics={str(self.metrics.legacy_metrics).lower()}"
+            f"legacy-metrics={str(self.metrics.legacy_metrics).lower()} "
+            f"events={str(self.kube_writes.events).lower()} "
+            f"node-conditions={str(self.kube_writes.node_conditions).lower()}"
         )
 
 
@@ -174,6 +190,19 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
         limits=_limit_settings(v, problems),
         diagnosis=_diagnosis_settings(v, problems),
         metrics=MetricsSettings(legacy_metrics=v["legacy-metrics"]),
+        kube_writes=_kube_write_settings(v, problems),
+    )
+
+
+def _kube_write_settings(v: dict[str, Any], problems: list[str]) -> KubeWriteSettings:
+    if v["node-conditions-heartbeat"] < MIN_HEARTBEAT_SECONDS:
+        problems.append(f"-node-conditions-heartbeat must be at least {MIN_HEARTBEAT_SECONDS:g} seconds "
+                        f"(got {v['node-conditions-heartbeat']})")  # fmt: skip
+    return KubeWriteSettings(
+        events=v["events"],
+        node_conditions=v["node-conditions"],
+        node_conditions_heartbeat_seconds=v["node-conditions-heartbeat"],
+        lease_namespace=v["lease-namespace"].strip(),
     )
 
 
