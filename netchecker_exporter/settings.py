@@ -6,6 +6,7 @@ into one ConfigError so an operator fixes them in one go.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,7 @@ class KubeWriteSettings:
 
 
 MIN_HEARTBEAT_SECONDS = 60.0
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +200,14 @@ def _kube_write_settings(v: dict[str, Any], problems: list[str]) -> KubeWriteSet
     if v["node-conditions-heartbeat"] < MIN_HEARTBEAT_SECONDS:
         problems.append(f"-node-conditions-heartbeat must be at least {MIN_HEARTBEAT_SECONDS:g} seconds "
                         f"(got {v['node-conditions-heartbeat']})")  # fmt: skip
+    namespace = v["lease-namespace"].strip()
+    if namespace and not _DNS_LABEL.fullmatch(namespace):
+        problems.append(f"-lease-namespace {namespace!r} is not a namespace name (a DNS label)")
     return KubeWriteSettings(
         events=v["events"],
         node_conditions=v["node-conditions"],
         node_conditions_heartbeat_seconds=v["node-conditions-heartbeat"],
-        lease_namespace=v["lease-namespace"].strip(),
+        lease_namespace=namespace,
     )
 
 
