@@ -137,6 +137,10 @@ def test_a_silent_pod_network_agent_makes_an_event_and_a_condition_that_recovery
     event = wait_until(lambda: one_event(cluster, node, "PodNetworkDown"), 60, "the PodNetworkDown Event")
     assert event["type"] == "Warning" and event["reportingComponent"] == "netchecker.io/netchecker-exporter"
     assert event["involvedObject"]["kind"] == "Node" and event["related"]["name"] == pod
+    # As docs/events.md lists them:
+    documented = "reportingComponent=netchecker.io/netchecker-exporter,reason=PodNetworkDown"
+    listed = cluster.admin.call("GET", "/api/v1/events", params={"fieldSelector": documented})["items"]
+    assert event["metadata"]["name"] in {e["metadata"]["name"] for e in listed}
     words = rf"the pod-network agent {pod} has been silent for .* while the host-network agent"
     assert re.search(words, event["message"]), event["message"]  # the status page's words
     kind = "NetcheckerPodNetworkProblem"

@@ -79,8 +79,8 @@ class ConditionPlanner:
         for node in diagnosis.nodes:
             seen.add(node.node)
             self._missing_since.pop(node.node, None)
-            if node.verdict is NodeVerdict.STARTING:
-                continue
+            if node.verdict is NodeVerdict.STARTING or (not node.findings and node.node not in self._written):
+                continue  # not judged; or healthy and carrying nothing of ours (most nodes): nothing to do
             desired = self._desired(node, pattern, now)
             if self._differs(node.node, desired):
                 changed.append(ConditionPatch(node.node, desired, now))
