@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from e2e.agents import AgentProcess
-from e2e.cluster import NAMESPACE, Cluster
+from e2e.cluster import EXPORTER_ACCOUNT, NAMESPACE, Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.exporter_process import ExporterProcess
 from e2e.kube_client import Object, objects_of_kind, render_kustomization
@@ -96,6 +96,36 @@ def exporter_flags(cluster: Cluster, tmp_path: Path, *extra: str) -> list[str]:
     kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
     return [f"-kubeconfig={kubeconfig}", "-check-interval=1", "-startup-grace=8",
             f"-lease-namespace={NAMESPACE}", *extra]  # fmt: skip
+
+
+def may(cluster: Cluster, verb: str, resource: str, namespace: str = "", group: str = "") -> bool:
+    """A SubjectAccessReview for the exporter's ServiceAccount; `resource` may be `nodes/status`."""
+    resource, _, subresource = resource.partition("/")
+    attributes = {"verb": verb, "group": group, "resource": resource, "subresource": subresource,
+                  "namespace": namespace}  # fmt: skip
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}", "system:authenticated"]
+    user = f"system:serviceaccount:{NAMESPACE}:{EXPORTER_ACCOUNT}"
+    spec = {"user": user, "groups": groups, "resourceAttributes": attributes}
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+    answer = cluster.admin.call("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review)
+    return bool(answer["status"].get("allowed"))
+
+
+def test_the_base_grants_events_and_the_lease_and_only_the_opt_in_grants_node_status(
+    cluster: Cluster, node_conditions_rbac: None
+) -> None:
+    events, leases = "events.k8s.io", "coordination.k8s.io"
+    assert may(cluster, "create", "events", "default", events)
+    assert may(cluster, "patch", "events", NAMESPACE, events)
+    assert not may(cluster, "delete", "events", "default", events)
+    assert may(cluster, "update", "leases", NAMESPACE, leases)
+    assert not may(cluster, "update", "leases", "kube-system", leases)
+    assert may(cluster, "patch", "nodes/status") and may(cluster, "list", "nodes")
+    assert not may(cluster, "patch", "nodes")  # the status only, never the spec
+
+
+def test_without_the_opt_in_rbac_node_status_is_not_writable(cluster: Cluster) -> None:
+    assert not may(cluster, "patch", "nodes/status") and not may(cluster, "list", "nodes")
 
 
 def verdict(exporter: ExporterProcess, node: str) -> str | None:
