@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from netchecker_exporter.diagnosis import Diagnosis, NodeDiagnosis, NodeVerdict
-from netchecker_exporter.diagnosis_signals import CONDITION_KINDS, SIGNALS, ConditionKind
+from netchecker_exporter.diagnosis_signals import CONDITION_KINDS, SIGNALS, ConditionKind, fit_text
 from netchecker_exporter.rate_limit import Rate, TokenBucket
 
 TRUE = "True"
@@ -94,7 +94,7 @@ class ConditionPlanner:
         for finding in node.findings:
             signal = SIGNALS[finding.verdict]
             if signal.condition is not None and signal.event_reason is not None:
-                found.setdefault(signal.condition.type, (signal.event_reason, finding.reason))
+                found.setdefault(signal.condition.type, (signal.event_reason, fit_text(finding.reason)))
         held = {SIGNALS[pattern].condition} if pattern is not None else set()
         written = self._written.get(node.node, {})
         conditions = []

@@ -15,6 +15,16 @@ WARNING = "Warning"
 NORMAL = "Normal"
 RECOVERED_REASON = "Recovered"
 """The Event of a node whose verdict went from a fault back to healthy."""
+MAX_TEXT_BYTES = 1024
+"""The API server refuses a longer Event note; condition messages are held to the same."""
+
+
+def fit_text(text: str) -> str:
+    """`text` cut to MAX_TEXT_BYTES of UTF-8 (the words come from client-chosen URLs and names)."""
+    data = text.encode()
+    if len(data) <= MAX_TEXT_BYTES:
+        return text
+    return data[: MAX_TEXT_BYTES - 3].decode(errors="ignore") + "..."
 
 
 @dataclass(frozen=True, slots=True)

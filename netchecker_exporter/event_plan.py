@@ -13,12 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from netchecker_exporter.diagnosis import Diagnosis, NodeDiagnosis, NodeVerdict
-from netchecker_exporter.diagnosis_signals import NORMAL, RECOVERED_REASON, SIGNALS, WARNING
+from netchecker_exporter.diagnosis_signals import NORMAL, RECOVERED_REASON, SIGNALS, WARNING, fit_text
 from netchecker_exporter.rate_limit import KeyedBuckets, Rate, TokenBucket
 
 SUMMARY_REASON = "NodeEventsSuppressed"
-MAX_NOTE_BYTES = 1024
-"""The API server refuses a longer note."""
 MAX_SERIES = 20_000
 """Open series kept at once (a few per node at 5,000 nodes); beyond it new Events are suppressed."""
 
@@ -149,7 +147,7 @@ class EventPlanner:
         name = event_name(occurrence.node, occurrence.reason, now)
         self._series[key] = _Series(name, occurrence.node, 1, now, 1, now)
         return EventCreate(key, name, occurrence.node, occurrence.related_pod, occurrence.reason,
-                           occurrence.type, truncate_note(occurrence.note), now)  # fmt: skip
+                           occurrence.type, fit_text(occurrence.note), now)  # fmt: skip
 
     def _patch_if_due(self, key: tuple[str, str], series: _Series, now: float) -> SeriesPatch | None:
         if series.count <= series.written_count:
@@ -229,10 +227,3 @@ def event_name(node: str, reason: str, at: float) -> str:
     """Unique per occurrence and a valid object name (DNS subdomain) for any node name."""
     digest = hashlib.sha256(f"{node}/{reason}/{at!r}".encode()).hexdigest()[:12]
     return f"{node[:200] or 'netchecker'}.{digest}"
-
-
-def truncate_note(note: str) -> str:
-    data = note.encode()
-    if len(data) <= MAX_NOTE_BYTES:
-        return note
-    return data[: MAX_NOTE_BYTES - 3].decode(errors="ignore") + "..."

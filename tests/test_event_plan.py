@@ -8,16 +8,14 @@ from typing import Any
 import pytest
 
 from netchecker_exporter.diagnosis import Diagnosis, NodeVerdict, diagnose
-from netchecker_exporter.diagnosis_signals import CONDITION_KINDS, SIGNALS
+from netchecker_exporter.diagnosis_signals import CONDITION_KINDS, MAX_TEXT_BYTES, SIGNALS, fit_text
 from netchecker_exporter.event_plan import (
-    MAX_NOTE_BYTES,
     SUMMARY_REASON,
     EventCreate,
     EventPlanner,
     EventSettings,
     SeriesPatch,
     event_name,
-    truncate_note,
 )
 from netchecker_exporter.rate_limit import Rate
 from tests.support.diagnosis import NOW, SETTINGS, node_agents, verdicts
@@ -172,9 +170,9 @@ def test_a_cluster_wide_outage_makes_a_capped_number_of_node_events_and_one_summ
 
 
 def test_notes_fit_the_api_limit_and_names_are_valid_for_any_node_name() -> None:
-    note = truncate_note("é" * 2000)
-    assert len(note.encode()) <= MAX_NOTE_BYTES and note.endswith("...")
-    assert truncate_note("short") == "short"
+    note = fit_text("é" * 2000)
+    assert len(note.encode()) <= MAX_TEXT_BYTES and note.endswith("...")
+    assert fit_text("short") == "short"
     for node in ("n1", "a" * 253, "ip-10-0-0-1.eu-west-1.compute.internal", ""):
         name = event_name(node, "PodNetworkDown", NOW)
         assert DNS_NAME.match(name) and len(name) <= 253, name

@@ -137,7 +137,6 @@ class LeaseElector:
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
 
     def _write(self, body: dict[str, Any], *, create: bool) -> bool:
-        was_leader = self.is_leader()
         try:
             if create:
                 self._rest.request("create", "leases", "POST", self._path(named=False), body=body)
@@ -149,6 +148,4 @@ class LeaseElector:
                 return False
             raise
         self._renewed_at = self._monotonic()
-        if not was_leader:
-            log.info("leading: %s holds the Lease %s/%s", self.identity, self.namespace, self.name)
         return True

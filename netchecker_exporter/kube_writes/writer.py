@@ -120,8 +120,9 @@ class KubeWriter:
             self._failed("lease", error, LEASES_GRANT, "this replica does not write Events or conditions")
         leading = self._elector.is_leader()
         if leading != self._leading:
-            log.info("%s the Lease %s/%s", "took" if leading else "lost", self._elector.namespace,
-                     self._elector.name)  # fmt: skip
+            log.info("%s %s the Lease %s/%s: %s", self._elector.identity, "holds" if leading else "lost",
+                     self._elector.namespace, self._elector.name,
+                     "this replica writes" if leading else "another replica writes")  # fmt: skip
             self._seeded = False
         self._leading = leading
         self._metrics.leader.set(1 if leading else 0)
