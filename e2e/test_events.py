@@ -17,6 +17,13 @@ from e2e.cluster import EXPORTER_ACCOUNT, NAMESPACE, Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.exporter_process import ExporterProcess
 from e2e.kube_client import Object, objects_of_kind, render_kustomization
+from netchecker_exporter.event_plan import SUMMARY_REASON, EventCreate, event_name
+from netchecker_exporter.kube_writes.api import KubeRest, KubeWriteApi
+from netchecker_exporter.kube_writes.assembly import writer_identity
+from netchecker_exporter.kube_writes.lease import micro_time
+from netchecker_exporter.kube_writes.writer import event_body, event_namespace
+from netchecker_exporter.pods.cluster_access import ClusterAccess
+from netchecker_exporter.pods.kubernetes import connect
 from tests.support.etcd import EtcdProcess
 from tests.support.polling import wait_until
 
@@ -275,3 +282,30 @@ def test_two_replicas_elect_one_writer_and_a_killed_leader_hands_over(
     wait_until(lambda: one_event(cluster, fleet.nodes[1], "PodNetworkDown"), 60, "the new leader's Event")
     follower.stop()  # a clean shutdown hands the Lease over at once: the holder is cleared
     assert lease_holder(cluster) == ""
+
+
+@pytest.mark.parametrize("where", ["in-cluster", "kubeconfig"])
+def test_the_api_server_takes_the_summary_event_and_its_series_as_the_exporter_writes_them(
+    cluster: Cluster, tmp_path: Path, where: str
+) -> None:
+    """The fleet limit's summary Event (too many agents to provoke here), written by the writer's code
+    with the exporter's own token, read back as `kubectl get events` shows it."""
+    kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
+    rest = KubeRest(connect(ClusterAccess(str(kubeconfig), "e2e"), {}))
+    in_cluster = where == "in-cluster"  # about our Pod in our namespace; else about our Namespace
+    access = ClusterAccess(None, "in-cluster") if in_cluster else ClusterAccess(str(kubeconfig), "e2e")
+    identity = writer_identity("netchecker-server-e2e", NAMESPACE, access)
+    now = time.time()
+    note = "4950 node Events not written (fleet rate limit): 4950 NodeUnreachable; cluster: ..."
+    name = event_name("", SUMMARY_REASON, now)
+    write = EventCreate(("", SUMMARY_REASON), name, "", None, SUMMARY_REASON, "Warning", note, now)
+    namespace = event_namespace(write, identity)
+    api = KubeWriteApi(rest)
+    api.create_event(namespace, event_body(write, identity, namespace))
+    api.patch_event(namespace, name, {"series": {"count": 2, "lastObservedTime": micro_time(now + 60)}})
+    event = cluster.admin.call("GET", f"/api/v1/namespaces/{namespace}/events/{name}")
+    kind = "Pod" if in_cluster else "Namespace"
+    assert (event["involvedObject"]["kind"], event["reason"]) == (kind, SUMMARY_REASON)
+    assert event["message"] == note
+    assert event["series"]["count"] == 2
+    assert namespace == (NAMESPACE if in_cluster else "default")

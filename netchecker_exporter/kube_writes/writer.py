@@ -50,6 +50,36 @@ class WriterIdentity:
     server_event_namespace: str
 
 
+def event_body(write: EventCreate, identity: WriterIdentity, namespace: str) -> dict[str, Any]:
+    """The events.k8s.io/v1 Event of one create: about the Node, or about the server (the summary)."""
+    regarding = (
+        {"apiVersion": "v1", "kind": "Node", "name": write.node, "uid": write.node}
+        if write.node
+        else identity.server
+    )
+    body: dict[str, Any] = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": write.name, "namespace": namespace},
+        "eventTime": micro_time(write.at),
+        "reportingController": REPORTING_CONTROLLER,
+        "reportingInstance": identity.instance[:128],
+        "action": ACTION,
+        "reason": write.reason,
+        "type": write.type,
+        "note": write.note,
+        "regarding": regarding,
+    }
+    if write.related_pod is not None:
+        pod_namespace, pod = write.related_pod
+        body["related"] = {"apiVersion": "v1", "kind": "Pod", "namespace": pod_namespace, "name": pod}
+    return body
+
+
+def event_namespace(write: EventCreate | SeriesPatch, identity: WriterIdentity) -> str:
+    return NODE_EVENT_NAMESPACE if write.node else identity.server_event_namespace
+
+
 class KubeWriter:
     def __init__(  # noqa: PLR0913 (keyword-only: each is a dependency)
         self,
@@ -146,10 +176,10 @@ class KubeWriter:
                     self._write_conditions(patch)
 
     def _write_event(self, write: EventCreate | SeriesPatch) -> None:
-        namespace = self._identity.server_event_namespace if not write.node else NODE_EVENT_NAMESPACE
+        namespace = event_namespace(write, self._identity)
         try:
             if isinstance(write, EventCreate):
-                self._api.create_event(namespace, self._event_body(write, namespace))
+                self._api.create_event(namespace, event_body(write, self._identity, namespace))
             else:
                 series = {"count": write.count, "lastObservedTime": micro_time(write.last_observed)}
                 self._api.patch_event(namespace, write.name, {"series": series})
@@ -163,30 +193,6 @@ class KubeWriter:
             return
         self._metrics.events.labels(result="written").inc()
         self._succeeded("events")
-
-    def _event_body(self, write: EventCreate, namespace: str) -> dict[str, Any]:
-        regarding = (
-            {"apiVersion": "v1", "kind": "Node", "name": write.node, "uid": write.node}
-            if write.node
-            else self._identity.server
-        )
-        body: dict[str, Any] = {
-            "apiVersion": "events.k8s.io/v1",
-            "kind": "Event",
-            "metadata": {"name": write.name, "namespace": namespace},
-            "eventTime": micro_time(write.at),
-            "reportingController": REPORTING_CONTROLLER,
-            "reportingInstance": self._identity.instance[:128],
-            "action": ACTION,
-            "reason": write.reason,
-            "type": write.type,
-            "note": write.note,
-            "regarding": regarding,
-        }
-        if write.related_pod is not None:
-            pod_namespace, pod = write.related_pod
-            body["related"] = {"apiVersion": "v1", "kind": "Pod", "namespace": pod_namespace, "name": pod}
-        return body
 
     def _seed_conditions(self) -> None:
         """Read what the Nodes carry before writing, so a new leader writes differences only."""
