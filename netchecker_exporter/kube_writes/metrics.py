@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 EVENT_RESULTS = ("written", "failed", "suppressed")
 CONDITION_RESULTS = ("written", "failed")
+FAILURE_STAGES = ("lease", "nodes", "round")
 
 
 class KubeWriteMetrics:
@@ -26,6 +27,13 @@ class KubeWriteMetrics:
             ["result"],
             registry=registry,
         )
+        self.failures = Counter(
+            "netchecker_kubernetes_writer_failures",
+            "Failures of the Kubernetes writer outside its Event and condition writes, by stage: lease "
+            "(electing), nodes (reading the Nodes on taking the Lease), round (a bug, logged with a traceback).",
+            ["stage"],
+            registry=registry,
+        )
         self.leader = Gauge(
             "netchecker_leader",
             "1 while this replica holds the Lease that makes it the one writer of Events and conditions.",
@@ -35,3 +43,5 @@ class KubeWriteMetrics:
             self.events.labels(result=result)
         for result in CONDITION_RESULTS:
             self.condition_patches.labels(result=result)
+        for stage in FAILURE_STAGES:
+            self.failures.labels(stage=stage)

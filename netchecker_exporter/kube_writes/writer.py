@@ -122,8 +122,9 @@ class KubeWriter:
         while not stop.is_set():
             try:
                 self._round()
-            except Exception:  # a bug here must not end the thread: log it and go on next round
+            except Exception:  # a bug here must not end the thread: log it, count it, go on next round
                 log.exception("Kubernetes writer round failed; going on")
+                self._metrics.failures.labels(stage="round").inc()
             self._wake.wait(RETRY_SECONDS)
             self._wake.clear()
         self._elector.release()
@@ -147,6 +148,7 @@ class KubeWriter:
             self._elector.try_acquire_or_renew()
             self._succeeded("lease")
         except KubeWriteError as error:
+            self._metrics.failures.labels(stage="lease").inc()
             self._failed("lease", error, LEASES_GRANT, "this replica does not write Events or conditions")
         leading = self._elector.is_leader()
         if leading != self._leading:
@@ -203,6 +205,7 @@ class KubeWriter:
             for node, conditions, heartbeat in self._api.node_conditions():
                 self._conditions.seed(node, conditions, heartbeat)
         except KubeWriteError as error:
+            self._metrics.failures.labels(stage="nodes").inc()
             self._failed("nodes", error, NODES_LIST_GRANT, "Node conditions are not written")
             self._conditions.reset()
             return
