@@ -29,8 +29,8 @@ class KubeWriteMetrics:
         )
         self.failures = Counter(
             "netchecker_kubernetes_writer_failures",
-            "Failures of the Kubernetes writer outside its Event and condition writes, by stage: lease "
-            "(electing), nodes (reading the Nodes on taking the Lease), round (a bug, logged with a traceback).",
+            "Failures of the Kubernetes writer outside its Event and condition writes, by stage: "
+            "lease (electing), nodes (reading the Nodes on taking the Lease), round (a bug, logged).",
             ["stage"],
             registry=registry,
         )
