@@ -4,6 +4,8 @@ them, a flapping agent makes one series, a missing grant one hint, and two repli
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,6 +157,15 @@ def one_event(cluster: Cluster, node: str, reason: str) -> Object | None:
     return found[0] if found else None
 
 
+def kubectl_describe_node(cluster: Cluster, node: str, tmp_path: Path) -> str:
+    """`kubectl describe node`: it finds node Events by the node's name as their uid, as the kubelet's."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not installed")
+    kubeconfig = cluster.apiserver.kubeconfig(cluster.apiserver.admin_token, tmp_path / "admin-kubeconfig")
+    command = ["kubectl", f"--kubeconfig={kubeconfig}", "describe", "node", node]
+    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
 def unique_prefix(name: str) -> str:
     return f"{name}{int(time.time() * 10) % 100000}"
 
@@ -185,6 +196,8 @@ def test_a_silent_pod_network_agent_makes_an_event_and_a_condition_that_recovery
     assert (condition["status"], condition["reason"]) == ("True", "PodNetworkDown")
     assert nodes.conditions(node)["Ready"]["reason"] == "KubeletReady"  # the kubelet's stays as it was
     assert "NetcheckerPodNetworkProblem" not in nodes.conditions(fleet.nodes[1])  # healthy: nothing written
+    described = kubectl_describe_node(cluster, node, tmp_path)  # as docs/events.md says to look
+    assert "PodNetworkDown" in described and "NetcheckerPodNetworkProblem" in described
 
     fleet.agents[pod].start()
     wait_until(lambda: one_event(cluster, node, "Recovered"), 60, "the Recovered Event")
