@@ -165,8 +165,7 @@ class KubeWriter:
             plan = self._events.plan(diagnosis, now)
             if self._leading:
                 self._metrics.events.labels(result="suppressed").inc(plan.suppressed)
-                for write in plan.writes:
-                    self._write_event(write)
+                self._write_events(plan.writes)
         if self._conditions is not None:
             if self._leading and not self._seeded:
                 self._seed_conditions()
@@ -174,10 +173,34 @@ class KubeWriter:
             for patch in patches:
                 if not self._leading:
                     self._conditions.written(patch)  # a follower keeps the same account
-                elif self._seeded:
-                    self._write_conditions(patch)
+                elif not self._seeded or not self._elector.is_leader() or not self._write_conditions(patch):
+                    break  # the rest are patched at a later pass: the planner diffs against the Nodes
 
-    def _write_event(self, write: EventCreate | SeriesPatch) -> None:
+    def _write_events(self, writes: list[EventCreate | SeriesPatch]) -> None:
+        """In order, while we lead and the API answers; the rest are given up as failed."""
+        for index, write in enumerate(writes):
+            if not self._elector.is_leader():
+                self._give_up(writes[index:])
+                return
+            if not self._write_event(write):  # that one is counted and forgotten already
+                self._give_up(writes[index + 1 :])
+                return
+
+    def _give_up(self, writes: list[EventCreate | SeriesPatch]) -> None:
+        for write in writes:
+            self._metrics.events.labels(result="failed").inc()
+            self._forget_event(write, gone=False)
+
+    def _forget_event(self, write: EventCreate | SeriesPatch, *, gone: bool) -> None:
+        if self._events is None:
+            return
+        if isinstance(write, EventCreate):
+            self._events.create_failed(write.key)
+        else:
+            self._events.patch_failed(write.key, gone=gone)
+
+    def _write_event(self, write: EventCreate | SeriesPatch) -> bool:
+        """False when the API server is unreachable: one timeout, not one per write."""
         namespace = event_namespace(write, self._identity)
         try:
             if isinstance(write, EventCreate):
@@ -188,13 +211,11 @@ class KubeWriter:
         except KubeWriteError as error:
             self._metrics.events.labels(result="failed").inc()
             self._failed("events", error, EVENTS_GRANT, "node verdicts are not written as Events")
-            if self._events is not None and isinstance(write, EventCreate):
-                self._events.create_failed(write.key)
-            elif self._events is not None:
-                self._events.patch_failed(write.key, gone=error.status == 404)
-            return
+            self._forget_event(write, gone=error.status == 404)
+            return error.status != 0
         self._metrics.events.labels(result="written").inc()
         self._succeeded("events")
+        return True
 
     def _seed_conditions(self) -> None:
         """Read what the Nodes carry before writing, so a new leader writes differences only."""
@@ -212,7 +233,8 @@ class KubeWriter:
         self._succeeded("nodes")
         self._seeded = True
 
-    def _write_conditions(self, patch: ConditionPatch) -> None:
+    def _write_conditions(self, patch: ConditionPatch) -> bool:
+        """False when the API server is unreachable (the caller stops the batch)."""
         assert self._conditions is not None
         beat = micro_time(patch.at)
         conditions = [
@@ -228,10 +250,11 @@ class KubeWriter:
                 self._conditions.forget(patch.node)
             else:
                 self._failed("nodes/status", error, NODES_GRANT, "Node conditions are not written")
-            return
+            return error.status != 0
         self._conditions.written(patch)
         self._metrics.condition_patches.labels(result="written").inc()
         self._succeeded("nodes/status")
+        return True
 
     def _failed(self, what: str, error: KubeWriteError, grant: Grant, consequence: str) -> None:
         """A missing grant is logged once for the process; other errors once until the next success."""
