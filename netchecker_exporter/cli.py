@@ -30,7 +30,6 @@ from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.export_estimate import ExportEstimate
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
-from netchecker_exporter.kube_writes.assembly import build_kube_writer
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
@@ -239,7 +238,11 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     pods.start()
     trimmer = MallocTrimmer()
 
-    writer = build_kube_writer(settings, environ, registry)
+    writer = None
+    if pods.kind == "kubernetes":  # its client is loaded already; other sources have no cluster to write to
+        from netchecker_exporter.kube_writes.assembly import build_kube_writer
+
+        writer = build_kube_writer(settings, environ, registry)
 
     def after_pass() -> None:
         metrics.warm()
