@@ -142,7 +142,8 @@ FLAGS: tuple[Flag, ...] = (
         str,
         "",
         "Kubernetes writes",
-        "namespace of the Lease that elects the one writer (default: our pod's, else 'default')",
+        "namespace of the Lease that elects the one writer (default: our pod's, else -namespace, "
+        "else 'default')",
     ),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
