@@ -322,3 +322,28 @@ def test_the_api_server_takes_the_summary_event_and_its_series_as_the_exporter_w
     assert event["message"] == note
     assert event["series"]["count"] == 2
     assert namespace == (NAMESPACE if in_cluster else "default")
+
+
+def test_an_outage_of_our_etcd_makes_no_false_event_or_condition(
+    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
+    node_conditions_rbac: None, store_etcd: EtcdProcess, tmp_path: Path,
+) -> None:  # fmt: skip
+    """While etcd is down agents' reports are refused; after it, their records are old and every node
+    would look unreachable until they report again: the writers wait that out (write_gate.py)."""
+    fleet = Small(unique_prefix("etcd"), pods, nodes)
+    flags = exporter_flags(cluster, tmp_path, "-node-conditions", f"-etcd-endpoints={store_etcd.url}",
+                           "-ping-timeout=0.5")  # fmt: skip
+    process = exporter(*flags)
+    fleet.start_agents(agents, process)
+    wait_until(lambda: all(verdict(process, n) == "healthy" for n in fleet.nodes), 60, "all healthy")
+    wait_until(lambda: process.metric("netchecker_leader") == 1, 30, "the replica to lead")
+    time.sleep(10)  # past the settle time: the writers act on healthy diagnoses now
+    store_etcd.kill()
+    wait_until(lambda: process.metric("netchecker_store_up") == 0, 30, "store down")
+    time.sleep(3 * INTERVAL_SECONDS)  # every record older than twice its interval
+    store_etcd.start()
+    wait_until(lambda: process.metric("netchecker_store_up") == 1, 60, "store up again")
+    wait_until(lambda: all(verdict(process, n) == "healthy" for n in fleet.nodes), 60, "all healthy again")
+    time.sleep(10)  # one settle time more: a false Event would have been written by now
+    assert all(node_events(cluster, node) == [] for node in fleet.nodes)
+    assert all(not k.startswith("Netchecker") for node in fleet.nodes for k in nodes.conditions(node))
