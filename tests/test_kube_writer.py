@@ -70,12 +70,13 @@ class FakeElector:
 
 
 def writer(
-    api: FakeApi, *, leading: bool = True, conditions: bool = False
+    api: FakeApi, *, elector: FakeElector | None = None, conditions: bool = False
 ) -> tuple[KubeWriter, CollectorRegistry]:
     registry = CollectorRegistry()
+    ticks = iter(range(0, 10**6, 10))  # every round 10 s after the last: each one elects
     built = KubeWriter(
         api=api,  # type: ignore[arg-type]
-        elector=FakeElector(leading=leading),  # type: ignore[arg-type]
+        elector=elector or FakeElector(leading=True),  # type: ignore[arg-type]
         gate=WriteGate(settle_seconds=0, now=NOW - 1),
         events=EventPlanner(EventSettings(), NOW),
         conditions=ConditionPlanner(ConditionSettings(), NOW) if conditions else None,
@@ -84,6 +85,7 @@ def writer(
             "netchecker-server-0", {"kind": "Namespace", "name": "netchecker"}, "default"
         ),
         clock=lambda: NOW,
+        monotonic=lambda: float(next(ticks)),
     )
     return built, registry
 
@@ -93,7 +95,7 @@ def offer(target: KubeWriter, at: float, **faults: tuple[dict[str, Any], dict[st
         (), StoreHealth(True), "kubernetes", PodSourceHealth(True, at), last_success_timestamp=at
     )
     target.offer(replace(healthy, diagnosis=fleet(at, size=6, **faults)))
-    target._round()
+    target.run_once()
 
 
 def events(registry: CollectorRegistry, result: str) -> float | None:
@@ -111,14 +113,14 @@ def test_the_leader_writes_the_node_events_in_default() -> None:
 
 def test_a_follower_writes_nothing_and_keeps_the_same_account() -> None:
     api = FakeApi()
-    target, _ = writer(api, leading=False, conditions=True)
+    elector = FakeElector(leading=False)
+    target, _ = writer(api, elector=elector, conditions=True)
     offer(target, NOW)
     offer(target, NOW + 10, n1=(POD_DOWN, {}))
     assert api.calls == []
     written = Condition("NetcheckerPodNetworkProblem", "True", "PodNetworkDown", "words", NOW + 10)
     api.nodes = [("n1", {written.type: written}, NOW + 10)]  # what the old leader wrote
-    target._elector.leading = True  # type: ignore[attr-defined]
-    target._elected_at = None
+    elector.leading = True
     offer(target, NOW + 20, n1=(POD_DOWN, {}))  # taking over: it reads the Nodes, repeats nothing
     assert api.calls == [("list", "")]
 

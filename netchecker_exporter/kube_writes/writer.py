@@ -121,7 +121,7 @@ class KubeWriter:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                self._round()
+                self.run_once()
             except Exception:  # a bug here must not end the thread: log it, count it, go on next round
                 log.exception("Kubernetes writer round failed; going on")
                 self._metrics.failures.labels(stage="round").inc()
@@ -130,7 +130,8 @@ class KubeWriter:
         self._elector.release()
         self._metrics.leader.set(0)
 
-    def _round(self) -> None:
+    def run_once(self) -> None:
+        """One round: elect (at most every RETRY_SECONDS), then act on the newest Snapshot offered."""
         self._elect()
         with self._mailbox_lock:
             snapshot, self._mailbox = self._mailbox, None
