@@ -40,9 +40,8 @@ class Cluster:
         raise LookupError(f"no agent DaemonSet with hostNetwork={host_network}")
 
     def rbac_objects(self) -> list[Object]:
-        return objects_of_kind(
-            self.manifests, "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"
-        )
+        kinds = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+        return objects_of_kind(self.manifests, *kinds)
 
     def binding(self) -> Object:
         return objects_of_kind(self.manifests, "ClusterRoleBinding")[0]

@@ -68,6 +68,13 @@ class ExporterProcess:
                 self._process.wait(timeout=10)
         self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown (a Lease it holds is left to expire)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        self._process = None
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

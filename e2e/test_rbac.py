@@ -25,6 +25,7 @@ def can(cluster: Cluster, verb: str, resource: str, namespace: str = "") -> bool
 
 
 def test_the_project_grants_list_and_watch_pods_everywhere_and_nothing_else(cluster: Cluster) -> None:
+
     assert can(cluster, "list", "pods") and can(cluster, "watch", "pods")
     assert can(cluster, "list", "pods", "kube-system")
     assert not any(can(cluster, verb, "pods") for verb in ("create", "delete", "patch"))
@@ -36,12 +37,15 @@ def test_the_exporter_watches_pods_with_its_service_account_token(
 ) -> None:
     pods("netchecker-agent-rbac-1", "node-rbac")
     kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
-    process = exporter(f"-kubeconfig={kubeconfig}", "-check-interval=1", "-startup-grace=300")
+    # The Lease (docs/events.md) in our namespace, where the project's Role grants it.
+    process = exporter(f"-kubeconfig={kubeconfig}", "-check-interval=1", "-startup-grace=300",
+                       f"-lease-namespace={NAMESPACE}")  # fmt: skip
     wait_until(lambda: agent_states(process).get("netchecker-agent-rbac-1") == "starting", 20,
                "the listed pod to be starting")  # fmt: skip
     pods("netchecker-agent-rbac-2", "node-rbac")  # seen through the watch, not the first list
     wait_until(lambda: "netchecker-agent-rbac-2" in agent_states(process), 20, "the watched pod")
     assert pod_source_up(process) == 1
+    wait_until(lambda: process.metric("netchecker_leader") == 1, 20, "the Lease, with the project's Role")
     assert "forbid" not in process.log().lower()
 
 

@@ -276,19 +276,33 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     pods.start()
     trimmer = MallocTrimmer()
 
+    writer = None
+    if pods.kind == "kubernetes":  # its client is loaded already; other sources have no cluster to write to
+        from netchecker_exporter.kube_writes.assembly import build_kube_writer
+
+        writer = build_kube_writer(settings, environ, registry)
+
     def after_pass() -> None:
         metrics.warm()
         # Records in the new snapshot (the old one is gone now): a flood expiring shows as a drop.
         trimmer.observe(sum(1 for verdict in reconciler.snapshot.verdicts if verdict.record is not None))
+        if writer is not None:
+            writer.offer(reconciler.snapshot)
 
     loop = threading.Thread(target=reconciler.run, args=(stop, after_pass), name="reconcile", daemon=True)
     loop.start()
+    writing = None
+    if writer is not None:
+        writing = threading.Thread(target=writer.run, args=(stop,), name="kube-writer", daemon=True)
+        writing.start()
     log.info("listening on %s:%d", settings.listen_host, server.port)
     try:
         server.serve_until(stop)
     finally:
         stop.set()
         loop.join(timeout=1)
+        if writing is not None:
+            writing.join(timeout=5)  # it releases the Lease, so another replica takes over at once
         pods.close()
         history.close()
         store.close()

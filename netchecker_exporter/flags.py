@@ -186,6 +186,29 @@ FLAGS: tuple[Flag, ...] = (
         "also export the original's ncagent_* families (dashboards out there use them); "
         "false: only netchecker_*",
     ),
+    Flag("events", bool, True, "Kubernetes writes", "write a Kubernetes Event when a node's verdict changes"),
+    Flag(
+        "node-conditions",
+        bool,
+        False,
+        "Kubernetes writes",
+        "set Netchecker* conditions on Nodes (needs config/kubernetes/node-conditions RBAC)",
+    ),
+    Flag(
+        "node-conditions-heartbeat",
+        float,
+        300.0,
+        "Kubernetes writes",
+        "seconds between rewrites of unchanged conditions (lastHeartbeatTime); at least 60",
+    ),
+    Flag(
+        "lease-namespace",
+        str,
+        "",
+        "Kubernetes writes",
+        "namespace of the Lease that elects the one writer (default: our pod's, else -namespace, "
+        "else 'default')",
+    ),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
 HELP_FLAGS = {"h", "help"}

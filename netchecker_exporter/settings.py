@@ -6,6 +6,7 @@ into one ConfigError so an operator fixes them in one go.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,20 @@ class DiagnosisSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class KubeWriteSettings:
+    """Events and Node conditions (docs/events.md)."""
+
+    events: bool = True
+    node_conditions: bool = False
+    node_conditions_heartbeat_seconds: float = 300.0
+    lease_namespace: str = ""
+
+
+MIN_HEARTBEAT_SECONDS = 60.0
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     listen_host: str
     listen_port: int
@@ -114,6 +129,7 @@ class Settings:
     diagnosis: DiagnosisSettings = DiagnosisSettings()
     metrics: MetricsSettings = MetricsSettings()
     front: FrontLimitSettings = FrontLimitSettings()
+    kube_writes: KubeWriteSettings = KubeWriteSettings()
 
     def describe(self) -> str:
         """One line with the effective configuration, for the start-up log."""
@@ -132,7 +148,9 @@ class Settings:
             f"max-connections={self.front.max_connections} "
             f"max-connections-per-client={self.front.max_connections_per_client} "
             f"max-inflight-bytes={self.front.max_inflight_bytes} "
-            f"max-heavy-reads={self.front.max_heavy_reads} max-head-bytes={self.front.max_head_bytes}"
+            f"max-heavy-reads={self.front.max_heavy_reads} max-head-bytes={self.front.max_head_bytes} "
+            f"events={str(self.kube_writes.events).lower()} "
+            f"node-conditions={str(self.kube_writes.node_conditions).lower()}"
         )
 
 
@@ -205,6 +223,22 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
         diagnosis=_diagnosis_settings(v, problems),
         metrics=MetricsSettings(legacy_metrics=v["legacy-metrics"]),
         front=_front_settings(v, problems),
+        kube_writes=_kube_write_settings(v, problems),
+    )
+
+
+def _kube_write_settings(v: dict[str, Any], problems: list[str]) -> KubeWriteSettings:
+    if v["node-conditions-heartbeat"] < MIN_HEARTBEAT_SECONDS:
+        problems.append(f"-node-conditions-heartbeat must be at least {MIN_HEARTBEAT_SECONDS:g} seconds "
+                        f"(got {v['node-conditions-heartbeat']})")  # fmt: skip
+    namespace = v["lease-namespace"].strip()
+    if namespace and not _DNS_LABEL.fullmatch(namespace):
+        problems.append(f"-lease-namespace {namespace!r} is not a namespace name (a DNS label)")
+    return KubeWriteSettings(
+        events=v["events"],
+        node_conditions=v["node-conditions"],
+        node_conditions_heartbeat_seconds=v["node-conditions-heartbeat"],
+        lease_namespace=namespace,
     )
 
 

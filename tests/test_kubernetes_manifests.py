@@ -90,7 +90,11 @@ def build_kustomization(directory: Path) -> list[dict[str, Any]]:
     return documents
 
 
-VARIANTS = {"base": KUBE_DIR, "external-etcd": KUBE_DIR / "external-etcd"}
+VARIANTS = {
+    "base": KUBE_DIR,
+    "external-etcd": KUBE_DIR / "external-etcd",
+    "node-conditions": KUBE_DIR / "node-conditions",
+}
 BUILT = {name: build_kustomization(directory) for name, directory in VARIANTS.items()}
 
 
@@ -219,6 +223,31 @@ def test_server_may_only_list_and_watch_pods() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "netchecker"}
     ]
+
+
+def test_the_writers_get_their_own_grants_and_node_status_only_when_opted_in() -> None:
+    """docs/events.md: Events and the Lease in the base, nodes/status in node-conditions only."""
+    rules = {
+        (doc["kind"], doc["metadata"]["name"]): doc["rules"]
+        for doc in BUILT["base"]
+        if doc["kind"] in {"ClusterRole", "Role"}
+    }
+    assert rules[("ClusterRole", "netchecker-server-events")] == [
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
+    ]
+    assert rules[("Role", "netchecker-server-leader")] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+    ]
+    assert not any(
+        "nodes" in r or "nodes/status" in r for rs in rules.values() for rule in rs for r in rule["resources"]
+    )
+    opted = find(BUILT["node-conditions"], "ClusterRole", "netchecker-server-node-conditions")["rules"]
+    assert opted == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]},
+    ]
+    args = pod_spec(BUILT["node-conditions"], "Deployment", "netchecker-server")["containers"][0]["args"]
+    assert "-node-conditions" in args
 
 
 def test_network_policy_lets_agents_and_prometheus_reach_port_8081_only() -> None:

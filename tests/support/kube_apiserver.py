@@ -121,7 +121,8 @@ class FakeKubeApiServer:
             self.cluster.changed.notify_all()
 
     def list_requests(self) -> list[Request]:
-        return [r for r in self.requests if not r.watch]
+        """Pod lists (the exporter's Kubernetes writer also GETs its Lease here, and gets a 404)."""
+        return [r for r in self.requests if not r.watch and r.path.endswith("/pods")]
 
     def watch_requests(self) -> list[Request]:
         return [r for r in self.requests if r.watch]

@@ -12,6 +12,7 @@ from netchecker_exporter.diagnosis import diagnose
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.front_admission import FrontMetrics
+from netchecker_exporter.kube_writes.metrics import KubeWriteMetrics
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
 from netchecker_exporter.settings import DiagnosisSettings
@@ -38,6 +39,7 @@ def exposition_text(snapshot: Snapshot, *, legacy_metrics: bool = True) -> str:
     """What GET /metrics answers for `snapshot`, with the registry cli.run builds for Kubernetes."""
     registry, _ = build_registry()
     KubernetesClientMetrics(registry)
+    KubeWriteMetrics(registry)
     ApiCounters.register(registry)
     FrontMetrics(registry)
     registry.register(DiagnosisCollector(lambda: snapshot))
