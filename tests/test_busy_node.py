@@ -220,7 +220,8 @@ def test_a_real_server_on_etcd_with_default_flags_keeps_the_busy_node_fresh(etcd
     exporter = ExporterProcess(f"-etcd-endpoints={etcd.url}", "-check-interval=0.2")
     try:
         assert_a_real_server_keeps_the_busy_node_fresh(exporter)
-        value = etcd.etcdctl("get", "/netchecker/agents/netchecker-agent-hostnet-x7k2p", "--print-value-only")
+        name = busy_node_report()["podname"]
+        value = etcd.etcdctl("get", f"/netchecker/agents/{name}", "--print-value-only")
         stored = json.loads(value)
         assert stored["netchecker"]["truncated"] == ["ips"]
         assert len(value.encode()) <= max_stored_record_bytes(12_000)
