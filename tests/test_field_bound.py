@@ -4,6 +4,7 @@ even the busy node's, fits what one of -max-agents may store, so it is never ref
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,23 @@ def test_the_rest_of_a_captured_agents_record_fits_the_allowance_many_times_over
         assert stored_bytes(rest, DEFAULT_MAX_STORED_FIELD_BYTES) * 16 < OTHER_FIELDS_ALLOWANCE_BYTES
 
 
+def many_probes(payload: dict[str, Any], url_bytes: int) -> list[dict[str, Any]]:
+    probe = payload["network_probes"][0]
+    return [{**probe, "URL": f"http://{i:02}.example/" + "u" * (url_bytes - 18)} for i in range(32)]
+
+
+def test_the_allowance_holds_32_probes_of_350_byte_urls_and_the_busy_node_fits_with_them() -> None:
+    busy = busy_node_report()
+    probes = many_probes(busy, 350)
+    assert stored_bytes({**busy, "ips": {}, "nslookup": {}, "network_probes": probes}, 1) <= (
+        OTHER_FIELDS_ALLOWANCE_BYTES
+    )
+    field_bytes = field_bytes_within_record(MAX_STORED_FIELD_BYTES_LIMIT, max_stored_record_bytes(12_000))
+    fat_nslookup = {f"svc-{i}.example": ["10.233.0.1"] for i in range(20_000)}
+    fat = {**busy, "nslookup": fat_nslookup, "network_probes": probes}
+    assert stored_bytes(fat, field_bytes) <= max_stored_record_bytes(12_000)
+
+
 @pytest.mark.parametrize("max_agents", [1, 100, 1_000, 12_000, 20_000, 30_000, 43_690])
 @pytest.mark.parametrize("dual_stack", [False, True])
 def test_the_busy_nodes_record_fits_the_store_whatever_the_agent_cap(
@@ -91,5 +109,5 @@ def test_cli_uses_the_flag_on_memory_and_the_derived_bound_on_etcd() -> None:
 def test_a_record_over_the_bound_takes_hostile_probes() -> None:
     busy = busy_node_report()
     field_bytes = field_bytes_within_record(MAX_STORED_FIELD_BYTES_LIMIT, max_stored_record_bytes(12_000))
-    probes = [{"URL": f"http://{i}.example/" + "u" * 2000, "ConnectionResult": 1} for i in range(32)]
+    probes = many_probes(busy, 2048)
     assert stored_bytes({**busy, "network_probes": probes}, field_bytes) > max_stored_record_bytes(12_000)

@@ -15,7 +15,7 @@ from netchecker_exporter.stored_fields import TRUNCATABLE_FIELDS
 
 OTHER_FIELDS_ALLOWANCE_BYTES = 16 * 1024
 """The rest of a record (names, dates, probes, our totals): 550 to 720 bytes for the captured agents,
-and room for 32 probes with URLs of about 450 bytes each."""
+and room for 32 probes with URLs of about 350 bytes each (16,120 bytes in all)."""
 MIN_FIELD_BYTES = 4 * 1024
 """A floor for very large -max-agents: an interface or lookup list of a quiet node fits in it. Below
 it the record bound, not the fields, is what a real agent runs into (docs/budgets.md)."""
