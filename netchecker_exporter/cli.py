@@ -43,8 +43,10 @@ from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.history import HistoryStore, MemoryHistory
+from netchecker_exporter.store.field_bound import field_bytes_within_record
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.store.metrics_budget import MetricsBudget
+from netchecker_exporter.store.record_size import max_stored_record_bytes
 from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
@@ -104,6 +106,17 @@ def build_history_store(settings: Settings, store: ReportStore) -> HistoryStore:
 
     assert isinstance(store, EtcdStore)
     return store.history(HistoryLimits.of(settings.diagnosis))
+
+
+def stored_field_bytes(settings: Settings) -> int:
+    """What a record keeps of `ips` and of `nslookup`: -max-stored-field-bytes, and on etcd at most
+    what lets a real agent's record fit the bound etcd's share gives one of -max-agents."""
+    limits = settings.limits
+    if not settings.etcd.endpoints:
+        return limits.max_stored_field_bytes
+    return field_bytes_within_record(
+        limits.max_stored_field_bytes, max_stored_record_bytes(limits.max_agents)
+    )
 
 
 def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
@@ -215,6 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """Wire everything up and serve until SIGTERM or SIGINT."""
     registry, received = build_registry()
+    field_bytes = stored_field_bytes(settings)
+    log.info(
+        "a record keeps up to %d bytes of ips and of nslookup (the fair share of each entry beyond)",
+        field_bytes,
+    )
     pods = build_pod_source(settings, environ, registry)
     store = build_store(settings, registry, pods)
     history = build_history_store(settings, store)
@@ -237,7 +255,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             clock=time.time,
             metrics=metrics,
             max_probes_per_report=settings.limits.max_probes_per_report,
-            max_stored_field_bytes=settings.limits.max_stored_field_bytes,
+            max_stored_field_bytes=field_bytes,
             counters=ApiCounters.register(registry),
             page_links=page_links(settings),
             runbook_text=read_runbook(),

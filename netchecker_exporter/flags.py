@@ -77,10 +77,11 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "max-stored-field-bytes",
         int,
-        512 * 1024,
+        32 * 1024,
         "Limits",
-        "bytes (as compact JSON) kept of a report's ips, and of its nslookup; beyond it a prefix is "
-        "kept and marked truncated, never refused",
+        "bytes (as compact JSON) kept of a report's ips, and of its nslookup; beyond it the largest "
+        "entries keep a prefix, marked truncated, never refused (on etcd also at most what fits "
+        "one agent's share of the store)",
     ),
     Flag(
         "max-pending-writes",

@@ -1,5 +1,6 @@
-"""What a record keeps of a report's `ips` and `nslookup`: all of it up to -max-stored-field-bytes
-per field, measured as the compact JSON a store writes; beyond that a prefix, marked truncated.
+"""What a record keeps of a report's `ips` and `nslookup`: all of it up to the stored field bound
+per field, measured as the compact JSON a store writes; beyond it a fair share of the bound for
+each entry, the largest cut to a prefix, marked truncated.
 
 Pure. A host-network agent lists every interface of its node with all its addresses: one veth per
 pod and, in kube-proxy's IPVS mode, one kube-ipvs0 address per Service, thousands of entries on a
@@ -17,16 +18,17 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate, repeat
 from json.encoder import encode_basestring_ascii
-from operator import add
+from operator import add, itemgetter
 from typing import Any
 
 from netchecker_exporter.errors import InvalidReportError
 from netchecker_exporter.report_values import check_text
 
-DEFAULT_MAX_STORED_FIELD_BYTES = 512 * 1024
+DEFAULT_MAX_STORED_FIELD_BYTES = 32 * 1024
 """A host-network agent on a node with 250 pods in a cluster of 10,000 Services sends 196 KB of
-`ips` (10,000 kube-ipvs0 /32s, 250 cali* veths): this keeps all of it 2.7 times over, and a
-dual-stack cluster's 512 KB (another 10,000 /128s) too (docs/big-nodes.md)."""
+`ips`: 10,000 kube-ipvs0 /32s (identical on every node, 180 KB) and 250 cali* veths. This keeps
+every interface whole and a prefix of kube-ipvs0, and two fields at it plus a real agent's probes
+fit the record etcd allows one of 12,000 agents, 89,478 bytes (docs/big-nodes.md)."""
 MAX_STORED_FIELD_BYTES_LIMIT = 640 * 1024
 """The highest -max-stored-field-bytes: both fields at it, plus 32 probes of 2 KB URLs, stay under
 etcd's default --max-request-bytes (1.5 MiB) for one record. Stored records are read back
@@ -46,9 +48,8 @@ class BoundedStringLists:
 
 def read_bounded_string_lists(payload: dict[str, Any], key: str, max_bytes: int) -> BoundedStringLists:
     """`ips` / `nslookup`: an object of string lists. Every entry is checked (types, Unicode, the
-    per-string cap), so whether a report is refused never depends on the bound; then the entries
-    are kept in order while their compact JSON fits in `max_bytes`, the first that does not fit
-    with as many of its strings as do (if any do)."""
+    per-string cap), so whether a report is refused never depends on the bound; then what fits in
+    `max_bytes` is kept (keep_within)."""
     value = payload.get(key)
     if value is None:  # Go marshals a nil map as null
         return BoundedStringLists({}, truncated=False)
@@ -60,21 +61,55 @@ def read_bounded_string_lists(payload: dict[str, Any], key: str, max_bytes: int)
 
 
 def keep_within(entries: list[tuple[str, tuple[str, ...]]], max_bytes: int) -> BoundedStringLists:
-    """The longest prefix of `entries` whose compact JSON object is at most `max_bytes` long."""
+    """All of `entries` if their compact JSON object fits in `max_bytes`; beyond it a max-min fair
+    share (water-filling) of the bytes: entries that cost no more than the level stay whole, larger
+    ones keep a prefix of their strings, so the largest are cut first (on a busy node only the
+    kube-ipvs0 ClusterIPs, not a single interface). Entries stay in the agent's order, and each kept
+    holds at least one string: only when even that does not fit for all of them are the last ones,
+    in the agent's order, left out whole."""
+    if not entries:
+        return BoundedStringLists({}, truncated=False)
+    budget = max_bytes - 1  # what the braces leave, plus the comma the last entry does not have
+    # An entry costs at least 6 bytes ("":[] and a comma), so no more than this many can be kept,
+    # and a list is sized only as far as the budget: a hostile body's work is the bound's, not its.
+    candidates = entries[: max(budget, 0) // 6 + 1]
+    names = list(map(itemgetter(0), candidates))
+    lists = list(map(itemgetter(1), candidates))
+    heads = list(map(add, map(len, map(encode_basestring_ascii, names)), repeat(2)))  # "name": and ,
+    sized = (items[: max(budget, 0) // 3 + 1] for items in lists)  # over the budget iff the list is
+    costs = list(map(add, heads, map(len, map(_compact_json, sized))))
+    if len(candidates) == len(entries) and sum(costs) <= budget:
+        return BoundedStringLists(dict(entries), truncated=False)
+    # The least an entry may keep: its first string (never an empty list it did not send: in
+    # nslookup that says "lookup failed"). Those that do not all fit: the first that do.
+    least = list(map(min, costs, map(add, heads, map(_first_string_bytes, lists))))
+    served = bisect_right(list(accumulate(least)), budget)
+    if not served:
+        return BoundedStringLists({}, truncated=True)
+    costs, least = costs[:served], least[:served]
+    level = _water_level(costs, least, budget)
     kept: dict[str, tuple[str, ...]] = {}
-    used = 2  # the braces
-    for name, items in entries:
-        head = json_string_bytes(name) + 1 + (1 if kept else 0)  # "name": and a comma before it
-        whole = head + len(_compact_json(items))
-        if used + whole <= max_bytes:
+    for name, items, head, cost, floor in zip(names, lists, heads, costs, least, strict=False):
+        if cost <= level:
             kept[name] = items
-            used += whole
-            continue
-        fitting = _strings_that_fit(items, max_bytes - used - head - 2)  # inside the brackets
-        if fitting:  # never an empty list it did not send: in nslookup that says "lookup failed"
-            kept[name] = items[:fitting]
-        return BoundedStringLists(kept, truncated=True)
-    return BoundedStringLists(kept, truncated=False)
+        else:  # inside the brackets: its share less the head
+            kept[name] = items[: _strings_that_fit(items, max(level, floor) - head - 2)]
+    return BoundedStringLists(kept, truncated=True)
+
+
+def _first_string_bytes(items: tuple[str, ...]) -> int:
+    """The brackets and the first string, as compact JSON ([] when the agent sent none)."""
+    return 2 + (len(encode_basestring_ascii(items[0])) if items else 0)
+
+
+def _water_level(costs: list[int], least: list[int], budget: int) -> int:
+    """The highest level at which every entry taking min(cost, max(level, least)) fits in `budget`.
+    The total grows with the level, so a bisection finds it; each total is one pass in C."""
+
+    def total(level: int) -> int:
+        return sum(map(min, costs, map(max, least, repeat(level))))
+
+    return bisect_right(range(max(costs) + 1), budget, key=total) - 1
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode

@@ -77,8 +77,10 @@ def test_etcd_outage_answers_503_in_time_keeps_reads_and_recovers(etcd: EtcdProc
 
 def test_a_report_too_large_for_etcd_is_413_for_it_alone_and_the_store_stays_up(etcd: EtcdProcess) -> None:
     """Issue 23: an emoji report grew threefold for etcd, was retried to the deadline and tripped the
-    breaker (503 for every agent for 5 s). Now it is stored compactly, and one that still cannot
-    fit (-max-agents=20000: 53,687 bytes each) is refused at once, and only it."""
+    breaker (503 for every agent for 5 s). Now it is stored compactly, its emoji `ips` are cut to
+    the field bound derived from the record bound (18,651 bytes at -max-agents=20000) and stored;
+    one that still cannot fit the record bound (53,687 bytes each), which takes hostile probes, is
+    refused at once, and only it."""
     exporter = ExporterProcess(
         f"-etcd-endpoints={etcd.url}",
         "-check-interval=0.2",
@@ -86,13 +88,21 @@ def test_a_report_too_large_for_etcd_is_413_for_it_alone_and_the_store_stays_up(
         "-max-agents=20000",
     )
     payload = json.loads(hostnet_fixture().read_bytes())
-    huge = {
-        **payload,
-        "podname": "netchecker-agent-huge",
-        "ips": {f"if{i}": ["\U0001f600" * 63] * 64 for i in range(4)},
-    }
+    emoji_ips = {f"if{i}": ["\U0001f600" * 63] * 64 for i in range(4)}
+    kept = {**payload, "podname": "netchecker-agent-emoji", "ips": emoji_ips}
+    probes = [
+        {**payload["network_probes"][0], "URL": f"http://{i}.example/" + "\U0001f600" * 490}
+        for i in range(32)
+    ]
+    huge = {**payload, "podname": "netchecker-agent-huge", "ips": emoji_ips, "network_probes": probes}
     headers = {"Content-Type": "application/json; charset=utf-8"}
     try:
+        url = f"{exporter.url}/api/v1/agents/netchecker-agent-emoji"
+        stored = requests.post(
+            url, data=json.dumps(kept, ensure_ascii=False).encode(), headers=headers, timeout=10
+        )
+        assert stored.status_code == 200, stored.text
+        assert exporter.get("/api/v1/agents/netchecker-agent-emoji").json()["truncated"] == ["ips"]
         for _ in range(3):
             started = time.monotonic()
             url = f"{exporter.url}/api/v1/agents/netchecker-agent-huge"

@@ -205,7 +205,7 @@ def test_the_legacy_families_are_on_unless_turned_off(
     assert load(argv, env).metrics.legacy_metrics is legacy
 
 
-def test_max_stored_field_bytes_defaults_to_512_kib_and_is_set_like_any_flag() -> None:
-    assert load_settings([], {}, lambda _path: "").limits.max_stored_field_bytes == 512 * 1024
+def test_max_stored_field_bytes_defaults_to_32_kib_and_is_set_like_any_flag() -> None:
+    assert load_settings([], {}, lambda _path: "").limits.max_stored_field_bytes == 32 * 1024
     environ = {"NETCHECKER_MAX_STORED_FIELD_BYTES": "65536"}
     assert load_settings([], environ, lambda _path: "").limits.max_stored_field_bytes == 65536

@@ -602,9 +602,8 @@ def test_a_busy_nodes_record_and_a_truncated_one_round_trip_through_etcd(
     shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
 ) -> None:
     busy = busy_node_report()
-    whole = parse_report(busy, busy["podname"])
-    cut = parse_report({**busy, "podname": "netchecker-agent-hostnet-cut"}, "netchecker-agent-hostnet-cut",
-                       max_field_bytes=64 * 1024)  # fmt: skip
+    whole = parse_report(busy, busy["podname"], max_field_bytes=MAX_STORED_FIELD_BYTES_LIMIT)
+    cut = parse_report({**busy, "podname": "netchecker-agent-hostnet-cut"}, "netchecker-agent-hostnet-cut")
     assert (whole.truncated, cut.truncated) == ((), ("ips",))
     writer = make_store(etcd_settings(shared_etcd.url, tree=tree))
     writer.put_report(whole, 1_800_000_000.0)

@@ -1,5 +1,6 @@
-"""What a record keeps of `ips` and `nslookup`: everything up to -max-stored-field-bytes of compact
-JSON, beyond it the longest prefix that fits, marked truncated; bad entries refused wherever they are."""
+"""What a record keeps of `ips` and `nslookup`: everything up to the field bound of compact JSON,
+beyond it a max-min fair share of the bound for each entry (the largest cut to a prefix, every other
+whole), marked truncated; bad entries refused wherever they are."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from netchecker_exporter.report import (
     record_to_stored_json,
 )
 from netchecker_exporter.stored_fields import (
+    DEFAULT_MAX_STORED_FIELD_BYTES,
+    MAX_STORED_FIELD_BYTES_LIMIT,
     BoundedStringLists,
     json_string_bytes,
     keep_within,
@@ -40,21 +43,32 @@ def compact(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")))
 
 
-def one_step_more(
-    entries: list[tuple[str, tuple[str, ...]]], kept: dict[str, tuple[str, ...]]
-) -> dict[str, Any]:
-    """`kept` grown by the next thing a prefix could take: an item of its last entry, else the next
-    entry with its first item."""
-    grown = {name: list(items) for name, items in kept.items()}
-    if kept:
-        last = list(kept)[-1]
-        whole = dict(entries)[last]
-        if len(kept[last]) < len(whole):
-            grown[last].append(whole[len(kept[last])])
-            return grown
-    name, items = entries[len(kept)]
-    grown[name] = list(items[:1])
-    return grown
+def entry_bytes(name: str, items: Any) -> int:
+    """What one entry adds to the object: "name":[...] and a comma."""
+    return len(json.dumps(name)) + 1 + compact(list(items)) + 1
+
+
+def fair_shares(entries: list[tuple[str, tuple[str, ...]]], limit: int) -> dict[str, tuple[str, ...]]:
+    """The rule written out the slow way, as a reference: the first entries whose first strings fit,
+    then the highest level L at which each taking min(its size, max(L, its first string)) fits; an
+    entry above L keeps the longest prefix within its share, one string at a time."""
+    budget = limit - 1
+    least = [min(entry_bytes(n, i), entry_bytes(n, i[:1])) for n, i in entries]
+    served = next(k for k in range(len(entries) + 1) if sum(least[: k + 1]) > budget or k == len(entries))
+    entries, least = entries[:served], least[:served]
+    size = [entry_bytes(n, i) for n, i in entries]
+
+    def total(level: int) -> int:
+        return sum(min(s, max(level, f)) for s, f in zip(size, least, strict=True))
+
+    level = max((lv for lv in range(limit + 1) if total(lv) <= budget), default=0)
+    kept = {}
+    for (name, items), whole, floor in zip(entries, size, least, strict=True):
+        count = len(items) if whole <= level else 0
+        while count < len(items) and entry_bytes(name, items[: count + 1]) <= max(level, floor):
+            count += 1
+        kept[name] = items[:count]
+    return kept
 
 
 @given(strings)
@@ -63,7 +77,7 @@ def test_a_strings_json_size_is_what_json_dumps_writes(text: str) -> None:
 
 
 @given(entries, st.integers(min_value=0, max_value=400))
-def test_the_kept_prefix_is_the_longest_that_fits(
+def test_beyond_the_bound_each_entry_keeps_its_fair_share_in_the_agents_order(
     entries: list[tuple[str, tuple[str, ...]]], limit: int
 ) -> None:
     kept = keep_within(entries, limit)
@@ -74,9 +88,43 @@ def test_the_kept_prefix_is_the_longest_that_fits(
     if not kept.truncated:
         assert kept.entries == dict(entries)
         assert compact(kept.entries) <= max(limit, 2)
-    else:
-        assert compact(kept.entries) <= limit or not kept.entries
-        assert compact(one_step_more(entries, kept.entries)) > limit
+        return
+    assert compact(kept.entries) <= limit or not kept.entries
+    assert kept.entries == fair_shares(entries, limit)
+    cut = [name for name, items in kept.entries.items() if items != dict(entries)[name]]
+    # the largest are the ones cut (of those that hold more than the one string an entry keeps)
+    whole = [name for name, items in kept.entries.items() if name not in cut and len(items) > 1]
+    for name in cut:
+        assert all(entry_bytes(n, dict(entries)[n]) < entry_bytes(name, dict(entries)[name]) for n in whole)
+    if len(kept.entries) < len(entries):  # left out whole only when not even first strings fit
+        firsts = {name: list(items[:1]) for name, items in entries[: len(kept.entries) + 1]}
+        assert compact(firsts) > limit
+
+
+def test_on_the_busy_node_every_interface_stays_whole_and_only_kube_ipvs0_is_cut() -> None:
+    ips = busy_node_report()["ips"]
+    kept = read_bounded_string_lists({"ips": ips}, "ips", DEFAULT_MAX_STORED_FIELD_BYTES)
+    assert kept.truncated is True
+    assert list(kept.entries) == list(ips)
+    assert {name: list(items) for name, items in kept.entries.items() if name != "kube-ipvs0"} == {
+        name: items for name, items in ips.items() if name != "kube-ipvs0"
+    }
+    ipvs = kept.entries["kube-ipvs0"]
+    assert 1000 < len(ipvs) < 10_000 and list(ipvs) == ips["kube-ipvs0"][: len(ipvs)]
+    used = compact(kept.entries)
+    assert (
+        DEFAULT_MAX_STORED_FIELD_BYTES - 20 <= used <= DEFAULT_MAX_STORED_FIELD_BYTES
+    )  # one /32 short at most
+
+
+def test_when_first_strings_do_not_all_fit_the_first_entries_in_order_keep_one_each() -> None:
+    ips = busy_node_report()["ips"]
+    kept = read_bounded_string_lists({"ips": ips}, "ips", 8 * 1024)
+    assert kept.truncated is True
+    assert 100 < len(kept.entries) < len(ips)
+    assert list(kept.entries) == list(ips)[: len(kept.entries)]
+    assert all(items == tuple(ips[name][: len(items)]) and items for name, items in kept.entries.items())
+    assert compact(kept.entries) <= 8 * 1024
 
 
 def test_a_field_exactly_at_the_bound_is_whole_and_one_byte_less_is_truncated() -> None:
@@ -97,7 +145,9 @@ def test_a_bad_entry_beyond_the_bound_is_still_refused() -> None:
 def test_there_is_no_count_cap_on_entries_or_items(hostnet_report: dict[str, Any]) -> None:
     hostnet_report["nslookup"] = {f"host-{i}": [f"10.0.{i // 250}.{i % 250}"] * 3 for i in range(1000)}
     hostnet_report["ips"] = {"kube-ipvs0": [f"10.233.{i // 250}.{i % 250}/32" for i in range(5000)]}
-    report = parse_report(hostnet_report, hostnet_report["podname"])
+    report = parse_report(
+        hostnet_report, hostnet_report["podname"], max_field_bytes=MAX_STORED_FIELD_BYTES_LIMIT
+    )
     assert (len(report.nslookup), len(report.ips["kube-ipvs0"]), report.truncated) == (1000, 5000, ())
 
 
