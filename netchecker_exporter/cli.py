@@ -42,8 +42,8 @@ from netchecker_exporter.shutdown import StopOnSignals
 from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
-from netchecker_exporter.store.history import HistoryStore, MemoryHistory
 from netchecker_exporter.store.field_bound import field_bytes_within_record
+from netchecker_exporter.store.history import HistoryStore, MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.store.metrics_budget import MetricsBudget
 from netchecker_exporter.store.record_size import max_stored_record_bytes
