@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import threading
 import time
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from tests.support.load_threads import LoopThreads, longest_gap_seconds
 from tests.support.paths import fixture_paths
 
 
@@ -40,9 +40,7 @@ class Outcomes:
     def longest_gap_seconds(self, since: float, until: float) -> float:
         """The longest stretch in [since, until] with no 200 for anyone."""
         with self.lock:
-            times = sorted(t for t in self.ack_times if since <= t <= until)
-        edges = [since, *times, until]
-        return max(b - a for a, b in itertools.pairwise(edges))
+            return longest_gap_seconds(self.ack_times, since, until)
 
     def acks(self) -> int:
         with self.lock:
@@ -61,35 +59,28 @@ class Fleet:
     def __init__(self, url: str, agents: int, *, pause_seconds: float = 0.02) -> None:
         self.url, self.outcomes = url, Outcomes()
         self._pause = pause_seconds
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._post_loop, args=(f"netchecker-agent-{i:03d}",), daemon=True)
-            for i in range(agents)
+        self._bodies = [
+            (f"netchecker-agent-{i:03d}", report_body(f"netchecker-agent-{i:03d}")) for i in range(agents)
         ]
+        self._threads = LoopThreads(agents, self._post, name="agent")
 
     def start(self) -> Fleet:
-        for thread in self._threads:
-            thread.start()
+        self._threads.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
+        self._threads.stop(timeout_seconds=15)
 
-    def _post_loop(self, pod: str) -> None:
-        body = report_body(pod)
+    def _post(self, index: int) -> None:
+        pod, body = self._bodies[index]
         headers = {"Content-Type": "application/json", "Connection": "close"}
-        while not self._stop.is_set():
-            try:
-                reply = requests.post(
-                    f"{self.url}/api/v1/agents/{pod}", data=body, headers=headers, timeout=10
-                )
-                status = reply.status_code
-            except requests.RequestException:
-                status = 0
-            self.outcomes.note(pod, status, time.monotonic())
-            self._stop.wait(self._pause)
+        try:
+            reply = requests.post(f"{self.url}/api/v1/agents/{pod}", data=body, headers=headers, timeout=10)
+            status = reply.status_code
+        except requests.RequestException:
+            status = 0
+        self.outcomes.note(pod, status, time.monotonic())
+        self._threads.stopping.wait(self._pause)
 
 
 class HealthProbe:

@@ -3,20 +3,15 @@
 kubespray starts k8s-netchecker-server with `-v=5 -logtostderr -kubeproxyinit=false
 -endpoint=0.0.0.0:8081 -etcd-endpoints=http://127.0.0.1:2379` beside an etcd sidecar. Here the
 same flags run on the host's network with the two ports free ones, so parallel runs and other
-servers on this machine do not collide. The server binds 0.0.0.0 as kubespray has it, so its port
-comes from below the kernel's ephemeral range: every client connection on the machine takes a local
-port from that range, and a 0.0.0.0 bind collides with any of them. The root filesystem is
+servers on this machine do not collide. The server binds 0.0.0.0 as kubespray has it. The root filesystem is
 read-only with no tmpfs at all (podman's --read-only alone would add /tmp, /var/tmp and /run): the
-server needs none.
+server needs none. (tests/support/ports.py says why ports come from below the ephemeral range.)
 """
 
 from __future__ import annotations
 
 import json
-import random
-import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -24,12 +19,12 @@ import requests
 from image_tests.podman import Container
 from tests.support.paths import load_fixture
 from tests.support.polling import wait_until
+from tests.support.ports import free_port
 
 STARTUP_SECONDS = 60
 """Generous: two cores are shared by every test on the machine; the server is up in about a second."""
 
 READ_ONLY = ("--read-only", "--read-only-tmpfs=false")
-EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 def kubespray_args(port: int, etcd_url: str) -> tuple[str, ...]:
@@ -42,19 +37,6 @@ def kubespray_args(port: int, etcd_url: str) -> tuple[str, ...]:
     )
 
 
-def listen_port() -> int:
-    """A port free on every address, below the ephemeral range that client connections draw from."""
-    low = int(EPHEMERAL_PORTS.read_text().split()[0])
-    while True:
-        port = random.randrange(max(1024, low - 12_000), low)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-            return port
-
-
 @dataclass
 class ServedImage:
     container: Container
@@ -64,7 +46,7 @@ class ServedImage:
     def start(cls, image: str, etcd_url: str, *run_options: str) -> ServedImage:
         """The image answering /healthz; a port taken in between (a small race) is retried once."""
         for attempt in range(2):
-            port = listen_port()
+            port = free_port("0.0.0.0")
             options = ("--network", "host", *READ_ONLY, *run_options)
             container = Container.start(image, *options, args=kubespray_args(port, etcd_url))
             served = cls(container, f"http://127.0.0.1:{port}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import threading
@@ -26,6 +25,7 @@ from netchecker_exporter.store.etcd import KEEPER_INTERVAL_SECONDS, EtcdStore
 from netchecker_exporter.stored_fields import MAX_STORED_FIELD_BYTES_LIMIT
 from tests.support.busy_node import busy_node_report
 from tests.support.etcd import EtcdProcess, make_cluster, stop_all
+from tests.support.load_threads import LoopThreads, longest_gap_seconds
 from tests.support.polling import wait_until
 from tests.support.reports import agent_report
 from tests.support.tls import TlsFiles, make_tls_files
@@ -431,42 +431,37 @@ class Writers:
     acknowledged: dict[str, AgentRecord] = field(default_factory=dict)
     ack_times: list[float] = field(default_factory=list)
     failures: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    _threads: LoopThreads | None = None
 
     def start(self) -> Writers:
-        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(self.count)]
-        for thread in self._threads:
-            thread.start()
+        self._threads = LoopThreads(self.count, self._write, name="writer")
+        self._threads.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+        assert self._threads is not None
+        self._threads.stop()
 
-    def _run(self, worker: int) -> None:
+    def _write(self, worker: int) -> None:
         report = agent_report(f"netchecker-agent-load-{worker}")
-        while not self._stop.is_set():
-            try:
-                record = self.store.put_report(report, time.time())
-            except StoreUnavailableError:
-                with self._lock:
-                    self.failures += 1
-                time.sleep(0.05)
-                continue
+        try:
+            record = self.store.put_report(report, time.time())
+        except StoreUnavailableError:
             with self._lock:
-                self.acknowledged[report.podname] = record
-                self.ack_times.append(time.monotonic())
+                self.failures += 1
+            time.sleep(0.05)
+            return
+        with self._lock:
+            self.acknowledged[report.podname] = record
+            self.ack_times.append(time.monotonic())
 
     def acks(self) -> int:
         with self._lock:
             return len(self.ack_times)
 
     def longest_gap_seconds(self) -> float:
-        times = sorted(self.ack_times)
-        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+        return longest_gap_seconds(self.ack_times)
 
 
 def assert_nothing_acknowledged_is_lost(writers: Writers, reader: EtcdStore) -> None:
