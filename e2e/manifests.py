@@ -76,6 +76,10 @@ VARIANTS = (
 )
 
 
+def variant_named(directory: str) -> Variant:
+    return next(variant for variant in VARIANTS if variant.directory == directory)
+
+
 def header(variant: Variant) -> str:
     return (
         f"# kubectl apply -k config/kubernetes/{variant.directory}: {variant.comment}.\n"
