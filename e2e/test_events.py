@@ -275,7 +275,9 @@ def test_a_flapping_agent_makes_one_event_series_with_a_count_not_a_flood(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     fleet = Small(unique_prefix("flap"), pods, nodes)
-    process = exporter(*exporter_flags(cluster, tmp_path))
+    # The flapping rule (diagnosis_flapping.py) would make the node `flapping` at its 4th change (the
+    # next test); raised past this test's 8 changes, the verdict keeps going down and up.
+    process = exporter(*exporter_flags(cluster, tmp_path, "-flap-transitions=16"))
     fleet.start_agents(agents, process)
     node, pod = fleet.nodes[0], fleet.pod_agent(0)
     wait_until(lambda: verdict(process, node) == "healthy", 60, "node 0 healthy")
@@ -294,6 +296,28 @@ def test_a_flapping_agent_makes_one_event_series_with_a_count_not_a_flood(
     assert 2 <= event["series"]["count"] <= flaps
     assert len(node_events(cluster, node)) == 2  # one PodNetworkDown series, one Recovered series
     assert (process.metric('netchecker_kubernetes_events_total{result="written"}') or 0) >= 3
+
+
+def test_a_node_past_the_flapping_rule_gets_one_flapping_event_and_no_condition(
+    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
+    node_conditions_rbac: None, tmp_path: Path,
+) -> None:  # fmt: skip
+    """docs/events.md: `flapping` is a Warning Event `Flapping`, and sets no condition of its own."""
+    fleet = Small(unique_prefix("flapv"), pods, nodes)
+    process = exporter(*exporter_flags(cluster, tmp_path, "-node-conditions"))
+    fleet.start_agents(agents, process)
+    node, pod = fleet.nodes[0], fleet.pod_agent(0)
+    wait_until(lambda: verdict(process, node) == "healthy", 60, "node 0 healthy")
+    for _ in range(2):  # four changes: -flap-transitions' default
+        fleet.agents[pod].kill()
+        wait_until(lambda: verdict(process, node) == "pod_network_down", 30, "pod network down")
+        fleet.agents[pod].start()
+        wait_until(lambda: verdict(process, node) != "pod_network_down", 30, "the agent back")
+    wait_until(lambda: verdict(process, node) == "flapping", 30, "the flapping verdict")
+    event = wait_until(lambda: one_event(cluster, node, "Flapping"), 60, "the Flapping Event")
+    assert event["type"] == "Warning" and "times in the last" in event["message"], event["message"]
+    ours = {kind for kind in nodes.conditions(node) if kind.startswith("Netchecker")}
+    assert ours <= {"NetcheckerPodNetworkProblem"}  # the outages' own condition, none for flapping
 
 
 def test_without_the_events_grant_it_logs_one_hint_and_keeps_working(
