@@ -20,6 +20,7 @@ from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.exporter_process import ExporterProcess
 from e2e.kube_client import Object, objects_of_kind
 from e2e.manifests import variant_named
+from netchecker_exporter.condition_plan import OWN_TYPES
 from netchecker_exporter.event_plan import SUMMARY_REASON, EventCreate, event_name
 from netchecker_exporter.kube_writes.api import KubeRest, KubeWriteApi
 from netchecker_exporter.kube_writes.assembly import writer_identity
@@ -308,16 +309,24 @@ def test_a_node_past_the_flapping_rule_gets_one_flapping_event_and_no_condition(
     fleet.start_agents(agents, process)
     node, pod = fleet.nodes[0], fleet.pod_agent(0)
     wait_until(lambda: verdict(process, node) == "healthy", 60, "node 0 healthy")
+    problem = "NetcheckerPodNetworkProblem"
     for _ in range(2):  # four changes: -flap-transitions' default
         fleet.agents[pod].kill()
         wait_until(lambda: verdict(process, node) == "pod_network_down", 30, "pod network down")
+        wait_until(lambda: nodes.conditions(node).get(problem, {}).get("status") == "True", 30, problem)
         fleet.agents[pod].start()
         wait_until(lambda: verdict(process, node) != "pod_network_down", 30, "the agent back")
     wait_until(lambda: verdict(process, node) == "flapping", 30, "the flapping verdict")
     event = wait_until(lambda: one_event(cluster, node, "Flapping"), 60, "the Flapping Event")
     assert event["type"] == "Warning" and "times in the last" in event["message"], event["message"]
-    ours = {kind for kind in nodes.conditions(node) if kind.startswith("Netchecker")}
-    assert ours <= {"NetcheckerPodNetworkProblem"}  # the outages' own condition, none for flapping
+
+    def ours_all_false() -> dict[str, dict[str, Any]] | None:
+        ours = {k: c for k, c in nodes.conditions(node).items() if k.startswith("Netchecker")}
+        return ours if ours and all(c["status"] == "False" for c in ours.values()) else None
+
+    # The outages set and cleared their condition; flapping (working now) sets nothing True.
+    ours = wait_until(ours_all_false, 30, "our conditions, all False while the node flaps")
+    assert set(ours) <= OWN_TYPES and verdict(process, node) == "flapping"
 
 
 def test_without_the_events_grant_it_logs_one_hint_and_keeps_working(
