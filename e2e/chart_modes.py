@@ -23,7 +23,9 @@ MODES: dict[str, Values] = {
         "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "prometheusRule": {"enabled": True},
         "dashboard": {"enabled": True},
+        "nodeConditions": {"enabled": True, "heartbeatSeconds": 600},
     },
+    "no-kube-writes": {"events": {"enabled": False}},
 }
 
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}

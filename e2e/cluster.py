@@ -43,8 +43,11 @@ class Cluster:
         kinds = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
         return objects_of_kind(self.manifests, *kinds)
 
-    def binding(self) -> Object:
-        return objects_of_kind(self.manifests, "ClusterRoleBinding")[0]
+    def binding(self, name: str = EXPORTER_ACCOUNT) -> Object:
+        """A ClusterRoleBinding of the chart by name: netchecker-server's is the pods' grant."""
+        return next(
+            b for b in objects_of_kind(self.manifests, "ClusterRoleBinding") if b["metadata"]["name"] == name
+        )
 
     def exporter_kubeconfig(self, path: Path) -> Path:
         """A kubeconfig with a TokenRequest token of the exporter's own ServiceAccount."""

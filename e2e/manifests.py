@@ -56,6 +56,17 @@ VARIANTS = (
         },
     ),
     Variant(
+        "node-conditions",
+        "the base plus Node conditions (-node-conditions):\n"
+        "# a ClusterRole to read the Nodes and patch their status (docs/events.md)",
+        {
+            "fleet": {"nodes": ADVERTISED_NODES},
+            "store": {"type": "etcd-sidecar"},
+            "networkPolicy": {"enabled": True},
+            "nodeConditions": {"enabled": True},
+        },
+    ),
+    Variant(
         "prometheus-operator",
         "the ServiceMonitor and the PrometheusRule of alerts/netchecker.rules.yml (needs the\n"
         "# prometheus-operator CRDs; your Prometheus' selectors must match their labels)",
@@ -63,6 +74,10 @@ VARIANTS = (
         ("templates/servicemonitor.yaml", "templates/prometheusrule.yaml"),
     ),
 )
+
+
+def variant_named(directory: str) -> Variant:
+    return next(variant for variant in VARIANTS if variant.directory == directory)
 
 
 def header(variant: Variant) -> str:

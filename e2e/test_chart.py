@@ -59,6 +59,14 @@ BAD_VALUES = [
     ({"agents": {"reportIntervalSeconds": 1}},
      "at '/agents/reportIntervalSeconds': minimum: got 1, want 2"),
     ({"serviceMonitor": {"enabled": "yes"}}, "at '/serviceMonitor/enabled': got string, want boolean"),
+    ({"events": {"enabled": "yes"}}, "at '/events/enabled': got string, want boolean"),
+    ({"events": {"enable": True}}, "at '/events': additional properties 'enable' not allowed"),
+    ({"nodeConditions": {"heartbeatSeconds": 30}},
+     "at '/nodeConditions/heartbeatSeconds': minimum: got 30, want 60"),
+    ({"nodeConditions": {"heartbeatSeconds": "5m"}},
+     "at '/nodeConditions/heartbeatSeconds': got string, want integer"),
+    ({"rbac": {"clusterWide": False}, "nodeConditions": {"enabled": True}},
+     "at '/nodeConditions/enabled': value must be false"),
 ]  # fmt: skip
 """Bad values and helm's message for each (helm v3.22's JSON-schema validator)."""
 
@@ -231,3 +239,91 @@ def test_a_fleet_beyond_the_default_max_agents_raises_it(helm: Helm) -> None:
     assert not [
         a for a in server_container(helm.template({"fleet": {"nodes": 5000}}))["args"] if "max-agents" in a
     ]
+
+
+EVENTS_RULES = [{"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}]
+LEASE_RULES = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+]
+NODE_RULES = [
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]},
+]
+SERVER_SUBJECTS = [{"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "netchecker"}]
+
+
+def grants(objects: list[Object]) -> dict[tuple[str, str, str], Any]:
+    """(kind, namespace, name) of every role -> its rules; of every binding -> (role, subjects)."""
+    found: dict[tuple[str, str, str], Any] = {}
+    for obj in objects:
+        key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        if obj["kind"] in {"ClusterRole", "Role"}:
+            found[key] = obj["rules"]
+        elif obj["kind"] in {"ClusterRoleBinding", "RoleBinding"}:
+            found[key] = (obj["roleRef"]["kind"], obj["roleRef"]["name"], obj["subjects"])
+    return found
+
+
+def writer_grants(objects: list[Object]) -> dict[tuple[str, str, str], Any]:
+    return {key: value for key, value in grants(objects).items() if key[2] != "netchecker-server"}
+
+
+def test_events_are_on_by_default_with_their_cluster_role_and_the_lease_role(helm: Helm) -> None:
+    objects = helm.template()
+    assert writer_grants(objects) == {
+        ("ClusterRole", "", "netchecker-server-events"): EVENTS_RULES,
+        ("ClusterRoleBinding", "", "netchecker-server-events"):
+            ("ClusterRole", "netchecker-server-events", SERVER_SUBJECTS),
+        ("Role", "netchecker", "netchecker-server-leader"): LEASE_RULES,
+        ("RoleBinding", "netchecker", "netchecker-server-leader"):
+            ("Role", "netchecker-server-leader", SERVER_SUBJECTS),
+    }  # fmt: skip
+    assert server_container(objects)["args"] == KUBESPRAY_SERVER_ARGS  # -events is the server's default
+
+
+def test_node_conditions_add_their_cluster_role_and_flags(helm: Helm) -> None:
+    objects = helm.template({"nodeConditions": {"enabled": True, "heartbeatSeconds": 120}})
+    found = writer_grants(objects)
+    assert found[("ClusterRole", "", "netchecker-server-node-conditions")] == NODE_RULES
+    assert found[("ClusterRoleBinding", "", "netchecker-server-node-conditions")] == (
+        "ClusterRole", "netchecker-server-node-conditions", SERVER_SUBJECTS
+    )  # fmt: skip
+    assert server_container(objects)["args"][4:] == ["-node-conditions", "-node-conditions-heartbeat=120"]
+    default_beat = server_container(helm.template({"nodeConditions": {"enabled": True}}))["args"]
+    assert default_beat[4:] == ["-node-conditions"]
+
+
+def test_events_off_drop_their_grant_and_both_off_drop_the_lease(helm: Helm) -> None:
+    conditions_only = helm.template({"events": {"enabled": False}, "nodeConditions": {"enabled": True}})
+    assert {key[2] for key in writer_grants(conditions_only)} == {
+        "netchecker-server-leader", "netchecker-server-node-conditions"
+    }  # fmt: skip
+    assert server_container(conditions_only)["args"][4:] == ["-events=false", "-node-conditions"]
+    neither = helm.template({"events": {"enabled": False}})
+    assert writer_grants(neither) == {}
+    assert server_container(neither)["args"][4:] == ["-events=false"]
+
+
+@pytest.mark.parametrize("namespace", ["netchecker", "default"])
+def test_namespaced_rbac_grants_events_by_roles_in_default_and_the_release_namespace(
+    helm: Helm, namespace: str
+) -> None:
+    """rbac.clusterWide=false makes no cluster-scoped object: node Events must live in `default`, so a
+    Role there (named for the release's namespace: several namespaced releases share `default`)."""
+    objects = helm.template({"rbac": {"clusterWide": False}}, namespace=namespace)
+    assert not [o for o in objects if o["kind"].startswith("Cluster")]
+    subjects = [{**SERVER_SUBJECTS[0], "namespace": namespace}]
+    expected = {("Role", namespace, "netchecker-server-leader"): LEASE_RULES,
+                ("RoleBinding", namespace, "netchecker-server-leader"):
+                    ("Role", "netchecker-server-leader", subjects)}  # fmt: skip
+    events_roles = {"default": f"netchecker-server-events-{namespace}", namespace: "netchecker-server-events"}
+    for where, name in events_roles.items():  # one Role when the release is in `default`
+        expected[("Role", where, name)] = EVENTS_RULES
+        expected[("RoleBinding", where, name)] = ("Role", name, subjects)
+    assert writer_grants(objects) == expected
+
+
+def test_rbac_create_false_makes_no_grant_but_keeps_the_flags(helm: Helm) -> None:
+    objects = helm.template({"rbac": {"create": False}, "nodeConditions": {"enabled": True}})
+    assert grants(objects) == {}
+    assert server_container(objects)["args"][4:] == ["-node-conditions"]

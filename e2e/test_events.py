@@ -18,7 +18,9 @@ from e2e.agents import AgentProcess
 from e2e.cluster import EXPORTER_ACCOUNT, NAMESPACE, Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.exporter_process import ExporterProcess
-from e2e.kube_client import Object, objects_of_kind, render_kustomization
+from e2e.kube_client import Object, objects_of_kind
+from e2e.manifests import variant_named
+from netchecker_exporter.condition_plan import OWN_TYPES
 from netchecker_exporter.event_plan import SUMMARY_REASON, EventCreate, event_name
 from netchecker_exporter.kube_writes.api import KubeRest, KubeWriteApi
 from netchecker_exporter.kube_writes.assembly import writer_identity
@@ -67,9 +69,11 @@ def nodes(cluster: Cluster) -> Iterator[Nodes]:
 
 @pytest.fixture
 def node_conditions_rbac(cluster: Cluster) -> Iterator[None]:
-    """config/kubernetes/node-conditions' ClusterRole and binding, applied for the test."""
-    rendered = objects_of_kind(render_kustomization("node-conditions"), "ClusterRole", "ClusterRoleBinding")
-    objects = [obj for obj in rendered if obj["metadata"]["name"].endswith("node-conditions")]
+    """What config/kubernetes/node-conditions adds to the base (the chart with nodeConditions.enabled):
+    its ClusterRole and binding, applied for the test."""
+    rendered = cluster.helm.template(variant_named("node-conditions").values)
+    objects = [obj for obj in objects_of_kind(rendered, "ClusterRole", "ClusterRoleBinding")
+               if obj["metadata"]["name"] == "netchecker-server-node-conditions"]  # fmt: skip
     assert len(objects) == 2
     for obj in objects:
         cluster.admin.apply(obj)
@@ -135,6 +139,63 @@ def test_the_base_grants_events_and_the_lease_and_only_the_opt_in_grants_node_st
 
 def test_without_the_opt_in_rbac_node_status_is_not_writable(cluster: Cluster) -> None:
     assert not may(cluster, "patch", "nodes/status") and not may(cluster, "list", "nodes")
+
+
+def namespaced_event_grants(cluster: Cluster) -> list[Object]:
+    """The chart's Events grants with rbac.clusterWide=false: Roles and bindings, no cluster-scoped one."""
+    rendered = cluster.helm.template({"rbac": {"clusterWide": False}})
+    return [obj for obj in objects_of_kind(rendered, "Role", "RoleBinding")
+            if obj["metadata"]["name"].startswith("netchecker-server-events")]  # fmt: skip
+
+
+def write_node_and_summary_events(cluster: Cluster, tmp_path: Path) -> tuple[str, str]:
+    """A node Event and the summary Event, written by the writer's code with the exporter's token as
+    it runs in a pod; returns the node's name and the summary Event's."""
+    kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
+    api = KubeWriteApi(KubeRest(connect(ClusterAccess(str(kubeconfig), "e2e"), {})))
+    identity = writer_identity("netchecker-server-e2e", NAMESPACE, ClusterAccess(None, "in-cluster"))
+    now, node, reason = time.time(), unique_prefix("nsrbac-node"), "NodeUnreachable"
+    summary = event_name("", SUMMARY_REASON, now)
+    writes = (
+        EventCreate(
+            (node, reason), event_name(node, reason, now), node, None, reason, "Warning", "silent", now
+        ),
+        EventCreate(("", SUMMARY_REASON), summary, "", None, SUMMARY_REASON, "Warning", "suppressed", now),
+    )
+    for write in writes:
+        namespace = event_namespace(write, identity)
+        api.create_event(namespace, event_body(write, identity, namespace))
+    return node, summary
+
+
+def test_with_namespaced_rbac_the_writer_creates_node_and_summary_events_on_the_charts_roles(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """rbac.clusterWide=false: a Role in `default` (node Events must live there) and one in the
+    release namespace (the summary Event) are enough, and reach no other namespace."""
+    events = "events.k8s.io"
+    binding = cluster.binding("netchecker-server-events")
+    grants = namespaced_event_grants(cluster)
+    assert sorted(o["metadata"]["namespace"] for o in grants) == ["default", "default", NAMESPACE, NAMESPACE]
+    cluster.admin.delete(binding)
+    try:
+        wait_until(lambda: not may(cluster, "create", "events", "default", events), 30, "no grant left")
+        for obj in grants:
+            cluster.admin.apply(obj)
+        wait_until(lambda: may(cluster, "create", "events", "default", events), 30, "the Role in default")
+        assert may(cluster, "patch", "events", NAMESPACE, events)
+        assert not may(cluster, "create", "events", "kube-system", events)
+        node, summary = write_node_and_summary_events(cluster, tmp_path)
+        assert [e["metadata"]["namespace"] for e in node_events(cluster, node, "NodeUnreachable")] == [
+            "default"
+        ]
+        assert cluster.admin.call("GET", f"/api/v1/namespaces/{NAMESPACE}/events/{summary}")["reason"] == (
+            SUMMARY_REASON
+        )
+    finally:
+        cluster.admin.apply(binding)
+        for obj in grants:
+            cluster.admin.delete(obj, expect=(200, 202, 404))
 
 
 def verdict(exporter: ExporterProcess, node: str) -> str | None:
@@ -215,7 +276,9 @@ def test_a_flapping_agent_makes_one_event_series_with_a_count_not_a_flood(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     fleet = Small(unique_prefix("flap"), pods, nodes)
-    process = exporter(*exporter_flags(cluster, tmp_path))
+    # The flapping rule (diagnosis_flapping.py) would make the node `flapping` at its 4th change (the
+    # next test); raised past this test's 8 changes, the verdict keeps going down and up.
+    process = exporter(*exporter_flags(cluster, tmp_path, "-flap-transitions=16"))
     fleet.start_agents(agents, process)
     node, pod = fleet.nodes[0], fleet.pod_agent(0)
     wait_until(lambda: verdict(process, node) == "healthy", 60, "node 0 healthy")
@@ -236,12 +299,41 @@ def test_a_flapping_agent_makes_one_event_series_with_a_count_not_a_flood(
     assert (process.metric('netchecker_kubernetes_events_total{result="written"}') or 0) >= 3
 
 
+def test_a_node_past_the_flapping_rule_gets_one_flapping_event_and_no_condition(
+    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
+    node_conditions_rbac: None, tmp_path: Path,
+) -> None:  # fmt: skip
+    """docs/events.md: `flapping` is a Warning Event `Flapping`, and sets no condition of its own."""
+    fleet = Small(unique_prefix("flapv"), pods, nodes)
+    process = exporter(*exporter_flags(cluster, tmp_path, "-node-conditions"))
+    fleet.start_agents(agents, process)
+    node, pod = fleet.nodes[0], fleet.pod_agent(0)
+    wait_until(lambda: verdict(process, node) == "healthy", 60, "node 0 healthy")
+    problem = "NetcheckerPodNetworkProblem"
+    for _ in range(2):  # four changes: -flap-transitions' default
+        fleet.agents[pod].kill()
+        wait_until(lambda: verdict(process, node) == "pod_network_down", 30, "pod network down")
+        wait_until(lambda: nodes.conditions(node).get(problem, {}).get("status") == "True", 30, problem)
+        fleet.agents[pod].start()
+        wait_until(lambda: verdict(process, node) != "pod_network_down", 30, "the agent back")
+    wait_until(lambda: verdict(process, node) == "flapping", 30, "the flapping verdict")
+    event = wait_until(lambda: one_event(cluster, node, "Flapping"), 60, "the Flapping Event")
+    assert event["type"] == "Warning" and "times in the last" in event["message"], event["message"]
+
+    def ours_all_false() -> dict[str, dict[str, Any]] | None:
+        ours = {k: c for k, c in nodes.conditions(node).items() if k.startswith("Netchecker")}
+        return ours if ours and all(c["status"] == "False" for c in ours.values()) else None
+
+    # The outages set and cleared their condition; flapping (working now) sets nothing True.
+    ours = wait_until(ours_all_false, 30, "our conditions, all False while the node flaps")
+    assert set(ours) <= OWN_TYPES and verdict(process, node) == "flapping"
+
+
 def test_without_the_events_grant_it_logs_one_hint_and_keeps_working(
     cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    binding = next(b for b in objects_of_kind(cluster.manifests, "ClusterRoleBinding")
-                   if b["metadata"]["name"] == "netchecker-server-events")  # fmt: skip
+    binding = cluster.binding("netchecker-server-events")
     cluster.admin.delete(binding)
     try:
         fleet = Small(unique_prefix("nogrant"), pods, nodes)

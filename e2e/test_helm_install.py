@@ -20,6 +20,14 @@ def deployment(namespace: str = NAMESPACE) -> Object:
             "metadata": {"name": "netchecker-server", "namespace": namespace}}  # fmt: skip
 
 
+EVENTS_ROLE_IN_DEFAULT = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "Role",
+    "metadata": {"name": f"netchecker-server-events-{NAMESPACE}", "namespace": "default"},
+}
+"""With rbac.clusterWide=false the Events grant where node Events live: outside the release namespace."""
+
+
 @pytest.fixture
 def kubeconfig(cluster: Cluster, tmp_path: Path) -> Path:
     return cluster.apiserver.kubeconfig(cluster.apiserver.admin_token, tmp_path / "kubeconfig")
@@ -38,10 +46,13 @@ def test_install_creates_the_release_and_uninstall_removes_it(
         assert [c["name"] for c in containers] == ["netchecker-server", "etcd"]
         assert "-namespace=netchecker-helm" in containers[0]["args"]
         assert created["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        assert cluster.admin.get(EVENTS_ROLE_IN_DEFAULT)["rules"][0]["verbs"] == ["create", "patch"]
+        assert f"kubectl -n default get role netchecker-server-events-{NAMESPACE}" in install.stdout  # NOTES
     finally:
         uninstall = helm.run("uninstall", "netchecker", "--namespace", NAMESPACE, kubeconfig=kubeconfig)
     assert uninstall.returncode == 0, uninstall.output
     assert cluster.admin.get(deployment(), expect=(404,))["reason"] == "NotFound"
+    assert cluster.admin.get(EVENTS_ROLE_IN_DEFAULT, expect=(404,))["reason"] == "NotFound"
 
 
 def test_install_with_bad_values_fails_with_helms_message_and_creates_nothing(

@@ -72,7 +72,8 @@ def test_with_namespace_a_role_and_rolebinding_are_enough_as_the_docs_say(
     chart's rbac.clusterWide=false objects, and the -namespace flag its Deployment passes."""
     binding = cluster.binding()
     namespaced = cluster.helm.template({"rbac": {"clusterWide": False}})
-    role, role_binding = objects_of_kind(namespaced, "Role", "RoleBinding")
+    role, role_binding = [obj for obj in objects_of_kind(namespaced, "Role", "RoleBinding")
+                          if obj["metadata"]["name"] == EXPORTER_ACCOUNT]  # fmt: skip
     (deployment,) = objects_of_kind(namespaced, "Deployment")
     (namespace_flag,) = [
         arg for arg in deployment["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -83,6 +83,16 @@ def schema_errors(values: dict[str, Any]) -> list[str]:
         ({"agents": {"hostNetwork": {"namespace": "Kube_System"}}}, "agents/hostNetwork/namespace: pattern"),
         ({"agents": {"image": {"tag": ""}}}, "agents/image/tag: minLength"),
         ({"rbac": {"clusterwide": False}}, "rbac: additionalProperties"),
+        ({"events": {"enable": True}}, "events: additionalProperties"),
+        ({"events": {"enabled": "yes"}}, "events/enabled: type"),
+        ({"nodeConditions": {"enabled": 1}}, "nodeConditions/enabled: type"),
+        ({"nodeConditions": {"heartbeatSeconds": 30}}, "nodeConditions/heartbeatSeconds: minimum"),
+        ({"nodeConditions": {"heartbeatSeconds": 90.5}}, "nodeConditions/heartbeatSeconds: type"),
+        ({"nodeConditions": {"heartbeatSeconds": 86401}}, "nodeConditions/heartbeatSeconds: maximum"),
+        (
+            {"nodeConditions": {"enabled": True}, "rbac": {"clusterWide": False}},
+            "nodeConditions/enabled: const",
+        ),
     ],
 )
 def test_the_schema_refuses_bad_values(overrides: dict[str, Any], error: str) -> None:
@@ -96,6 +106,8 @@ def test_the_schema_refuses_bad_values(overrides: dict[str, Any], error: str) ->
                                               "etcdExternal": {"endpoints": ["https://etcd-0:2379"]}}},
         {"store": {"type": "etcd-sidecar"}, "fleet": {"nodes": 5000}},
         {"service": {"type": "NodePort"}, "rbac": {"clusterWide": False}, "dashboard": {"enabled": True}},
+        {"events": {"enabled": False}, "nodeConditions": {"enabled": True, "heartbeatSeconds": 60}},
+        {"rbac": {"clusterWide": False}, "events": {"enabled": True}, "nodeConditions": {"enabled": False}},
     ],
 )  # fmt: skip
 def test_the_schema_accepts_every_mode(overrides: dict[str, Any]) -> None:

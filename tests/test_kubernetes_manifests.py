@@ -250,6 +250,22 @@ def test_the_writers_get_their_own_grants_and_node_status_only_when_opted_in() -
     assert "-node-conditions" in args
 
 
+def test_the_node_conditions_variant_is_the_base_plus_its_grant_and_flag() -> None:
+    key = lambda doc: (doc["kind"], doc["metadata"]["name"])  # noqa: E731
+    base, opted = ({key(doc): doc for doc in BUILT[name]} for name in ("base", "node-conditions"))
+    added = {("ClusterRole", "netchecker-server-node-conditions"),
+             ("ClusterRoleBinding", "netchecker-server-node-conditions")}  # fmt: skip
+    assert set(opted) == set(base) | added
+    binding = opted[("ClusterRoleBinding", "netchecker-server-node-conditions")]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "netchecker-server", "namespace": "netchecker"}
+    ]
+    server = ("Deployment", "netchecker-server")
+    args = pod_spec(BUILT["node-conditions"], *server)["containers"][0]["args"]
+    assert args == [*KUBESPRAY_SERVER_ARGS, "-node-conditions"]
+    assert [k for k in base if k != server and opted[k] != base[k]] == []
+
+
 def test_network_policy_lets_agents_and_prometheus_reach_port_8081_only() -> None:
     policy = find(BUILT["base"], "NetworkPolicy", "netchecker-server")
     ingress = policy["spec"]["ingress"]

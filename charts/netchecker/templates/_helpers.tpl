@@ -93,6 +93,18 @@ netchecker-service.{{ .root.Release.Namespace }}.svc:8081
 {{- end }}
 {{- end }}
 
+{{/*
+The Events Role in `namespace` with rbac.clusterWide=false. Every namespaced release puts one in
+`default`, so the one there is named for the release's namespace.
+*/}}
+{{- define "netchecker.eventsRole" -}}
+{{- if eq .namespace .root.Release.Namespace -}}
+netchecker-server-events
+{{- else -}}
+netchecker-server-events-{{ .root.Release.Namespace }}
+{{- end }}
+{{- end }}
+
 {{/* What the schema cannot say: the release namespace is known at render time only. */}}
 {{- define "netchecker.checks" -}}
 {{- if and (not .Values.rbac.clusterWide) .Values.agents.hostNetwork.enabled (ne (include "netchecker.hostnetNamespace" .) .Release.Namespace) -}}
