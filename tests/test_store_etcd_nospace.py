@@ -64,7 +64,7 @@ def test_a_nospace_alarm_is_recovered_from_by_the_store_once_records_expire(smal
         wait_until(lambda: "NOSPACE" in store.health().detail, 10, "the store to show the alarm")
         # The records' leases run out (TTL plus the lease pool's rounding); then the keeper compacts,
         # defragments and disarms, and the breaker closes on its probe write.
-        wait_until(lambda: "NOSPACE" not in alarms(small_etcd), 60, "the store to disarm NOSPACE")
+        wait_until(lambda: "NOSPACE" not in alarms(small_etcd), 120, "the store to disarm NOSPACE")
         wait_until(lambda: store.health().up, 15, f"the store to be up again ({store.health()})")
         assert store.put_report(agent_report("netchecker-agent-after"), 2.0).report_count == 1
         status = json.loads(small_etcd.etcdctl("endpoint", "status", "-w", "json"))[0]["Status"]
