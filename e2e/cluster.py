@@ -45,9 +45,15 @@ class Cluster:
 
     def binding(self, name: str = EXPORTER_ACCOUNT) -> Object:
         """A ClusterRoleBinding of the chart by name: netchecker-server's is the pods' grant."""
-        return next(
-            b for b in objects_of_kind(self.manifests, "ClusterRoleBinding") if b["metadata"]["name"] == name
-        )
+        return self.named("ClusterRoleBinding", name)
+
+    def cluster_role(self, name: str = EXPORTER_ACCOUNT) -> Object:
+        """A ClusterRole of the chart by name: netchecker-server's grants pods list and watch (helm
+        orders objects by template file, so the first one is the Events writer's)."""
+        return self.named("ClusterRole", name)
+
+    def named(self, kind: str, name: str) -> Object:
+        return next(o for o in objects_of_kind(self.manifests, kind) if o["metadata"]["name"] == name)
 
     def exporter_kubeconfig(self, path: Path) -> Path:
         """A kubeconfig with a TokenRequest token of the exporter's own ServiceAccount."""

@@ -14,7 +14,7 @@ from e2e.cluster import NAMESPACE, Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.exporter_process import ExporterProcess
 from e2e.fleet import CHECK_INTERVAL_SECONDS, INTERVAL_SECONDS, Fleet, start_fleet
-from e2e.kube_client import Object, objects_of_kind
+from e2e.kube_client import Object
 from e2e.states import agent_states, pod_source_up
 from e2e.test_rbac import can
 from tests.support.polling import wait_until
@@ -46,7 +46,7 @@ def sync_mode(exporter: ExporterProcess) -> str | None:
 @pytest.fixture
 def kubespray_role(cluster: Cluster) -> Iterator[Object]:
     """kubespray's ClusterRole in place of ours (same name, same binding); ours back at the end."""
-    ours = objects_of_kind(cluster.manifests, "ClusterRole")[0]
+    ours = cluster.cluster_role()
     cluster.admin.apply(KUBESPRAY_CLUSTER_ROLE)
     try:
         wait_until(lambda: not can(cluster, "watch", "pods"), 30, "watch to be forbidden")
