@@ -1,0 +1,1 @@
+"""The HTTP wing: the granian front, the bottle routes, the views they serve (docs/architecture.md#http)."""

@@ -1,0 +1,1 @@
+"""The metrics wing: families, the exposition body and its estimate (docs/architecture.md#metrics)."""
