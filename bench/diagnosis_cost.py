@@ -21,19 +21,19 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from bench.payload import agent_identity, fleet_payloads
 from netchecker_exporter.check import AgentVerdict, ExpectedPod, Network, judge_agent
-from netchecker_exporter.diagnosis import Diagnosis, diagnose
-from netchecker_exporter.diagnosis_flapping import apply_flapping
-from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, HistoryLimits, record_pass
-from netchecker_exporter.diagnosis_json import diagnosis_to_json
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
-from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.diagnosis.flapping import apply_flapping
+from netchecker_exporter.diagnosis.history import EMPTY_HISTORY, HistoryLimits, record_pass
+from netchecker_exporter.diagnosis.nodes import Diagnosis, diagnose
+from netchecker_exporter.diagnosis.to_json import diagnosis_to_json
+from netchecker_exporter.http.status_page import PageLinks, render_status_page
+from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisCollector
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import next_record, parse_report
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
-from netchecker_exporter.status_page import PageLinks, render_status_page
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.tuning import GC_THRESHOLDS

@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from bench.payload import fleet_payloads
-from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import parse_report

@@ -21,25 +21,25 @@ from prometheus_client import (
 )
 
 from netchecker_exporter import __version__
-from netchecker_exporter.api import ApiDependencies, make_app
-from netchecker_exporter.defence import ApiCounters
-from netchecker_exporter.diagnosis_history import HistoryLimits
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
+from netchecker_exporter.diagnosis.history import HistoryLimits
 from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
-from netchecker_exporter.export_estimate import ExportEstimate
-from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
-from netchecker_exporter.front_admission import FrontBudgets
-from netchecker_exporter.health import HealthEndpoints
+from netchecker_exporter.http.defence import ApiCounters
+from netchecker_exporter.http.front import FrontSettings, GranianFront
+from netchecker_exporter.http.front_admission import FrontBudgets
+from netchecker_exporter.http.health import HealthEndpoints
+from netchecker_exporter.http.routes import ApiDependencies, make_app
+from netchecker_exporter.http.status_page import PageLinks
+from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisCollector
+from netchecker_exporter.metrics.export_estimate import ExportEstimate
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
-from netchecker_exporter.serve import FrontSettings, GranianFront
 from netchecker_exporter.settings import Settings, load_settings
 from netchecker_exporter.shutdown import StopOnSignals
-from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.field_bound import field_bytes_within_record

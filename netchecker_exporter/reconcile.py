@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from netchecker_exporter.check import AgentVerdict, judge_agents, rejudge, verdict_positions
-from netchecker_exporter.diagnosis import Diagnosis, diagnose
-from netchecker_exporter.diagnosis_flapping import apply_flapping
-from netchecker_exporter.diagnosis_history import History, HistoryLimits, history_of, record_pass, restore
+from netchecker_exporter.diagnosis.flapping import apply_flapping
+from netchecker_exporter.diagnosis.history import History, HistoryLimits, history_of, record_pass, restore
+from netchecker_exporter.diagnosis.nodes import Diagnosis, diagnose
 from netchecker_exporter.errors import NetcheckerError
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.settings import DiagnosisSettings

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netchecker_exporter.check import AgentVerdict
-from netchecker_exporter.diagnosis import EMPTY_DIAGNOSIS, Diagnosis
-from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, History
+from netchecker_exporter.diagnosis.history import EMPTY_HISTORY, History
+from netchecker_exporter.diagnosis.nodes import EMPTY_DIAGNOSIS, Diagnosis
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.store.base import StoreHealth
 

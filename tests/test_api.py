@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.check import ExpectedPod
 from netchecker_exporter.errors import PodSourceUnavailableError, StoreUnavailableError
-from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.http.routes import ApiDependencies, make_app
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource

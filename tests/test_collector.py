@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from netchecker_exporter.check import ExpectedPod, Network, judge_agents
-from netchecker_exporter.collector import SnapshotCollector
+from netchecker_exporter.metrics.collector import SnapshotCollector
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.report import AgentRecord, parse_report
 from netchecker_exporter.snapshot import Snapshot

@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry, Counter
 from bench.demo_faults import DOWN_URL, INJECTED_FAULTS, PATH_URL, Fault, faulty_report
 from bench.demo_fleet import DemoFleet, demo_probes, pods_file_text
 from bench.payload import load_fixtures, render_report
-from netchecker_exporter.api import ApiDependencies, make_app
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
-from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.http.routes import ApiDependencies, make_app
+from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisCollector
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.store.memory import MemoryStore

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from netchecker_exporter.diagnosis import Diagnosis, NodeVerdict, diagnose
-from netchecker_exporter.diagnosis_signals import CONDITION_KINDS, MAX_TEXT_BYTES, SIGNALS, fit_text
-from netchecker_exporter.event_plan import (
+from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeVerdict, diagnose
+from netchecker_exporter.diagnosis.signals import CONDITION_KINDS, MAX_TEXT_BYTES, SIGNALS, fit_text
+from netchecker_exporter.kube_writes.event_plan import (
     SUMMARY_REASON,
     EventCreate,
     EventPlanner,
@@ -17,7 +17,7 @@ from netchecker_exporter.event_plan import (
     SeriesPatch,
     event_name,
 )
-from netchecker_exporter.rate_limit import Rate
+from netchecker_exporter.kube_writes.rate_limit import Rate
 from tests.support.diagnosis import NOW, SETTINGS, node_agents, verdicts
 
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

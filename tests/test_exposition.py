@@ -17,11 +17,11 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.check import AgentStatus
-from netchecker_exporter.chunk_file import ChunkFile
-from netchecker_exporter.collector import SnapshotCollector
-from netchecker_exporter.exposition import AgentCache, MetricsExposition, render_snapshot
+from netchecker_exporter.http.routes import ApiDependencies, make_app
+from netchecker_exporter.metrics.chunk_file import ChunkFile
+from netchecker_exporter.metrics.collector import SnapshotCollector
+from netchecker_exporter.metrics.exposition import AgentCache, MetricsExposition, render_snapshot
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS, Reconciler
@@ -160,7 +160,7 @@ def test_an_agent_that_cannot_render_is_skipped_by_the_fast_writer_too(
         )
         assert text == generate_latest(metrics_collector)
         snapshot = dataclasses.replace(snapshot, failures_total=snapshot.failures_total + 1)
-    logged = [r for r in caplog.records if r.name == "netchecker_exporter.exposition"]
+    logged = [r for r in caplog.records if r.name == "netchecker_exporter.metrics.exposition"]
     assert len(logged) == 1
 
 

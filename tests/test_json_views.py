@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.diagnosis import diagnose
-from netchecker_exporter.diagnosis_json import diagnosis_to_json
-from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.json_views import AgentListing, DiagnosisView
+from netchecker_exporter.diagnosis.nodes import diagnose
+from netchecker_exporter.diagnosis.to_json import diagnosis_to_json
+from netchecker_exporter.http.json_views import AgentListing, DiagnosisView
+from netchecker_exporter.http.shared_body import SharedBody
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.report import AgentRecord, record_to_json
 from netchecker_exporter.settings import DiagnosisSettings
-from netchecker_exporter.shared_body import SharedBody
 from netchecker_exporter.store.capacity import AgentCapacity
 from tests.support.api_server import Server
 from tests.support.clock import FakeClock

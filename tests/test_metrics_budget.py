@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.agent_lines import render_agent
 from netchecker_exporter.check import judge_agent, judge_agents, pods_from_records
-from netchecker_exporter.diagnosis import EMPTY_DIAGNOSIS, diagnose
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector, diagnosis_families
+from netchecker_exporter.diagnosis.nodes import EMPTY_DIAGNOSIS, diagnose
 from netchecker_exporter.errors import AgentLimitError, MetricsBudgetError
-from netchecker_exporter.export_estimate import ExportEstimate, label_bytes
-from netchecker_exporter.exposition import MetricsExposition, encode
+from netchecker_exporter.metrics.agent_lines import render_agent
+from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisCollector, diagnosis_families
+from netchecker_exporter.metrics.export_estimate import ExportEstimate, label_bytes
+from netchecker_exporter.metrics.exposition import MetricsExposition, encode
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.report import AgentRecord, AgentReport, next_record, parse_report
 from netchecker_exporter.settings import DiagnosisSettings

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from netchecker_exporter.diagnosis_checks import NodeVerdict
-from netchecker_exporter.diagnosis_history import NODE, NodeHistory, Transition
+from netchecker_exporter.diagnosis.checks import NodeVerdict
+from netchecker_exporter.diagnosis.history import NODE, NodeHistory, Transition
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.store.memory import MemoryStore

@@ -6,7 +6,7 @@ Pure; part of the diagnosis so that the page, the JSON and the tests read the sa
 from __future__ import annotations
 
 from netchecker_exporter.check import AgentStatus, Network
-from netchecker_exporter.diagnosis_checks import (
+from netchecker_exporter.diagnosis.checks import (
     Aspect,
     NodeFacts,
     age_words,

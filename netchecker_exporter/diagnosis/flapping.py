@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from netchecker_exporter.diagnosis import Diagnosis, NodeDiagnosis, summarize
-from netchecker_exporter.diagnosis_checks import PRECEDENCE, Finding, NodeVerdict, age_words
-from netchecker_exporter.diagnosis_history import History, NodeHistory
+from netchecker_exporter.diagnosis.checks import PRECEDENCE, Finding, NodeVerdict, age_words
+from netchecker_exporter.diagnosis.history import History, NodeHistory
+from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeDiagnosis, summarize
 from netchecker_exporter.settings import DiagnosisSettings
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from netchecker_exporter.check import AgentStatus, AgentVerdict
-from netchecker_exporter.diagnosis import Diagnosis, NodeDiagnosis
-from netchecker_exporter.diagnosis_checks import NodeVerdict, age_words
+from netchecker_exporter.diagnosis.checks import NodeVerdict, age_words
+from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeDiagnosis
 from netchecker_exporter.settings import DiagnosisSettings
 
 NODE = ""

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from netchecker_exporter.check import AgentStatus, AgentVerdict
-from netchecker_exporter.diagnosis_aspects import aspects_of
-from netchecker_exporter.diagnosis_checks import (
+from netchecker_exporter.diagnosis.aspects import aspects_of
+from netchecker_exporter.diagnosis.checks import (
     PRECEDENCE,
     Aspect,
     Finding,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netchecker_exporter.diagnosis_checks import NodeVerdict
+from netchecker_exporter.diagnosis.checks import NodeVerdict
 
 WARNING = "Warning"
 NORMAL = "Normal"

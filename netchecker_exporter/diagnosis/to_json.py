@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from netchecker_exporter.check import AgentVerdict
-from netchecker_exporter.diagnosis import (
+from netchecker_exporter.diagnosis.nodes import (
     Diagnosis,
     NodeDiagnosis,
     NodeVerdict,

@@ -19,10 +19,10 @@ from granian.http import HTTP1Settings
 from granian.server.embed import Server
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.front_admission import FrontAdmission, FrontBudgets, FrontMetrics
-from netchecker_exporter.health import HealthEndpoints
-from netchecker_exporter.loop_handoff import HandoffPool
-from netchecker_exporter.wsgi_bridge import BridgeLimits, WsgiApp, WsgiBridge
+from netchecker_exporter.http.front_admission import FrontAdmission, FrontBudgets, FrontMetrics
+from netchecker_exporter.http.health import HealthEndpoints
+from netchecker_exporter.http.loop_handoff import HandoffPool
+from netchecker_exporter.http.wsgi_bridge import BridgeLimits, WsgiApp, WsgiBridge
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from netchecker_exporter.byte_budget import CountBudget
-from netchecker_exporter.connection_ledger import Admission, ConnectionLedger, LedgerLimits
+from netchecker_exporter.http.byte_budget import CountBudget
+from netchecker_exporter.http.connection_ledger import Admission, ConnectionLedger, LedgerLimits
 
 log = logging.getLogger(__name__)
 

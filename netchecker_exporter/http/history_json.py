@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from netchecker_exporter.diagnosis_checks import NodeVerdict
-from netchecker_exporter.diagnosis_history import NodeHistory, Transition
+from netchecker_exporter.diagnosis.checks import NodeVerdict
+from netchecker_exporter.diagnosis.history import NodeHistory, Transition
 from netchecker_exporter.errors import InvalidQueryError, UnknownNodeError
 from netchecker_exporter.report import format_timestamp
 from netchecker_exporter.settings import DiagnosisSettings

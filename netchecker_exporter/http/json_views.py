@@ -16,10 +16,10 @@ from collections.abc import Mapping
 
 from prometheus_client import Counter
 
-from netchecker_exporter.diagnosis import Diagnosis
-from netchecker_exporter.diagnosis_json import diagnosis_to_json
+from netchecker_exporter.diagnosis.nodes import Diagnosis
+from netchecker_exporter.diagnosis.to_json import diagnosis_to_json
+from netchecker_exporter.http.shared_body import SharedBody
 from netchecker_exporter.report import AgentRecord, record_to_json
-from netchecker_exporter.shared_body import SharedBody
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from prometheus_client import Counter
 from prometheus_client.exposition import gzip_accepted
 
 from netchecker_exporter.check import AgentVerdict, connectivity_result
-from netchecker_exporter.defence import ApiCounters, refuse_malformed_path
 from netchecker_exporter.errors import (
     AgentLimitError,
     InvalidQueryError,
@@ -30,19 +29,20 @@ from netchecker_exporter.errors import (
     UnknownAgentError,
     UnknownNodeError,
 )
-from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.health import readiness
-from netchecker_exporter.history_json import history_to_json, parse_history_query
-from netchecker_exporter.json_views import AgentListing, DiagnosisView
-from netchecker_exporter.log_limiter import RefusalLogLimiter, summarize_left_out
+from netchecker_exporter.http.defence import ApiCounters, refuse_malformed_path
+from netchecker_exporter.http.health import readiness
+from netchecker_exporter.http.history_json import history_to_json, parse_history_query
+from netchecker_exporter.http.json_views import AgentListing, DiagnosisView
+from netchecker_exporter.http.log_limiter import RefusalLogLimiter, summarize_left_out
+from netchecker_exporter.http.shared_body import SharedBody
+from netchecker_exporter.http.status_page import DEFAULT_LINKS, PageLinks, render_status_page
+from netchecker_exporter.http.trailing_slash import add_trailing_slash_redirects
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
 from netchecker_exporter.settings import DiagnosisSettings
-from netchecker_exporter.shared_body import SharedBody
 from netchecker_exporter.snapshot import Snapshot
-from netchecker_exporter.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
-from netchecker_exporter.trailing_slash import add_trailing_slash_redirects
 
 log = logging.getLogger(__name__)
 

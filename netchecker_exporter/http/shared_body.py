@@ -10,14 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from isal import isal_zlib
+from netchecker_exporter.metrics.chunk_file import ChunkFile
+from netchecker_exporter.metrics.gzip_body import gzip_member
 
-from netchecker_exporter.chunk_file import ChunkFile
-
-GZIP_LEVEL = 1
-"""ISA-L's level 1: most of the size saving for a fraction of the time (gzip_body.py)."""
-GZIP_WBITS = 31
-"""zlib's wbits for a gzip member (16 + a 32 KiB window), with mtime 0: the same bytes every time."""
 VARY = {"Vary": "Accept-Encoding"}
 """Caches between us and the reader must keep the two encodings apart."""
 
@@ -37,10 +32,7 @@ class SharedBody:
         """The gzip member, compressed by the first reader; the others wait for it, then share it."""
         with self._lock:
             if self._gzip is None:
-                compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, GZIP_WBITS)
-                parts = [compressor.compress(chunk) for chunk in self.chunks]
-                parts.append(compressor.flush())
-                self._gzip = b"".join(parts)
+                self._gzip = gzip_member(self.chunks)
             return self._gzip
 
     def response(self, *, gzip: bool) -> tuple[ChunkFile, dict[str, str]]:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from netchecker_exporter.diagnosis import (
+from netchecker_exporter.diagnosis.history import EMPTY_HISTORY, History
+from netchecker_exporter.diagnosis.nodes import (
     DEGRADED_CLUSTER,
     HEALTHY_CLUSTER,
     UNKNOWN_CLUSTER,
@@ -22,10 +23,9 @@ from netchecker_exporter.diagnosis import (
     TargetDiagnosis,
     TargetVerdict,
 )
-from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, History
+from netchecker_exporter.http.status_timeline import render_timeline
 from netchecker_exporter.report import format_timestamp
 from netchecker_exporter.snapshot import Snapshot
-from netchecker_exporter.status_timeline import render_timeline
 
 ROWS_SHOWN = 1000
 """Rows per table; beyond that the page points at /api/v1/diagnosis (a browser chokes on 5,000 rows)."""

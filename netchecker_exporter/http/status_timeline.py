@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 
-from netchecker_exporter.diagnosis_checks import NodeVerdict, age_words
-from netchecker_exporter.diagnosis_history import NodeHistory, Transition
+from netchecker_exporter.diagnosis.checks import NodeVerdict, age_words
+from netchecker_exporter.diagnosis.history import NodeHistory, Transition
 
 WINDOW_SECONDS = 3600.0
 WIDTH = 600

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from netchecker_exporter.front_admission import HEAVY_PATHS, FrontAdmission, Refusal
-from netchecker_exporter.health import HEALTH_PATHS, HealthEndpoints
-from netchecker_exporter.loop_handoff import HandoffPool
+from netchecker_exporter.http.front_admission import HEAVY_PATHS, FrontAdmission, Refusal
+from netchecker_exporter.http.health import HEALTH_PATHS, HealthEndpoints
+from netchecker_exporter.http.loop_handoff import HandoffPool
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STREAM_BLOCK_BYTES = 1 << 20

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from netchecker_exporter.diagnosis import Diagnosis, NodeDiagnosis, NodeVerdict
-from netchecker_exporter.diagnosis_signals import CONDITION_KINDS, SIGNALS, ConditionKind, fit_text
-from netchecker_exporter.rate_limit import Rate, TokenBucket
+from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeDiagnosis, NodeVerdict
+from netchecker_exporter.diagnosis.signals import CONDITION_KINDS, SIGNALS, ConditionKind, fit_text
+from netchecker_exporter.kube_writes.rate_limit import Rate, TokenBucket
 
 TRUE = "True"
 FALSE = "False"

@@ -12,9 +12,9 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
-from netchecker_exporter.diagnosis import Diagnosis, NodeDiagnosis, NodeVerdict
-from netchecker_exporter.diagnosis_signals import NORMAL, RECOVERED_REASON, SIGNALS, WARNING, fit_text
-from netchecker_exporter.rate_limit import KeyedBuckets, Rate, TokenBucket
+from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeDiagnosis, NodeVerdict
+from netchecker_exporter.diagnosis.signals import NORMAL, RECOVERED_REASON, SIGNALS, WARNING, fit_text
+from netchecker_exporter.kube_writes.rate_limit import KeyedBuckets, Rate, TokenBucket
 
 SUMMARY_REASON = "NodeEventsSuppressed"
 MAX_SERIES = 20_000

@@ -8,7 +8,7 @@ one settle time (the start-up grace) after start and after any unhealthy pass, a
 
 from __future__ import annotations
 
-from netchecker_exporter.diagnosis import Diagnosis
+from netchecker_exporter.diagnosis.nodes import Diagnosis
 from netchecker_exporter.snapshot import Snapshot
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from netchecker_exporter.check import AgentStatus, AgentVerdict
-from netchecker_exporter.families import Family, LegacyRow, Sample
+from netchecker_exporter.metrics.families import Family, LegacyRow, Sample
 from netchecker_exporter.report import AgentRecord
 
 LEGACY = "Legacy k8s-netchecker-server metric."

@@ -15,9 +15,9 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from netchecker_exporter.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES
 from netchecker_exporter.check import AgentVerdict
-from netchecker_exporter.families import Family, LegacyRow, Sample
+from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES
+from netchecker_exporter.metrics.families import Family, LegacyRow, Sample
 
 
 def escape(value: str) -> str:

@@ -15,9 +15,9 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from netchecker_exporter.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
 from netchecker_exporter.check import AgentVerdict
-from netchecker_exporter.families import (
+from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
+from netchecker_exporter.metrics.families import (
     CLUSTER_FAMILIES,
     HEALTH_FAMILIES,
     Family,

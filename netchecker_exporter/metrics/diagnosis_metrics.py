@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from netchecker_exporter.diagnosis import CLUSTER_VERDICTS, Diagnosis, NodeVerdict, TargetVerdict
-from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, History
+from netchecker_exporter.diagnosis.history import EMPTY_HISTORY, History
+from netchecker_exporter.diagnosis.nodes import CLUSTER_VERDICTS, Diagnosis, NodeVerdict, TargetVerdict
 from netchecker_exporter.snapshot import Snapshot
 
 

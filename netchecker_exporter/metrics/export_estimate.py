@@ -24,11 +24,11 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from netchecker_exporter.agent_lines import render_agent
 from netchecker_exporter.check import AgentStatus, AgentVerdict, ExpectedPod, network_of_pod_name
-from netchecker_exporter.diagnosis import diagnose
-from netchecker_exporter.diagnosis_checks import NodeVerdict
-from netchecker_exporter.diagnosis_metrics import node_families, target_families
+from netchecker_exporter.diagnosis.checks import NodeVerdict
+from netchecker_exporter.diagnosis.nodes import diagnose
+from netchecker_exporter.metrics.agent_lines import render_agent
+from netchecker_exporter.metrics.diagnosis_metrics import node_families, target_families
 from netchecker_exporter.report import PROBE_PHASES, AgentRecord, AgentReport, NetworkProbe
 from netchecker_exporter.report_values import MAX_COUNTER, MAX_PHASE_MS
 from netchecker_exporter.settings import DiagnosisSettings

@@ -23,13 +23,13 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from netchecker_exporter.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
-from netchecker_exporter.agent_lines import AgentLines, render_agent
 from netchecker_exporter.check import AgentVerdict
-from netchecker_exporter.chunk_file import ChunkFile
-from netchecker_exporter.collector import metric_family, server_families
-from netchecker_exporter.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
-from netchecker_exporter.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
+from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
+from netchecker_exporter.metrics.agent_lines import AgentLines, render_agent
+from netchecker_exporter.metrics.chunk_file import ChunkFile
+from netchecker_exporter.metrics.collector import metric_family, server_families
+from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
+from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
 from netchecker_exporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)

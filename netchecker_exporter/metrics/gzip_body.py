@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from isal import isal_zlib
 
 LEVEL = 1
+GZIP_WBITS = 31
+"""zlib's wbits for a gzip member (16 + a 32 KiB window), with mtime 0: the same bytes every time."""
 RAW_DEFLATE = -15
 """wbits for deflate without a zlib or gzip wrapper: we write the gzip frame ourselves."""
 HEADER = bytes((0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 255))
@@ -57,3 +59,11 @@ def gzip_chunks(prefix: DeflatedPrefix, tail: bytes) -> tuple[bytes, bytes, byte
 def gzip_body(prefix: DeflatedPrefix, tail: bytes) -> bytes:
     """gzip_chunks() joined."""
     return b"".join(gzip_chunks(prefix, tail))
+
+
+def gzip_member(chunks: Iterable[bytes]) -> bytes:
+    """`chunks` as one whole gzip member, framed by the compressor (a JSON body, not a scrape)."""
+    compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, GZIP_WBITS)
+    parts = [compressor.compress(chunk) for chunk in chunks]
+    parts.append(compressor.flush())
+    return b"".join(parts)

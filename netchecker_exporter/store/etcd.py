@@ -17,7 +17,7 @@ import grpc
 import tenacity
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.diagnosis_history import HistoryLimits
+from netchecker_exporter.diagnosis.history import HistoryLimits
 from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings

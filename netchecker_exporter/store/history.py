@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Protocol
 
-from netchecker_exporter.diagnosis_history import NodeHistory
+from netchecker_exporter.diagnosis.history import NodeHistory
 
 NOTHING_STORED: Mapping[str, NodeHistory] = MappingProxyType({})
 

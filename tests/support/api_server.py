@@ -7,9 +7,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.api import ApiDependencies, make_app
-from netchecker_exporter.defence import ApiCounters
-from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.http.defence import ApiCounters
+from netchecker_exporter.http.routes import ApiDependencies, make_app
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
