@@ -6,7 +6,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,33 +20,25 @@ from prometheus_client import (
 )
 
 from netchecker_exporter import __version__
+from netchecker_exporter.assemble import Edges, assemble
 from netchecker_exporter.diagnosis.history import HistoryLimits
 from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
 from netchecker_exporter.flags import HelpRequestedError, format_help
-from netchecker_exporter.http.defence import ApiCounters
 from netchecker_exporter.http.front import FrontSettings, GranianFront
 from netchecker_exporter.http.front_admission import FrontBudgets
-from netchecker_exporter.http.health import HealthEndpoints
-from netchecker_exporter.http.routes import ApiDependencies, make_app
-from netchecker_exporter.http.status_page import PageLinks
-from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.metrics.export_estimate import ExportEstimate
-from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
-from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.settings import Settings, load_settings
 from netchecker_exporter.shutdown import StopOnSignals
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
-from netchecker_exporter.store.field_bound import field_bytes_within_record
 from netchecker_exporter.store.history import HistoryStore, MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.store.metrics_budget import MetricsBudget
-from netchecker_exporter.store.record_size import max_stored_record_bytes
-from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_malloc
+from netchecker_exporter.tuning import tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
 
@@ -106,17 +97,6 @@ def build_history_store(settings: Settings, store: ReportStore) -> HistoryStore:
 
     assert isinstance(store, EtcdStore)
     return store.history(HistoryLimits.of(settings.diagnosis))
-
-
-def stored_field_bytes(settings: Settings) -> int:
-    """What a record keeps of `ips` and of `nslookup`: -max-stored-field-bytes, and on etcd at most
-    what lets a real agent's record fit the bound etcd's share gives one of -max-agents."""
-    limits = settings.limits
-    if not settings.etcd.endpoints:
-        return limits.max_stored_field_bytes
-    return field_bytes_within_record(
-        limits.max_stored_field_bytes, max_stored_record_bytes(limits.max_agents)
-    )
 
 
 def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
@@ -226,46 +206,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
-    """Wire everything up and serve until SIGTERM or SIGINT."""
+    """Build the edges, assemble the house on them, and serve until SIGTERM or SIGINT."""
     registry, received = build_registry()
-    field_bytes = stored_field_bytes(settings)
-    log.info(
-        "a record keeps up to %d bytes of ips and of nslookup (the fair share of each entry beyond)",
-        field_bytes,
-    )
     pods = build_pod_source(settings, environ, registry)
     store = build_store(settings, registry, pods)
     history = build_history_store(settings, store)
-    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
-                            diagnosis=settings.diagnosis, history_store=history)  # fmt: skip
-    registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
-    metrics = MetricsExposition(
-        lambda: reconciler.snapshot,
-        registry,
+    writer = None
+    if pods.kind == "kubernetes":  # its client is loaded already; other sources have no cluster to write to
+        from netchecker_exporter.kube_writes.assembly import build_kube_writer
+
+        writer = build_kube_writer(settings, environ, registry)
+    house = assemble(
+        settings,
+        Edges(store, pods, history, registry, received, writer=writer, runbook_text=read_runbook()),
         version=__version__,
-        legacy_metrics=settings.metrics.legacy_metrics,
     )
-    app = make_app(
-        ApiDependencies(
-            store=store,
-            judge_agents_now=reconciler.judge_agents_now,
-            snapshot=lambda: reconciler.snapshot,
-            reports_received=received,
-            max_report_bytes=settings.max_report_bytes,
-            clock=time.time,
-            metrics=metrics,
-            max_probes_per_report=settings.limits.max_probes_per_report,
-            max_stored_field_bytes=field_bytes,
-            counters=ApiCounters.register(registry),
-            page_links=page_links(settings),
-            runbook_text=read_runbook(),
-            report_accepted=reconciler.report_accepted,
-            diagnosis_settings=settings.diagnosis,
-        )
+    log.info(
+        "a record keeps up to %d bytes of ips and of nslookup (the fair share of each entry beyond)",
+        house.stored_field_bytes,
     )
     front = settings.front
     server = GranianFront(
-        app,
+        house.app,
         FrontSettings(
             host=settings.listen_host,
             port=settings.listen_port,
@@ -279,11 +241,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             max_head_bytes=front.max_head_bytes,
             read_threads=front.max_heavy_reads + LIGHT_READ_THREADS,
         ),
-        health=HealthEndpoints(
-            store.health,
-            lambda: reconciler.snapshot.reconciled,
-            lambda: reconciler.snapshot.pod_source.up,
-        ),
+        health=house.health,
         registry=registry,
     )  # fmt: skip
     stop = threading.Event()
@@ -292,22 +250,9 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     tune_interpreter()
     tune_malloc()
     pods.start()
-    trimmer = MallocTrimmer()
-
-    writer = None
-    if pods.kind == "kubernetes":  # its client is loaded already; other sources have no cluster to write to
-        from netchecker_exporter.kube_writes.assembly import build_kube_writer
-
-        writer = build_kube_writer(settings, environ, registry)
-
-    def after_pass() -> None:
-        metrics.warm()
-        # Records in the new snapshot (the old one is gone now): a flood expiring shows as a drop.
-        trimmer.observe(sum(1 for verdict in reconciler.snapshot.verdicts if verdict.record is not None))
-        if writer is not None:
-            writer.offer(reconciler.snapshot)
-
-    loop = threading.Thread(target=reconciler.run, args=(stop, after_pass), name="reconcile", daemon=True)
+    loop = threading.Thread(
+        target=house.reconciler.run, args=(stop, house.after_pass), name="reconcile", daemon=True
+    )
     loop.start()
     writing = None
     if writer is not None:
@@ -327,11 +272,6 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         signals.ignore_further()
     log.info("stopped")
     return 0
-
-
-def page_links(settings: Settings) -> PageLinks:
-    refresh = max(5, round(settings.check_interval_seconds))
-    return PageLinks(runbook_url=settings.diagnosis.runbook_url or "runbook", refresh_seconds=refresh)
 
 
 def read_runbook() -> str | None:

@@ -234,7 +234,6 @@ def test_the_memory_store_releases_expired_records_before_refusing(clock: FakeCl
 def budgeted_server(clock: FakeClock, max_bytes: int) -> Server:
     budget = MetricsBudget(max_bytes=max_bytes, estimate=ExportEstimate.calibrate(legacy_metrics=True))
     server = Server(clock, AgentCapacity(max_agents=12_000, budget=budget), max_probes_per_report=32)
-    server.registry.register(DiagnosisCollector(lambda: server.reconciler.snapshot))  # as cli.py does
     return server
 
 
