@@ -18,6 +18,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from netchecker_exporter.check import AgentStatus
+from netchecker_exporter.http.defence import ApiCounters
 from netchecker_exporter.http.routes import ApiDependencies, make_app
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.collector import SnapshotCollector
@@ -25,9 +26,12 @@ from netchecker_exporter.metrics.exposition import AgentCache, MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS, Reconciler
+from netchecker_exporter.report import DEFAULT_MAX_PROBES
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.memory import MemoryStore
+from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
+from tests.support.api_server import Server
 from tests.support.polling import wait_until
 from tests.support.reports import NOW, make_snapshot, varied_snapshot
 from tests.support.wsgi import call_wsgi
@@ -243,6 +247,9 @@ def test_the_api_serves_metrics_through_the_exposition(
             max_report_bytes=1000,
             clock=lambda: NOW,
             metrics=scrapes.metrics,
+            counters=ApiCounters.register(CollectorRegistry()),
+            max_probes_per_report=DEFAULT_MAX_PROBES,
+            max_stored_field_bytes=DEFAULT_MAX_STORED_FIELD_BYTES,
         )
     )
     plain = call_wsgi(app, "GET", "/metrics")
@@ -254,23 +261,12 @@ def test_the_api_serves_metrics_through_the_exposition(
 
 def test_an_accepted_report_is_on_the_next_scrape_within_a_second(hostnet_report: dict[str, Any]) -> None:
     """Its counter, last-report timestamp and probes, long before the (one-minute) check interval."""
-    store = MemoryStore(report_ttl_seconds=300)
-    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=60)
-    metrics = MetricsExposition(lambda: reconciler.snapshot, CollectorRegistry(), version="1.2.3")
-    app = make_app(
-        ApiDependencies(
-            store=store,
-            judge_agents_now=reconciler.judge_agents_now,
-            snapshot=lambda: reconciler.snapshot,
-            reports_received=Counter("x", "x", ["result"], registry=CollectorRegistry()),
-            max_report_bytes=1_000_000,
-            clock=time.time,
-            metrics=metrics,
-            report_accepted=reconciler.report_accepted,
-        )
+    server = Server(
+        time.time, check_interval_seconds=60, max_report_bytes=1_000_000, max_probes_per_report=32
     )
+    reconciler, app = server.reconciler, server.app
     stop = threading.Event()
-    loop = threading.Thread(target=reconciler.run, args=(stop, metrics.warm), daemon=True)
+    loop = threading.Thread(target=reconciler.run, args=(stop, server.house.after_pass), daemon=True)
     loop.start()
     pod = hostnet_report["podname"]
     labels = f'namespace="",network="host",node="node-1",pod="{pod}"'

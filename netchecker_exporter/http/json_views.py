@@ -32,7 +32,7 @@ class AgentListing:
     once and counted once per stored version, so one bad record (say, written into etcd by
     another version) never hides the others. Each record's JSON is kept until it changes."""
 
-    def __init__(self, skipped: Counter | None) -> None:
+    def __init__(self, skipped: Counter) -> None:
         self._skipped = skipped
         self._logged: set[str] = set()
         self._fragments: dict[str, tuple[AgentRecord, bytes | None]] = {}
@@ -70,8 +70,7 @@ class AgentListing:
         return text.encode()
 
     def _skip(self, name: str, error: Exception) -> None:
-        if self._skipped is not None:
-            self._skipped.inc()
+        self._skipped.inc()
         if name not in self._logged:
             if len(self._logged) >= MAX_LOGGED_NAMES:
                 self._logged.clear()

@@ -38,11 +38,10 @@ from netchecker_exporter.http.shared_body import SharedBody
 from netchecker_exporter.http.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.http.trailing_slash import add_trailing_slash_redirects
 from netchecker_exporter.metrics.exposition import MetricsExposition
-from netchecker_exporter.report import DEFAULT_MAX_PROBES, parse_report, record_to_json, strip_padding
+from netchecker_exporter.report import parse_report, record_to_json, strip_padding
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import ReportStore
-from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +78,9 @@ class ApiDependencies:
     clock: Callable[[], float]
     metrics: MetricsExposition
     """Renders /metrics: the snapshot's cached bytes plus the registry's process and ingest metrics."""
-    max_probes_per_report: int = DEFAULT_MAX_PROBES
-    max_stored_field_bytes: int = DEFAULT_MAX_STORED_FIELD_BYTES
-    counters: ApiCounters | None = None
+    counters: ApiCounters
+    max_probes_per_report: int
+    max_stored_field_bytes: int
     page_links: PageLinks = DEFAULT_LINKS
     runbook_text: str | None = None
     """alerts/RUNBOOK.md, served at /runbook when the CLI found it."""
@@ -157,9 +156,7 @@ def _log_error(error: NetcheckerError, status: int, limiter: RefusalLogLimiter) 
         log.debug("%s %s -> %d: %s", request.method, request.path, status, error)
 
 
-def counted(
-    counter: Counter, refused: Counter | None = None
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def counted(counter: Counter, refused: Counter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Count each POSTed report by outcome: accepted, rejected (bad input, over a limit) or failed
     (store); and each refusal by its reason."""
 
@@ -171,8 +168,7 @@ def counted(
             except NetcheckerError as error:
                 failed = isinstance(error, StoreUnavailableError)
                 counter.labels(result="failed" if failed else "rejected").inc()
-                if refused is not None:
-                    refused.labels(reason=error.reason).inc()
+                refused.labels(reason=error.reason).inc()
                 raise
             counter.labels(result="accepted").inc()
             return result
@@ -218,15 +214,14 @@ def _json_error_page(error: bottle.HTTPError) -> str:
 
 def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @app.post("/api/v1/agents/<name>")
-    @counted(deps.reports_received, deps.counters.refused if deps.counters else None)
+    @counted(deps.reports_received, deps.counters.refused)
     def post_report(name: str) -> bottle.HTTPResponse:
         payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
         report = parse_report(
             payload, name, max_probes=deps.max_probes_per_report, max_field_bytes=deps.max_stored_field_bytes
         )
         deps.store.put_report(report, deps.clock())
-        if deps.counters is not None:
-            deps.counters.count_truncated(report)
+        deps.counters.count_truncated(report)
         deps.report_accepted(report.podname)
         return bottle.HTTPResponse(**EMPTY_OK)
 
@@ -237,7 +232,7 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
             raise UnknownAgentError(f"no report stored for agent {name[:253]!r}")
         return json_response(record_to_json(record))
 
-    listing = AgentListing(deps.counters.records_skipped if deps.counters else None)
+    listing = AgentListing(deps.counters.records_skipped)
 
     @app.get("/api/v1/agents/")
     @app.get("/api/v1/agents")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -17,7 +18,6 @@ from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.history import MemoryHistory
 from netchecker_exporter.store.memory import UNBOUNDED, MemoryStore
 from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
-from tests.support.clock import FakeClock
 from tests.support.wsgi import WsgiResponse, call_wsgi
 
 
@@ -49,11 +49,12 @@ class Server:
 
     def __init__(
         self,
-        clock: FakeClock,
+        clock: Callable[[], float],
         capacity: AgentCapacity = UNBOUNDED,
         pods: PodSource | None = None,
         *,
         store: ReportStore | None = None,
+        check_interval_seconds: float = 1,
         max_report_bytes: int = 1 << 20,
         max_probes_per_report: int = 4,
         max_stored_field_bytes: int = DEFAULT_MAX_STORED_FIELD_BYTES,
@@ -62,6 +63,7 @@ class Server:
         self.registry = CollectorRegistry()
         self.received = Counter("netchecker_reports_received", "Reports.", ["result"], registry=self.registry)
         settings = settings_with(
+            check_interval_seconds=check_interval_seconds,
             max_report_bytes=max_report_bytes,
             max_probes_per_report=max_probes_per_report,
             max_stored_field_bytes=max_stored_field_bytes,
