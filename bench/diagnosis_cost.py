@@ -35,6 +35,7 @@ from netchecker_exporter.report import next_record, parse_report
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.history import MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.tuning import GC_THRESHOLDS
 
@@ -143,7 +144,12 @@ def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
     for pod, payload in fleet_payloads(2 * nodes, now=NOW):
         store.put_report(parse_report(payload, pod), NOW - 1)
     reconciler = Reconciler(
-        store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=lambda: NOW
+        diagnosis=DiagnosisSettings(),
+        history_store=MemoryHistory(),
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=10,
+        clock=lambda: NOW,
     )
     reconciler.reconcile_once()
     rows = [

@@ -27,8 +27,10 @@ from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS, Reconciler
 from netchecker_exporter.report import DEFAULT_MAX_PROBES
+from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.history import MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
 from tests.support.api_server import Server
@@ -214,7 +216,13 @@ def test_a_chunk_file_reads_and_seeks_across_chunks() -> None:
 
 def test_the_reconcile_loop_renders_after_each_pass_and_survives_a_failing_hook() -> None:
     store = MemoryStore(report_ttl_seconds=300)
-    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=0)
+    reconciler = Reconciler(
+        diagnosis=DiagnosisSettings(),
+        history_store=MemoryHistory(),
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=0,
+    )
     stop = threading.Event()
     calls: list[Snapshot] = []
 
