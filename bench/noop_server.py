@@ -16,7 +16,7 @@ from typing import Any
 
 import bottle
 
-from netchecker_exporter.cli import SERVER_THREADS
+from netchecker_exporter.flags import INGEST_THREADS as SERVER_THREADS
 from netchecker_exporter.http.front import FrontSettings, GranianFront
 
 READ_LIMIT_BYTES = 1 << 20

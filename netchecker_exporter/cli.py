@@ -42,12 +42,6 @@ from netchecker_exporter.tuning import tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
 
-SERVER_THREADS = 48
-"""Ingest threads. Each report holds one until its etcd Txn commits, so the writers bound how many
-reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64
-no more (BENCHMARKS.md, measured on waitress). -max-pending-writes defaults to all of them: a cap of
-32 refused 34% of a 1,000 reports/s fleet on a loaded machine, and liveness needs no spare ingest
-thread, as /healthz, /readyz and /metrics have threads of their own (FrontSettings.read_threads)."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
 LIGHT_READ_THREADS = 2
 """Read threads beyond -max-heavy-reads, so single records, connectivity_check and ping never
@@ -232,9 +226,6 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             host=settings.listen_host,
             port=settings.listen_port,
             max_body_bytes=settings.max_report_bytes,
-            # Threads for the memory store too: POSTs on the event loop saved ~15% CPU per report
-            # at saturation but stalled the loop behind the reconcile pass (BENCHMARKS.md).
-            ingest_threads=SERVER_THREADS,
             drain_seconds=SHUTDOWN_DRAIN_SECONDS,
             budgets=FrontBudgets(front.max_connections, front.max_connections_per_client,
                                  front.max_inflight_bytes, front.max_heavy_reads),

@@ -19,6 +19,7 @@ from granian.http import HTTP1Settings
 from granian.server.embed import Server
 from prometheus_client import CollectorRegistry
 
+from netchecker_exporter.flags import INGEST_THREADS
 from netchecker_exporter.http.front_admission import FrontAdmission, FrontBudgets, FrontMetrics
 from netchecker_exporter.http.health import HealthEndpoints
 from netchecker_exporter.http.loop_handoff import HandoffPool
@@ -38,7 +39,7 @@ class FrontSettings:
     host: str
     port: int
     max_body_bytes: int
-    ingest_threads: int = 32
+    ingest_threads: int = INGEST_THREADS
     """Threads for POSTs; each report holds one until its store write returns (group commit batches).
     0: POSTs run on the event loop (cheaper per report, but a CPU-bound thread elsewhere, such as
     the reconcile pass, then delays every connection: measured worse on a steady fleet)."""

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.diagnosis.history import HistoryLimits
 from netchecker_exporter.errors import StoreUnavailableError
+from netchecker_exporter.flags import default
 from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store import etcd_rpc as etcdrpc
@@ -63,7 +64,7 @@ MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
 MOD, EQUAL = etcdrpc.Compare.MOD, etcdrpc.Compare.EQUAL
-DEFAULT_MAX_PENDING_WRITES = 48
+DEFAULT_MAX_PENDING_WRITES: int = default("max-pending-writes")
 ATTEMPT_TIMEOUT_SECONDS = 0.75
 """One attempt's share of the deadline. A write that a follower forwarded to a leader that just died
 is dropped, and etcd answers it only at its own request timeout (about 7 s); a fresh attempt, which
