@@ -18,7 +18,6 @@ from netchecker_exporter.http.health import HealthEndpoints
 from netchecker_exporter.http.routes import ApiDependencies, make_app
 from netchecker_exporter.http.status_page import PageLinks
 from netchecker_exporter.http.wsgi_bridge import WsgiApp
-from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.reconcile import Reconciler
@@ -72,7 +71,6 @@ def assemble(settings: Settings, edges: Edges, *, version: str) -> House:
         diagnosis=settings.diagnosis,
         history_store=edges.history,
     )
-    registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
     metrics = MetricsExposition(
         lambda: reconciler.snapshot, registry, version=version, legacy_metrics=settings.metrics.legacy_metrics
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import itertools
 import json
 import threading
 import time
@@ -18,6 +19,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from netchecker_exporter.check import AgentStatus
+from netchecker_exporter.diagnosis.nodes import diagnose
 from netchecker_exporter.http.defence import ApiCounters
 from netchecker_exporter.http.routes import ApiDependencies, make_app
 from netchecker_exporter.metrics.chunk_file import ChunkFile
@@ -298,3 +300,22 @@ def test_an_accepted_report_is_on_the_next_scrape_within_a_second(hostnet_report
     finally:
         stop.set()
         loop.join(timeout=5)
+
+
+def test_a_body_never_mixes_two_passes(hostnet_report: dict[str, Any], podnet_report: dict[str, Any]) -> None:
+    """The agents' lines and the diagnosis families come from the one Snapshot a scrape reads, even
+    when every read of the current Snapshot gives the other pass (as a pass ending mid-scrape does)."""
+    judged = make_snapshot(hostnet_report, podnet_report)
+    busy = dataclasses.replace(judged, diagnosis=diagnose(judged.verdicts, NOW, DiagnosisSettings()))
+    empty = Snapshot((), StoreHealth(up=True), "none", PodSourceHealth(up=True, last_sync_timestamp=None))
+    assert busy.diagnosis.cluster.verdict != "unknown"
+    passes = itertools.cycle([busy, empty])
+    metrics = MetricsExposition(lambda: next(passes), CollectorRegistry(), version="1.2.3")
+    unknown = b'netchecker_cluster_verdict{verdict="unknown"} 1.0'
+    for _ in range(6):
+        for accept_encoding in ("", "gzip"):
+            body, _headers = metrics.render("", accept_encoding)
+            text = body.read()
+            text = gzip.decompress(text) if accept_encoding else text
+            has_agents = b"netchecker_agent_reports_total{" in text
+            assert has_agents != (unknown in text), "agent lines of one pass beside another's diagnosis"

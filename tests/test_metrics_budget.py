@@ -13,7 +13,7 @@ from netchecker_exporter.check import judge_agent, judge_agents, pods_from_recor
 from netchecker_exporter.diagnosis.nodes import EMPTY_DIAGNOSIS, diagnose
 from netchecker_exporter.errors import AgentLimitError, MetricsBudgetError
 from netchecker_exporter.metrics.agent_lines import render_agent
-from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisCollector, diagnosis_families
+from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.export_estimate import ExportEstimate, label_bytes
 from netchecker_exporter.metrics.exposition import MetricsExposition, encode
 from netchecker_exporter.pods.base import PodSourceHealth
@@ -120,7 +120,6 @@ def whole_metrics_bytes(reports: list[AgentReport], *, legacy_metrics: bool) -> 
         now, 0.1, 0, diagnose(verdicts, now, DiagnosisSettings()),
     )  # fmt: skip
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DiagnosisCollector(lambda: snapshot))
     exposition = MetricsExposition(lambda: snapshot, registry, version="1.2.3", legacy_metrics=legacy_metrics)
     return max(
         len(exposition.render(accept, "")[0].read()) for accept in ("", "application/openmetrics-text")

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from netchecker_exporter.check import AgentVerdict
 from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
+from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.families import (
     CLUSTER_FAMILIES,
     HEALTH_FAMILIES,
@@ -105,6 +106,7 @@ class SnapshotCollector(Collector):
         for index, family in enumerate(AGENT_FAMILIES):
             yield metric_family(family, (s for agent in rendered for s in agent.agent[index]))
         yield from server_families(HEALTH_FAMILIES, state)
+        yield from diagnosis_families(snapshot.diagnosis, snapshot.history)
 
     @staticmethod
     def _legacy_families(rendered: list[AgentSamples]) -> Iterator[Metric]:

@@ -1,7 +1,7 @@
 """The diagnosis as metric families: per-node verdict, clock skew, reboots; per-URL and cluster verdicts.
 
-A custom Collector over the current Snapshot, registered on cli.py's registry; the families of a
-Snapshot are built once and reused by every scrape of it.
+The exposition renders them from the same Snapshot as the agents' lines, so one body never mixes
+two passes (docs/architecture.md#one-scrape-one-snapshot); a Snapshot's families are built once.
 
 Cardinality follows trouble, not cluster size: `netchecker_node_verdict` carries the current
 verdict (value 1) of each node that is not healthy, and nothing for a healthy one (one-hot over
@@ -14,15 +14,10 @@ exported for every node whose skew is known, as a value worth graphing.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from netchecker_exporter.diagnosis.history import EMPTY_HISTORY, History
 from netchecker_exporter.diagnosis.nodes import CLUSTER_VERDICTS, Diagnosis, NodeVerdict, TargetVerdict
-from netchecker_exporter.snapshot import Snapshot
 
 
 def diagnosis_families(diagnosis: Diagnosis, history: History = EMPTY_HISTORY) -> list[Metric]:
@@ -115,21 +110,3 @@ def cluster_families(diagnosis: Diagnosis) -> list[Metric]:
     for node_verdict in NodeVerdict:
         counts.add_metric([node_verdict.value], cluster.counts.get(node_verdict, 0))
     return [verdict, counts]
-
-
-class DiagnosisCollector(Collector):
-    """The current Snapshot's diagnosis families, built once per Snapshot."""
-
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
-        self._snapshot = snapshot
-        self._lock = threading.Lock()
-        self._cached: tuple[Diagnosis, History, list[Metric]] | None = None
-
-    def collect(self) -> Iterator[Metric]:
-        snapshot = self._snapshot()
-        diagnosis, history = snapshot.diagnosis, snapshot.history
-        with self._lock:
-            if self._cached is None or self._cached[0] is not diagnosis or self._cached[1] is not history:
-                self._cached = (diagnosis, history, diagnosis_families(diagnosis, history))
-            families = self._cached[2]
-        return iter(families)

@@ -28,6 +28,7 @@ from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FA
 from netchecker_exporter.metrics.agent_lines import AgentLines, render_agent
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.collector import metric_family, server_families
+from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
 from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
 from netchecker_exporter.snapshot import Snapshot
@@ -133,13 +134,19 @@ class RenderedSnapshot:
             return joined
 
     def chunks(self, version: str, *, open_metrics: bool) -> Iterator[bytes]:
-        """The exposition in SnapshotCollector's order: legacy, cluster, agent, health families."""
+        """The Snapshot's whole part of a scrape: legacy, cluster, agent, health, then diagnosis families.
+
+        The diagnosis comes from this same Snapshot, so one body never mixes two passes
+        (docs/architecture.md#one-scrape-one-snapshot).
+        """
         state = ServerState(self.snapshot, version, self.unrenderable)
         if self.legacy_metrics:
             yield from _families(LEGACY_FAMILIES, self._newest_by_legacy_label(), _LEGACY, open_metrics)
         yield encode(server_families(CLUSTER_FAMILIES, state), open_metrics=open_metrics)
         yield from _families(AGENT_FAMILIES, self.agents, _AGENT, open_metrics)
         yield encode(server_families(HEALTH_FAMILIES, state), open_metrics=open_metrics)
+        diagnosis = diagnosis_families(self.snapshot.diagnosis, self.snapshot.history)
+        yield encode(diagnosis, open_metrics=open_metrics)
 
     def _newest_by_legacy_label(self) -> list[AgentLines]:
         """The legacy families show the newest record per legacy `agent` label (two pods may share
