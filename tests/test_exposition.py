@@ -23,8 +23,7 @@ from netchecker_exporter.diagnosis.nodes import diagnose
 from netchecker_exporter.http.defence import ApiCounters
 from netchecker_exporter.http.routes import ApiDependencies, make_app
 from netchecker_exporter.metrics.chunk_file import ChunkFile
-from netchecker_exporter.metrics.collector import SnapshotCollector
-from netchecker_exporter.metrics.exposition import AgentCache, MetricsExposition, render_snapshot
+from netchecker_exporter.metrics.exposition import AgentCache, MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS, Reconciler
@@ -36,6 +35,7 @@ from netchecker_exporter.store.history import MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
 from tests.support.api_server import Server
+from tests.support.oracle import SnapshotCollector, render_snapshot
 from tests.support.polling import wait_until
 from tests.support.reports import NOW, make_snapshot, varied_snapshot
 from tests.support.wsgi import call_wsgi

@@ -1,6 +1,6 @@
 """The per-agent rows of the family table: netchecker_agent_* per verdict, ncagent_* per legacy label.
 
-Written line by line by agent_lines.py (10,000 agents), and by collector.py for the test oracle.
+Written line by line by agent_lines.py (10,000 agents), and by the test oracle (tests/support/oracle.py).
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ class AgentLines:
 def render_agent(verdict: AgentVerdict, *, legacy_metrics: bool) -> AgentLines:
     """Write one agent's lines; raises when any sample cannot be read or written.
 
-    A label that is not text fails in escape() (collector.checked_samples refuses it up front), so
+    A label that is not text fails in escape() (client_families.checked_samples refuses it up front), so
     both writers leave out the same agents.
     """
     row = LegacyRow(verdict.legacy_agent_label, verdict)

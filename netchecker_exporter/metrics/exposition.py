@@ -27,7 +27,7 @@ from netchecker_exporter.check import AgentVerdict
 from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
 from netchecker_exporter.metrics.agent_lines import AgentLines, render_agent
 from netchecker_exporter.metrics.chunk_file import ChunkFile
-from netchecker_exporter.metrics.collector import metric_family, server_families
+from netchecker_exporter.metrics.client_families import metric_family, server_families
 from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
 from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
@@ -175,15 +175,6 @@ def _families(
         lines = list(map(operator.itemgetter(index), map(pick, agents)))
         for start in range(0, len(lines), JOIN_AGENTS):
             yield b"".join(lines[start : start + JOIN_AGENTS])
-
-
-def render_snapshot(
-    snapshot: Snapshot, version: str, *, open_metrics: bool, legacy_metrics: bool = True
-) -> bytes:
-    """The bytes prometheus_client would write for SnapshotCollector, much faster."""
-    agents, unrenderable = AgentCache(legacy_metrics=legacy_metrics).update(snapshot.verdicts)
-    rendered = RenderedSnapshot(snapshot, agents, unrenderable, legacy_metrics=legacy_metrics)
-    return b"".join(rendered.chunks(version, open_metrics=open_metrics))
 
 
 def _sized(chunks: Sequence[bytes], headers: dict[str, str]) -> tuple[ChunkFile, dict[str, str]]:

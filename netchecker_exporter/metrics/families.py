@@ -1,6 +1,6 @@
 """The one table of metric families /metrics exports: name, type, help, labels, and their samples.
 
-Both writers derive from it: collector.py turns it into prometheus_client families (the small
+Both writers derive from it: client_families.py turns it into prometheus_client families (the small
 families at every scrape, and the test oracle for all of them) and agent_lines.py writes the
 per-agent families (agent_families.py) line by line. Adding a label or a family is one edit.
 """

@@ -1,63 +1,33 @@
-"""The family table as prometheus_client families: a custom Collector over a Snapshot; never does I/O.
+"""The test oracle: prometheus_client's own rendering of a Snapshot, which the fast writer must equal.
 
-Families are rebuilt from the Snapshot at every collect, so an agent whose pod is gone simply
-stops appearing. /metrics encodes the small server-wide families with this; the per-agent ones
-are written by agent_lines.py, and tests hold both byte-identical through SnapshotCollector.
+SnapshotCollector rebuilds every family from the Snapshot at each collect; render_snapshot() is the
+fast writer's bytes for one Snapshot. Neither ships in the package: only tests compare them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from netchecker_exporter.check import AgentVerdict
 from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
+from netchecker_exporter.metrics.client_families import checked_samples, metric_family, server_families
 from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
+from netchecker_exporter.metrics.exposition import AgentCache, RenderedSnapshot
 from netchecker_exporter.metrics.families import (
     CLUSTER_FAMILIES,
     HEALTH_FAMILIES,
-    Family,
     LegacyRow,
-    Row,
     Sample,
     ServerState,
 )
 from netchecker_exporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
-
-_KINDS: dict[str, Callable[..., Metric]] = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
-
-
-def checked_samples(family: Family[Row], row: Row) -> list[Sample]:
-    """The family's samples for `row`, refusing a label that is not text (a record from an older version)."""
-    samples = list(family.samples(row))
-    for labels, _ in samples:
-        if not all(isinstance(value, str) for value in labels):
-            raise TypeError(f"{family.name}: a label value is not a string: {labels!r}")
-    return samples
-
-
-def metric_family(family: Family[Any], samples: Iterable[Sample]) -> Metric:
-    """A prometheus_client family with `samples`."""
-    if family.kind == "info":
-        info = InfoMetricFamily(family.name, family.help, labels=[])
-        for labels, _ in samples:
-            info.add_metric([], dict(zip(family.labels, labels, strict=True)))
-        return info
-    metric: Any = _KINDS[family.kind](family.name, family.help, labels=list(family.labels))
-    for labels, value in samples:
-        metric.add_metric(list(labels), value)
-    return metric  # type: ignore[no-any-return]
-
-
-def server_families(families: Sequence[Family[ServerState]], state: ServerState) -> list[Metric]:
-    return [metric_family(family, checked_samples(family, state)) for family in families]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +85,12 @@ class SnapshotCollector(Collector):
         for index, family in enumerate(LEGACY_FAMILIES):
             rows = (by_verdict[id(row.verdict)].legacy[index] for row in newest)
             yield metric_family(family, (sample for samples in rows for sample in samples))
+
+
+def render_snapshot(
+    snapshot: Snapshot, version: str, *, open_metrics: bool, legacy_metrics: bool = True
+) -> bytes:
+    """The fast writer's bytes for `snapshot`'s part of a scrape, to compare with SnapshotCollector."""
+    agents, unrenderable = AgentCache(legacy_metrics=legacy_metrics).update(snapshot.verdicts)
+    rendered = RenderedSnapshot(snapshot, agents, unrenderable, legacy_metrics=legacy_metrics)
+    return b"".join(rendered.chunks(version, open_metrics=open_metrics))
