@@ -182,13 +182,13 @@ def test_the_watch_takes_our_own_writes_undecoded_and_still_sees_others_and_expi
 
     monkeypatch.setattr(mine._mirror, "apply_committed", after_the_watch)
     decoded: list[bytes] = []
-    decode = mine._decode
+    decode = mine._watch._decode  # the watch's decoding, which our own writes must skip
 
     def counting_decode(kv: Any) -> AgentRecord | None:
         decoded.append(kv.key)
         return decode(kv)
 
-    monkeypatch.setattr(mine, "_decode", counting_decode)
+    monkeypatch.setattr(mine._watch, "_decode", counting_decode)
     for turn in range(3):
         ours = mine.put_report(agent_report("netchecker-agent-own"), 3000.0 + turn)
         assert ours.report_count == turn + 1
