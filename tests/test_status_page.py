@@ -8,8 +8,8 @@ import time
 import yaml
 
 from netchecker_exporter.diagnosis.nodes import NodeVerdict, diagnose
+from netchecker_exporter.diagnosis.verdicts import ALERTS
 from netchecker_exporter.http.status_page import (
-    ALERTS,
     DEFAULT_LINKS,
     ROWS_SHOWN,
     TARGET_DOWN_ALERT,

@@ -23,6 +23,7 @@ from netchecker_exporter.diagnosis.checks import (
     find_problems,
     node_facts,
 )
+from netchecker_exporter.diagnosis.verdicts import VERDICTS
 from netchecker_exporter.settings import DiagnosisSettings
 
 __all__ = ["Aspect", "Diagnosis", "Finding", "NodeDiagnosis", "NodeVerdict", "TargetDiagnosis", "diagnose"]
@@ -184,23 +185,6 @@ def diagnose_node(node: NodeFacts) -> NodeDiagnosis:
     )
 
 
-PATTERN_WORDS = {
-    NodeVerdict.NODE_UNREACHABLE: "silent on both networks: the server, its Service or the path to it, "
-    "not the nodes",
-    NodeVerdict.AGENT_MISSING: "missing agents: the agent DaemonSets are not running (image, scheduling)",
-    NodeVerdict.POD_NETWORK_DOWN: "pod network down while the host network works: the overlay / CNI "
-    "cluster-wide, not one node",
-    NodeVerdict.HOST_NETWORK_DOWN: "host network failing while the pod network works: a host firewall "
-    "or the hostNetwork DaemonSet",
-    NodeVerdict.DNS_FAILING: "DNS failing: cluster DNS itself (CoreDNS, nodelocaldns), not one node",
-    NodeVerdict.PROBE_FAILING: "probes failing: a shared path (egress, NetworkPolicy) to the targets",
-    NodeVerdict.FLAPPING: "flapping (their verdicts keep changing): the server's own reachability, "
-    "or reports that arrive about as late as 2 x their interval",
-    NodeVerdict.CLOCK_SKEW: "clocks disagree with the server's: the server's own clock is probably off",
-    NodeVerdict.REBOOTED: "rebooted recently: a cluster-wide restart or upgrade",
-}
-
-
 def summarize(
     nodes: list[NodeDiagnosis], targets: Iterable[TargetDiagnosis], settings: DiagnosisSettings
 ) -> ClusterSummary:
@@ -213,7 +197,7 @@ def summarize(
     if common and judged >= settings.cluster_pattern_min_nodes:
         verdict, count = common[0]
         if count >= settings.cluster_pattern_ratio * judged:
-            reason = f"{count} of {judged} nodes {PATTERN_WORDS[verdict]}"
+            reason = f"{count} of {judged} nodes {VERDICTS[verdict].pattern_words}"
             return ClusterSummary(verdict.value, reason, judged, everything)
     down = [t.url for t in targets if t.verdict is TargetVerdict.DOWN]
     if not broken and not down:

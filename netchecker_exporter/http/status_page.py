@@ -23,24 +23,13 @@ from netchecker_exporter.diagnosis.nodes import (
     TargetDiagnosis,
     TargetVerdict,
 )
+from netchecker_exporter.diagnosis.verdicts import ALERTS
 from netchecker_exporter.http.status_timeline import render_timeline
 from netchecker_exporter.report import format_timestamp
 from netchecker_exporter.snapshot import Snapshot
 
 ROWS_SHOWN = 1000
 """Rows per table; beyond that the page points at /api/v1/diagnosis (a browser chokes on 5,000 rows)."""
-ALERTS = {
-    NodeVerdict.NODE_UNREACHABLE: "NetcheckerNodeUnreachable",
-    NodeVerdict.AGENT_MISSING: "NetcheckerNodeAgentMissing",
-    NodeVerdict.POD_NETWORK_DOWN: "NetcheckerPodNetworkDownOnNode",
-    NodeVerdict.HOST_NETWORK_DOWN: "NetcheckerHostNetworkDownOnNode",
-    NodeVerdict.DNS_FAILING: "NetcheckerNodeDNSFailing",
-    NodeVerdict.PROBE_FAILING: "NetcheckerNodeProbeFailing",
-    NodeVerdict.FLAPPING: "NetcheckerNodeFlapping",
-    NodeVerdict.CLOCK_SKEW: "NetcheckerNodeClockSkew",
-    NodeVerdict.REBOOTED: "NetcheckerNodeRebooted",
-}
-"""The alert (and runbook section) of each verdict, in alerts/netchecker.rules.yml."""
 TARGET_DOWN_ALERT = "NetcheckerProbeTargetDown"
 SYMBOL = {True: "✔", False: "✖", None: "?"}
 WORD = {True: "ok", False: "failing", None: "unknown"}

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeDiagnosis, NodeVerdict
-from netchecker_exporter.diagnosis.signals import CONDITION_KINDS, SIGNALS, ConditionKind, fit_text
+from netchecker_exporter.diagnosis.verdicts import CONDITION_KINDS, VERDICTS, ConditionKind, fit_text
 from netchecker_exporter.kube_writes.rate_limit import Rate, TokenBucket
 
 TRUE = "True"
@@ -92,10 +92,10 @@ class ConditionPlanner:
     def _desired(self, node: NodeDiagnosis, pattern: NodeVerdict | None, now: float) -> tuple[Condition, ...]:
         found: dict[str, tuple[str, str]] = {}
         for finding in node.findings:
-            signal = SIGNALS[finding.verdict]
+            signal = VERDICTS[finding.verdict]
             if signal.condition is not None and signal.event_reason is not None:
                 found.setdefault(signal.condition.type, (signal.event_reason, fit_text(finding.reason)))
-        held = {SIGNALS[pattern].condition} if pattern is not None else set()
+        held = {VERDICTS[pattern].condition} if pattern is not None else set()
         written = self._written.get(node.node, {})
         conditions = []
         for kind in CONDITION_KINDS:
@@ -177,4 +177,4 @@ def _cluster_pattern(diagnosis: Diagnosis) -> NodeVerdict | None:
         verdict = NodeVerdict(diagnosis.cluster.verdict)
     except ValueError:
         return None
-    return verdict if SIGNALS[verdict].condition is not None else None
+    return verdict if VERDICTS[verdict].condition is not None else None

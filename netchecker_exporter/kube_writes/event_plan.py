@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeDiagnosis, NodeVerdict
-from netchecker_exporter.diagnosis.signals import NORMAL, RECOVERED_REASON, SIGNALS, WARNING, fit_text
+from netchecker_exporter.diagnosis.verdicts import NORMAL, RECOVERED_REASON, VERDICTS, WARNING, fit_text
 from netchecker_exporter.kube_writes.rate_limit import KeyedBuckets, Rate, TokenBucket
 
 SUMMARY_REASON = "NodeEventsSuppressed"
@@ -192,11 +192,11 @@ class EventPlanner:
 
 
 def _occurrence(node: NodeDiagnosis, before: NodeVerdict | None) -> _Occurrence | None:
-    signal = SIGNALS[node.verdict]
+    signal = VERDICTS[node.verdict]
     if signal.event_reason is not None:
         pod = _pod_at_fault(node)
         return _Occurrence(node.node, signal.event_reason, signal.event_type, node.reason, pod)
-    was_fault = before is not None and SIGNALS[before].event_type == WARNING
+    was_fault = before is not None and VERDICTS[before].event_type == WARNING
     if node.verdict is NodeVerdict.HEALTHY and was_fault and before is not None:
         note = f"healthy again (was {before.value.replace('_', ' ')}): {node.reason}"
         return _Occurrence(node.node, RECOVERED_REASON, NORMAL, note)
