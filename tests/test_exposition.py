@@ -26,15 +26,14 @@ from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.exposition import AgentCache, MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
-from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS, Reconciler
+from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS
 from netchecker_exporter.report import DEFAULT_MAX_PROBES
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
-from netchecker_exporter.store.history import MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
-from tests.support.api_server import Server
+from tests.support.api_server import Server, memory_reconciler
 from tests.support.oracle import SnapshotCollector, render_snapshot
 from tests.support.polling import wait_until
 from tests.support.reports import NOW, make_snapshot, varied_snapshot
@@ -218,9 +217,7 @@ def test_a_chunk_file_reads_and_seeks_across_chunks() -> None:
 
 def test_the_reconcile_loop_renders_after_each_pass_and_survives_a_failing_hook() -> None:
     store = MemoryStore(report_ttl_seconds=300)
-    reconciler = Reconciler(
-        diagnosis=DiagnosisSettings(),
-        history_store=MemoryHistory(),
+    reconciler = memory_reconciler(
         store=store,
         pods=ReportedPodSource(),
         check_interval_seconds=0,

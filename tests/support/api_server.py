@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,8 @@ from prometheus_client import CollectorRegistry, Counter
 from netchecker_exporter.assemble import Edges, assemble
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.none import ReportedPodSource
-from netchecker_exporter.settings import Settings, load_settings
+from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.settings import DiagnosisSettings, Settings, load_settings
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.history import MemoryHistory
@@ -93,3 +95,21 @@ class Server:
 
 
 JSON = "application/json"
+
+
+def memory_reconciler(
+    store: ReportStore,
+    pods: PodSource,
+    *,
+    check_interval_seconds: float,
+    clock: Callable[[], float] = time.time,
+) -> Reconciler:
+    """A reconciler with the default diagnosis settings and a memory history, for tests of the loop."""
+    return Reconciler(
+        store=store,
+        pods=pods,
+        check_interval_seconds=check_interval_seconds,
+        clock=clock,
+        diagnosis=DiagnosisSettings(),
+        history_store=MemoryHistory(),
+    )
