@@ -1,4 +1,5 @@
-"""The only place that reads argv, the environment and files, builds the objects and starts threads."""
+"""The only place that reads argv, the environment and files; it builds the edges (store, pod source,
+registry), has assemble.py wire the house on them, and owns signals, threads and serving."""
 
 from __future__ import annotations
 
