@@ -320,7 +320,7 @@ def test_close_is_idempotent_and_later_writes_fail(
 def test_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
     settings = etcd_settings("https://127.0.0.1:1", ca=tmp_path / "missing.pem")
     with pytest.raises(ConfigError, match=r"-etcd-ca .*missing\.pem: cannot read"):
-        EtcdStore(settings, report_ttl_seconds=300)
+        EtcdStore(settings, report_ttl_seconds=300, registry=CollectorRegistry())
 
 
 class History:
@@ -331,7 +331,7 @@ class History:
     def __init__(self, etcd: EtcdProcess, compact_interval_seconds: float) -> None:
         settings = replace(etcd_settings(etcd.url), compact_interval_seconds=compact_interval_seconds)
         self.etcd = etcd
-        self.store = EtcdStore(settings, report_ttl_seconds=300)
+        self.store = EtcdStore(settings, report_ttl_seconds=300, registry=CollectorRegistry())
         self.report = agent_report("netchecker-agent-history")
         self.store.put_report(self.report, 1.0)
         self.first = json.loads(etcd.etcdctl("get", self.KEY, "-w", "json"))["kvs"][0]["mod_revision"]

@@ -81,10 +81,10 @@ class EtcdStore:
         settings: EtcdSettings,
         *,
         report_ttl_seconds: int,
+        registry: CollectorRegistry,
         clock: Callable[[], float] = time.time,
         capacity: AgentCapacity | None = None,
         max_pending_writes: int = DEFAULT_MAX_PENDING_WRITES,
-        registry: CollectorRegistry | None = None,
         nospace: NoSpaceRecovery | None = None,
     ) -> None:
         self.metrics = EtcdClientMetrics(registry)
