@@ -66,9 +66,7 @@ def configure_logging(verbosity: int) -> None:
         logging.getLogger("_granian").setLevel(logging.WARNING)
 
 
-def build_store(
-    settings: Settings, registry: CollectorRegistry, pods: PodSource | None = None
-) -> ReportStore:
+def build_store(settings: Settings, registry: CollectorRegistry, pods: PodSource) -> ReportStore:
     capacity = build_capacity(settings, pods)
     if not settings.etcd.endpoints:
         return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds, capacity=capacity)
@@ -94,13 +92,13 @@ def build_history_store(settings: Settings, store: ReportStore) -> HistoryStore:
     return store.history(HistoryLimits.of(settings.diagnosis))
 
 
-def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
+def build_capacity(settings: Settings, pods: PodSource) -> AgentCapacity:
     """With a pod list (kubernetes, static), pods it does not list get their own smaller bound.
     Either way the stored agents share -max-metrics-bytes, estimated for the families exported."""
     limits = settings.limits
     estimate = ExportEstimate.calibrate(legacy_metrics=settings.metrics.legacy_metrics)
     budget = MetricsBudget(max_bytes=limits.max_metrics_bytes, estimate=estimate)
-    if pods is None or pods.kind == "none":
+    if pods.kind == "none":
         return AgentCapacity(max_agents=limits.max_agents, budget=budget)
     listed = pods
 
@@ -119,7 +117,7 @@ def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
 
 
 def build_pod_source(
-    settings: Settings, environ: Mapping[str, str], registry: CollectorRegistry | None = None
+    settings: Settings, environ: Mapping[str, str], registry: CollectorRegistry
 ) -> PodSource:
     """-pods-file -> static; -kubeconfig, $KUBECONFIG or in-cluster -> kubernetes; else none."""
     if settings.pods_file:
