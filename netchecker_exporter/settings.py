@@ -84,7 +84,7 @@ MIN_HEAD_BYTES, MAX_HEAD_BYTES = 8192, 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class DiagnosisSettings:
-    """Thresholds of the per-node diagnosis (diagnosis.py)."""
+    """Thresholds of the per-node diagnosis (diagnosis/nodes.py)."""
 
     clock_skew_threshold_seconds: float = default("clock-skew-threshold")
     reboot_window_seconds: float = default("reboot-window")
@@ -94,7 +94,7 @@ class DiagnosisSettings:
     runbook_url: str = default("runbook-url")
     flap_transitions: int = default("flap-transitions")
     """Changes between healthy and a problem (either way) within the window that make a node
-    `flapping` (diagnosis_flapping.py): one outage and its recovery are 2, so 4 takes two."""
+    `flapping` (diagnosis/flapping.py): one outage and its recovery are 2, so 4 takes two."""
     flap_window_seconds: float = default("flap-window")
     history_per_node: int = default("history-length")
     history_max_transitions: int = default("history-max-transitions")

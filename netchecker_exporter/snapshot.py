@@ -27,9 +27,9 @@ class Snapshot:
     last_duration_seconds: float | None = None
     failures_total: int = 0
     diagnosis: Diagnosis = EMPTY_DIAGNOSIS
-    """Per-node verdicts of the same pass (diagnosis.py): what the status page and node metrics show."""
+    """Per-node verdicts of the same pass (diagnosis/nodes.py): what the status page and node metrics show."""
     history: History = EMPTY_HISTORY
-    """Each node's verdict and agent changes up to that pass (diagnosis_history.py)."""
+    """Each node's verdict and agent changes up to that pass (diagnosis/history.py)."""
 
     @property
     def reconciled(self) -> bool:

@@ -1,4 +1,4 @@
-"""The checks diagnosis.py runs on one node: each turns the node's agents into findings, in words.
+"""The checks nodes.py runs on one node: each turns the node's agents into findings, in words.
 
 Pure. A node has (normally) two agents: the pod-network one and the hostNetwork one. Comparing
 them is what tells a CNI fault from a dead node, and a dead target from a broken path.
@@ -28,7 +28,7 @@ class NodeVerdict(enum.StrEnum):
     DNS_FAILING = "dns_failing"
     PROBE_FAILING = "probe_failing"
     FLAPPING = "flapping"
-    """Its verdict keeps changing (diagnosis_flapping.py): ranked below the verdicts that say what
+    """Its verdict keeps changing (flapping.py): ranked below the verdicts that say what
     is broken now, so a flapping node that is down right now shows as down."""
     CLOCK_SKEW = "clock_skew"
     REBOOTED = "rebooted"

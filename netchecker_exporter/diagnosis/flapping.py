@@ -3,7 +3,7 @@
 
 Pure: (the checks' diagnosis, the history, settings) -> the diagnosis the views show. A node that
 drops out for 20 s every few minutes looks healthy in most single passes; its history does not.
-The finding ranks below the verdicts that say what is broken right now (diagnosis_checks.py).
+The finding ranks below the verdicts that say what is broken right now (checks.py).
 """
 
 from __future__ import annotations

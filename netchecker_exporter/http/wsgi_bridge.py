@@ -77,7 +77,7 @@ class WsgiBridge:
     request passes the front's budgets first (front_admission).
     """
 
-    def __init__(  # noqa: PLR0913 (keyword-only dependencies, each passed in by serve.py or a test)
+    def __init__(  # noqa: PLR0913 (keyword-only dependencies, each passed in by front.py or a test)
         self,
         app: WsgiApp,
         *,

@@ -1,6 +1,6 @@
 """Where the diagnosis history is kept across restarts: the HistoryStore protocol, and the memory one.
 
-The history itself lives in the reconciler (diagnosis_history.py) and is published with each
+The history itself lives in the reconciler (diagnosis/history.py) and is published with each
 Snapshot; a store only restores it at start and takes the nodes that changed, without blocking.
 """
 
