@@ -178,9 +178,11 @@ class EtcdStore:
             if self._closed:
                 return
             self._closed = True
+        for part in (self._watch, self._keeper):  # both asked first, so their last calls end together
+            part.stop()
         self._committer.close()
-        self._watch.close()
-        self._keeper.close()
+        for part in (self._watch, self._keeper):
+            part.join()
         self._endpoints.close()
 
     # -- calls with retries ---------------------------------------------------------------------

@@ -28,7 +28,7 @@ DEFRAGMENT_TIMEOUT_SECONDS = 60.0
 
 
 class EtcdKeeper:
-    """Keeps etcd usable and the store's view of it current, on the etcd-keeper thread, until close()."""
+    """Keeps etcd usable and the store's view of it current, on the etcd-keeper thread, until stop()."""
 
     def __init__(  # noqa: PLR0913 (keyword-only: the store's shared parts)
         self,
@@ -51,8 +51,10 @@ class EtcdKeeper:
     def start(self) -> None:
         self._thread.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:
         self._stop.set()
+
+    def join(self) -> None:
         self._thread.join(timeout=self._timeout + 5)
 
     def _keep_loop(self) -> None:

@@ -34,7 +34,7 @@ class _CompactedError(Exception):
 
 
 class EtcdWatch:
-    """Keeps `mirror` equal to etcd's prefix, on the etcd-watch thread, until close()."""
+    """Keeps `mirror` equal to etcd's prefix, on the etcd-watch thread, until stop()."""
 
     def __init__(  # noqa: PLR0913 (keyword-only: the store's shared parts)
         self,
@@ -62,13 +62,15 @@ class EtcdWatch:
     def start(self) -> None:
         self._thread.start()
 
-    def close(self) -> None:
-        """Stop the thread: cancel the open watch stream, then wait for it."""
+    def stop(self) -> None:
+        """Ask the thread to end: set its stop event and cancel the open watch stream."""
         with self._lock:
             self._stop.set()
             call = self._watch_call
         if call is not None:
             call.cancel()
+
+    def join(self) -> None:
         self._thread.join(timeout=self._timeout + 5)
 
     def _watch_loop(self) -> None:
