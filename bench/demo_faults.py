@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from netchecker_exporter.diagnosis_checks import NodeVerdict
+from netchecker_exporter.diagnosis.checks import NodeVerdict
 
 PATH_URL = "http://netchecker-probe-path.default.svc:8080/health"
 """Fails from the PROBE_FAILING nodes only: a path problem, not the target."""

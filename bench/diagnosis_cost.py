@@ -2,7 +2,7 @@
 
 `python -m bench.diagnosis_cost [--nodes 5000]`: two agents per node, one node in 50 broken, the
 real fixture-shaped reports; prints the median of several runs of each step, in milliseconds, and
-the size of each output. The scrape is prometheus_client's text encoder over DiagnosisCollector
+the size of each output. The scrape is prometheus_client's text encoder over diagnosis_families()
 (the families are built once per Snapshot and cached, so both the first and a repeat scrape count).
 """
 
@@ -17,24 +17,25 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from bench.payload import agent_identity, fleet_payloads
 from netchecker_exporter.check import AgentVerdict, ExpectedPod, Network, judge_agent
-from netchecker_exporter.diagnosis import Diagnosis, diagnose
-from netchecker_exporter.diagnosis_flapping import apply_flapping
-from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, HistoryLimits, record_pass
-from netchecker_exporter.diagnosis_json import diagnosis_to_json
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
-from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.diagnosis.flapping import apply_flapping
+from netchecker_exporter.diagnosis.history import EMPTY_HISTORY, HistoryLimits, record_pass
+from netchecker_exporter.diagnosis.nodes import EMPTY_DIAGNOSIS, Diagnosis, diagnose
+from netchecker_exporter.diagnosis.to_json import diagnosis_to_json
+from netchecker_exporter.http.status_page import PageLinks, render_status_page
+from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
+from netchecker_exporter.metrics.exposition import MetricsExposition, encode
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import next_record, parse_report
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
-from netchecker_exporter.status_page import PageLinks, render_status_page
 from netchecker_exporter.store.base import StoreHealth
+from netchecker_exporter.store.history import MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.tuning import GC_THRESHOLDS
 
@@ -80,12 +81,14 @@ def measure(nodes: int, runs: int) -> list[tuple[str, float, int]]:
     snapshot = snapshot_of(verdicts, diagnose(verdicts, NOW, settings))
 
     def fresh_scrape() -> bytes:  # a new Snapshot each time: the families are built, then encoded
-        registry = CollectorRegistry()
-        registry.register(DiagnosisCollector(lambda: snapshot_of(verdicts, snapshot.diagnosis)))
-        return generate_latest(registry)
+        fresh = snapshot_of(verdicts, snapshot.diagnosis)
+        return encode(diagnosis_families(fresh.diagnosis, fresh.history), open_metrics=False)
 
-    registry = CollectorRegistry()
-    registry.register(DiagnosisCollector(lambda: snapshot))
+    families = diagnosis_families(snapshot.diagnosis, snapshot.history)
+
+    def same_scrape() -> bytes:  # the Snapshot's families built once, encoded at every scrape
+        return encode(families, open_metrics=False)
+
     links = PageLinks()
     page = render_status_page(snapshot, now=NOW, links=links)
     body = json.dumps(diagnosis_to_json(snapshot.diagnosis))
@@ -96,8 +99,7 @@ def measure(nodes: int, runs: int) -> list[tuple[str, float, int]]:
         ("/api/v1/diagnosis JSON", median_ms(lambda: json.dumps(diagnosis_to_json(snapshot.diagnosis)), runs),
          len(body)),
         ("scrape of the families, new Snapshot", median_ms(fresh_scrape, runs), len(fresh_scrape())),
-        ("scrape of the families, same Snapshot", median_ms(lambda: generate_latest(registry), runs),
-         len(generate_latest(registry))),
+        ("scrape of the families, same Snapshot", median_ms(lambda: same_scrape(), runs), len(same_scrape())),
     ]  # fmt: skip
 
 
@@ -143,7 +145,12 @@ def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
     for pod, payload in fleet_payloads(2 * nodes, now=NOW):
         store.put_report(parse_report(payload, pod), NOW - 1)
     reconciler = Reconciler(
-        store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=lambda: NOW
+        diagnosis=DiagnosisSettings(),
+        history_store=MemoryHistory(),
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=10,
+        clock=lambda: NOW,
     )
     reconciler.reconcile_once()
     rows = [
@@ -151,10 +158,10 @@ def server_path(nodes: int, runs: int) -> list[tuple[str, float, int]]:
         ("reconcile pass: judge + diagnose", median_ms(reconciler.reconcile_once, runs), 0),
     ]
     for with_diagnosis in (False, True):
-        registry = CollectorRegistry()
-        if with_diagnosis:
-            registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
-        exposition = MetricsExposition(lambda: reconciler.snapshot, registry, version="bench")
+        judged = reconciler.snapshot
+        if not with_diagnosis:
+            judged = replace(judged, diagnosis=EMPTY_DIAGNOSIS, history=EMPTY_HISTORY)
+        exposition = MetricsExposition(functools.partial(_same, judged), CollectorRegistry(), version="bench")
         body, _ = exposition.render("text/plain", "gzip")  # the first scrape renders the snapshot
         size = len(body) if isinstance(body, bytes) else 0
         name = f"/metrics scrape (gzip), {'with' if with_diagnosis else 'without'} diagnosis"
@@ -182,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {name:<48} {milliseconds:8.1f} ms  {size / 1024:8.0f} KiB" if size else
               f"  {name:<48} {milliseconds:8.1f} ms")  # fmt: skip
     return 0
+
+
+def _same(snapshot: Snapshot) -> Snapshot:
+    return snapshot
 
 
 if __name__ == "__main__":

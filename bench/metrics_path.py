@@ -22,10 +22,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from bench.payload import fleet_payloads
-from netchecker_exporter.exposition import MetricsExposition
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import parse_report
+from netchecker_exporter.settings import DiagnosisSettings
+from netchecker_exporter.store.history import MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.tuning import GC_THRESHOLDS
 
@@ -53,7 +55,12 @@ class Fleet:
         for pod, body in self.bodies:
             self.store.put_report(parse_report(body, pod), self.now)
         self.reconciler = Reconciler(
-            store=self.store, pods=ReportedPodSource(), check_interval_seconds=10, clock=lambda: self.now
+            diagnosis=DiagnosisSettings(),
+            history_store=MemoryHistory(),
+            store=self.store,
+            pods=ReportedPodSource(),
+            check_interval_seconds=10,
+            clock=lambda: self.now,
         )
         registry = CollectorRegistry()
         self.metrics = MetricsExposition(lambda: self.reconciler.snapshot, registry, version="bench")

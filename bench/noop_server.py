@@ -1,7 +1,7 @@
 """No-op ceilings: an app that reads the body and answers 200, on each HTTP front we compare.
 
 `noop_app` is plain WSGI; `bottle_app` is the same behind a bottle route, as ours is. The fronts:
-`ours` (netchecker_exporter.serve: granian embedded, RSGI + our WSGI bridge), `waitress`, `cheroot`
+`ours` (netchecker_exporter.http.front: granian embedded, RSGI + our WSGI bridge), `waitress`, `cheroot`
 here; `granian-wsgi` (granian's own WSGI mode) and `gunicorn` run from their CLIs (bench/processes.py).
 `python -m bench.noop_server PORT [--front ours|waitress|cheroot] [--app noop|bottle]`
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 import bottle
 
-from netchecker_exporter.cli import SERVER_THREADS
-from netchecker_exporter.serve import FrontSettings, GranianFront
+from netchecker_exporter.flags import INGEST_THREADS as SERVER_THREADS
+from netchecker_exporter.http.front import FrontSettings, GranianFront
 
 READ_LIMIT_BYTES = 1 << 20
 

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from tests.support.exporter import EXPORTER_PY, isolated_environment
 from tests.support.paths import REPO
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
-
-
-def clean_environ() -> dict[str, str]:
-    """Our environment minus anything that would point the exporter elsewhere."""
-    ignored = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "NETCHECKER_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(ignored)}
 
 
 class ExporterProcess:
@@ -39,10 +32,10 @@ class ExporterProcess:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> ExporterProcess:
-        command = [sys.executable, "exporter.py", *self.flags]
+        command = [*EXPORTER_PY, *self.flags]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                command, cwd=REPO, env=clean_environ(), stdout=log, stderr=subprocess.STDOUT
+                command, cwd=REPO, env=isolated_environment(), stdout=log, stderr=subprocess.STDOUT
             )
         wait_until(self._answers, 30, f"the exporter on {self.url}", interval_seconds=0.1)
         return self

@@ -20,10 +20,10 @@ from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.exporter_process import ExporterProcess
 from e2e.kube_client import Object, objects_of_kind
 from e2e.manifests import variant_named
-from netchecker_exporter.condition_plan import OWN_TYPES
-from netchecker_exporter.event_plan import SUMMARY_REASON, EventCreate, event_name
 from netchecker_exporter.kube_writes.api import KubeRest, KubeWriteApi
 from netchecker_exporter.kube_writes.assembly import writer_identity
+from netchecker_exporter.kube_writes.condition_plan import OWN_TYPES
+from netchecker_exporter.kube_writes.event_plan import SUMMARY_REASON, EventCreate, event_name
 from netchecker_exporter.kube_writes.lease import micro_time
 from netchecker_exporter.kube_writes.writer import event_body, event_namespace
 from netchecker_exporter.pods.cluster_access import ClusterAccess

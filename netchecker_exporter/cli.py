@@ -1,4 +1,5 @@
-"""The only place that reads argv, the environment and files, builds the objects and starts threads."""
+"""The only place that reads argv, the environment and files; it builds the edges (store, pod source,
+registry), has assemble.py wire the house on them, and owns signals, threads and serving."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,42 +21,28 @@ from prometheus_client import (
 )
 
 from netchecker_exporter import __version__
-from netchecker_exporter.api import ApiDependencies, make_app
-from netchecker_exporter.defence import ApiCounters
-from netchecker_exporter.diagnosis_history import HistoryLimits
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
+from netchecker_exporter.assemble import Edges, assemble
+from netchecker_exporter.diagnosis.history import HistoryLimits
 from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
-from netchecker_exporter.export_estimate import ExportEstimate
-from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
-from netchecker_exporter.front_admission import FrontBudgets
-from netchecker_exporter.health import HealthEndpoints
+from netchecker_exporter.http.front import FrontSettings, GranianFront
+from netchecker_exporter.http.front_admission import FrontBudgets
+from netchecker_exporter.metrics.export_estimate import ExportEstimate
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
-from netchecker_exporter.reconcile import Reconciler
-from netchecker_exporter.serve import FrontSettings, GranianFront
 from netchecker_exporter.settings import Settings, load_settings
 from netchecker_exporter.shutdown import StopOnSignals
-from netchecker_exporter.status_page import PageLinks
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
-from netchecker_exporter.store.field_bound import field_bytes_within_record
 from netchecker_exporter.store.history import HistoryStore, MemoryHistory
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.store.metrics_budget import MetricsBudget
-from netchecker_exporter.store.record_size import max_stored_record_bytes
-from netchecker_exporter.tuning import MallocTrimmer, tune_interpreter, tune_malloc
+from netchecker_exporter.tuning import tune_interpreter, tune_malloc
 
 log = logging.getLogger("netchecker_exporter")
 
-SERVER_THREADS = 48
-"""Ingest threads. Each report holds one until its etcd Txn commits, so the writers bound how many
-reports a group commit can batch: 8 gave 1,850-1,960 reports/s on etcd, 32 gave 2,400-2,780 and 64
-no more (BENCHMARKS.md, measured on waitress). -max-pending-writes defaults to all of them: a cap of
-32 refused 34% of a 1,000 reports/s fleet on a loaded machine, and liveness needs no spare ingest
-thread, as /healthz, /readyz and /metrics have threads of their own (FrontSettings.read_threads)."""
 SHUTDOWN_DRAIN_SECONDS = 3.0
 LIGHT_READ_THREADS = 2
 """Read threads beyond -max-heavy-reads, so single records, connectivity_check and ping never
@@ -80,9 +66,7 @@ def configure_logging(verbosity: int) -> None:
         logging.getLogger("_granian").setLevel(logging.WARNING)
 
 
-def build_store(
-    settings: Settings, registry: CollectorRegistry, pods: PodSource | None = None
-) -> ReportStore:
+def build_store(settings: Settings, registry: CollectorRegistry, pods: PodSource) -> ReportStore:
     capacity = build_capacity(settings, pods)
     if not settings.etcd.endpoints:
         return MemoryStore(report_ttl_seconds=settings.report_ttl_seconds, capacity=capacity)
@@ -108,24 +92,13 @@ def build_history_store(settings: Settings, store: ReportStore) -> HistoryStore:
     return store.history(HistoryLimits.of(settings.diagnosis))
 
 
-def stored_field_bytes(settings: Settings) -> int:
-    """What a record keeps of `ips` and of `nslookup`: -max-stored-field-bytes, and on etcd at most
-    what lets a real agent's record fit the bound etcd's share gives one of -max-agents."""
-    limits = settings.limits
-    if not settings.etcd.endpoints:
-        return limits.max_stored_field_bytes
-    return field_bytes_within_record(
-        limits.max_stored_field_bytes, max_stored_record_bytes(limits.max_agents)
-    )
-
-
-def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
+def build_capacity(settings: Settings, pods: PodSource) -> AgentCapacity:
     """With a pod list (kubernetes, static), pods it does not list get their own smaller bound.
     Either way the stored agents share -max-metrics-bytes, estimated for the families exported."""
     limits = settings.limits
     estimate = ExportEstimate.calibrate(legacy_metrics=settings.metrics.legacy_metrics)
     budget = MetricsBudget(max_bytes=limits.max_metrics_bytes, estimate=estimate)
-    if pods is None or pods.kind == "none":
+    if pods.kind == "none":
         return AgentCapacity(max_agents=limits.max_agents, budget=budget)
     listed = pods
 
@@ -144,7 +117,7 @@ def build_capacity(settings: Settings, pods: PodSource | None) -> AgentCapacity:
 
 
 def build_pod_source(
-    settings: Settings, environ: Mapping[str, str], registry: CollectorRegistry | None = None
+    settings: Settings, environ: Mapping[str, str], registry: CollectorRegistry
 ) -> PodSource:
     """-pods-file -> static; -kubeconfig, $KUBECONFIG or in-cluster -> kubernetes; else none."""
     if settings.pods_file:
@@ -226,64 +199,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
-    """Wire everything up and serve until SIGTERM or SIGINT."""
+    """Build the edges, assemble the house on them, and serve until SIGTERM or SIGINT."""
     registry, received = build_registry()
-    field_bytes = stored_field_bytes(settings)
-    log.info(
-        "a record keeps up to %d bytes of ips and of nslookup (the fair share of each entry beyond)",
-        field_bytes,
-    )
     pods = build_pod_source(settings, environ, registry)
     store = build_store(settings, registry, pods)
     history = build_history_store(settings, store)
-    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
-                            diagnosis=settings.diagnosis, history_store=history)  # fmt: skip
-    registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
-    metrics = MetricsExposition(
-        lambda: reconciler.snapshot,
-        registry,
+    writer = None
+    if pods.kind == "kubernetes":  # its client is loaded already; other sources have no cluster to write to
+        from netchecker_exporter.kube_writes.assembly import build_kube_writer
+
+        writer = build_kube_writer(settings, environ, registry)
+    house = assemble(
+        settings,
+        Edges(store, pods, history, registry, received, writer=writer, runbook_text=read_runbook()),
         version=__version__,
-        legacy_metrics=settings.metrics.legacy_metrics,
     )
-    app = make_app(
-        ApiDependencies(
-            store=store,
-            judge_agents_now=reconciler.judge_agents_now,
-            snapshot=lambda: reconciler.snapshot,
-            reports_received=received,
-            max_report_bytes=settings.max_report_bytes,
-            clock=time.time,
-            metrics=metrics,
-            max_probes_per_report=settings.limits.max_probes_per_report,
-            max_stored_field_bytes=field_bytes,
-            counters=ApiCounters.register(registry),
-            page_links=page_links(settings),
-            runbook_text=read_runbook(),
-            report_accepted=reconciler.report_accepted,
-            diagnosis_settings=settings.diagnosis,
-        )
+    log.info(
+        "a record keeps up to %d bytes of ips and of nslookup (the fair share of each entry beyond)",
+        house.stored_field_bytes,
     )
     front = settings.front
     server = GranianFront(
-        app,
+        house.app,
         FrontSettings(
             host=settings.listen_host,
             port=settings.listen_port,
             max_body_bytes=settings.max_report_bytes,
-            # Threads for the memory store too: POSTs on the event loop saved ~15% CPU per report
-            # at saturation but stalled the loop behind the reconcile pass (BENCHMARKS.md).
-            ingest_threads=SERVER_THREADS,
             drain_seconds=SHUTDOWN_DRAIN_SECONDS,
             budgets=FrontBudgets(front.max_connections, front.max_connections_per_client,
                                  front.max_inflight_bytes, front.max_heavy_reads),
             max_head_bytes=front.max_head_bytes,
             read_threads=front.max_heavy_reads + LIGHT_READ_THREADS,
         ),
-        health=HealthEndpoints(
-            store.health,
-            lambda: reconciler.snapshot.reconciled,
-            lambda: reconciler.snapshot.pod_source.up,
-        ),
+        health=house.health,
         registry=registry,
     )  # fmt: skip
     stop = threading.Event()
@@ -292,22 +240,9 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     tune_interpreter()
     tune_malloc()
     pods.start()
-    trimmer = MallocTrimmer()
-
-    writer = None
-    if pods.kind == "kubernetes":  # its client is loaded already; other sources have no cluster to write to
-        from netchecker_exporter.kube_writes.assembly import build_kube_writer
-
-        writer = build_kube_writer(settings, environ, registry)
-
-    def after_pass() -> None:
-        metrics.warm()
-        # Records in the new snapshot (the old one is gone now): a flood expiring shows as a drop.
-        trimmer.observe(sum(1 for verdict in reconciler.snapshot.verdicts if verdict.record is not None))
-        if writer is not None:
-            writer.offer(reconciler.snapshot)
-
-    loop = threading.Thread(target=reconciler.run, args=(stop, after_pass), name="reconcile", daemon=True)
+    loop = threading.Thread(
+        target=house.reconciler.run, args=(stop, house.after_pass), name="reconcile", daemon=True
+    )
     loop.start()
     writing = None
     if writer is not None:
@@ -327,11 +262,6 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         signals.ignore_further()
     log.info("stopped")
     return 0
-
-
-def page_links(settings: Settings) -> PageLinks:
-    refresh = max(5, round(settings.check_interval_seconds))
-    return PageLinks(runbook_url=settings.diagnosis.runbook_url or "runbook", refresh_seconds=refresh)
 
 
 def read_runbook() -> str | None:

@@ -10,8 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
+
 ENV_PREFIX = "NETCHECKER_"
 DEFAULT_AGENT_SELECTOR = "app in (netchecker-agent,netchecker-agent-hostnet)"
+INGEST_THREADS = 48
+"""The front's threads for POSTs. Each report holds one until its etcd Txn commits, so they bound how
+many reports a group commit batches (docs/etcd.md); -max-pending-writes defaults to all of them, as
+liveness needs no spare ingest thread (/healthz, /readyz and /metrics have threads of their own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "max-stored-field-bytes",
         int,
-        32 * 1024,
+        DEFAULT_MAX_STORED_FIELD_BYTES,
         "Limits",
         "bytes (as compact JSON) kept of a report's ips, and of its nslookup; beyond it the largest "
         "entries keep a prefix, marked truncated, never refused (on etcd also at most what fits "
@@ -86,7 +92,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "max-pending-writes",
         int,
-        48,
+        INGEST_THREADS,
         "Limits",
         "reports waiting on the etcd store at once; one more gets 503 at once (keeps workers free)",
     ),
@@ -211,7 +217,16 @@ FLAGS: tuple[Flag, ...] = (
         "else 'default')",
     ),
 )
+
+
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
+
+
+def default(name: str) -> Any:
+    """Flag `name`'s default; the settings' dataclasses take theirs from here, so each is written once."""
+    return FLAGS_BY_NAME[name].default
+
+
 HELP_FLAGS = {"h", "help"}
 
 

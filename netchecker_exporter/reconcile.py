@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from netchecker_exporter.check import AgentVerdict, judge_agents, rejudge, verdict_positions
-from netchecker_exporter.diagnosis import Diagnosis, diagnose
-from netchecker_exporter.diagnosis_flapping import apply_flapping
-from netchecker_exporter.diagnosis_history import History, HistoryLimits, history_of, record_pass, restore
+from netchecker_exporter.diagnosis.flapping import apply_flapping
+from netchecker_exporter.diagnosis.history import History, HistoryLimits, history_of, record_pass, restore
+from netchecker_exporter.diagnosis.nodes import Diagnosis, diagnose
 from netchecker_exporter.errors import NetcheckerError
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import ReportStore
-from netchecker_exporter.store.history import HistoryStore, MemoryHistory
+from netchecker_exporter.store.history import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,18 @@ class Reconciler:
         store: ReportStore,
         pods: PodSource,
         check_interval_seconds: float,
+        diagnosis: DiagnosisSettings,
+        history_store: HistoryStore,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        diagnosis: DiagnosisSettings | None = None,
-        history_store: HistoryStore | None = None,
     ) -> None:
         self._store = store
         self._pods = pods
         self._interval = check_interval_seconds
         self._clock = clock
         self._monotonic = monotonic
-        self._diagnosis = diagnosis or DiagnosisSettings()
-        self._history_store: HistoryStore = history_store or MemoryHistory()
+        self._diagnosis = diagnosis
+        self._history_store = history_store
         self._limits = HistoryLimits.of(self._diagnosis)
         self._snapshot = Snapshot((), store.health(), pods.kind, pods.health())
         self._last_error: str | None = "no reconcile pass has run yet"

@@ -20,11 +20,12 @@ from netchecker_exporter.flags import (
     FLAGS,
     FLAGS_BY_NAME,
     convert_flag_value,
+    default,
     env_var_name,
     parse_flags,
 )
 from netchecker_exporter.report import MAX_PROBES_LIMIT
-from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES, MAX_STORED_FIELD_BYTES_LIMIT
+from netchecker_exporter.stored_fields import MAX_STORED_FIELD_BYTES_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class EtcdSettings:
     cert_file: str | None
     key_file: str | None
     ping_timeout_seconds: float
-    compact_interval_seconds: float = 300.0
+    compact_interval_seconds: float = default("etcd-compact-interval")
     """0 disables compaction: compacting is etcd-wide, so a shared etcd may want its own policy."""
 
 
@@ -49,20 +50,20 @@ class KubernetesSettings:
 
 @dataclass(frozen=True, slots=True)
 class MetricsSettings:
-    legacy_metrics: bool = True
+    legacy_metrics: bool = default("legacy-metrics")
 
 
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
     """Bounds on what clients may make the server keep (README: What is refused and why)."""
 
-    max_probes_per_report: int = 32
-    max_agents: int = 12_000
-    max_unlisted_agents: int = 500
-    max_pending_writes: int = 48
-    max_metrics_bytes: int = 256 * 1024 * 1024
+    max_probes_per_report: int = default("max-probes-per-report")
+    max_agents: int = default("max-agents")
+    max_unlisted_agents: int = default("max-unlisted-agents")
+    max_pending_writes: int = default("max-pending-writes")
+    max_metrics_bytes: int = default("max-metrics-bytes")
     """What the stored agents' series may add up to in /metrics (store/metrics_budget.py)."""
-    max_stored_field_bytes: int = DEFAULT_MAX_STORED_FIELD_BYTES
+    max_stored_field_bytes: int = default("max-stored-field-bytes")
     """What a record keeps of `ips` and of `nslookup` (stored_fields.py)."""
 
 
@@ -70,11 +71,11 @@ class LimitSettings:
 class FrontLimitSettings:
     """What all clients together may make the HTTP front hold (README: What is refused and why)."""
 
-    max_connections: int = 8192
-    max_connections_per_client: int = 1024
-    max_inflight_bytes: int = 64 * 1024 * 1024
-    max_heavy_reads: int = 4
-    max_head_bytes: int = 16 * 1024
+    max_connections: int = default("max-connections")
+    max_connections_per_client: int = default("max-connections-per-client")
+    max_inflight_bytes: int = default("max-inflight-bytes")
+    max_heavy_reads: int = default("max-heavy-reads")
+    max_head_bytes: int = default("max-head-bytes")
 
 
 MIN_HEAD_BYTES, MAX_HEAD_BYTES = 8192, 1024 * 1024
@@ -83,30 +84,30 @@ MIN_HEAD_BYTES, MAX_HEAD_BYTES = 8192, 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class DiagnosisSettings:
-    """Thresholds of the per-node diagnosis (diagnosis.py)."""
+    """Thresholds of the per-node diagnosis (diagnosis/nodes.py)."""
 
-    clock_skew_threshold_seconds: float = 30.0
-    reboot_window_seconds: float = 900.0
-    cluster_pattern_ratio: float = 0.5
+    clock_skew_threshold_seconds: float = default("clock-skew-threshold")
+    reboot_window_seconds: float = default("reboot-window")
+    cluster_pattern_ratio: float = default("cluster-pattern-ratio")
     cluster_pattern_min_nodes: int = 3
     """Fewer judged nodes than this never make a cluster-wide pattern: 2 of 2 is not 'everywhere'."""
-    runbook_url: str = ""
-    flap_transitions: int = 4
+    runbook_url: str = default("runbook-url")
+    flap_transitions: int = default("flap-transitions")
     """Changes between healthy and a problem (either way) within the window that make a node
-    `flapping` (diagnosis_flapping.py): one outage and its recovery are 2, so 4 takes two."""
-    flap_window_seconds: float = 900.0
-    history_per_node: int = 32
-    history_max_transitions: int = 50_000
+    `flapping` (diagnosis/flapping.py): one outage and its recovery are 2, so 4 takes two."""
+    flap_window_seconds: float = default("flap-window")
+    history_per_node: int = default("history-length")
+    history_max_transitions: int = default("history-max-transitions")
 
 
 @dataclass(frozen=True, slots=True)
 class KubeWriteSettings:
     """Events and Node conditions (docs/events.md)."""
 
-    events: bool = True
-    node_conditions: bool = False
-    node_conditions_heartbeat_seconds: float = 300.0
-    lease_namespace: str = ""
+    events: bool = default("events")
+    node_conditions: bool = default("node-conditions")
+    node_conditions_heartbeat_seconds: float = default("node-conditions-heartbeat")
+    lease_namespace: str = default("lease-namespace")
 
 
 MIN_HEARTBEAT_SECONDS = 60.0

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netchecker_exporter.check import AgentVerdict
-from netchecker_exporter.diagnosis import EMPTY_DIAGNOSIS, Diagnosis
-from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, History
+from netchecker_exporter.diagnosis.history import EMPTY_HISTORY, History
+from netchecker_exporter.diagnosis.nodes import EMPTY_DIAGNOSIS, Diagnosis
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.store.base import StoreHealth
 
@@ -27,9 +27,9 @@ class Snapshot:
     last_duration_seconds: float | None = None
     failures_total: int = 0
     diagnosis: Diagnosis = EMPTY_DIAGNOSIS
-    """Per-node verdicts of the same pass (diagnosis.py): what the status page and node metrics show."""
+    """Per-node verdicts of the same pass (diagnosis/nodes.py): what the status page and node metrics show."""
     history: History = EMPTY_HISTORY
-    """Each node's verdict and agent changes up to that pass (diagnosis_history.py)."""
+    """Each node's verdict and agent changes up to that pass (diagnosis/history.py)."""
 
     @property
     def reconciled(self) -> bool:

@@ -6,56 +6,31 @@ import json
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.check import ExpectedPod
 from netchecker_exporter.errors import PodSourceUnavailableError, StoreUnavailableError
-from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource
-from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.memory import MemoryStore
+from tests.support.api_server import Server as ApiServer
 from tests.support.clock import FakeClock
 from tests.support.wsgi import WsgiResponse, call_wsgi
 
 MAX_BYTES = 8192
 
 
-class Server:
-    """The app wired like cli.run wires it, with a fake clock."""
+class Server(ApiServer):
+    """The house from assemble() with this module's body bound, posting each report as it is."""
 
     def __init__(self, clock: FakeClock, pods: PodSource | None = None, store: Any = None) -> None:
-        self.store = store or MemoryStore(report_ttl_seconds=300, clock=clock)
-        self.reconciler = Reconciler(
-            store=self.store, pods=pods or ReportedPodSource(), check_interval_seconds=1, clock=clock
-        )
-        self.registry = CollectorRegistry()
-        self.received = Counter("netchecker_reports_received", "", ["result"], registry=self.registry)
-        self.app = make_app(
-            ApiDependencies(
-                store=self.store,
-                judge_agents_now=self.reconciler.judge_agents_now,
-                snapshot=lambda: self.reconciler.snapshot,
-                metrics=MetricsExposition(lambda: self.reconciler.snapshot, self.registry, version="test"),
-                reports_received=self.received,
-                max_report_bytes=MAX_BYTES,
-                clock=clock,
-            )
-        )
-
-    def request(self, method: str, path: str, body: bytes = b"", **headers: str) -> WsgiResponse:
-        return call_wsgi(self.app, method, path, body, {k.replace("_", "-"): v for k, v in headers.items()})
+        super().__init__(clock, pods=pods, store=store, max_report_bytes=MAX_BYTES, max_probes_per_report=32)
 
     def post(self, report: dict[str, Any], name: str | None = None) -> WsgiResponse:
         path = f"/api/v1/agents/{name or report['podname']}"
         return self.request("POST", path, json.dumps(report).encode(), Content_Type="application/json")
-
-    def counted(self, result: str) -> float | None:
-        return self.registry.get_sample_value("netchecker_reports_received_total", {"result": result})
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from netchecker_exporter.export_estimate import ExportEstimate
+from netchecker_exporter.metrics.export_estimate import ExportEstimate
 from netchecker_exporter.report import AgentRecord, parse_report, record_to_json
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.etcd_plan import encode_stored

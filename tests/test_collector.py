@@ -10,11 +10,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from netchecker_exporter.check import ExpectedPod, Network, judge_agents
-from netchecker_exporter.collector import SnapshotCollector
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.report import AgentRecord, parse_report
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
+from tests.support.oracle import SnapshotCollector
 from tests.support.reports import NOW, make_snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "snapshot_metrics.txt"

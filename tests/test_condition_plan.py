@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from netchecker_exporter.condition_plan import Condition, ConditionPatch, ConditionPlanner, ConditionSettings
-from netchecker_exporter.rate_limit import Rate
+from netchecker_exporter.kube_writes.condition_plan import (
+    Condition,
+    ConditionPatch,
+    ConditionPlanner,
+    ConditionSettings,
+)
+from netchecker_exporter.kube_writes.rate_limit import Rate
 from tests.test_event_plan import POD_DOWN, fleet
 
 NOW = 1_800_000_000.0

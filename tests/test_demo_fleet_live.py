@@ -20,8 +20,9 @@ import pytest
 
 from bench.demo_faults import DEMO_FAULTS, DOWN_URL
 from bench.demo_fleet import DemoFleet, pods_file_text, run_demo_fleet
-from netchecker_exporter.diagnosis import NodeVerdict
-from netchecker_exporter.status_page import ALERTS, TARGET_DOWN_ALERT
+from netchecker_exporter.diagnosis.nodes import NodeVerdict
+from netchecker_exporter.diagnosis.verdicts import ALERTS
+from netchecker_exporter.http.status_page import TARGET_DOWN_ALERT
 from tests.browser import chromium, keep_screenshot
 from tests.support.exporter import ExporterProcess, stop_process
 from tests.support.exporter import start_logged as start

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from netchecker_exporter.diagnosis import (
+from netchecker_exporter.diagnosis.nodes import (
     DEGRADED_CLUSTER,
     HEALTHY_CLUSTER,
     UNKNOWN_CLUSTER,

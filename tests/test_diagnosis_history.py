@@ -8,10 +8,9 @@ from collections.abc import Iterable
 
 import pytest
 
-from netchecker_exporter.diagnosis import diagnose
-from netchecker_exporter.diagnosis_checks import NodeVerdict
-from netchecker_exporter.diagnosis_flapping import apply_flapping, flap_finding
-from netchecker_exporter.diagnosis_history import (
+from netchecker_exporter.diagnosis.checks import NodeVerdict
+from netchecker_exporter.diagnosis.flapping import apply_flapping, flap_finding
+from netchecker_exporter.diagnosis.history import (
     EMPTY_HISTORY,
     NODE,
     History,
@@ -21,6 +20,7 @@ from netchecker_exporter.diagnosis_history import (
     record_pass,
     restore,
 )
+from netchecker_exporter.diagnosis.nodes import diagnose
 from netchecker_exporter.store.history_codec import decode_node_history, encode_node_history
 from tests.support.diagnosis import NOW, SETTINGS, Agent, node_agents, verdicts
 

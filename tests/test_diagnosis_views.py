@@ -12,17 +12,14 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Counter
 
 from bench.demo_faults import DOWN_URL, INJECTED_FAULTS, PATH_URL, Fault, faulty_report
 from bench.demo_fleet import DemoFleet, demo_probes, pods_file_text
 from bench.payload import load_fixtures, render_report
-from netchecker_exporter.api import ApiDependencies, make_app
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
-from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
-from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.report import DEFAULT_MAX_PROBES
 from netchecker_exporter.store.memory import MemoryStore
+from tests.support.api_server import Server
 from tests.support.clock import FakeClock
 from tests.support.wsgi import call_wsgi
 
@@ -61,21 +58,16 @@ class Rows(HTMLParser):
 
 
 class Cluster:
-    """The server wired like cli.run wires it, fed by a DemoFleet's agents on a fake clock."""
+    """The house from assemble(), fed by a DemoFleet's agents on a fake clock."""
 
     def __init__(self, clock: FakeClock, fleet: DemoFleet) -> None:
         self.clock, self.fleet, self.elapsed = clock, fleet, 0.0
         pods = parse_pods_file(yaml.safe_load(pods_file_text(fleet)), "fleet")
         store = MemoryStore(report_ttl_seconds=3600, clock=clock)
-        self.reconciler = Reconciler(store=store, pods=StaticPodSource(pods), check_interval_seconds=1,
-                                     clock=clock)  # fmt: skip
-        registry = CollectorRegistry()
-        registry.register(DiagnosisCollector(lambda: self.reconciler.snapshot))
-        metrics = MetricsExposition(lambda: self.reconciler.snapshot, registry, version="test")
-        received = Counter("netchecker_reports_received", "", ["result"], registry=registry)
-        snapshot = lambda: self.reconciler.snapshot  # noqa: E731
-        judge = self.reconciler.judge_agents_now
-        self.app = make_app(ApiDependencies(store, judge, snapshot, received, 1 << 20, clock, metrics))
+        server = Server(
+            clock, pods=StaticPodSource(pods), store=store, max_probes_per_report=DEFAULT_MAX_PROBES
+        )
+        self.reconciler, self.app = server.reconciler, server.app
         self.fixtures, self.rng = load_fixtures(), random.Random(1)
 
     def run(self, seconds: int) -> None:

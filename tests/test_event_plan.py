@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from netchecker_exporter.diagnosis import Diagnosis, NodeVerdict, diagnose
-from netchecker_exporter.diagnosis_signals import CONDITION_KINDS, MAX_TEXT_BYTES, SIGNALS, fit_text
-from netchecker_exporter.event_plan import (
+from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeVerdict, diagnose
+from netchecker_exporter.diagnosis.verdicts import CONDITION_KINDS, MAX_TEXT_BYTES, VERDICTS, fit_text
+from netchecker_exporter.kube_writes.event_plan import (
     SUMMARY_REASON,
     EventCreate,
     EventPlanner,
@@ -17,7 +17,7 @@ from netchecker_exporter.event_plan import (
     SeriesPatch,
     event_name,
 )
-from netchecker_exporter.rate_limit import Rate
+from netchecker_exporter.kube_writes.rate_limit import Rate
 from tests.support.diagnosis import NOW, SETTINGS, node_agents, verdicts
 
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -40,13 +40,13 @@ def node_creates(writes: list[EventCreate | SeriesPatch]) -> list[EventCreate]:
 
 
 def test_every_verdict_has_a_row_and_the_names_are_valid_kubernetes_words() -> None:
-    assert set(SIGNALS) == set(NodeVerdict)  # a new verdict (flapping) needs its row
-    reasons = [s.event_reason for s in SIGNALS.values() if s.event_reason]
+    assert set(VERDICTS) == set(NodeVerdict)  # a new verdict (flapping) needs its row
+    reasons = [s.event_reason for s in VERDICTS.values() if s.event_reason]
     assert len(set(reasons)) == len(reasons)
     assert all(re.fullmatch(r"[A-Z][A-Za-z]+", r) and len(r) <= 128 for r in reasons)
     types = [kind.type for kind in CONDITION_KINDS]
     assert len(set(types)) == len(types) and all(t.startswith("Netchecker") for t in types)
-    assert SIGNALS[NodeVerdict.AGENT_MISSING].condition is None  # netchecker's fault, not the node's
+    assert VERDICTS[NodeVerdict.AGENT_MISSING].condition is None  # netchecker's fault, not the node's
 
 
 def test_a_healthy_fleet_makes_no_event() -> None:
@@ -179,6 +179,6 @@ def test_notes_fit_the_api_limit_and_names_are_valid_for_any_node_name() -> None
     assert event_name("n1", "PodNetworkDown", NOW) != event_name("n1", "PodNetworkDown", NOW + 1)
 
 
-@pytest.mark.parametrize("verdict", [v for v in NodeVerdict if SIGNALS[v].event_reason])
+@pytest.mark.parametrize("verdict", [v for v in NodeVerdict if VERDICTS[v].event_reason])
 def test_every_fault_verdict_has_a_warning_or_normal_type(verdict: NodeVerdict) -> None:
-    assert SIGNALS[verdict].event_type in {"Warning", "Normal"}
+    assert VERDICTS[verdict].event_type in {"Warning", "Normal"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import itertools
 import json
 import threading
 import time
@@ -17,17 +18,23 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from netchecker_exporter.api import ApiDependencies, make_app
 from netchecker_exporter.check import AgentStatus
-from netchecker_exporter.chunk_file import ChunkFile
-from netchecker_exporter.collector import SnapshotCollector
-from netchecker_exporter.exposition import AgentCache, MetricsExposition, render_snapshot
+from netchecker_exporter.diagnosis.nodes import diagnose
+from netchecker_exporter.http.defence import ApiCounters
+from netchecker_exporter.http.routes import ApiDependencies, make_app
+from netchecker_exporter.metrics.chunk_file import ChunkFile
+from netchecker_exporter.metrics.exposition import AgentCache, MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
-from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS, Reconciler
+from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS
+from netchecker_exporter.report import DEFAULT_MAX_PROBES
+from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.memory import MemoryStore
+from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
+from tests.support.api_server import Server, memory_reconciler
+from tests.support.oracle import SnapshotCollector, render_snapshot
 from tests.support.polling import wait_until
 from tests.support.reports import NOW, make_snapshot, varied_snapshot
 from tests.support.wsgi import call_wsgi
@@ -160,7 +167,7 @@ def test_an_agent_that_cannot_render_is_skipped_by_the_fast_writer_too(
         )
         assert text == generate_latest(metrics_collector)
         snapshot = dataclasses.replace(snapshot, failures_total=snapshot.failures_total + 1)
-    logged = [r for r in caplog.records if r.name == "netchecker_exporter.exposition"]
+    logged = [r for r in caplog.records if r.name == "netchecker_exporter.metrics.exposition"]
     assert len(logged) == 1
 
 
@@ -210,7 +217,11 @@ def test_a_chunk_file_reads_and_seeks_across_chunks() -> None:
 
 def test_the_reconcile_loop_renders_after_each_pass_and_survives_a_failing_hook() -> None:
     store = MemoryStore(report_ttl_seconds=300)
-    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=0)
+    reconciler = memory_reconciler(
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=0,
+    )
     stop = threading.Event()
     calls: list[Snapshot] = []
 
@@ -243,6 +254,9 @@ def test_the_api_serves_metrics_through_the_exposition(
             max_report_bytes=1000,
             clock=lambda: NOW,
             metrics=scrapes.metrics,
+            counters=ApiCounters.register(CollectorRegistry()),
+            max_probes_per_report=DEFAULT_MAX_PROBES,
+            max_stored_field_bytes=DEFAULT_MAX_STORED_FIELD_BYTES,
         )
     )
     plain = call_wsgi(app, "GET", "/metrics")
@@ -254,23 +268,12 @@ def test_the_api_serves_metrics_through_the_exposition(
 
 def test_an_accepted_report_is_on_the_next_scrape_within_a_second(hostnet_report: dict[str, Any]) -> None:
     """Its counter, last-report timestamp and probes, long before the (one-minute) check interval."""
-    store = MemoryStore(report_ttl_seconds=300)
-    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=60)
-    metrics = MetricsExposition(lambda: reconciler.snapshot, CollectorRegistry(), version="1.2.3")
-    app = make_app(
-        ApiDependencies(
-            store=store,
-            judge_agents_now=reconciler.judge_agents_now,
-            snapshot=lambda: reconciler.snapshot,
-            reports_received=Counter("x", "x", ["result"], registry=CollectorRegistry()),
-            max_report_bytes=1_000_000,
-            clock=time.time,
-            metrics=metrics,
-            report_accepted=reconciler.report_accepted,
-        )
+    server = Server(
+        time.time, check_interval_seconds=60, max_report_bytes=1_000_000, max_probes_per_report=32
     )
+    reconciler, app = server.reconciler, server.app
     stop = threading.Event()
-    loop = threading.Thread(target=reconciler.run, args=(stop, metrics.warm), daemon=True)
+    loop = threading.Thread(target=reconciler.run, args=(stop, server.house.after_pass), daemon=True)
     loop.start()
     pod = hostnet_report["podname"]
     labels = f'namespace="",network="host",node="node-1",pod="{pod}"'
@@ -294,3 +297,22 @@ def test_an_accepted_report_is_on_the_next_scrape_within_a_second(hostnet_report
     finally:
         stop.set()
         loop.join(timeout=5)
+
+
+def test_a_body_never_mixes_two_passes(hostnet_report: dict[str, Any], podnet_report: dict[str, Any]) -> None:
+    """The agents' lines and the diagnosis families come from the one Snapshot a scrape reads, even
+    when every read of the current Snapshot gives the other pass (as a pass ending mid-scrape does)."""
+    judged = make_snapshot(hostnet_report, podnet_report)
+    busy = dataclasses.replace(judged, diagnosis=diagnose(judged.verdicts, NOW, DiagnosisSettings()))
+    empty = Snapshot((), StoreHealth(up=True), "none", PodSourceHealth(up=True, last_sync_timestamp=None))
+    assert busy.diagnosis.cluster.verdict != "unknown"
+    passes = itertools.cycle([busy, empty])
+    metrics = MetricsExposition(lambda: next(passes), CollectorRegistry(), version="1.2.3")
+    unknown = b'netchecker_cluster_verdict{verdict="unknown"} 1.0'
+    for _ in range(6):
+        for accept_encoding in ("", "gzip"):
+            body, _headers = metrics.render("", accept_encoding)
+            text = body.read()
+            text = gzip.decompress(text) if accept_encoding else text
+            has_agents = b"netchecker_agent_reports_total{" in text
+            assert has_agents != (unknown in text), "agent lines of one pass beside another's diagnosis"

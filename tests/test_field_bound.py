@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from netchecker_exporter.cli import stored_field_bytes
+from netchecker_exporter.assemble import stored_field_bytes
 from netchecker_exporter.report import AgentRecord, parse_report
 from netchecker_exporter.settings import load_settings
 from netchecker_exporter.store.etcd_plan import encode_stored

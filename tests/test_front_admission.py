@@ -9,10 +9,10 @@ import logging
 import pytest
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.byte_budget import CountBudget
-from netchecker_exporter.connection_ledger import Admission, ConnectionLedger, LedgerLimits
-from netchecker_exporter.front_admission import FrontAdmission, FrontBudgets, FrontMetrics, Refusal
-from netchecker_exporter.health import HealthEndpoints, readiness
+from netchecker_exporter.http.byte_budget import CountBudget
+from netchecker_exporter.http.connection_ledger import Admission, ConnectionLedger, LedgerLimits
+from netchecker_exporter.http.front_admission import FrontAdmission, FrontBudgets, FrontMetrics, Refusal
+from netchecker_exporter.http.health import HealthEndpoints, readiness
 from netchecker_exporter.store.base import StoreHealth
 from tests.support.clock import FakeClock
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from netchecker_exporter.serve import FrontSettings, GranianFront
+from netchecker_exporter.http.front import FrontSettings, GranianFront
 from tests.support.exporter import ExporterProcess, metric_value
 from tests.support.polling import wait_until
 from tests.support.ports import free_port

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from netchecker_exporter.export_estimate import ExportEstimate
+from netchecker_exporter.metrics.export_estimate import ExportEstimate
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.metrics_budget import MetricsBudget
 from tests.support.api_server import Server

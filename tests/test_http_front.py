@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from netchecker_exporter.serve import FrontSettings, GranianFront
+from netchecker_exporter.http.front import FrontSettings, GranianFront
 from tests.support.exporter import ExporterProcess
 from tests.support.paths import REPO, fixture_paths
 from tests.support.polling import wait_until
@@ -215,7 +215,7 @@ def _timed(call: Callable[[], requests.Response]) -> float:
 def test_the_open_files_limit_is_raised_so_held_connections_do_not_exhaust_it() -> None:
     code = (
         "import resource\n"
-        "from netchecker_exporter.serve import raise_open_files_limit\n"
+        "from netchecker_exporter.http.front import raise_open_files_limit\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
         "print(raise_open_files_limit(4096), resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
     )

@@ -10,15 +10,15 @@ import json
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.diagnosis import diagnose
-from netchecker_exporter.diagnosis_json import diagnosis_to_json
-from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.json_views import AgentListing, DiagnosisView
+from netchecker_exporter.diagnosis.nodes import diagnose
+from netchecker_exporter.diagnosis.to_json import diagnosis_to_json
+from netchecker_exporter.http.json_views import AgentListing, DiagnosisView
+from netchecker_exporter.http.shared_body import SharedBody
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.report import AgentRecord, record_to_json
 from netchecker_exporter.settings import DiagnosisSettings
-from netchecker_exporter.shared_body import SharedBody
 from netchecker_exporter.store.capacity import AgentCapacity
 from tests.support.api_server import Server
 from tests.support.clock import FakeClock
@@ -42,13 +42,17 @@ def per_request_listing(stored: dict[str, AgentRecord]) -> bytes:
     return ("{" + ",".join(parts) + "}").encode()
 
 
+def skipped_counter() -> Counter:
+    return Counter("skipped", "Records left out.", registry=CollectorRegistry())
+
+
 def read(body: SharedBody, *, gzipped: bool = False) -> bytes:
     file, _headers = body.response(gzip=gzipped)
     return file.read()
 
 
 def test_the_listing_is_rendered_once_and_shared_until_a_record_changes() -> None:
-    listing = AgentListing(None)
+    listing = AgentListing(skipped_counter())
     stored = records("agent-b", "agent-a")
     first = listing.body(stored)
     assert listing.body(dict(stored)) is first  # a fresh copy of the same records: no new render
@@ -62,7 +66,7 @@ def test_the_listing_is_rendered_once_and_shared_until_a_record_changes() -> Non
 
 
 def test_every_reader_of_a_view_is_sent_the_same_chunk_objects() -> None:
-    body = AgentListing(None).body(records("agent-a"))
+    body = AgentListing(skipped_counter()).body(records("agent-a"))
     first, second = body.response(gzip=False)[0], body.response(gzip=False)[0]
     assert first.read() == second.read()
     assert body.chunks[0] is body.chunks[0]
@@ -70,7 +74,7 @@ def test_every_reader_of_a_view_is_sent_the_same_chunk_objects() -> None:
 
 
 def test_the_gzip_form_decodes_to_the_plain_body_and_says_so_in_its_headers() -> None:
-    body = AgentListing(None).body(records(*(f"agent-{i}" for i in range(50))))
+    body = AgentListing(skipped_counter()).body(records(*(f"agent-{i}" for i in range(50))))
     file, headers = body.response(gzip=True)
     data = file.read()
     assert gzip.decompress(data) == read(body)

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.condition_plan import Condition, ConditionPlanner, ConditionSettings
-from netchecker_exporter.event_plan import EventPlanner, EventSettings
 from netchecker_exporter.kube_writes.api import KubeWriteError
+from netchecker_exporter.kube_writes.condition_plan import Condition, ConditionPlanner, ConditionSettings
+from netchecker_exporter.kube_writes.event_plan import EventPlanner, EventSettings
 from netchecker_exporter.kube_writes.metrics import KubeWriteMetrics
+from netchecker_exporter.kube_writes.write_gate import WriteGate
 from netchecker_exporter.kube_writes.writer import KubeWriter, WriterIdentity
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
-from netchecker_exporter.write_gate import WriteGate
 from tests.test_event_plan import POD_DOWN, fleet
 
 NOW = 1_800_000_000.0

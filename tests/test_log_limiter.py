@@ -7,18 +7,21 @@ import logging
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from netchecker_exporter.api import ApiDependencies, make_app
-from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.log_limiter import (
+from netchecker_exporter.http.defence import ApiCounters
+from netchecker_exporter.http.log_limiter import (
     FIRST_PER_KEY,
     OVERFLOW_CLIENT,
     RefusalLogLimiter,
     summarize_left_out,
 )
+from netchecker_exporter.http.routes import ApiDependencies, make_app
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.report import DEFAULT_MAX_PROBES
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.memory import MemoryStore
+from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
 from tests.support.api_server import JSON, Server
 from tests.support.clock import FakeClock
 from tests.support.wsgi import call_wsgi
@@ -71,7 +74,7 @@ def test_a_flood_of_bad_reports_writes_a_few_log_lines_and_counts_every_one(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = Server(clock, AgentCapacity(max_agents=10))
-    caplog.set_level(logging.DEBUG, logger="netchecker_exporter.api")
+    caplog.set_level(logging.DEBUG, logger="netchecker_exporter.http.routes")
     for _ in range(300):
         response = call_wsgi(
             server.app, "POST", "/api/v1/agents/agent-0", b"{not json", {"Content-Type": JSON}
@@ -98,10 +101,13 @@ def test_after_the_interval_the_app_writes_one_summary_line_of_what_it_left_out(
             ),
             max_report_bytes=1 << 20,
             clock=clock,
+            counters=ApiCounters.register(registry),
+            max_probes_per_report=DEFAULT_MAX_PROBES,
+            max_stored_field_bytes=DEFAULT_MAX_STORED_FIELD_BYTES,
             refusal_log=RefusalLogLimiter(first_per_key=2, interval_seconds=60, clock=clock),
         )
     )
-    caplog.set_level(logging.DEBUG, logger="netchecker_exporter.api")
+    caplog.set_level(logging.DEBUG, logger="netchecker_exporter.http.routes")
     for _ in range(10):
         call_wsgi(app, "POST", "/api/v1/agents/agent-0", b"[]", {"Content-Type": JSON})
     clock.advance(60)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from netchecker_exporter.loop_handoff import HandoffPool
+from netchecker_exporter.http.loop_handoff import HandoffPool
 
 
 class CountingPool(HandoffPool):

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.agent_lines import render_agent
 from netchecker_exporter.check import judge_agent, judge_agents, pods_from_records
-from netchecker_exporter.diagnosis import EMPTY_DIAGNOSIS, diagnose
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector, diagnosis_families
+from netchecker_exporter.diagnosis.nodes import EMPTY_DIAGNOSIS, diagnose
 from netchecker_exporter.errors import AgentLimitError, MetricsBudgetError
-from netchecker_exporter.export_estimate import ExportEstimate, label_bytes
-from netchecker_exporter.exposition import MetricsExposition, encode
+from netchecker_exporter.metrics.agent_lines import render_agent
+from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
+from netchecker_exporter.metrics.export_estimate import ExportEstimate, label_bytes
+from netchecker_exporter.metrics.exposition import MetricsExposition, encode
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.report import AgentRecord, AgentReport, next_record, parse_report
 from netchecker_exporter.settings import DiagnosisSettings
@@ -120,7 +120,6 @@ def whole_metrics_bytes(reports: list[AgentReport], *, legacy_metrics: bool) -> 
         now, 0.1, 0, diagnose(verdicts, now, DiagnosisSettings()),
     )  # fmt: skip
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DiagnosisCollector(lambda: snapshot))
     exposition = MetricsExposition(lambda: snapshot, registry, version="1.2.3", legacy_metrics=legacy_metrics)
     return max(
         len(exposition.render(accept, "")[0].read()) for accept in ("", "application/openmetrics-text")
@@ -234,7 +233,6 @@ def test_the_memory_store_releases_expired_records_before_refusing(clock: FakeCl
 def budgeted_server(clock: FakeClock, max_bytes: int) -> Server:
     budget = MetricsBudget(max_bytes=max_bytes, estimate=ExportEstimate.calibrate(legacy_metrics=True))
     server = Server(clock, AgentCapacity(max_agents=12_000, budget=budget), max_probes_per_report=32)
-    server.registry.register(DiagnosisCollector(lambda: server.reconciler.snapshot))  # as cli.py does
     return server
 
 

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.agent_lines import go_float, number
-from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.gzip_body import deflate_prefix, gzip_body
+from netchecker_exporter.metrics.agent_lines import go_float, number
+from netchecker_exporter.metrics.exposition import MetricsExposition
+from netchecker_exporter.metrics.gzip_body import deflate_prefix, gzip_body
 from netchecker_exporter.snapshot import Snapshot
 from tests.support.reports import make_snapshot, varied_snapshot
 

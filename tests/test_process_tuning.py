@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from netchecker_exporter import tuning
-from tests.support.exporter import ExporterProcess
+from tests.support.exporter import CONSOLE_SCRIPT, EXPORTER_PY, ExporterProcess
 
 
 def test_tune_interpreter_freezes_start_up_objects_raises_gc_thresholds_and_shortens_gil_slices() -> None:
@@ -64,11 +64,12 @@ def test_the_server_re_execs_on_jemalloc_where_it_is_installed(monkeypatch: pyte
 
 
 @pytest.mark.process
-def test_the_exporter_runs_on_jemalloc_when_it_is_installed() -> None:
-    """The real re-exec: exporter.py's process maps jemalloc and trims through its mallctl."""
+@pytest.mark.parametrize("program", [EXPORTER_PY, CONSOLE_SCRIPT], ids=["exporter.py", "console-script"])
+def test_the_exporter_runs_on_jemalloc_when_it_is_installed(program: tuple[str, ...]) -> None:
+    """The real re-exec, by either way in: the process maps jemalloc and trims through its mallctl."""
     if tuning.ctypes.util.find_library("jemalloc") is None:
         pytest.fail("libjemalloc2 is not installed: `make test` installs it (scripts/ensure-debian-packages)")
-    server = ExporterProcess()
+    server = ExporterProcess(program=program)
     try:
         maps = Path(f"/proc/{server.process.pid}/maps").read_text()
         assert "libjemalloc.so.2" in maps

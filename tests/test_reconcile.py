@@ -16,6 +16,7 @@ from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.report import AgentRecord, parse_report
 from netchecker_exporter.store.memory import MemoryStore
+from tests.support.api_server import memory_reconciler
 from tests.support.clock import FakeClock
 from tests.support.polling import wait_until
 
@@ -50,7 +51,12 @@ class FlakyPods:
 def make(clock: FakeClock, pods: FlakyPods, hostnet_report: dict[str, Any]) -> Reconciler:
     store = MemoryStore(report_ttl_seconds=300, clock=clock)
     store.put_report(parse_report(hostnet_report, hostnet_report["podname"]), clock())
-    return Reconciler(store=store, pods=pods, check_interval_seconds=0.01, clock=clock)
+    return memory_reconciler(
+        store=store,
+        pods=pods,
+        check_interval_seconds=0.01,
+        clock=clock,
+    )
 
 
 @pytest.mark.parametrize("failure", [PodSourceUnavailableError("API down"), RuntimeError("a bug")])
@@ -100,7 +106,11 @@ def test_an_accepted_report_is_in_the_snapshot_long_before_the_check_interval(
     hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
 ) -> None:
     store = MemoryStore(report_ttl_seconds=300)
-    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=3600)
+    reconciler = memory_reconciler(
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=3600,
+    )
     stop = threading.Event()
     loop = threading.Thread(target=reconciler.run, args=(stop,), daemon=True)
     loop.start()
@@ -123,7 +133,12 @@ def test_connectivity_check_runs_a_pass_that_the_next_scrape_reads_and_raises_it
 ) -> None:
     pods = FlakyPods((ExpectedPod(hostnet_report["podname"]),), PodSourceUnavailableError("API down"))
     store = MemoryStore(report_ttl_seconds=300, clock=clock)
-    reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=10, clock=clock)
+    reconciler = memory_reconciler(
+        store=store,
+        pods=pods,
+        check_interval_seconds=10,
+        clock=clock,
+    )
     store.put_report(parse_report(hostnet_report, hostnet_report["podname"]), clock())
     verdicts = reconciler.judge_agents_now()
     assert [v.status for v in verdicts] == [AgentStatus.FRESH]
@@ -138,7 +153,12 @@ def test_a_refresh_judges_the_agents_that_reported_and_keeps_the_rest_of_the_pas
     clock: FakeClock, hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
 ) -> None:
     store = MemoryStore(report_ttl_seconds=300, clock=clock)
-    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=clock)
+    reconciler = memory_reconciler(
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=10,
+        clock=clock,
+    )
     for payload in (hostnet_report, podnet_report):
         store.put_report(parse_report(payload, payload["podname"]), clock())
     full = reconciler.reconcile_once()
@@ -162,7 +182,12 @@ def test_a_refresh_with_a_new_name_is_a_full_pass(
     clock: FakeClock, hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
 ) -> None:
     store = MemoryStore(report_ttl_seconds=300, clock=clock)
-    reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=clock)
+    reconciler = memory_reconciler(
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=10,
+        clock=clock,
+    )
     store.put_report(parse_report(hostnet_report, hostnet_report["podname"]), clock())
     reconciler.reconcile_once()
     clock.advance(25)
@@ -202,7 +227,7 @@ class UnreadableStore(MemoryStore):
 def test_a_refresh_whose_store_cannot_read_fails_as_a_counted_pass_not_the_loop(
     clock: FakeClock, hostnet_report: dict[str, Any]
 ) -> None:
-    reconciler = Reconciler(
+    reconciler = memory_reconciler(
         store=UnreadableStore(report_ttl_seconds=300, clock=clock),
         pods=ReportedPodSource(),
         check_interval_seconds=10,

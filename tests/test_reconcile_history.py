@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from netchecker_exporter.diagnosis_checks import NodeVerdict
-from netchecker_exporter.diagnosis_history import NODE, NodeHistory, Transition
+from netchecker_exporter.diagnosis.checks import NodeVerdict
+from netchecker_exporter.diagnosis.history import NODE, NodeHistory, Transition
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.store.memory import MemoryStore
 from tests.support.clock import FakeClock
 from tests.support.reports import agent_report
@@ -40,7 +41,7 @@ def test_changes_are_kept_in_memory_until_the_stored_history_is_read_then_merged
                Transition(before + 60, NODE, "dns_failing", "healthy", "old"))  # fmt: skip
     history_store = SlowHistoryStore({"node-1": NodeHistory("healthy", (), earlier, (), 7, before - 60)})
     reconciler = Reconciler(store=store, pods=ReportedPodSource(), check_interval_seconds=10, clock=clock,
-                            history_store=history_store)  # fmt: skip
+                            diagnosis=DiagnosisSettings(), history_store=history_store)  # fmt: skip
     store.put_report(agent_report("netchecker-agent-hostnet-a", interval=2), clock())
     reconciler.reconcile_once()
     clock.advance(10)  # silent for 5 intervals: outdated, the node unreachable

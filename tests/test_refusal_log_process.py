@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from netchecker_exporter.log_limiter import FIRST_PER_KEY
+from netchecker_exporter.http.log_limiter import FIRST_PER_KEY
 from tests.support.exporter import ExporterProcess, metric_value
 
 pytestmark = [pytest.mark.process]

@@ -6,8 +6,8 @@ import pytest
 
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.flags import format_help
-from netchecker_exporter.front_admission import FrontBudgets
-from netchecker_exporter.serve import HEALTH_RESERVE_CONNECTIONS, granian_connection_cap
+from netchecker_exporter.http.front import HEALTH_RESERVE_CONNECTIONS, granian_connection_cap
+from netchecker_exporter.http.front_admission import FrontBudgets
 from netchecker_exporter.settings import FrontLimitSettings, load_settings
 
 

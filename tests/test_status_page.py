@@ -7,17 +7,17 @@ import time
 
 import yaml
 
-from netchecker_exporter.diagnosis import NodeVerdict, diagnose
-from netchecker_exporter.pods.base import PodSourceHealth
-from netchecker_exporter.snapshot import Snapshot
-from netchecker_exporter.status_page import (
-    ALERTS,
+from netchecker_exporter.diagnosis.nodes import NodeVerdict, diagnose
+from netchecker_exporter.diagnosis.verdicts import ALERTS
+from netchecker_exporter.http.status_page import (
     DEFAULT_LINKS,
     ROWS_SHOWN,
     TARGET_DOWN_ALERT,
     PageLinks,
     render_status_page,
 )
+from netchecker_exporter.pods.base import PodSourceHealth
+from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
 from tests.support.diagnosis import NOW, PING, SETTINGS, Agent, node_agents, probe, verdicts
 from tests.support.paths import RULES_FILE

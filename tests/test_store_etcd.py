@@ -182,13 +182,13 @@ def test_the_watch_takes_our_own_writes_undecoded_and_still_sees_others_and_expi
 
     monkeypatch.setattr(mine._mirror, "apply_committed", after_the_watch)
     decoded: list[bytes] = []
-    decode = mine._decode
+    decode = mine._watch._decode  # the watch's decoding, which our own writes must skip
 
     def counting_decode(kv: Any) -> AgentRecord | None:
         decoded.append(kv.key)
         return decode(kv)
 
-    monkeypatch.setattr(mine, "_decode", counting_decode)
+    monkeypatch.setattr(mine._watch, "_decode", counting_decode)
     for turn in range(3):
         ours = mine.put_report(agent_report("netchecker-agent-own"), 3000.0 + turn)
         assert ours.report_count == turn + 1
@@ -320,7 +320,7 @@ def test_close_is_idempotent_and_later_writes_fail(
 def test_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
     settings = etcd_settings("https://127.0.0.1:1", ca=tmp_path / "missing.pem")
     with pytest.raises(ConfigError, match=r"-etcd-ca .*missing\.pem: cannot read"):
-        EtcdStore(settings, report_ttl_seconds=300)
+        EtcdStore(settings, report_ttl_seconds=300, registry=CollectorRegistry())
 
 
 class History:
@@ -331,7 +331,7 @@ class History:
     def __init__(self, etcd: EtcdProcess, compact_interval_seconds: float) -> None:
         settings = replace(etcd_settings(etcd.url), compact_interval_seconds=compact_interval_seconds)
         self.etcd = etcd
-        self.store = EtcdStore(settings, report_ttl_seconds=300)
+        self.store = EtcdStore(settings, report_ttl_seconds=300, registry=CollectorRegistry())
         self.report = agent_report("netchecker-agent-history")
         self.store.put_report(self.report, 1.0)
         self.first = json.loads(etcd.etcdctl("get", self.KEY, "-w", "json"))["kvs"][0]["mod_revision"]

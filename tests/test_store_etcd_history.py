@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.diagnosis_history import NODE, HistoryLimits, NodeHistory, Transition
+from netchecker_exporter.diagnosis.history import NODE, HistoryLimits, NodeHistory, Transition
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.etcd import EtcdStore
 from netchecker_exporter.store.etcd_history import EtcdHistory

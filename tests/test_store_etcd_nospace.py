@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.report import AgentReport
@@ -49,6 +50,7 @@ def test_a_nospace_alarm_is_recovered_from_by_the_store_once_records_expire(smal
     store = EtcdStore(
         etcd_settings(small_etcd.url),
         report_ttl_seconds=TTL_SECONDS,
+        registry=CollectorRegistry(),
         nospace=NoSpaceRecovery(retry_seconds=1.0),
     )
     try:

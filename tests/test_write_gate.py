@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 
 from netchecker_exporter.kube_writes.lease import LeaseView, may_take, micro_time
+from netchecker_exporter.kube_writes.write_gate import WriteGate
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
-from netchecker_exporter.write_gate import WriteGate
 from tests.test_event_plan import fleet
 
 NOW = 1_800_000_000.0

@@ -15,8 +15,8 @@ import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from netchecker_exporter.condition_plan import OWN_TYPES, Condition
 from netchecker_exporter.errors import NetcheckerError
+from netchecker_exporter.kube_writes.condition_plan import OWN_TYPES, Condition
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 LIST_PAGE = 500

@@ -11,16 +11,16 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.condition_plan import ConditionPlanner, ConditionSettings
-from netchecker_exporter.event_plan import EventPlanner, EventSettings
 from netchecker_exporter.kube_writes.api import KubeRest, KubeWriteApi
+from netchecker_exporter.kube_writes.condition_plan import ConditionPlanner, ConditionSettings
+from netchecker_exporter.kube_writes.event_plan import EventPlanner, EventSettings
 from netchecker_exporter.kube_writes.lease import LeaseElector
 from netchecker_exporter.kube_writes.metrics import KubeWriteMetrics
+from netchecker_exporter.kube_writes.write_gate import WriteGate
 from netchecker_exporter.kube_writes.writer import KubeWriter, WriterIdentity
 from netchecker_exporter.pods.cluster_access import ClusterAccess, find_cluster_access
 from netchecker_exporter.pods.kubernetes import connect
 from netchecker_exporter.settings import Settings
-from netchecker_exporter.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from netchecker_exporter.condition_plan import ConditionPatch, ConditionPlanner
-from netchecker_exporter.diagnosis import Diagnosis
-from netchecker_exporter.event_plan import EventCreate, EventPlanner, SeriesPatch
+from netchecker_exporter.diagnosis.nodes import Diagnosis
 from netchecker_exporter.kube_writes.api import (
     EVENTS_GRANT,
     LEASES_GRANT,
@@ -28,10 +26,12 @@ from netchecker_exporter.kube_writes.api import (
     KubeWriteError,
     grant_hint,
 )
+from netchecker_exporter.kube_writes.condition_plan import ConditionPatch, ConditionPlanner
+from netchecker_exporter.kube_writes.event_plan import EventCreate, EventPlanner, SeriesPatch
 from netchecker_exporter.kube_writes.lease import RETRY_SECONDS, LeaseElector, micro_time
 from netchecker_exporter.kube_writes.metrics import KubeWriteMetrics
+from netchecker_exporter.kube_writes.write_gate import WriteGate
 from netchecker_exporter.snapshot import Snapshot
-from netchecker_exporter.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
 

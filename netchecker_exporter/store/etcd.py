@@ -17,8 +17,9 @@ import grpc
 import tenacity
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.diagnosis_history import HistoryLimits
+from netchecker_exporter.diagnosis.history import HistoryLimits
 from netchecker_exporter.errors import StoreUnavailableError
+from netchecker_exporter.flags import default
 from netchecker_exporter.report import AgentRecord, AgentReport
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store import etcd_rpc as etcdrpc
@@ -34,7 +35,7 @@ from netchecker_exporter.store.etcd_channel import (
     is_transient,
 )
 from netchecker_exporter.store.etcd_history import EtcdHistory
-from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, Keeper
+from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, EtcdKeeper
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
     Base,
@@ -46,7 +47,7 @@ from netchecker_exporter.store.etcd_plan import (
     split_by_value_bytes,
 )
 from netchecker_exporter.store.etcd_rpc import Stubs
-from netchecker_exporter.store.etcd_watch import MirrorWatch
+from netchecker_exporter.store.etcd_watch import EtcdWatch, decode_record
 from netchecker_exporter.store.group_commit import GroupCommitter
 from netchecker_exporter.store.lease_pool import LeasePool
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, OwnWrites
@@ -63,7 +64,7 @@ MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
 MOD, EQUAL = etcdrpc.Compare.MOD, etcdrpc.Compare.EQUAL
-DEFAULT_MAX_PENDING_WRITES = 48
+DEFAULT_MAX_PENDING_WRITES: int = default("max-pending-writes")
 ATTEMPT_TIMEOUT_SECONDS = 0.75
 """One attempt's share of the deadline. A write that a follower forwarded to a leader that just died
 is dropped, and etcd answers it only at its own request timeout (about 7 s); a fresh attempt, which
@@ -72,7 +73,7 @@ the compare-and-swap makes safe to repeat, reaches the new leader (docs/etcd.md,
 __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
 
 
-class EtcdStore(MirrorWatch, Keeper):
+class EtcdStore:
     """ReportStore on etcd v3; reads come from the in-memory mirror and never touch etcd."""
 
     def __init__(  # noqa: PLR0913 (keyword-only dependencies, each passed in by cli.py or a test)
@@ -80,10 +81,10 @@ class EtcdStore(MirrorWatch, Keeper):
         settings: EtcdSettings,
         *,
         report_ttl_seconds: int,
+        registry: CollectorRegistry,
         clock: Callable[[], float] = time.time,
         capacity: AgentCapacity | None = None,
         max_pending_writes: int = DEFAULT_MAX_PENDING_WRITES,
-        registry: CollectorRegistry | None = None,
         nospace: NoSpaceRecovery | None = None,
     ) -> None:
         self.metrics = EtcdClientMetrics(registry)
@@ -101,19 +102,33 @@ class EtcdStore(MirrorWatch, Keeper):
         self._compaction = CompactionSchedule(interval) if interval > 0 else None
         self._nospace = nospace or NoSpaceRecovery()
         self._reachability = Reachability(", ".join(settings.endpoints))
-        self._stop = threading.Event()
+        self._closed = False
         self._lock = threading.Lock()
-        self._watch_failures = 0
-        self._watch_call: Any = None
         self._committer: GroupCommitter[Put, AgentRecord] = GroupCommitter(
             self._commit, max_items=MAX_TXN_REPORTS, name="etcd-writer", max_pending=max_pending_writes
         )
-        self._threads = [
-            threading.Thread(target=self._watch_loop, name="etcd-watch", daemon=True),
-            threading.Thread(target=self._keep_loop, name="etcd-keeper", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._watch = EtcdWatch(
+            prefix=self._prefix,
+            timeout=self._timeout,
+            mirror=self._mirror,
+            own_writes=self._own_writes,
+            endpoints=self._endpoints,
+            reachability=self._reachability,
+            metrics=self.metrics,
+            call=self._call,
+        )
+        self._keeper = EtcdKeeper(
+            timeout=self._timeout,
+            compaction=self._compaction,
+            leases=self._leases,
+            call=self._call,
+            grant=self._grant,
+            reachability=self._reachability,
+            probe_key=self._probe_key,
+            nospace=self._nospace,
+        )
+        self._watch.start()
+        self._keeper.start()
         if not self._mirror.wait_loaded(self._timeout):
             log.warning(
                 "etcd store: no listing from %s within %g s; starting empty and retrying in the background",
@@ -160,15 +175,14 @@ class EtcdStore(MirrorWatch, Keeper):
 
     def close(self) -> None:
         with self._lock:
-            if self._stop.is_set():
+            if self._closed:
                 return
-            self._stop.set()
-            call = self._watch_call
+            self._closed = True
+        for part in (self._watch, self._keeper):  # both asked first, so their last calls end together
+            part.stop()
         self._committer.close()
-        if call is not None:
-            call.cancel()
-        for thread in self._threads:
-            thread.join(timeout=self._timeout + 5)
+        for part in (self._watch, self._keeper):
+            part.join()
         self._endpoints.close()
 
     # -- calls with retries ---------------------------------------------------------------------
@@ -333,7 +347,7 @@ class EtcdStore(MirrorWatch, Keeper):
             if kvs and kvs[0].value == write.value:
                 self._finish([write], kvs[0].mod_revision, done)
                 continue
-            base = Base(self._decode(kvs[0]), kvs[0].mod_revision) if kvs else Base(None, 0)
+            base = Base(decode_record(kvs[0], self._prefix), kvs[0].mod_revision) if kvs else Base(None, 0)
             bases[write.podname] = base
             retry.append(plan_pod_write(write.podname, pods[write.podname], base))
         return retry

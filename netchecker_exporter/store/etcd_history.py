@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from netchecker_exporter.diagnosis_history import HistoryLimits, NodeHistory
+from netchecker_exporter.diagnosis.history import HistoryLimits, NodeHistory
 from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.etcd_rpc import Stubs

@@ -1,7 +1,7 @@
 """The etcd store's keeper: every second, etcd's status and alarms, a write probe while writes fail,
 compaction, recovery from NOSPACE (store/nospace.py), and leases ahead of need.
 
-A mixin of EtcdStore (its methods moved here whole, to keep etcd.py one concern and < 300 lines).
+A part of EtcdStore with its own thread (etcd-keeper) and stop event (docs/etcd.md#the-parts).
 """
 
 from __future__ import annotations
@@ -27,18 +27,35 @@ DEFRAGMENT_TIMEOUT_SECONDS = 60.0
 """A defragmentation rewrites the whole database file: seconds per GiB, longer on a slow disk."""
 
 
-class Keeper:
-    """Runs on the etcd-keeper thread (`_keep_loop`)."""
+class EtcdKeeper:
+    """Keeps etcd usable and the store's view of it current, on the etcd-keeper thread, until stop()."""
 
-    _timeout: float
-    _stop: threading.Event
-    _compaction: CompactionSchedule | None
-    _leases: LeasePool
-    _call: Callable[..., Any]
-    _grant: Callable[..., int]
-    _reachability: Reachability
-    _probe_key: bytes
-    _nospace: NoSpaceRecovery
+    def __init__(  # noqa: PLR0913 (keyword-only: the store's shared parts)
+        self,
+        *,
+        timeout: float,
+        compaction: CompactionSchedule | None,
+        leases: LeasePool,
+        call: Callable[..., Any],
+        grant: Callable[..., int],
+        reachability: Reachability,
+        probe_key: bytes,
+        nospace: NoSpaceRecovery,
+    ) -> None:
+        self._timeout, self._compaction, self._leases = timeout, compaction, leases
+        self._call, self._grant = call, grant
+        self._reachability, self._probe_key, self._nospace = reachability, probe_key, nospace
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep_loop, name="etcd-keeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self) -> None:
+        self._thread.join(timeout=self._timeout + 5)
 
     def _keep_loop(self) -> None:
         while not self._stop.is_set():

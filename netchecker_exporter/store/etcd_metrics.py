@@ -16,7 +16,7 @@ WATCH_RESTART_REASONS = ("relist", "error")
 class EtcdClientMetrics:
     """Counters and a histogram the etcd store updates as it talks to etcd."""
 
-    def __init__(self, registry: CollectorRegistry | None) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "netchecker_etcd_requests",
             "etcd RPC attempts (each retry is one), by RPC and result: ok or the gRPC status code.",

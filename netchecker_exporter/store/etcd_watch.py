@@ -1,6 +1,6 @@
 """The etcd store's mirror feed: list the prefix, then watch it from the listed revision.
 
-A mixin of EtcdStore (its methods moved here whole, to keep etcd.py one concern and < 300 lines).
+A part of EtcdStore with its own thread (etcd-watch) and stop event (docs/etcd.md#the-parts).
 """
 
 from __future__ import annotations
@@ -33,21 +33,45 @@ class _CompactedError(Exception):
     """The watch's start revision was compacted (or its backlog is too large): list again."""
 
 
-class MirrorWatch:
-    """Keeps `_mirror` equal to etcd's prefix: the etcd-watch thread runs `_watch_loop`."""
+class EtcdWatch:
+    """Keeps `mirror` equal to etcd's prefix, on the etcd-watch thread, until stop()."""
 
-    _prefix: bytes
-    _timeout: float
-    _mirror: Mirror
-    _own_writes: OwnWrites
-    _stop: threading.Event
-    _lock: threading.Lock
-    _watch_call: Any
-    _watch_failures: int
-    _endpoints: Endpoints[Stubs]
-    _reachability: Reachability
-    metrics: EtcdClientMetrics
-    _call: Callable[..., Any]
+    def __init__(  # noqa: PLR0913 (keyword-only: the store's shared parts)
+        self,
+        *,
+        prefix: bytes,
+        timeout: float,
+        mirror: Mirror,
+        own_writes: OwnWrites,
+        endpoints: Endpoints[Stubs],
+        reachability: Reachability,
+        metrics: EtcdClientMetrics,
+        call: Callable[..., Any],
+    ) -> None:
+        self._prefix, self._timeout = prefix, timeout
+        self._mirror, self._own_writes = mirror, own_writes
+        self._endpoints, self._reachability = endpoints, reachability
+        self.metrics = metrics
+        self._call = call
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._watch_call: Any = None
+        self._watch_failures = 0
+        self._thread = threading.Thread(target=self._watch_loop, name="etcd-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end: set its stop event and cancel the open watch stream."""
+        with self._lock:
+            self._stop.set()
+            call = self._watch_call
+        if call is not None:
+            call.cancel()
+
+    def join(self) -> None:
+        self._thread.join(timeout=self._timeout + 5)
 
     def _watch_loop(self) -> None:
         must_list = True
@@ -150,16 +174,20 @@ class MirrorWatch:
         self._mirror.apply_watched(changes, revision)
 
     def _decode(self, kv: Any) -> AgentRecord | None:
-        """The record at `kv`, validated like a report, or None (logged) if it is not one of ours."""
-        try:
-            record = record_from_stored_json(json.loads(kv.value))
-        except (ValueError, RecursionError, InvalidReportError) as error:
-            log.warning("etcd store: ignoring unreadable record at %r: %s", kv.key, error)
-            return None
-        if self._prefix + record.report.podname.encode() != kv.key:
-            log.warning("etcd store: ignoring the record at %r: it is %r's", kv.key, record.report.podname)
-            return None
-        return record
+        return decode_record(kv, self._prefix)
+
+
+def decode_record(kv: Any, prefix: bytes) -> AgentRecord | None:
+    """The record at `kv`, validated like a report, or None (logged) if it is not one of ours."""
+    try:
+        record = record_from_stored_json(json.loads(kv.value))
+    except (ValueError, RecursionError, InvalidReportError) as error:
+        log.warning("etcd store: ignoring unreadable record at %r: %s", kv.key, error)
+        return None
+    if prefix + record.report.podname.encode() != kv.key:
+        log.warning("etcd store: ignoring the record at %r: it is %r's", kv.key, record.report.podname)
+        return None
+    return record
 
 
 def _range(stubs: Stubs, timeout: float, *, request: Any) -> Any:

@@ -1,6 +1,6 @@
 """Where the diagnosis history is kept across restarts: the HistoryStore protocol, and the memory one.
 
-The history itself lives in the reconciler (diagnosis_history.py) and is published with each
+The history itself lives in the reconciler (diagnosis/history.py) and is published with each
 Snapshot; a store only restores it at start and takes the nodes that changed, without blocking.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Protocol
 
-from netchecker_exporter.diagnosis_history import NodeHistory
+from netchecker_exporter.diagnosis.history import NodeHistory
 
 NOTHING_STORED: Mapping[str, NodeHistory] = MappingProxyType({})
 

@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from netchecker_exporter.check import AgentStatus
-from netchecker_exporter.diagnosis_checks import NodeVerdict
-from netchecker_exporter.diagnosis_history import (
+from netchecker_exporter.diagnosis.checks import NodeVerdict
+from netchecker_exporter.diagnosis.history import (
     MAX_REASON_CHARS,
     NODE,
     HistoryLimits,

@@ -2,7 +2,7 @@
 
 Each report is bounded (probes, URL and name lengths) and -max-agents bounds the agents, but their
 product is ~15 GB of /metrics. This ledger charges each agent the estimate of its lines
-(export_estimate.py) when its report arrives and refuses a report that would take the total over
+(metrics/export_estimate.py) when its report arrives and refuses a report that would take the total over
 the budget; an agent's new report replaces its old share, so a known agent whose report does not
 grow is never refused. Shares are released when records expire or are dropped.
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.exporter import EXPORTER_PY, isolated_environment
 from tests.support.kube_apiserver import FakeKubeApiServer
 from tests.support.kube_cluster import FakeCluster
 from tests.support.paths import REPO, load_fixture
@@ -25,19 +24,15 @@ pytestmark = [pytest.mark.process]
 CHECK_INTERVAL_SECONDS = 1.0
 
 
-def clean_environ() -> dict[str, str]:
-    """The test's own environment minus anything that would point the exporter at a real cluster."""
-    ignored = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "NETCHECKER_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(ignored)}
-
-
 @contextlib.contextmanager
 def running_exporter(kubeconfig: Path) -> Iterator[str]:
     """`python exporter.py -kubeconfig=...` on a free port; yields its URL, stops it with SIGTERM."""
     port = free_port()
-    command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{port}", f"-kubeconfig={kubeconfig}",
+    command = [*EXPORTER_PY, f"-endpoint=127.0.0.1:{port}", f"-kubeconfig={kubeconfig}",
                f"-check-interval={CHECK_INTERVAL_SECONDS}", "-startup-grace=0"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, env=clean_environ(), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, env=isolated_environment(), stderr=subprocess.PIPE, text=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(url + "/healthz", process), timeout_seconds=15, what="the exporter")

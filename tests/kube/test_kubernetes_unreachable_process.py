@@ -4,10 +4,8 @@ valid reports get 200, connectivity_check answers the original's 500 until a lis
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.exporter import EXPORTER_PY, isolated_environment
 from tests.support.kube_access import TOKEN, write_kubeconfig
 from tests.support.kube_apiserver import FakeKubeApiServer
 from tests.support.kube_cluster import FakeCluster
@@ -38,10 +37,10 @@ def api_port() -> int:
 def exporter_url(tmp_path: Path, api_port: int) -> Iterator[str]:
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{api_port}", TOKEN)
     port = free_port()
-    command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{port}", f"-kubeconfig={kubeconfig}",
+    command = [*EXPORTER_PY, f"-endpoint=127.0.0.1:{port}", f"-kubeconfig={kubeconfig}",
                "-check-interval=1", "-startup-grace=0", "-max-unlisted-agents=2"]  # fmt: skip
     log = (tmp_path / "exporter.log").open("w")
-    process = subprocess.Popen(command, cwd=REPO, env=clean_environ(), stderr=log, text=True)
+    process = subprocess.Popen(command, cwd=REPO, env=isolated_environment(), stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: process.poll() is None and answers(url), 15, "the exporter", ignoring=(OSError,))
@@ -50,11 +49,6 @@ def exporter_url(tmp_path: Path, api_port: int) -> Iterator[str]:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
         log.close()
-
-
-def clean_environ() -> dict[str, str]:
-    ignored = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "NETCHECKER_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(ignored)}
 
 
 def answers(url: str) -> bool:

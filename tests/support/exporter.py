@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -23,13 +24,18 @@ LEGACY_MS_LINT = re.compile(
 """promtool's one lint allowed: the ncagent_*_time_ms names, which COMPAT.md requires as spelled."""
 
 
+EXPORTER_PY = (sys.executable, "exporter.py")
+CONSOLE_SCRIPT = (str(Path(sys.executable).parent / "netchecker-exporter"),)
+"""The installed `netchecker-exporter` script, which starts as exporter.py does (__main__.py)."""
+
+
 class ExporterProcess:
     """`python exporter.py` on a free loopback port, stopped with SIGTERM at the end."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, program: Sequence[str] = EXPORTER_PY) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{self.port}", *args]
+        command = [*program, f"-endpoint=127.0.0.1:{self.port}", *args]
         self.process = subprocess.Popen(
             command, cwd=REPO, env=isolated_environment(), stderr=subprocess.PIPE, text=True
         )

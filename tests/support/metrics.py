@@ -7,12 +7,11 @@ import re
 from prometheus_client.parser import text_string_to_metric_families
 
 from netchecker_exporter.cli import build_registry
-from netchecker_exporter.defence import ApiCounters
-from netchecker_exporter.diagnosis import diagnose
-from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
-from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.front_admission import FrontMetrics
+from netchecker_exporter.diagnosis.nodes import diagnose
+from netchecker_exporter.http.defence import ApiCounters
+from netchecker_exporter.http.front_admission import FrontMetrics
 from netchecker_exporter.kube_writes.metrics import KubeWriteMetrics
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
 from netchecker_exporter.settings import DiagnosisSettings
@@ -42,7 +41,6 @@ def exposition_text(snapshot: Snapshot, *, legacy_metrics: bool = True) -> str:
     KubeWriteMetrics(registry)
     ApiCounters.register(registry)
     FrontMetrics(registry)
-    registry.register(DiagnosisCollector(lambda: snapshot))
     metrics = MetricsExposition(lambda: snapshot, registry, version="1.2.3", legacy_metrics=legacy_metrics)
     body, _ = metrics.render("", "")
     return (body if isinstance(body, bytes) else body.read()).decode()

@@ -1,0 +1,264 @@
+"""Run a WSGI app behind granian's RSGI interface: bodies received on the event loop, apps on threads.
+
+Why not granian's own WSGI mode: it calls the app as soon as the headers are in, and the app's
+`wsgi.input.read()` then blocks a thread for as long as the client trickles the body (forever: no
+body timeout), so 1,500 slow bodies would hold every thread. Here the body is awaited on the event
+loop, bounded in time and size, before any thread is used; reports and reads use separate pools so
+/healthz and /metrics never queue behind ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from netchecker_exporter.http.front_admission import HEAVY_PATHS, FrontAdmission, Refusal
+from netchecker_exporter.http.health import HEALTH_PATHS, HealthEndpoints
+from netchecker_exporter.http.loop_handoff import HandoffPool
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+STREAM_BLOCK_BYTES = 1 << 20
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+READ_METHODS = frozenset({"GET", "HEAD"})
+TIMEOUT_BODY = b'{"error": "request body not received in time"}'
+JSON_HEADERS = [("content-type", "application/json")]
+JSON_CLOSE = [*JSON_HEADERS, ("connection", "close")]
+PING_PATH = "/api/v1/ping"
+PING_HEADERS = [("content-type", "text/plain; charset=utf-8")]
+"""What bottle answers GET /api/v1/ping with (api.EMPTY_OK), which the bridge answers itself."""
+PING_CLOSE = [*PING_HEADERS, ("connection", "close")]
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeLimits:
+    max_body_bytes: int
+    """Larger bodies are not read: the app sees the declared length (or limit + 1 bytes) and refuses."""
+    body_read_timeout_seconds: float
+    """From the end of the headers to the last body byte; then 408 and the connection is closed."""
+
+
+class FileBody:
+    """wsgi.file_wrapper: a file the loop streams in blocks instead of joining it in memory."""
+
+    def __init__(self, file: Any, block_size: int = STREAM_BLOCK_BYTES) -> None:
+        self.file, self.block_size = file, block_size
+
+    def __iter__(self) -> Any:
+        return iter(lambda: self.file.read(self.block_size), b"")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunks:
+    """An app's answer in several parts (shared, immutable bytes): sent part by part, never joined."""
+
+    parts: tuple[bytes, ...]
+
+
+@dataclass(slots=True)
+class WsgiResult:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes | Chunks | FileBody
+
+
+class WsgiBridge:
+    """The RSGI callable granian serves: one WSGI app, two thread pools (ingest and the rest).
+
+    `ingest=None` runs POSTs on the event loop itself (two thread handoffs fewer per report, for an
+    app whose writes never block); reads stay on their pool either way. With `health`, /healthz and
+    /readyz are answered here on the loop, before any budget or pool; with `admission`, every other
+    request passes the front's budgets first (front_admission).
+    """
+
+    def __init__(  # noqa: PLR0913 (keyword-only dependencies, each passed in by front.py or a test)
+        self,
+        app: WsgiApp,
+        *,
+        ingest: HandoffPool | None,
+        reads: HandoffPool,
+        limits: BridgeLimits,
+        health: HealthEndpoints | None = None,
+        admission: FrontAdmission | None = None,
+    ) -> None:
+        self._app, self._ingest, self._reads, self._limits = app, ingest, reads, limits
+        self._health, self._admission = health, admission
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if self._health is not None and scope.path in HEALTH_PATHS and scope.method in READ_METHODS:
+            answer = self._health.answer(scope.path)
+            proto.response_bytes(answer.status, JSON_HEADERS, answer.body)
+            return
+        admission = self._admission
+        if admission is None:
+            await self._serve(scope, proto, closing=False)
+            return
+        peer = scope.client
+        verdict = admission.connection(peer)
+        if isinstance(verdict, Refusal):
+            proto.response_bytes(verdict.status, verdict.headers(), verdict.body)
+            return
+        closing = verdict or "close" in scope.headers.get("connection", "").lower()
+        if scope.path == PING_PATH and scope.method in READ_METHODS:
+            # The agents' probe of us, thousands a second: constant, so no thread and no bottle.
+            proto.response_bytes(200, PING_CLOSE if closing else PING_HEADERS, b"")
+            admission.connection_done(peer, closing=closing)
+            return
+        try:
+            await self._serve(scope, proto, closing=closing)
+        finally:
+            admission.connection_done(peer, closing=closing)
+
+    async def _serve(self, scope: Any, proto: Any, *, closing: bool) -> None:
+        admission = self._admission
+        heavy = admission is not None and scope.method in READ_METHODS and scope.path in HEAVY_PATHS
+        if heavy and admission is not None and (refusal := admission.start_heavy_read()) is not None:
+            proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
+            return
+        reserved = self._body_reservation(scope) if admission is not None else 0
+        host = scope.client.rpartition(":")[0]
+        if admission is not None and (refusal := admission.reserve_bytes(reserved, host)):
+            if heavy:
+                admission.end_heavy_read()
+            proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
+            return
+        try:
+            await self._answer(scope, proto, closing=closing)
+        finally:
+            if admission is not None:
+                admission.release_bytes(reserved, host)
+                if heavy:
+                    admission.end_heavy_read()
+
+    async def _answer(self, scope: Any, proto: Any, *, closing: bool) -> None:
+        try:
+            async with asyncio.timeout(self._limits.body_read_timeout_seconds):
+                body, declared = await self._receive(scope, proto)
+        except TimeoutError:
+            proto.response_bytes(408, JSON_CLOSE, TIMEOUT_BODY)
+            return
+        pool = self._ingest if scope.method in BODY_METHODS else self._reads
+        if pool is None:
+            result = self._call(scope, body, declared)
+        else:
+            result = await pool.run(self._call, scope, body, declared)
+        del body  # the reservation ends with the caller; the bytes must not outlive it
+        headers = [*result.headers, ("connection", "close")] if closing else result.headers
+        if isinstance(result.body, FileBody):
+            await _stream_file(proto, result.status, headers, result.body, self._reads)
+        elif isinstance(result.body, Chunks):
+            await _stream_chunks(proto, result.status, headers, result.body)
+        else:
+            proto.response_bytes(result.status, headers, result.body)
+
+    def _body_reservation(self, scope: Any) -> int:
+        """Bytes a body may make us hold, known from its head before any of it is read."""
+        declared = scope.headers.get("content-length")
+        if declared is not None:
+            size = int(declared) if declared.isdigit() else 0
+            return size if size <= self._limits.max_body_bytes else 0  # over the limit: never read
+        if "chunked" in scope.headers.get("transfer-encoding", "").lower():
+            return self._limits.max_body_bytes + 1
+        return 0
+
+    async def _receive(self, scope: Any, proto: Any) -> tuple[bytes, str | None]:
+        """The body, or none when the declared length is over the limit (the app refuses it unread)."""
+        declared = scope.headers.get("content-length")
+        chunked = "chunked" in scope.headers.get("transfer-encoding", "").lower()
+        if declared is None and not chunked:
+            return (await proto() if scope.method in BODY_METHODS else b""), None
+        if declared is not None and declared.isdigit() and int(declared) > self._limits.max_body_bytes:
+            return b"", declared
+        if declared is not None:
+            return await proto(), declared
+        return await self._receive_chunked(proto), None
+
+    async def _receive_chunked(self, proto: Any) -> bytes:
+        """At most limit + 1 bytes of a chunked body: enough for the app to see it is too large."""
+        parts, size, cap = [], 0, self._limits.max_body_bytes + 1
+        async for chunk in proto:
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= cap:
+                break
+        return b"".join(parts)[:cap]
+
+    def _call(self, scope: Any, body: bytes, declared: str | None) -> WsgiResult:
+        """Run the app (on a pool thread, or on the loop for inline ingest); collect its answer."""
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [int(status[:3]), headers]
+            return None
+
+        iterable = self._app(wsgi_environ(scope, body, declared), start_response)
+        if isinstance(iterable, FileBody):
+            return WsgiResult(started[0], started[1], iterable)
+        try:
+            parts = tuple(iterable)  # references only: the parts are sent as they are
+        finally:
+            getattr(iterable, "close", lambda: None)()
+        answer: bytes | Chunks = parts[0] if len(parts) == 1 else Chunks(parts) if parts else b""
+        return WsgiResult(started[0], started[1], answer)
+
+
+async def _stream_file(
+    proto: Any, status: int, headers: list[tuple[str, str]], body: FileBody, reads: HandoffPool
+) -> None:
+    """A file body (the /metrics exposition) sent block by block, never joined. The blocks are read
+    on a read thread: copying tens of megabytes on the loop would delay every probe behind it."""
+    transport = proto.response_stream(status, headers)
+    try:
+        while block := await reads.run(body.file.read, body.block_size):
+            await transport.send_bytes(block)
+    finally:
+        body.close()
+
+
+async def _stream_chunks(proto: Any, status: int, headers: list[tuple[str, str]], body: Chunks) -> None:
+    transport = proto.response_stream(status, headers)
+    for part in body.parts:
+        await transport.send_bytes(part)
+
+
+def wsgi_environ(scope: Any, body: bytes, declared: str | None) -> dict[str, Any]:
+    """PEP 3333's environ from an RSGI scope.
+
+    granian has percent-decoded the path already (invalid UTF-8 became U+FFFD, so no escape can
+    turn into another route); WSGI wants those bytes as a latin-1 str. RSGI gives no raw URI, so
+    there is no REQUEST_URI.
+    """
+    host, _, port = scope.server.rpartition(":")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope.query_string,
+        "SERVER_NAME": host,
+        "SERVER_PORT": port,
+        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+        "REMOTE_ADDR": scope.client.rpartition(":")[0],
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.file_wrapper": FileBody,
+    }
+    for name, value in scope.headers.items():
+        key = name.upper().replace("-", "_")
+        key = key if key in {"CONTENT_TYPE", "CONTENT_LENGTH"} else f"HTTP_{key}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    if declared is not None:
+        environ["CONTENT_LENGTH"] = declared
+    elif body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    return environ
