@@ -4,7 +4,7 @@
     PYTHONMALLOC=malloc python -m bench.allocator_steady  # glibc's malloc
 
 10,000 agents reporting every 10 s (bench.fleet, CPU 1) to the memory store (server on CPU 0) for
-40 s, a pass, then 3 text scrapes. Prints one JSON object (README: What is refused and why).
+40 s, a pass, then 3 text scrapes. Prints one JSON object (docs/performance.md, The allocator).
 """
 
 from __future__ import annotations

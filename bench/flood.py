@@ -5,7 +5,7 @@
 Memory store, no pod source (every name that reports is expected), as the issue's attack, on a
 server that has a steady fleet of real agents reporting all along. Prints
 one JSON object: statuses, /metrics series and bytes at the peak, VmRSS of the server before the
-flood, at its peak and after the TTL expired every flooded name (README: What is refused and why).
+flood, at its peak and after the TTL expired every flooded name (docs/performance.md, The allocator).
 """
 
 from __future__ import annotations

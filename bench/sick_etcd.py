@@ -3,7 +3,7 @@
     python -m bench.sick_etcd [--pause 20] [--threads 40] [--ping-timeout 5]
 
 A real etcd and a real `python exporter.py` (the test suite's fixtures), `threads` agents posting
-as fast as they are answered; prints one JSON object (README: What is refused and why).
+as fast as they are answered; prints one JSON object (docs/limits.md).
 """
 
 from __future__ import annotations
