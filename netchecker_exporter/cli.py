@@ -31,6 +31,7 @@ from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
 from netchecker_exporter.front_admission import FrontBudgets
 from netchecker_exporter.health import HealthEndpoints
+from netchecker_exporter.metrics_shard import MetricsShard
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
@@ -238,12 +239,14 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     history = build_history_store(settings, store)
     reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
                             diagnosis=settings.diagnosis, history_store=history)  # fmt: skip
-    registry.register(DiagnosisCollector(lambda: reconciler.snapshot))
+    shard = MetricsShard(settings.metrics.shard, settings.metrics.total_shards)
+    registry.register(DiagnosisCollector(lambda: reconciler.snapshot, shard))
     metrics = MetricsExposition(
         lambda: reconciler.snapshot,
         registry,
         version=__version__,
         legacy_metrics=settings.metrics.legacy_metrics,
+        shard=shard,
     )
     app = make_app(
         ApiDependencies(

@@ -22,16 +22,20 @@ from prometheus_client.registry import Collector
 
 from netchecker_exporter.diagnosis import CLUSTER_VERDICTS, Diagnosis, NodeVerdict, TargetVerdict
 from netchecker_exporter.diagnosis_history import EMPTY_HISTORY, History
+from netchecker_exporter.metrics_shard import NO_SHARDING, MetricsShard
 from netchecker_exporter.snapshot import Snapshot
 
 
-def diagnosis_families(diagnosis: Diagnosis, history: History = EMPTY_HISTORY) -> list[Metric]:
-    """Every family of one diagnosis (and the history of the same pass), in a fixed order."""
+def diagnosis_families(
+    diagnosis: Diagnosis, history: History = EMPTY_HISTORY, *, fleet: bool = True
+) -> list[Metric]:
+    """Every family of one diagnosis (and the history of the same pass), in a fixed order; the
+    cluster families only with `fleet` (metrics_shard.py: one shard exports them)."""
     return [
         *node_families(diagnosis),
         history_family(history),
         *target_families(diagnosis),
-        *cluster_families(diagnosis),
+        *(cluster_families(diagnosis) if fleet else []),
     ]
 
 
@@ -120,8 +124,9 @@ def cluster_families(diagnosis: Diagnosis) -> list[Metric]:
 class DiagnosisCollector(Collector):
     """The current Snapshot's diagnosis families, built once per Snapshot."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+    def __init__(self, snapshot: Callable[[], Snapshot], shard: MetricsShard = NO_SHARDING) -> None:
         self._snapshot = snapshot
+        self._shard = shard
         self._lock = threading.Lock()
         self._cached: tuple[Diagnosis, History, list[Metric]] | None = None
 
@@ -130,6 +135,9 @@ class DiagnosisCollector(Collector):
         diagnosis, history = snapshot.diagnosis, snapshot.history
         with self._lock:
             if self._cached is None or self._cached[0] is not diagnosis or self._cached[1] is not history:
-                self._cached = (diagnosis, history, diagnosis_families(diagnosis, history))
+                shard = self._shard
+                mine = shard.diagnosis(diagnosis), shard.history(history)
+                families = diagnosis_families(*mine, fleet=shard.exports_fleet)
+                self._cached = (diagnosis, history, families)
             families = self._cached[2]
         return iter(families)

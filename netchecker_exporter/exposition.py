@@ -30,6 +30,7 @@ from netchecker_exporter.chunk_file import ChunkFile
 from netchecker_exporter.collector import metric_family, server_families
 from netchecker_exporter.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
 from netchecker_exporter.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
+from netchecker_exporter.metrics_shard import NO_SHARDING, MetricsShard, ShardedVerdicts
 from netchecker_exporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -111,12 +112,20 @@ class RenderedSnapshot:
     joined per scrape, 50 slow readers held 50 copies of the 56 MB body (3 GB, issue 23).
     """
 
-    __slots__ = ("_joined", "_joined_lock", "_legacy", "agents", "legacy_metrics", "snapshot", "unrenderable")
+    __slots__ = ("_joined", "_joined_lock", "_legacy", "agents", "cluster", "legacy_metrics", "snapshot",
+                 "unrenderable")  # fmt: skip
 
     def __init__(
-        self, snapshot: Snapshot, agents: Sequence[AgentLines], unrenderable: int, *, legacy_metrics: bool
+        self,
+        snapshot: Snapshot,
+        agents: Sequence[AgentLines],
+        unrenderable: int,
+        *,
+        legacy_metrics: bool,
+        cluster: tuple[Family[ServerState], ...] = CLUSTER_FAMILIES,
     ) -> None:
         self.snapshot = snapshot
+        self.cluster = cluster
         self.agents = agents
         self.unrenderable = unrenderable
         self.legacy_metrics = legacy_metrics
@@ -137,7 +146,7 @@ class RenderedSnapshot:
         state = ServerState(self.snapshot, version, self.unrenderable)
         if self.legacy_metrics:
             yield from _families(LEGACY_FAMILIES, self._newest_by_legacy_label(), _LEGACY, open_metrics)
-        yield encode(server_families(CLUSTER_FAMILIES, state), open_metrics=open_metrics)
+        yield encode(server_families(self.cluster, state), open_metrics=open_metrics)
         yield from _families(AGENT_FAMILIES, self.agents, _AGENT, open_metrics)
         yield encode(server_families(HEALTH_FAMILIES, state), open_metrics=open_metrics)
 
@@ -208,9 +217,12 @@ class MetricsExposition:
         *,
         version: str,
         legacy_metrics: bool = True,
+        shard: MetricsShard = NO_SHARDING,
     ) -> None:
         self._snapshot = snapshot
         self._registry = registry
+        self._mine = ShardedVerdicts(shard)
+        self._cluster = shard.server_families(CLUSTER_FAMILIES)
         self._version = version
         self._legacy = legacy_metrics
         self._agents = AgentCache(legacy_metrics=legacy_metrics)
@@ -246,8 +258,10 @@ class MetricsExposition:
         with self._write_lock:
             rendered = self._rendered
             if rendered is None or rendered.snapshot is not snapshot:
-                agents, unrenderable = self._agents.update(snapshot.verdicts)
-                rendered = RenderedSnapshot(snapshot, agents, unrenderable, legacy_metrics=self._legacy)
+                agents, unrenderable = self._agents.update(self._mine(snapshot.verdicts))
+                rendered = RenderedSnapshot(
+                    snapshot, agents, unrenderable, legacy_metrics=self._legacy, cluster=self._cluster
+                )
                 self._rendered = rendered
             return rendered
 
