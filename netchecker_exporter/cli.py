@@ -31,7 +31,7 @@ from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.flags import HelpRequestedError, format_help
 from netchecker_exporter.front_admission import FrontBudgets
 from netchecker_exporter.health import HealthEndpoints
-from netchecker_exporter.metrics_shard import MetricsShard
+from netchecker_exporter.metrics_shard import MetricsShard, ShardMetrics
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
@@ -184,6 +184,13 @@ def _load_yaml(path: str) -> object:
         raise ConfigError([f"{path}: not valid YAML: {error}"]) from error
 
 
+def build_shard(settings: Settings, registry: CollectorRegistry) -> MetricsShard:
+    """This replica's shard of /metrics (docs/scaling.md), and the gauges that say which it is."""
+    shard = MetricsShard(settings.metrics.shard, settings.metrics.total_shards)
+    registry.register(ShardMetrics(shard))
+    return shard
+
+
 def build_registry() -> tuple[CollectorRegistry, Counter]:
     """One private registry: ingest counter, process and client metrics.
 
@@ -239,7 +246,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
     history = build_history_store(settings, store)
     reconciler = Reconciler(store=store, pods=pods, check_interval_seconds=settings.check_interval_seconds,
                             diagnosis=settings.diagnosis, history_store=history)  # fmt: skip
-    shard = MetricsShard(settings.metrics.shard, settings.metrics.total_shards)
+    shard = build_shard(settings, registry)
     registry.register(DiagnosisCollector(lambda: reconciler.snapshot, shard))
     metrics = MetricsExposition(
         lambda: reconciler.snapshot,

@@ -10,9 +10,12 @@ gauges are one value for the fleet and only shard 0 exports them (docs/scaling.m
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from netchecker_exporter.check import AgentVerdict
 from netchecker_exporter.diagnosis import Diagnosis
@@ -97,3 +100,23 @@ class ShardedVerdicts:
         mine = self._shard.agents(verdicts)
         self._last = (verdicts, mine)
         return mine
+
+
+class ShardMetrics(Collector):
+    """Which shard this replica is, as kube-state-metrics says it: replicas that disagree on the
+    total export some agents twice and others not at all, and these show it."""
+
+    def __init__(self, shard: MetricsShard) -> None:
+        self._shard = shard
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "netchecker_metrics_shard_ordinal",
+            "This replica's shard of /metrics (-shard, or -pod's ordinal).",
+            value=self._shard.ordinal,
+        )
+        yield GaugeMetricFamily(
+            "netchecker_metrics_total_shards",
+            "How many shards /metrics is split into (-total-shards; 1: not sharded).",
+            value=self._shard.total,
+        )

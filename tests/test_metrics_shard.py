@@ -13,7 +13,13 @@ from netchecker_exporter.check import Network
 from netchecker_exporter.diagnosis import diagnose
 from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.exposition import MetricsExposition
-from netchecker_exporter.metrics_shard import FLEET_FAMILIES, NO_SHARDING, MetricsShard, shard_of
+from netchecker_exporter.metrics_shard import (
+    FLEET_FAMILIES,
+    NO_SHARDING,
+    MetricsShard,
+    ShardMetrics,
+    shard_of,
+)
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
@@ -101,3 +107,10 @@ def test_the_placement_is_stable_across_processes_and_releases() -> None:
 
 PINNED = [2, 1, 2, 0, 1, 2, 1, 0]
 """blake2b (8 bytes, big-endian) of the node name, modulo 3."""
+
+
+def test_each_replica_says_which_shard_it_is_of_how_many() -> None:
+    registry = CollectorRegistry()
+    registry.register(ShardMetrics(MetricsShard(2, 3)))
+    assert registry.get_sample_value("netchecker_metrics_shard_ordinal") == 2
+    assert registry.get_sample_value("netchecker_metrics_total_shards") == 3

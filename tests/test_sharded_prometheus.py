@@ -260,6 +260,14 @@ def test_every_shard_is_scraped(stack: Stack) -> None:
             return bool(result) and int(result[0]["value"][1]) == t.shards
 
         wait_until(scraped, 60, f"the {topology.shards} shard(s) scraped", interval_seconds=0.5)
+        ordinals = http_get_json(
+            f"{topology.prometheus}/api/v1/query", {"query": "netchecker_metrics_shard_ordinal"}
+        )
+        assert sorted(int(r["value"][1]) for r in ordinals["data"]["result"]) == list(range(topology.shards))
+        totals = http_get_json(
+            f"{topology.prometheus}/api/v1/query", {"query": "netchecker_metrics_total_shards"}
+        )
+        assert {r["value"][1] for r in totals["data"]["result"]} == {str(topology.shards)}
 
 
 def test_firing_then_quiet_the_rules_and_the_dashboard_agree_for_1_2_and_3_shards(stack: Stack) -> None:

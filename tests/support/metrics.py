@@ -13,6 +13,7 @@ from netchecker_exporter.diagnosis_metrics import DiagnosisCollector
 from netchecker_exporter.exposition import MetricsExposition
 from netchecker_exporter.front_admission import FrontMetrics
 from netchecker_exporter.kube_writes.metrics import KubeWriteMetrics
+from netchecker_exporter.metrics_shard import NO_SHARDING, ShardMetrics
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
 from netchecker_exporter.settings import DiagnosisSettings
@@ -43,6 +44,7 @@ def exposition_text(snapshot: Snapshot, *, legacy_metrics: bool = True) -> str:
     ApiCounters.register(registry)
     FrontMetrics(registry)
     registry.register(DiagnosisCollector(lambda: snapshot))
+    registry.register(ShardMetrics(NO_SHARDING))
     metrics = MetricsExposition(lambda: snapshot, registry, version="1.2.3", legacy_metrics=legacy_metrics)
     body, _ = metrics.render("", "")
     return (body if isinstance(body, bytes) else body.read()).decode()
