@@ -202,7 +202,7 @@ FLAGS: tuple[Flag, ...] = (
         "",
         "Metrics",
         "this replica's StatefulSet pod name (e.g. $(POD_NAME)): its ordinal -N is the shard; "
-        "takes the place of -shard",
+        "takes the place of -shard (read only when -total-shards is above 1)",
     ),
     Flag("events", bool, True, "Kubernetes writes", "write a Kubernetes Event when a node's verdict changes"),
     Flag(

@@ -244,10 +244,10 @@ def _metrics_shard(v: dict[str, Any], problems: list[str]) -> dict[str, int]:
     if not 1 <= total <= MAX_TOTAL_SHARDS:
         problems.append(f"-total-shards must be from 1 to {MAX_TOTAL_SHARDS} (got {total})")
         return {}
-    if pod:
+    if pod and shard:
+        problems.append("-shard and -pod: give one or the other (-pod's ordinal is the shard)")
+    if pod and total > 1:  # one shard: every replica exports everything, whatever its ordinal
         ordinal = pod_ordinal(pod)
-        if shard:
-            problems.append("-shard and -pod: give one or the other (-pod's ordinal is the shard)")
         if ordinal is None:
             problems.append(f"-pod {pod!r} does not end in a StatefulSet ordinal (-0, -1, ...)")
             return {}

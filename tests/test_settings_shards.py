@@ -41,6 +41,13 @@ def test_the_pod_name_s_ordinal_is_the_shard(pod: str, shard: int) -> None:
     assert settings.metrics.shard == shard
 
 
+@pytest.mark.parametrize("pod", ["netchecker-server-3", "netchecker-server"])
+def test_with_one_shard_the_pod_is_not_read(pod: str) -> None:
+    """A chart may always pass -pod: unsharded replicas each export everything, as before."""
+    settings = load_settings([ETCD, f"-pod={pod}"], {}, no_file)
+    assert (settings.metrics.shard, settings.metrics.total_shards) == (0, 1)
+
+
 def test_the_pod_may_come_from_the_environment() -> None:
     settings = load_settings([ETCD, "-total-shards=2"], {"NETCHECKER_POD": "server-1"}, no_file)
     assert settings.metrics.shard == 1
