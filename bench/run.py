@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import kube_sync, processes, sizing
+from bench import kube_sync, processes, shard_scrape, sizing
 from bench.payload import load_fixtures, report_template
 from bench.processes import NOOP_FRONTS, Child, http_get, pinned
 from bench.stats import count_samples, parse_wrk_output, sample_value, summarize
@@ -243,6 +243,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         ])  # fmt: skip
     if args.sizing_agents:  # RSS and CPU against the fleet size, for the Helm chart's sizing
         results["sizing"] = recorded("sizing", lambda: sizing.sizing_scenario(args, out))
+    if args.shard_agents:  # one replica's /metrics at 1 and 2 shards (docs/scaling.md)
+        results["shards"] = recorded("shards", lambda: shard_scrape.measure(args.shard_agents, (1, 2), 3))
     results["finished"] = time.strftime("%Y%m%dT%H%M%S")
     results["load_average_at_end"] = os.getloadavg()
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -287,6 +289,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=1000, help="slow-client attack: idle connections")
     parser.add_argument("--attack-duration", type=float, default=20, help="seconds of attack (0: skip)")
     parser.add_argument("--budget-seconds", type=float, default=20, help="bench.budgets per attack (0: skip)")
+    parser.add_argument("--shard-agents", type=int, default=10_000, help="sharded /metrics fleet (0: skip)")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))

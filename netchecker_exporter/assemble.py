@@ -19,6 +19,7 @@ from netchecker_exporter.http.routes import ApiDependencies, make_app
 from netchecker_exporter.http.status_page import PageLinks
 from netchecker_exporter.http.wsgi_bridge import WsgiApp
 from netchecker_exporter.metrics.exposition import MetricsExposition
+from netchecker_exporter.metrics.shard import MetricsShard, ShardMetrics
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.reconcile import Reconciler
 from netchecker_exporter.settings import Settings
@@ -72,7 +73,11 @@ def assemble(settings: Settings, edges: Edges, *, version: str) -> House:
         history_store=edges.history,
     )
     metrics = MetricsExposition(
-        lambda: reconciler.snapshot, registry, version=version, legacy_metrics=settings.metrics.legacy_metrics
+        lambda: reconciler.snapshot,
+        registry,
+        version=version,
+        legacy_metrics=settings.metrics.legacy_metrics,
+        shard=build_shard(settings, registry),
     )
     field_bytes = stored_field_bytes(settings)
     app = make_app(
@@ -107,6 +112,13 @@ def assemble(settings: Settings, edges: Edges, *, version: str) -> House:
             writer.offer(reconciler.snapshot)
 
     return House(reconciler, metrics, app, health, after_pass, field_bytes)
+
+
+def build_shard(settings: Settings, registry: CollectorRegistry) -> MetricsShard:
+    """This replica's shard of /metrics (docs/scaling.md), and the gauges that say which it is."""
+    shard = MetricsShard(settings.metrics.shard, settings.metrics.total_shards)
+    registry.register(ShardMetrics(shard))
+    return shard
 
 
 def stored_field_bytes(settings: Settings) -> int:

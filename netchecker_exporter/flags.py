@@ -193,6 +193,23 @@ FLAGS: tuple[Flag, ...] = (
         "also export the original's ncagent_* families (dashboards out there use them); "
         "false: only netchecker_*",
     ),
+    Flag(
+        "total-shards",
+        int,
+        1,
+        "Metrics",
+        "replicas that split the per-agent, per-node and per-target series of /metrics between them "
+        "(kube-state-metrics' sharding); 1: not sharded",
+    ),
+    Flag("shard", int, 0, "Metrics", "this replica's shard, from 0 to -total-shards - 1"),
+    Flag(
+        "pod",
+        str,
+        "",
+        "Metrics",
+        "this replica's StatefulSet pod name (e.g. $(POD_NAME)): its ordinal -N is the shard; "
+        "takes the place of -shard (read only when -total-shards is above 1)",
+    ),
     Flag("events", bool, True, "Kubernetes writes", "write a Kubernetes Event when a node's verdict changes"),
     Flag(
         "node-conditions",

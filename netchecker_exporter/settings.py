@@ -51,6 +51,9 @@ class KubernetesSettings:
 @dataclass(frozen=True, slots=True)
 class MetricsSettings:
     legacy_metrics: bool = default("legacy-metrics")
+    shard: int = default("shard")
+    """-shard, or -pod's ordinal: which of -total-shards this replica exports (docs/scaling.md)."""
+    total_shards: int = default("total-shards")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class KubeWriteSettings:
 
 
 MIN_HEARTBEAT_SECONDS = 60.0
+MAX_TOTAL_SHARDS = 1024
+_ORDINAL = re.compile(r"-(0|[1-9][0-9]{0,8})$")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -146,6 +151,7 @@ class Settings:
             f"max-metrics-bytes={self.limits.max_metrics_bytes} "
             f"max-stored-field-bytes={self.limits.max_stored_field_bytes} "
             f"legacy-metrics={str(self.metrics.legacy_metrics).lower()} "
+            f"shard={self.metrics.shard} total-shards={self.metrics.total_shards} "
             f"max-connections={self.front.max_connections} "
             f"max-connections-per-client={self.front.max_connections_per_client} "
             f"max-inflight-bytes={self.front.max_inflight_bytes} "
@@ -222,10 +228,38 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
         verbosity=v["v"],
         limits=_limit_settings(v, problems),
         diagnosis=_diagnosis_settings(v, problems),
-        metrics=MetricsSettings(legacy_metrics=v["legacy-metrics"]),
+        metrics=MetricsSettings(legacy_metrics=v["legacy-metrics"], **_metrics_shard(v, problems)),
         front=_front_settings(v, problems),
         kube_writes=_kube_write_settings(v, problems),
     )
+
+
+def pod_ordinal(pod: str) -> int | None:
+    """A StatefulSet pod's ordinal, the `-N` its name ends with; None when it has none."""
+    match = _ORDINAL.search(pod)
+    return int(match.group(1)) if match else None
+
+
+def _metrics_shard(v: dict[str, Any], problems: list[str]) -> dict[str, int]:
+    total, shard, pod = v["total-shards"], v["shard"], v["pod"]
+    if not 1 <= total <= MAX_TOTAL_SHARDS:
+        problems.append(f"-total-shards must be from 1 to {MAX_TOTAL_SHARDS} (got {total})")
+        return {}
+    if pod and shard:
+        problems.append("-shard and -pod: give one or the other (-pod's ordinal is the shard)")
+    if pod and total > 1:  # one shard: every replica exports everything, whatever its ordinal
+        ordinal = pod_ordinal(pod)
+        if ordinal is None:
+            problems.append(f"-pod {pod!r} does not end in a StatefulSet ordinal (-0, -1, ...)")
+            return {}
+        shard = ordinal
+    if not 0 <= shard < total:
+        problems.append(f"the shard must be from 0 to {total - 1} for -total-shards={total} (got {shard})")
+        return {}
+    if total > 1 and not v["etcd-endpoints"].strip():
+        problems.append(f"-total-shards={total} needs -etcd-endpoints: on the memory store a replica "
+                        "sees only the reports it received")  # fmt: skip
+    return {"shard": shard, "total_shards": total}
 
 
 def _kube_write_settings(v: dict[str, Any], problems: list[str]) -> KubeWriteSettings:

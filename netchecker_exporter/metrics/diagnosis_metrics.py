@@ -20,13 +20,16 @@ from netchecker_exporter.diagnosis.history import EMPTY_HISTORY, History
 from netchecker_exporter.diagnosis.nodes import CLUSTER_VERDICTS, Diagnosis, NodeVerdict, TargetVerdict
 
 
-def diagnosis_families(diagnosis: Diagnosis, history: History = EMPTY_HISTORY) -> list[Metric]:
-    """Every family of one diagnosis (and the history of the same pass), in a fixed order."""
+def diagnosis_families(
+    diagnosis: Diagnosis, history: History = EMPTY_HISTORY, *, fleet: bool = True
+) -> list[Metric]:
+    """Every family of one diagnosis (and the history of the same pass), in a fixed order; the
+    cluster families only with `fleet` (metrics/shard.py: one shard exports them)."""
     return [
         *node_families(diagnosis),
         history_family(history),
         *target_families(diagnosis),
-        *cluster_families(diagnosis),
+        *(cluster_families(diagnosis) if fleet else []),
     ]
 
 

@@ -31,6 +31,7 @@ from netchecker_exporter.metrics.client_families import metric_family, server_fa
 from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
 from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
+from netchecker_exporter.metrics.shard import NO_SHARDING, MetricsShard, ShardedVerdicts
 from netchecker_exporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -112,12 +113,22 @@ class RenderedSnapshot:
     joined per scrape, 50 slow readers held 50 copies of the 56 MB body (3 GB, issue 23).
     """
 
-    __slots__ = ("_joined", "_joined_lock", "_legacy", "agents", "legacy_metrics", "snapshot", "unrenderable")
+    __slots__ = ("_joined", "_joined_lock", "_legacy", "agents", "legacy_metrics", "shard", "snapshot",
+                 "unrenderable")  # fmt: skip
 
     def __init__(
-        self, snapshot: Snapshot, agents: Sequence[AgentLines], unrenderable: int, *, legacy_metrics: bool
+        self,
+        snapshot: Snapshot,
+        agents: Sequence[AgentLines],
+        unrenderable: int,
+        *,
+        legacy_metrics: bool,
+        shard: MetricsShard = NO_SHARDING,
     ) -> None:
         self.snapshot = snapshot
+        self.shard = shard
+        """Which fleet families and which nodes' and targets' diagnosis series this body holds
+        (`agents` are this shard's already)."""
         self.agents = agents
         self.unrenderable = unrenderable
         self.legacy_metrics = legacy_metrics
@@ -139,13 +150,15 @@ class RenderedSnapshot:
         The diagnosis comes from this same Snapshot, so one body never mixes two passes
         (docs/architecture.md#one-scrape-one-snapshot).
         """
-        state = ServerState(self.snapshot, version, self.unrenderable)
+        state, shard = ServerState(self.snapshot, version, self.unrenderable), self.shard
         if self.legacy_metrics:
             yield from _families(LEGACY_FAMILIES, self._newest_by_legacy_label(), _LEGACY, open_metrics)
-        yield encode(server_families(CLUSTER_FAMILIES, state), open_metrics=open_metrics)
+        cluster = shard.server_families(CLUSTER_FAMILIES)
+        yield encode(server_families(cluster, state), open_metrics=open_metrics)
         yield from _families(AGENT_FAMILIES, self.agents, _AGENT, open_metrics)
         yield encode(server_families(HEALTH_FAMILIES, state), open_metrics=open_metrics)
-        diagnosis = diagnosis_families(self.snapshot.diagnosis, self.snapshot.history)
+        mine = shard.diagnosis(self.snapshot.diagnosis), shard.history(self.snapshot.history)
+        diagnosis = diagnosis_families(*mine, fleet=shard.exports_fleet)
         yield encode(diagnosis, open_metrics=open_metrics)
 
     def _newest_by_legacy_label(self) -> list[AgentLines]:
@@ -206,9 +219,12 @@ class MetricsExposition:
         *,
         version: str,
         legacy_metrics: bool = True,
+        shard: MetricsShard = NO_SHARDING,
     ) -> None:
         self._snapshot = snapshot
         self._registry = registry
+        self._shard = shard
+        self._mine = ShardedVerdicts(shard)
         self._version = version
         self._legacy = legacy_metrics
         self._agents = AgentCache(legacy_metrics=legacy_metrics)
@@ -244,8 +260,10 @@ class MetricsExposition:
         with self._write_lock:
             rendered = self._rendered
             if rendered is None or rendered.snapshot is not snapshot:
-                agents, unrenderable = self._agents.update(snapshot.verdicts)
-                rendered = RenderedSnapshot(snapshot, agents, unrenderable, legacy_metrics=self._legacy)
+                agents, unrenderable = self._agents.update(self._mine(snapshot.verdicts))
+                rendered = RenderedSnapshot(
+                    snapshot, agents, unrenderable, legacy_metrics=self._legacy, shard=self._shard
+                )
                 self._rendered = rendered
             return rendered
 

@@ -12,6 +12,7 @@ from netchecker_exporter.http.defence import ApiCounters
 from netchecker_exporter.http.front_admission import FrontMetrics
 from netchecker_exporter.kube_writes.metrics import KubeWriteMetrics
 from netchecker_exporter.metrics.exposition import MetricsExposition
+from netchecker_exporter.metrics.shard import NO_SHARDING, ShardMetrics
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.kube_metrics import KubernetesClientMetrics
 from netchecker_exporter.settings import DiagnosisSettings
@@ -41,6 +42,7 @@ def exposition_text(snapshot: Snapshot, *, legacy_metrics: bool = True) -> str:
     KubeWriteMetrics(registry)
     ApiCounters.register(registry)
     FrontMetrics(registry)
+    registry.register(ShardMetrics(NO_SHARDING))
     metrics = MetricsExposition(lambda: snapshot, registry, version="1.2.3", legacy_metrics=legacy_metrics)
     body, _ = metrics.render("", "")
     return (body if isinstance(body, bytes) else body.read()).decode()
