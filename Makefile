@@ -34,8 +34,10 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy
 
+# Tests marked `alone` run after the parallel run, by themselves (see the marker's note in pyproject.toml).
 unit: deps debian-deps
-	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m 'not alone'
+	$(BIN)/pytest -p no:cacheprovider -m alone
 
 # The inner loop: everything but the process- and etcd-level tests, in a few seconds.
 quick: deps

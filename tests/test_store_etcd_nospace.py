@@ -46,6 +46,7 @@ def alarms(etcd: EtcdProcess) -> str:
     return etcd.etcdctl("alarm", "list")
 
 
+@pytest.mark.alone  # on etcd 3.4, sharing the cores, it stayed at NOSPACE for 120 s: not yet understood
 def test_a_nospace_alarm_is_recovered_from_by_the_store_once_records_expire(small_etcd: EtcdProcess) -> None:
     store = EtcdStore(
         etcd_settings(small_etcd.url),
