@@ -20,6 +20,7 @@ from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
 from e2e.exporter_process import ExporterProcess
 from e2e.kube_client import Object, objects_of_kind
 from e2e.manifests import variant_named
+from netchecker_exporter.diagnosis.verdicts import NORMAL, RECOVERED_REASON, VERDICTS
 from netchecker_exporter.kube_writes.api import KubeRest, KubeWriteApi
 from netchecker_exporter.kube_writes.assembly import writer_identity
 from netchecker_exporter.kube_writes.condition_plan import OWN_TYPES
@@ -439,3 +440,32 @@ def test_an_outage_of_our_etcd_makes_no_false_event_or_condition(
     time.sleep(10)  # one settle time more: a false Event would have been written by now
     assert all(node_events(cluster, node) == [] for node in fleet.nodes)
     assert all(not k.startswith("Netchecker") for node in fleet.nodes for k in nodes.conditions(node))
+
+
+EVERY_EVENT = sorted(
+    {(row.event_reason, row.event_type) for row in VERDICTS.values() if row.event_reason is not None}
+    | {(RECOVERED_REASON, NORMAL)}
+)
+"""Every Event the verdict table can make, and Recovered: a fault of each kind is more than one run
+can provoke, so each is written by the writer's own code and read back, as a fault would make it."""
+
+
+@pytest.mark.parametrize(("reason", "kind"), EVERY_EVENT)
+def test_the_api_server_takes_the_event_of_every_verdict_as_the_writer_writes_it(
+    cluster: Cluster, tmp_path: Path, reason: str, kind: str
+) -> None:
+    kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
+    api = KubeWriteApi(KubeRest(connect(ClusterAccess(str(kubeconfig), "e2e"), {})))
+    identity = writer_identity("netchecker-server-e2e", NAMESPACE, ClusterAccess(None, "in-cluster"))
+    now, node = time.time(), unique_prefix(f"every-{reason.lower()}")
+    note = f"node {node}: {reason} (as the status page words it)"
+    write = EventCreate((node, reason), event_name(node, reason, now), node, None, reason, kind, note, now)
+    namespace = event_namespace(write, identity)
+    api.create_event(namespace, event_body(write, identity, namespace))
+    listed = cluster.admin.call(
+        "GET",
+        f"/api/v1/namespaces/{namespace}/events?fieldSelector=reason%3D{reason},involvedObject.name%3D{node}",
+    )["items"]  # what `kubectl get events --field-selector reason=...` reads
+    assert [(e["reason"], e["type"], e["message"], e["involvedObject"]["kind"]) for e in listed] == [
+        (reason, kind, note, "Node")
+    ]
