@@ -42,10 +42,24 @@ def leader_of(members: list[EtcdProcess]) -> EtcdProcess:
     )
 
 
-def exporter_on(members: list[EtcdProcess], first: EtcdProcess) -> ExporterProcess:
+@pytest.fixture
+def exporters() -> Iterator[list[ExporterProcess]]:
+    """The servers a test started; any still running at the end (an assertion failed) is stopped."""
+    started: list[ExporterProcess] = []
+    yield started
+    for exporter in started:
+        if exporter.process.poll() is None:
+            exporter.stop()
+
+
+def exporter_on(
+    members: list[EtcdProcess], first: EtcdProcess, started: list[ExporterProcess]
+) -> ExporterProcess:
     """The server given every member, `first` first (the leader: the worst case)."""
     urls = [first.url] + [m.url for m in members if m is not first]
-    return ExporterProcess(f"-etcd-endpoints={','.join(urls)}", "-report-ttl=600")
+    exporter = ExporterProcess(f"-etcd-endpoints={','.join(urls)}", "-report-ttl=600")
+    started.append(exporter)
+    return exporter
 
 
 def steady(fleet: Fleet, reports: int) -> None:
@@ -98,9 +112,11 @@ def fault_window(outcomes: Outcomes, since: float, until: float) -> tuple[float,
 
 
 @pytest.mark.parametrize("fault", ["sigkill", "sigstop-15s"])
-def test_losing_the_leader_loses_no_acknowledged_report(cluster: list[EtcdProcess], fault: str) -> None:
+def test_losing_the_leader_loses_no_acknowledged_report(
+    cluster: list[EtcdProcess], exporters: list[ExporterProcess], fault: str
+) -> None:
     leader = leader_of(cluster)
-    exporter = exporter_on(cluster, leader)
+    exporter = exporter_on(cluster, leader, exporters)
     fleet, health = Fleet(exporter.url, AGENTS).start(), HealthProbe(exporter.url).start()
     try:
         steady(fleet, 500)
@@ -128,8 +144,10 @@ def test_losing_the_leader_loses_no_acknowledged_report(cluster: list[EtcdProces
     assert exporter.stop()[0] == 0
 
 
-def test_a_full_cluster_restart_is_survived_without_restarting_the_server(cluster: list[EtcdProcess]) -> None:
-    exporter = exporter_on(cluster, leader_of(cluster))
+def test_a_full_cluster_restart_is_survived_without_restarting_the_server(
+    cluster: list[EtcdProcess], exporters: list[ExporterProcess]
+) -> None:
+    exporter = exporter_on(cluster, leader_of(cluster), exporters)
     fleet, health = Fleet(exporter.url, AGENTS).start(), HealthProbe(exporter.url).start()
     try:
         steady(fleet, 500)
