@@ -31,16 +31,19 @@ class Variant:
     show_only: tuple[str, ...] = field(default=())
 
 
+BASE_VALUES: Values = {
+    "fleet": {"nodes": ADVERTISED_NODES},
+    "store": {"type": "etcd-sidecar"},
+    "networkPolicy": {"enabled": True},
+}
+"""kubespray's shape: the server with an etcd sidecar, sized for the advertised fleet."""
+
 VARIANTS = (
     Variant(
         "base",
         "the server with an etcd sidecar (as kubespray deploys it), both agent DaemonSets, RBAC,\n"
         "# Service, PodDisruptionBudget, NetworkPolicy",
-        {
-            "fleet": {"nodes": ADVERTISED_NODES},
-            "store": {"type": "etcd-sidecar"},
-            "networkPolicy": {"enabled": True},
-        },
+        BASE_VALUES,
     ),
     Variant(
         "external-etcd",
@@ -59,12 +62,7 @@ VARIANTS = (
         "node-conditions",
         "the base plus Node conditions (-node-conditions):\n"
         "# a ClusterRole to read the Nodes and patch their status (docs/events.md)",
-        {
-            "fleet": {"nodes": ADVERTISED_NODES},
-            "store": {"type": "etcd-sidecar"},
-            "networkPolicy": {"enabled": True},
-            "nodeConditions": {"enabled": True},
-        },
+        {**BASE_VALUES, "nodeConditions": {"enabled": True}},
     ),
     Variant(
         "prometheus-operator",
