@@ -19,9 +19,8 @@ from pathlib import Path
 from bench.processes import http_get
 from bench.stats import rss_bytes, sample_value
 from bench.table import MIB
+from tests.support.exporter import ExporterProcess
 from tests.support.paths import REPO
-from tests.support.polling import wait_until
-from tests.support.ports import free_port
 
 AGENTS = 10_000
 SECONDS = 40
@@ -33,21 +32,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def main() -> int:
-    port = free_port()
-    command = [
-        "taskset",
-        "-c",
-        "0",
-        sys.executable,
-        "exporter.py",
-        f"-endpoint=127.0.0.1:{port}",
-        "-check-interval=10",
-    ]
-    server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = ExporterProcess("-check-interval=10", cpu=0)
+    port = server.port
     try:
-        wait_until(
-            lambda: http_get(port, "/healthz", timeout=1)[0] == 200, 20, "the server", ignoring=(OSError,)
-        )
         started = cpu_seconds(server.pid)
         fleet = ["taskset", "-c", "1", sys.executable, "-m", "bench.fleet", f"--port={port}",
                  f"--agents={AGENTS}", "--interval=10", f"--duration={SECONDS}"]  # fmt: skip
@@ -62,8 +49,7 @@ def main() -> int:
         used = cpu_seconds(server.pid) - started
         rss = rss_bytes(Path(f"/proc/{server.pid}/status").read_text()) / MIB
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
     result = {
         "allocator": "glibc" if os.environ.get("PYTHONMALLOC") else "default (jemalloc where installed)",
         "accepted": accepted,

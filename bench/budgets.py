@@ -33,11 +33,10 @@ from typing import Any
 
 from bench import processes
 from bench.fleet import FleetPlan, agent_requests, post_report, run_fleet
-from bench.processes import Child, pinned, wait_until_answers
+from bench.processes import Child
 from bench.run import wait_for_reconcile_after
 from bench.stats import rss_bytes, summarize
 from tests.support.paths import REPO
-from tests.support.ports import free_port
 
 AGENTS = 10_000
 HOST = "127.0.0.1"
@@ -284,16 +283,9 @@ def cpu_per_report(server: Child, seconds: float) -> dict[str, Any]:
 
 def start_tree(tree: Path, cpu: int | None, log_dir: Path, *flags: str) -> Child:
     """The exporter of another checkout (`tree`), with this tree's interpreter and packages."""
-    port = free_port()
-    command = pinned(cpu, [sys.executable, str(tree / "exporter.py"), f"-endpoint={HOST}:{port}", *flags])
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"exporter-{tree.name}.log"
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env)
-    child = Child(f"exporter-{tree.name}", process, port, log_path)
-    wait_until_answers(child, "/readyz")
-    return child
+    return processes.start_exporter(
+        cpu, log_dir, *flags, name=f"exporter-{tree.name}", tree=tree, env={"PYTHONPATH": str(tree)}
+    )
 
 
 def cpu_comparison(revision: str, cpu: int | None, log_dir: Path, seconds: float) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import shutil
 import signal
-import sys
 import tempfile
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from bench.demo_faults import DEMO_FAULTS
 from bench.demo_fleet import DemoFleet, pods_file_text, run_demo_fleet
-from bench.processes import Child, start_child, wait_until_answers
+from bench.processes import Child, start_child, start_exporter, wait_until_answers
 from tests.support.paths import RULES_FILE
 
 JOB = "netchecker"
@@ -58,11 +57,10 @@ def running(child: Child) -> Iterator[Child]:
 def start_server(fleet: DemoFleet, work: Path) -> Child:
     pods = work / "pods.yml"
     pods.write_text(pods_file_text(fleet))
-    command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{fleet.port}", f"-pods-file={pods}",
-               "-check-interval=5", "-startup-grace=15"]  # fmt: skip
-    child = start_child("exporter", command, fleet.port, work)
-    wait_until_answers(child, "/healthz")
-    return child
+    return start_exporter(
+        None, work, f"-pods-file={pods}", "-check-interval=5", "-startup-grace=15", port=fleet.port,
+        ready_path="/healthz",
+    )  # fmt: skip
 
 
 def start_prometheus(server_port: int, port: int, work: Path) -> Child | None:

@@ -13,7 +13,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,9 +24,8 @@ from netchecker_exporter.report import parse_report
 from netchecker_exporter.settings import EtcdSettings
 from netchecker_exporter.store.etcd import EtcdStore
 from tests.support.etcd import EtcdProcess
-from tests.support.paths import FIXTURES, REPO
-from tests.support.polling import wait_until
-from tests.support.ports import free_port
+from tests.support.exporter import ExporterProcess
+from tests.support.paths import FIXTURES
 
 WRK_SCRIPT = """
 local template = [[%s]]
@@ -90,20 +88,9 @@ def bench_store(url: str, seconds: float, writers: int, pods: int, tree: str = "
 
 
 def bench_http(url: str, seconds: float, writers: int, pods: int, workdir: Path) -> str:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "exporter.py",
-            f"-endpoint=127.0.0.1:{port}",
-            f"-etcd-endpoints={url}",
-            "-etcd-tree=bench-http",
-        ],
-        cwd=REPO,
-        stderr=subprocess.DEVNULL,
-    )
+    server = ExporterProcess(f"-etcd-endpoints={url}", "-etcd-tree=bench-http")
+    port = server.port
     try:
-        wait_until(lambda: _answers(port), 20, "the exporter")
         payload = json.loads((FIXTURES / "agent-report-podnet-failed-probe.json").read_text())
         template = json.dumps({**payload, "podname": "PODNAME"})
         script = workdir / "post.lua"
@@ -125,18 +112,7 @@ def bench_http(url: str, seconds: float, writers: int, pods: int, workdir: Path)
         )
         return result.stdout
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-
-
-def _answers(port: int) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-            return True
-    except OSError:
-        return False
+        server.stop()
 
 
 def main() -> None:

@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.processes import LOOPBACK, Child, pinned, start_etcd, wait_until_answers
+from bench.processes import LOOPBACK, Child, pinned, start_etcd, start_exporter
 from bench.run import WRK_SCRIPT, write_templates
 from bench.stats import parse_wrk_output
 from tests.support.paths import REPO
-from tests.support.ports import free_port
 
 AGENTS = 10_000
 
@@ -55,19 +54,11 @@ def parse_variant(text: str) -> Variant:
 
 
 def start_server(variant: Variant, etcd_url: str, cpu: int, log_dir: Path, tree: str) -> Child:
-    port = free_port()
-    flags = [f"-endpoint={LOOPBACK}:{port}", "-check-interval=10"]
+    flags = ["-check-interval=10"]
     if variant.store == "etcd":
         flags += [f"-etcd-endpoints={etcd_url}", f"-etcd-tree={tree}"]
-    command = pinned(cpu, [sys.executable, str(variant.repo / "exporter.py"), *flags])
     name = variant.label.replace("/", "_").replace("@", "-at-")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, cwd=variant.repo, stdout=log, stderr=subprocess.STDOUT)
-    child = Child(name, process, port, log_path)
-    wait_until_answers(child, "/readyz")
-    return child
+    return start_exporter(cpu, log_dir, *flags, name=name, tree=variant.repo)
 
 
 def wrk(cpu: int, port: int, seconds: float, templates: Path) -> dict[str, Any]:

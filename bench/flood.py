@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -24,28 +23,14 @@ from pathlib import Path
 from bench.processes import LOOPBACK, http_get
 from bench.stats import rss_bytes
 from bench.table import MIB
-from tests.support.paths import FIXTURES, REPO
-from tests.support.ports import free_port
+from tests.support.exporter import ExporterProcess
+from tests.support.paths import FIXTURES
 
 FIXTURE = FIXTURES / "agent-report-hostnet.json"
 
 
 def vm_rss_mib(pid: int) -> float:
     return rss_bytes(Path(f"/proc/{pid}/status").read_text()) / MIB
-
-
-def start_server(port: int, args: Sequence[str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "exporter.py", f"-endpoint={LOOPBACK}:{port}", *args]
-    server = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if http_get(port, "/healthz", timeout=1)[0] == 200:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("the server did not start")
 
 
 def post_names(port: int, names: range, prefix: str, statuses: Counter[int], lock: threading.Lock) -> None:
@@ -123,9 +108,8 @@ def settle(port: int, seconds: float) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
-    port = free_port()
-    flags = [f"-report-ttl={args.ttl}", "-check-interval=1", f"-max-agents={args.max_agents}"]
-    server = start_server(port, flags)
+    server = ExporterProcess(f"-report-ttl={args.ttl}", "-check-interval=1", f"-max-agents={args.max_agents}")
+    port = server.port
     try:
         fleet = SteadyFleet(port, args.fleet, interval=5.0)
         flood(port, 2000, args.threads, "netchecker-agent-warmup")  # every worker thread has run
@@ -155,8 +139,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             "series_after_expiry": scrape(port)[0],
         }
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.processes import Child, http_get, pinned, start_child
+from bench.processes import Child, http_get, start_exporter
 from bench.stats import sample_value
 from tests.support.kube_access import TOKEN, write_kubeconfig
 from tests.support.kube_apiserver import FakeKubeApiServer
 from tests.support.kube_cluster import FakeCluster
 from tests.support.paths import REPO
-from tests.support.ports import free_port
 
 PODS = 5_000
 
@@ -63,11 +62,10 @@ def kube_scenario(
     fill_cluster(cluster, pods)
     fake = FakeKubeApiServer(cluster, token=TOKEN).start()
     kubeconfig = write_kubeconfig(log_dir / "kubeconfig", fake.url, TOKEN)
-    port = free_port()
-    command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{port}", f"-kubeconfig={kubeconfig}",
-               "-check-interval=1"]  # fmt: skip
     started = time.monotonic()
-    child = start_child("exporter-kube", pinned(cpu, command), port, log_dir)
+    child = start_exporter(
+        cpu, log_dir, f"-kubeconfig={kubeconfig}", "-check-interval=1", name="exporter-kube", wait=False
+    )
     try:
         first_request = wait_for_requests(fake, 60)
         deadline = time.monotonic() + 120

@@ -1,31 +1,30 @@
-"""Processes the benchmark drives: the server, the no-op ceiling, etcd; pinned with taskset."""
+"""Processes the benchmark drives: the server, the no-op ceiling, etcd; pinned with taskset.
+
+The exporter and etcd start through the launchers tests and e2e use (tests/support/exporter.py and
+etcd.py); a Child adds what bench measures of a process (CPU seconds, RSS).
+"""
 
 from __future__ import annotations
 
 import http.client
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.stats import cpu_seconds, rss_bytes
+from tests.support.etcd import EtcdProcess
+from tests.support.exporter import ExporterProcess
 from tests.support.paths import REPO
 from tests.support.ports import free_port
+from tests.support.processes import pinned as pinned
+from tests.support.processes import start_logged, stop_process
 
 LOOPBACK = "127.0.0.1"
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-
-
-def pinned(cpu: int | None, command: Sequence[str]) -> list[str]:
-    """`command` run on one CPU with taskset (unpinned when cpu is None or taskset is missing)."""
-    if cpu is None or shutil.which("taskset") is None:
-        return list(command)
-    return ["taskset", "-c", str(cpu), *command]
 
 
 PROMETHEUS_HEADERS = {
@@ -78,22 +77,12 @@ class Child:
         return rss_bytes(Path(f"/proc/{self.pid}/status").read_text())
 
     def stop(self, grace_seconds: float = 10.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace_seconds)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        return self.process.returncode
+        return stop_process(self.process, grace_seconds)
 
 
 def start_child(name: str, command: Sequence[str], port: int, log_dir: Path) -> Child:
-    log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    return Child(name, process, port, log_path)
+    return Child(name, start_logged(command, log_path), port, log_path)
 
 
 def wait_until_answers(child: Child, path: str, seconds: float = 30.0) -> None:
@@ -110,12 +99,23 @@ def wait_until_answers(child: Child, path: str, seconds: float = 30.0) -> None:
     raise RuntimeError(f"{child.name} did not answer {path} within {seconds}s; see {child.log_path}")
 
 
-def start_exporter(cpu: int | None, log_dir: Path, *flags: str) -> Child:
-    port = free_port()
-    command = [sys.executable, "exporter.py", f"-endpoint={LOOPBACK}:{port}", *flags]
-    child = start_child("exporter", pinned(cpu, command), port, log_dir)
-    wait_until_answers(child, "/readyz")
-    return child
+def start_exporter(  # noqa: PLR0913 (keyword-only: ExporterProcess's options bench uses)
+    cpu: int | None,
+    log_dir: Path,
+    *flags: str,
+    name: str = "exporter",
+    tree: Path = REPO,
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    ready_path: str = "/readyz",
+    wait: bool = True,
+) -> Child:
+    """The exporter of `tree` (this checkout or a baseline's), waited for at `ready_path` if `wait`."""
+    exporter = ExporterProcess(
+        *flags, cwd=tree, cpu=cpu, env=env, port=port, ready_path=ready_path, wait=wait,
+        log_path=log_dir / f"{name}.log",
+    )  # fmt: skip
+    return Child(name, exporter.process, exporter.port, exporter.log_path)
 
 
 NOOP_FRONTS = ("ours", "granian-wsgi", "waitress", "gunicorn", "cheroot")
@@ -148,22 +148,7 @@ ETCD_QUOTA_BYTES = 8 * 1024**3
 
 def start_etcd(cpu: int | None, data_dir: Path, log_dir: Path) -> Child:
     """A throw-away single-member etcd on loopback ports (default fsync: the real cost)."""
-    etcd = shutil.which("etcd")
-    if etcd is None:
-        raise RuntimeError("etcd is not installed: run scripts/ensure-debian-packages")
-    client, peer = free_port(), free_port()
-    command = [
-        etcd,
-        f"--data-dir={data_dir}",
-        f"--listen-client-urls=http://{LOOPBACK}:{client}",
-        f"--advertise-client-urls=http://{LOOPBACK}:{client}",
-        f"--listen-peer-urls=http://{LOOPBACK}:{peer}",
-        f"--initial-advertise-peer-urls=http://{LOOPBACK}:{peer}",
-        f"--initial-cluster=default=http://{LOOPBACK}:{peer}",
-        "--logger=zap",
-        "--log-level=warn",
-        f"--quota-backend-bytes={ETCD_QUOTA_BYTES}",
-    ]
-    child = start_child("etcd", pinned(cpu, command), client, log_dir)
-    wait_until_answers(child, "/health")
-    return child
+    quota = f"--quota-backend-bytes={ETCD_QUOTA_BYTES}"
+    etcd = EtcdProcess(data_dir, cpu=cpu, extra_args=[quota], log_path=log_dir / "etcd.log")
+    etcd.start()
+    return Child("etcd", etcd.process, etcd.client_port, etcd.log_path)

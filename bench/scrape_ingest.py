@@ -18,18 +18,10 @@ from typing import Any
 
 from bench.processes import PROMETHEUS_HEADERS, http_get
 from bench.stats import count_samples, sample_value
+from tests.support.exporter import ExporterProcess
 from tests.support.paths import REPO
-from tests.support.polling import wait_until
-from tests.support.ports import free_port
 
 AGENTS = 10_000
-
-
-def start_server(repo: Path, port: int, flags: Sequence[str]) -> subprocess.Popen[bytes]:
-    command = ["taskset", "-c", "0", sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{port}",
-               "-check-interval=10", *flags]  # fmt: skip
-    log = (Path("/tmp") / f"scrape_ingest_{port}.log").open("wb")
-    return subprocess.Popen(command, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
 
 
 def fleet(port: int, seconds: int) -> subprocess.Popen[bytes]:
@@ -78,14 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repo", default=str(REPO))
     parser.add_argument("--flags", default="", help="extra server flags, space-separated")
     args = parser.parse_args(argv)
-    port = free_port()
-    server = start_server(Path(args.repo), port, args.flags.split())
+    server = ExporterProcess("-check-interval=10", *args.flags.split(), cwd=Path(args.repo), cpu=0)
     try:
-        wait_until(lambda: http_get(port, "/healthz", timeout=2)[0] == 200, 30, ignoring=(OSError,))
-        print(json.dumps({"repo": args.repo, "flags": args.flags, **measure(port)}))
+        print(json.dumps({"repo": args.repo, "flags": args.flags, **measure(server.port)}))
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
     return 0
 
 

@@ -9,11 +9,11 @@ import pytest
 
 from e2e.agents import AgentProcess
 from e2e.cluster import Cluster, start_cluster, stop_cluster
-from e2e.exporter_process import ExporterProcess
 from e2e.helm import Helm
 from e2e.kube_client import Object
 from e2e.peers import Peers, find_peers
 from tests.support.etcd import EtcdProcess
+from tests.support.exporter import ExporterProcess
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,9 +64,9 @@ def exporter(tmp_path: Path) -> Iterator[ExporterFactory]:
     started: list[ExporterProcess] = []
 
     def start(*flags: str) -> ExporterProcess:
-        process = ExporterProcess(flags, tmp_path / f"exporter-{len(started)}.log")
+        process = ExporterProcess(*flags, log_path=tmp_path / f"exporter-{len(started)}.log")
         started.append(process)
-        return process.start()
+        return process
 
     yield start
     for process in started:

@@ -12,8 +12,8 @@ import requests
 from e2e.agents import AgentProcess
 from e2e.cluster import Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
-from e2e.exporter_process import ExporterProcess
 from e2e.states import agent_states
+from tests.support.exporter import ExporterProcess
 from tests.support.polling import wait_until
 
 INTERVAL_SECONDS = 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from e2e.exporter_process import ExporterProcess
+from tests.support.exporter import ExporterProcess
 
 
 def agent_states(exporter: ExporterProcess) -> dict[str, str]:

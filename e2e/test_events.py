@@ -17,7 +17,6 @@ import requests
 from e2e.agents import AgentProcess
 from e2e.cluster import EXPORTER_ACCOUNT, NAMESPACE, Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
-from e2e.exporter_process import ExporterProcess
 from e2e.kube_client import Object, objects_of_kind
 from e2e.manifests import variant_named
 from netchecker_exporter.diagnosis.verdicts import NORMAL, RECOVERED_REASON, VERDICTS
@@ -30,6 +29,7 @@ from netchecker_exporter.kube_writes.writer import event_body, event_namespace
 from netchecker_exporter.pods.cluster_access import ClusterAccess
 from netchecker_exporter.pods.kubernetes import connect
 from tests.support.etcd import EtcdProcess
+from tests.support.exporter import ExporterProcess
 from tests.support.polling import wait_until
 
 INTERVAL_SECONDS = 2

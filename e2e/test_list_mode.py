@@ -12,11 +12,11 @@ import pytest
 
 from e2e.cluster import NAMESPACE, Cluster
 from e2e.conftest import AgentFactory, ExporterFactory, PodFactory
-from e2e.exporter_process import ExporterProcess
 from e2e.fleet import CHECK_INTERVAL_SECONDS, INTERVAL_SECONDS, Fleet, start_fleet
 from e2e.kube_client import Object
 from e2e.states import agent_states, pod_source_up
 from e2e.test_rbac import can
+from tests.support.exporter import ExporterProcess
 from tests.support.polling import wait_until
 
 KUBESPRAY_CLUSTER_ROLE: Object = {

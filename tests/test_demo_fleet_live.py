@@ -24,10 +24,11 @@ from netchecker_exporter.diagnosis.nodes import NodeVerdict
 from netchecker_exporter.diagnosis.verdicts import ALERTS
 from netchecker_exporter.http.status_page import TARGET_DOWN_ALERT
 from tests.browser import chromium, keep_screenshot
-from tests.support.exporter import ExporterProcess, stop_process
-from tests.support.exporter import start_logged as start
+from tests.support.exporter import ExporterProcess
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
+from tests.support.processes import start_logged as start
+from tests.support.processes import stop_process
 from tests.support.prometheus import (
     LiveStack,
     all_rules_evaluated,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -21,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tests.support.exporter import isolated_environment, start_logged, stop_process
+from tests.support.exporter import ExporterProcess
 from tests.support.kit import dashboard_queries, load_dashboard, substitute_variables
 from tests.support.kube_access import TOKEN, write_kubeconfig
 from tests.support.kube_apiserver import FakeKubeApiServer
@@ -29,6 +28,7 @@ from tests.support.kube_cluster import FakeCluster
 from tests.support.paths import RULES_FILE, load_fixtures
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
+from tests.support.processes import start_logged, stop_process
 from tests.support.prometheus import (
     JOB,
     MIN_SCRAPES,
@@ -83,17 +83,13 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     apiserver = serve_agent_pods(fixtures)
     kubeconfig = write_kubeconfig(workdir / "kubeconfig", apiserver.url, TOKEN)
     write_prometheus_config(workdir / "prometheus.yml", server_port)
-    server = start_logged(
-        [
-            sys.executable,
-            "exporter.py",
-            f"-endpoint=127.0.0.1:{server_port}",
-            "-check-interval=1",
-            f"-kubeconfig={kubeconfig}",
-            "-startup-grace=0",
-        ],
-        workdir / "server.log",
-        env=isolated_environment(),
+    server = ExporterProcess(
+        "-check-interval=1",
+        f"-kubeconfig={kubeconfig}",
+        "-startup-grace=0",
+        port=server_port,
+        log_path=workdir / "server.log",
+        wait=False,
     )
     prom = start_logged(
         [
@@ -108,12 +104,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     stop = threading.Event()
     stack = LiveStack(f"http://127.0.0.1:{prometheus_port}", f"http://127.0.0.1:{server_port}", fixtures)
     try:
-        wait_until(
-            lambda: http_status(f"{stack.server_url}/healthz") == 200,
-            ignoring=(OSError,),
-            timeout_seconds=20,
-            what="the server's /healthz",
-        )
+        server.wait_ready()
         assert http_status(f"{stack.server_url}/api/v1/agents/netchecker-agent-bad", "POST", b"{") == 400
         agents = threading.Thread(
             target=post_reports_until, args=(stop, stack.server_url, fixtures), daemon=True
@@ -144,7 +135,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     finally:
         stop.set()
         stop_process(prom)
-        stop_process(server)
+        server.stop()
         apiserver.stop()
 
 

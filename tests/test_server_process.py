@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.exporter import LEGACY_MS_LINT, ExporterProcess, isolated_environment, metric_value
-from tests.support.paths import REPO, fixture_paths, original_fixture_paths
+from tests.support.exporter import LEGACY_MS_LINT, ExporterProcess, metric_value, run_exporter
+from tests.support.paths import fixture_paths, original_fixture_paths
 from tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.process]
@@ -143,7 +143,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0_within_5_seconds(
         reply = conn.recv(4096)
     assert reply.startswith(b"HTTP/1.1 200"), reply
     code = exporter.process.wait(timeout=10)  # on its own: a 2nd SIGTERM during exit kills it (-15)
-    _, stderr = exporter.process.communicate()
+    _, stderr = exporter.stop()
     assert code == 0
     assert time.monotonic() - started < 5
     assert "stopped" in stderr
@@ -157,18 +157,13 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0_within_5_seconds(
     ],
 )
 def test_invalid_configuration_exits_2_with_the_problem_named(args: list[str], message: str) -> None:
-    command = [sys.executable, "exporter.py", *args]
-    result = subprocess.run(
-        command, cwd=REPO, env=isolated_environment(), capture_output=True, text=True, timeout=30
-    )
+    result = run_exporter(*args)
     assert result.returncode == 2
     assert message in result.stderr
 
 
 def test_help_prints_grouped_flags_and_exits_0() -> None:
-    result = subprocess.run(
-        [sys.executable, "exporter.py", "-h"], cwd=REPO, capture_output=True, text=True, timeout=30
-    )
+    result = run_exporter("-h")
     assert result.returncode == 0
     assert "Store (etcd):" in result.stdout
 

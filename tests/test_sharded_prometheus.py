@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,11 +22,12 @@ import pytest
 import yaml
 
 from tests.support.etcd import EtcdProcess
-from tests.support.exporter import isolated_environment, start_logged, stop_process
+from tests.support.exporter import ExporterProcess
 from tests.support.kit import iter_panels, load_dashboard, substitute_variables
 from tests.support.paths import RULES_FILE
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
+from tests.support.processes import start_logged, stop_process
 from tests.support.prometheus import JOB, http_get_json, http_status
 
 pytestmark = [pytest.mark.process, pytest.mark.xdist_group("sharded_prometheus")]
@@ -131,17 +131,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     etcd = EtcdProcess(workdir / "etcd")
     etcd.start()
     pods = pods_file(workdir / "pods.yml")
+    servers: list[ExporterProcess] = []
     processes = []
     topologies = []
     try:
         for shards in TOPOLOGIES:
             ports = [free_port() for _ in range(shards)]
             for ordinal, port in enumerate(ports):
-                command = [sys.executable, "exporter.py", f"-endpoint=127.0.0.1:{port}", "-check-interval=1",
-                           f"-etcd-endpoints={etcd.url}", f"-pods-file={pods}", "-startup-grace=0",
-                           f"-total-shards={shards}", f"-shard={ordinal}"]  # fmt: skip
-                log = workdir / f"server-{shards}-{ordinal}.log"
-                processes.append(start_logged(command, log, env=isolated_environment()))
+                servers.append(ExporterProcess(
+                    "-check-interval=1", f"-etcd-endpoints={etcd.url}", f"-pods-file={pods}",
+                    "-startup-grace=0", f"-total-shards={shards}", f"-shard={ordinal}",
+                    port=port, log_path=workdir / f"server-{shards}-{ordinal}.log", wait=False,
+                ))  # fmt: skip
             config = workdir / f"prometheus-{shards}.yml"
             write_config(config, [f"127.0.0.1:{port}" for port in ports])
             prom_port = free_port()
@@ -153,15 +154,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             urls = [f"http://127.0.0.1:{port}" for port in ports]
             topologies.append(Topology(shards, urls, f"http://127.0.0.1:{prom_port}"))
         built = Stack(topologies)
-        for url in [*built.servers, *(t.prometheus for t in topologies)]:
-            path = "/-/ready" if url in {t.prometheus for t in topologies} else "/healthz"
-            wait_until(lambda u=url, p=path: http_status(u + p) == 200, 60, f"{url}{path}",  # type: ignore[misc]
+        for server in servers:
+            server.wait_ready(60)
+        for topology in topologies:
+            url = topology.prometheus + "/-/ready"
+            wait_until(lambda u=url: http_status(u) == 200, 60, url,  # type: ignore[misc]
                        interval_seconds=0.2, ignoring=(OSError,))  # fmt: skip
         yield built
     except TimeoutError as error:
         logs = "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for log in workdir.glob("*.log"))
         pytest.fail(f"{error}\n{logs}")
     finally:
+        for server in servers:
+            server.stop()
         for process in processes:
             stop_process(process)
         etcd.kill()

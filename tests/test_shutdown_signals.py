@@ -29,9 +29,7 @@ def test_a_burst_of_stop_signals_exits_0(run: int) -> None:
     try:
         code = exporter.process.wait(timeout=EXIT_SECONDS)  # a hang fails here, not the whole suite
     finally:
-        if exporter.process.poll() is None:  # hung: no process may outlive its test
-            exporter.process.kill()
-    _, stderr = exporter.process.communicate()
+        _, stderr = exporter.kill()  # hung: no process may outlive its test
     assert code == 0, stderr[-2000:]
     assert stderr.count(f"received {signum.name}: stopping") == 1
     assert " stopped\n" in stderr, stderr[-2000:]
@@ -45,5 +43,4 @@ def test_a_signal_while_the_server_is_busy_serving_also_stops_it() -> None:
     try:
         assert exporter.process.wait(timeout=EXIT_SECONDS) == 0
     finally:
-        if exporter.process.poll() is None:
-            exporter.process.kill()
+        exporter.kill()

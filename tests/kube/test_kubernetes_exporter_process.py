@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.exporter import EXPORTER_PY, isolated_environment
+from tests.support.exporter import ExporterProcess
 from tests.support.kube_apiserver import FakeKubeApiServer
 from tests.support.kube_cluster import FakeCluster
-from tests.support.paths import REPO, load_fixture
+from tests.support.paths import load_fixture
 from tests.support.polling import wait_until
-from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.process]
 
@@ -27,34 +24,20 @@ CHECK_INTERVAL_SECONDS = 1.0
 @contextlib.contextmanager
 def running_exporter(kubeconfig: Path) -> Iterator[str]:
     """`python exporter.py -kubeconfig=...` on a free port; yields its URL, stops it with SIGTERM."""
-    port = free_port()
-    command = [*EXPORTER_PY, f"-endpoint=127.0.0.1:{port}", f"-kubeconfig={kubeconfig}",
-               f"-check-interval={CHECK_INTERVAL_SECONDS}", "-startup-grace=0"]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=REPO, env=isolated_environment(), stderr=subprocess.PIPE, text=True
+    exporter = ExporterProcess(
+        f"-kubeconfig={kubeconfig}", f"-check-interval={CHECK_INTERVAL_SECONDS}", "-startup-grace=0"
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(url + "/healthz", process), timeout_seconds=15, what="the exporter")
-        yield url
+        yield exporter.url
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=10)
-        assert "pod source: kubernetes via -kubeconfig" in stderr
+        _, log = exporter.stop()
+        assert "pod source: kubernetes via -kubeconfig" in log
 
 
 @pytest.fixture
 def exporter_url(kubeconfig: Path) -> Iterator[str]:
     with running_exporter(kubeconfig) as url:
         yield url
-
-
-def _answers(url: str, process: subprocess.Popen[str]) -> bool:
-    assert process.poll() is None, f"exporter exited: {process.stderr.read() if process.stderr else ''}"
-    try:
-        return requests.get(url, timeout=1).ok
-    except requests.ConnectionError:
-        return False
 
 
 def connectivity(url: str) -> tuple[int, dict[str, object]]:

@@ -4,8 +4,6 @@ valid reports get 200, connectivity_check answers the original's 500 until a lis
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.exporter import EXPORTER_PY, isolated_environment
+from tests.support.exporter import ExporterProcess
 from tests.support.kube_access import TOKEN, write_kubeconfig
 from tests.support.kube_apiserver import FakeKubeApiServer
 from tests.support.kube_cluster import FakeCluster
-from tests.support.paths import REPO, load_fixture
+from tests.support.paths import load_fixture
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
 
@@ -36,23 +34,17 @@ def api_port() -> int:
 @pytest.fixture
 def exporter_url(tmp_path: Path, api_port: int) -> Iterator[str]:
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{api_port}", TOKEN)
-    port = free_port()
-    command = [*EXPORTER_PY, f"-endpoint=127.0.0.1:{port}", f"-kubeconfig={kubeconfig}",
-               "-check-interval=1", "-startup-grace=0", "-max-unlisted-agents=2"]  # fmt: skip
-    log = (tmp_path / "exporter.log").open("w")
-    process = subprocess.Popen(command, cwd=REPO, env=isolated_environment(), stderr=log, text=True)
-    url = f"http://127.0.0.1:{port}"
+    exporter = ExporterProcess(
+        f"-kubeconfig={kubeconfig}",
+        "-check-interval=1",
+        "-startup-grace=0",
+        "-max-unlisted-agents=2",
+        log_path=tmp_path / "exporter.log",
+    )
     try:
-        wait_until(lambda: process.poll() is None and answers(url), 15, "the exporter", ignoring=(OSError,))
-        yield url
+        yield exporter.url
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
-        log.close()
-
-
-def answers(url: str) -> bool:
-    return requests.get(url + "/healthz", timeout=1).ok
+        exporter.stop()
 
 
 def post(url: str, name: str) -> int:

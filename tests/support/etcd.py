@@ -1,7 +1,8 @@
-"""Real etcd processes for tests: free loopback ports, temp data dirs, never a system service.
+"""The one launcher of real etcd processes, for tests, e2e and bench: free loopback ports, temp
+data dirs, never a system service.
 
-EtcdProcess starts, stops (SIGTERM), kills (SIGKILL) and restarts one member; make_cluster
-starts several members as one cluster (certificates for TLS come from tests/support/tls.py).
+EtcdProcess starts, stops (SIGTERM), kills (SIGKILL) and restarts one member, pinned to a CPU if
+asked; make_cluster starts several members as one cluster (TLS files from tests/support/tls.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
+from tests.support.processes import kill_process, pinned, start_logged, stop_process
 from tests.support.tls import TlsFiles
 
 # $NETCHECKER_ETCD_BIN / $NETCHECKER_ETCDCTL_BIN pick another etcd (make e2e runs the suite on 3.6).
@@ -37,9 +39,12 @@ class EtcdProcess:
         peer_port: int | None = None,
         tls: TlsFiles | None = None,
         extra_args: Sequence[str] = (),
+        cpu: int | None = None,
+        log_path: Path | None = None,
     ) -> None:
-        self.name, self.data_dir, self.tls = name, data_dir, tls
+        self.name, self.data_dir, self.tls, self.cpu = name, data_dir, tls, cpu
         self.extra_args = tuple(extra_args)
+        self.log_path = log_path or data_dir / f"{name}.log"
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
         self.initial_cluster = f"{name}={self.peer_url}"
@@ -80,25 +85,33 @@ class EtcdProcess:
 
     def start(self, *, wait: bool = True) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.data_dir / f"{self.name}.log").open("ab")
         env = {**os.environ, "ETCD_UNSUPPORTED_ARCH": ""}
-        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
-        log.close()
+        self._process = start_logged(pinned(self.cpu, self.command()), self.log_path, env=env)
         if wait:
             self.wait_healthy()
 
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self._process is not None, f"etcd {self.name} is not running"
+        return self._process
+
     def wait_healthy(self, timeout_seconds: float = 20) -> None:
-        wait_until(
-            self.healthy,
-            timeout_seconds,
-            f"etcd {self.name} at {self.url} to be healthy",
-            interval_seconds=0.1,
-        )
+        """Until /health says so; killed (and the cause raised) if it never does."""
+        try:
+            wait_until(
+                self.healthy,
+                timeout_seconds,
+                f"etcd {self.name} at {self.url} to be healthy",
+                interval_seconds=0.1,
+            )
+        except BaseException:
+            self.kill()
+            raise
 
     def healthy(self) -> bool:
         assert self._process is not None
         if self._process.poll() is not None:
-            log = (self.data_dir / f"{self.name}.log").read_text(errors="replace")[-2000:]
+            log = self.log_path.read_text(errors="replace")[-2000:]
             raise AssertionError(f"etcd {self.name} exited with {self._process.returncode}:\n{log}")
         try:
             with urllib.request.urlopen(f"{self.url}/health", timeout=1, context=self._ssl()) as reply:
@@ -114,10 +127,15 @@ class EtcdProcess:
         return context
 
     def stop(self) -> None:
-        self._end(signal.SIGTERM)
+        """SIGTERM, SIGKILL if it has not gone after 20 s."""
+        if self._process is not None:
+            stop_process(self._process, grace_seconds=20)
+        self._process = None
 
     def kill(self) -> None:
-        self._end(signal.SIGKILL)
+        if self._process is not None:
+            kill_process(self._process)
+        self._process = None
 
     def pause(self) -> None:
         """SIGSTOP: etcd hangs with its sockets open, as a stalled disk or a frozen VM does."""
@@ -135,13 +153,6 @@ class EtcdProcess:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
-
-    def _end(self, sig: signal.Signals) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGCONT)  # a paused etcd would not act on SIGTERM
-            self._process.send_signal(sig)
-            self._process.wait(timeout=20)
-        self._process = None
 
     def etcdctl(self, *args: str) -> str:
         command = [ETCDCTL, f"--endpoints={self.url}", "--command-timeout=5s", *args]
