@@ -105,6 +105,14 @@ class Small:
     def pod_agent(self, index: int) -> str:
         return f"netchecker-agent-{self.prefix}-{index}"
 
+    def start_healthy(self, agents: AgentFactory, exporter: ExporterProcess) -> tuple[str, str]:
+        """Every agent started against `exporter`, node 0 waited for until healthy: node 0 and its
+        pod-network agent, the one each scenario silences."""
+        self.start_agents(agents, exporter)
+        node = self.nodes[0]
+        wait_until(lambda: verdict(exporter, node) == "healthy", 60, "node 0 healthy")
+        return node, self.pod_agent(0)
+
 
 def exporter_flags(cluster: Cluster, tmp_path: Path, *extra: str) -> list[str]:
     kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
@@ -238,9 +246,7 @@ def test_a_silent_pod_network_agent_makes_an_event_and_a_condition_that_recovery
 ) -> None:  # fmt: skip
     fleet = Small(unique_prefix("ev"), pods, nodes)
     process = exporter(*exporter_flags(cluster, tmp_path, "-node-conditions"))
-    fleet.start_agents(agents, process)
-    node, pod = fleet.nodes[0], fleet.pod_agent(0)
-    wait_until(lambda: verdict(process, node) == "healthy", 60, "node 0 healthy")
+    node, pod = fleet.start_healthy(agents, process)
     wait_until(lambda: process.metric("netchecker_leader") == 1, 30, "the only replica to lead")
     fleet.agents[pod].kill()
 
@@ -280,9 +286,7 @@ def test_a_flapping_agent_makes_one_event_series_with_a_count_not_a_flood(
     # The flapping rule (diagnosis_flapping.py) would make the node `flapping` at its 4th change (the
     # next test); raised past this test's 8 changes, the verdict keeps going down and up.
     process = exporter(*exporter_flags(cluster, tmp_path, "-flap-transitions=16"))
-    fleet.start_agents(agents, process)
-    node, pod = fleet.nodes[0], fleet.pod_agent(0)
-    wait_until(lambda: verdict(process, node) == "healthy", 60, "node 0 healthy")
+    node, pod = fleet.start_healthy(agents, process)
     flaps = 4
     for _ in range(flaps):
         fleet.agents[pod].kill()
@@ -307,9 +311,7 @@ def test_a_node_past_the_flapping_rule_gets_one_flapping_event_and_no_condition(
     """docs/events.md: `flapping` is a Warning Event `Flapping`, and sets no condition of its own."""
     fleet = Small(unique_prefix("flapv"), pods, nodes)
     process = exporter(*exporter_flags(cluster, tmp_path, "-node-conditions"))
-    fleet.start_agents(agents, process)
-    node, pod = fleet.nodes[0], fleet.pod_agent(0)
-    wait_until(lambda: verdict(process, node) == "healthy", 60, "node 0 healthy")
+    node, pod = fleet.start_healthy(agents, process)
     problem = "NetcheckerPodNetworkProblem"
     for _ in range(2):  # four changes: -flap-transitions' default
         fleet.agents[pod].kill()
@@ -339,8 +341,7 @@ def test_without_the_events_grant_it_logs_one_hint_and_keeps_working(
     try:
         fleet = Small(unique_prefix("nogrant"), pods, nodes)
         process = exporter(*exporter_flags(cluster, tmp_path))
-        fleet.start_agents(agents, process)
-        wait_until(lambda: verdict(process, fleet.nodes[0]) == "healthy", 60, "node 0 healthy")
+        fleet.start_healthy(agents, process)
         for index in (0, 1):  # two faults, two refused writes, one hint
             fleet.agents[fleet.pod_agent(index)].kill()
         wait_until(lambda: (process.metric('netchecker_kubernetes_events_total{result="failed"}') or 0) >= 2,

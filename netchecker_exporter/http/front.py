@@ -19,7 +19,7 @@ from granian.http import HTTP1Settings
 from granian.server.embed import Server
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.flags import INGEST_THREADS
+from netchecker_exporter.flags import INGEST_THREADS, default
 from netchecker_exporter.http.front_admission import FrontAdmission, FrontBudgets, FrontMetrics
 from netchecker_exporter.http.health import HealthEndpoints
 from netchecker_exporter.http.loop_handoff import HandoffPool
@@ -53,7 +53,7 @@ class FrontSettings:
     """Listen queue: connections the kernel accepts before granian does."""
     budgets: FrontBudgets = field(default_factory=FrontBudgets)
     """Connections (total, per client), bytes in flight, heavy reads: front_admission; README."""
-    max_head_bytes: int = 16 * 1024
+    max_head_bytes: int = default("max-head-bytes")
     """A request head larger than this is refused by hyper (431): its read buffer per connection, so
     held heads total at most this times granian's connection cap (hyper's default was 400 KB)."""
     drain_seconds: float = 3.0

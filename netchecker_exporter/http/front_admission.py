@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from netchecker_exporter.flags import default
 from netchecker_exporter.http.byte_budget import CountBudget
 from netchecker_exporter.http.connection_ledger import Admission, ConnectionLedger, LedgerLimits
 
@@ -33,10 +34,10 @@ three quarters to the agents (16 MiB of the default 64: 4,500 reports at once fr
 
 @dataclass(frozen=True, slots=True)
 class FrontBudgets:
-    max_connections: int = 8192
-    max_connections_per_client: int = 1024
-    max_inflight_bytes: int = 64 * 1024 * 1024
-    max_heavy_reads: int = 4
+    max_connections: int = default("max-connections")
+    max_connections_per_client: int = default("max-connections-per-client")
+    max_inflight_bytes: int = default("max-inflight-bytes")
+    max_heavy_reads: int = default("max-heavy-reads")
     idle_seconds: float = 5.0
     """granian's header-read timeout, which also ends idle keep-alive connections."""
 
