@@ -1,8 +1,8 @@
 """The checks every value of an agent's report passes before it can become a label, a sample or a key.
 
 Pure: no I/O. A client chooses these values, so each is bounded here, at ingest: a number in the
-range its meaning allows, a string that is valid Unicode and of bounded length (README, "What is
-refused and why"). Whatever passes can be rendered in both exposition formats and as JSON.
+range its meaning allows, a string that is valid Unicode and of bounded length (docs/limits.md).
+Whatever passes can be rendered in both exposition formats and as JSON.
 """
 
 from __future__ import annotations

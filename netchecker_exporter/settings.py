@@ -58,7 +58,7 @@ class MetricsSettings:
 
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
-    """Bounds on what clients may make the server keep (README: What is refused and why)."""
+    """Bounds on what clients may make the server keep (docs/limits.md)."""
 
     max_probes_per_report: int = default("max-probes-per-report")
     max_agents: int = default("max-agents")
@@ -72,7 +72,7 @@ class LimitSettings:
 
 @dataclass(frozen=True, slots=True)
 class FrontLimitSettings:
-    """What all clients together may make the HTTP front hold (README: What is refused and why)."""
+    """What all clients together may make the HTTP front hold (docs/limits.md)."""
 
     max_connections: int = default("max-connections")
     max_connections_per_client: int = default("max-connections-per-client")

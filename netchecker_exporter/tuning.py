@@ -33,7 +33,7 @@ def tune_malloc() -> bool:
     And at most MALLOC_ARENA_MAX arenas: glibc gives each contending thread an arena of its own, up
     to 8 per core, and the 48 ingest threads used all 16 on two cores. After a flood of one-shot
     names expired, tracemalloc saw Python's live memory within 1.2 MiB of its pre-flood size while
-    the 16 arenas kept their fragmented heaps (README: What is refused and why). Python allocates
+    the 16 arenas kept their fragmented heaps (docs/performance.md#the-allocator). Python allocates
     under the GIL, so more arenas bought no parallelism. Call before the server's threads start.
     Returns False where there is no glibc mallopt (musl, macOS): nothing to tune there."""
     name = ctypes.util.find_library("c")
@@ -77,12 +77,12 @@ def use_malloc_allocator() -> None:
 
     CPython's small-object allocator gives an arena back only when every object in it is gone; with
     agents reporting all along, their short-lived objects land in every arena, so after a flood of
-    one-shot names expired RSS stayed at twice its pre-flood level (README). glibc's malloc, with
+    one-shot names expired RSS stays at twice its pre-flood level. glibc's malloc, with
     malloc_trim() after such a drop, did better, but it serves a small request from any free chunk
     of the right size, wherever it is: the steady fleet's new records land all over the pages the
     flood freed and pin them. jemalloc fills the oldest, lowest-addressed slabs first, so what stays
-    alive packs into few pages and the rest drains (README: after/before of bench.flood 1.06-1.11x
-    vs 1.21-1.45x on glibc, same session). Call before importing anything big.
+    alive packs into few pages and the rest drains (docs/performance.md#the-allocator: after/before
+    of bench.flood 1.06x vs 1.32x on glibc). Call before importing anything big.
     """
     if ALLOCATOR_ENV in os.environ or _libc() is None:
         return

@@ -2,7 +2,7 @@
 
 One process, so the memory store and the reconcile loop live next to the handlers. granian parses
 HTTP and holds every connection; wsgi_bridge runs the bottle app on our threads. The bounds that
-keep slow clients from starving fast ones are in FrontSettings (README, "HTTP front").
+keep slow clients from starving fast ones are in FrontSettings (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ class FrontSettings:
     backlog: int = 4096
     """Listen queue: connections the kernel accepts before granian does."""
     budgets: FrontBudgets = field(default_factory=FrontBudgets)
-    """Connections (total, per client), bytes in flight, heavy reads: front_admission; README."""
+    """Connections (total, per client), bytes in flight, heavy reads: front_admission; docs/limits.md."""
     max_head_bytes: int = default("max-head-bytes")
     """A request head larger than this is refused by hyper (431): its read buffer per connection, so
-    held heads total at most this times granian's connection cap (hyper's default was 400 KB)."""
+    held heads total at most this times granian's connection cap (hyper's own default is 400 KB)."""
     drain_seconds: float = 3.0
     """On stop: time for requests in flight to finish before the process goes on to exit."""
     open_files: int = 65536
@@ -151,7 +151,8 @@ OWN_FILES = 256
 
 def granian_connection_cap(budgets: FrontBudgets) -> int:
     """granian holds one permit per open connection (its `backpressure`) and accepts no more beyond
-    them: our own cap, plus a reserve that only probes use once the ledger refuses (README)."""
+    them: our own cap, plus a reserve that only probes use once the ledger refuses
+    (docs/limits.md#probes-first)."""
     return budgets.max_connections + HEALTH_RESERVE_CONNECTIONS
 
 

@@ -1,6 +1,6 @@
 """What the front lets a request hold, across all clients, and the fast refusal beyond each budget.
 
-Budgets (README, What is refused and why): connections in total and per source address, bytes of
+Budgets (docs/limits.md): connections in total and per source address, bytes of
 request bodies in flight (reserved by the declared length before a byte is read) and of responses
 being handed to granian, and heavy reads (the multi-megabyte renders) at once. A refusal is a 503
 with a JSON message naming the flag, and the connection is closed where keeping it would keep the

@@ -1,8 +1,8 @@
 """Which refusals are worth a log line: the first few per client and reason in each interval, then
 one summary line per interval with the counts of those left out (the most refused named).
 
-Pure (the clock is passed in). One line per refusal let a client write our log at the rate it can
-POST (334 KB for 2,000 bad reports at -v=5, issue 23); the refusal counters stay exact either way.
+Pure (the clock is passed in). One line per refusal would let a client write our log at the rate
+it can POST (docs/budgets.md#refusals-are-logged-at-a-bounded-rate); the counters stay exact.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 
 
 class ChunkFile(io.RawIOBase):
-    """A read-only, seekable file over byte chunks: waitress sends it without copying it."""
+    """A read-only, seekable file over byte chunks: the front streams it block by block, never joined."""
 
     def __init__(self, chunks: Sequence[bytes]) -> None:
         self._chunks = [memoryview(chunk) for chunk in chunks if chunk]

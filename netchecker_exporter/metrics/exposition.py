@@ -110,7 +110,8 @@ class RenderedSnapshot:
     """A Snapshot's agents as cached lines, joined per family on the first scrape that reads them.
 
     The joined chunks are kept with the Snapshot and every reader of it is sent the same bytes:
-    joined per scrape, 50 slow readers held 50 copies of the 56 MB body (3 GB, issue 23).
+    a copy joined per scrape would have 50 slow readers hold 50 copies of a 56 MB body, 3 GB
+    (docs/budgets.md#views-rendered-once-shared-by-every-reader).
     """
 
     __slots__ = ("_joined", "_joined_lock", "_legacy", "agents", "legacy_metrics", "shard", "snapshot",

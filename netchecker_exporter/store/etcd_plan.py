@@ -64,8 +64,8 @@ def plan_pod_write(podname: str, items: list[tuple[int, Put]], base: Base) -> Po
 
 
 def encode_stored(record: AgentRecord) -> bytes:
-    """Compact UTF-8 JSON: ASCII escapes made an emoji 12 bytes instead of 4, and a 1 MB report
-    2.85 MB in etcd (issue 23). json.loads reads both, so records written escaped still load."""
+    """Compact UTF-8 JSON: ASCII escapes make an emoji 12 bytes instead of 4 (docs/budgets.md).
+    json.loads reads both, so records written escaped still load."""
     return json.dumps(record_to_stored_json(record), ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -3,7 +3,7 @@
 Pure. Two bounds meet in one record: what it keeps of each string-list field (stored_fields.py) and
 what one agent may store in etcd (record_size.py). If the first let a real agent's record outgrow
 the second, that agent would get 413 on every report and go Outdated: the defect a byte bound on
-the fields exists to prevent (issue 22). So on etcd the field bound is derived from the record
+the fields exists to prevent. So on etcd the field bound is derived from the record
 bound, leaving room for the rest of a real agent's record, and -max-stored-field-bytes stays the
 operator's upper bound; a record over the record bound then takes hostile probes, and 413 stays
 for those (docs/big-nodes.md).

@@ -2,7 +2,7 @@
 
 etcd raises NOSPACE when its database reaches --quota-backend-bytes, and then refuses every
 write until someone disarms the alarm, even after the records that filled it have expired
-(issue 23: only a manual compact, defrag and disarm brought ingest back). Once the alarm is
+(docs/budgets.md#nospace-the-store-recovers-by-itself). Once the alarm is
 seen, the keeper compacts all history and defragments (which gives the freed pages back to the
 file), at most once per RETRY_SECONDS since defragmenting blocks the member while it runs, and
 only once compaction has left the data well under the quota; it disarms once the file is too.

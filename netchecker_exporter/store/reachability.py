@@ -28,9 +28,7 @@ class Reachability:
         self._ever_reachable = False
         self._lock = threading.Lock()
 
-    # Positional booleans kept for now: store/etcd.py calls these and is being edited by the etcd-health
-    # work in parallel; make them keyword-only once both have merged.
-    def mark(self, reachable: bool, detail: str = "") -> None:  # noqa: FBT001
+    def mark(self, reachable: bool, detail: str = "") -> None:  # noqa: FBT001 (the state, then why)
         with self._lock:
             changed = reachable != self._reachable
             again = self._ever_reachable
@@ -48,7 +46,7 @@ class Reachability:
                 detail,
             )
 
-    def watching(self, watching: bool, detail: str = "") -> None:  # noqa: FBT001
+    def watching(self, watching: bool, detail: str = "") -> None:  # noqa: FBT001 (see mark)
         with self._lock:
             changed = watching != self._watching
             self._watching = watching

@@ -1,8 +1,8 @@
 """How large one agent's stored value in etcd may be, and the refusal of one that is larger.
 
 Two limits of etcd's own bound it. A request over --max-request-bytes (1.5 MiB by default) is
-refused by etcd, and was retried until the deadline and then tripped the breaker for every agent
-(issue 23); and every record lives in etcd's quota (--quota-backend-bytes, 2 GiB by default)
+refused by etcd, and retried it would hold the writer to its deadline and trip the breaker for
+every agent; and every record lives in etcd's quota (--quota-backend-bytes, 2 GiB by default)
 together with its history until compaction. So a value may take at most half the default quota
 divided among -max-agents, and never more than fits in a request with room for the key and the
 Txn's framing. docs/etcd.md has the arithmetic.
