@@ -171,14 +171,18 @@ class EtcdProcess:
 
 
 def make_cluster(data_dir: Path, size: int) -> list[EtcdProcess]:
-    """`size` members forming one cluster, started together (not yet waited for)."""
+    """`size` members forming one cluster, started together, then each waited for until healthy."""
     members = [EtcdProcess(data_dir, name=f"member{i}") for i in range(size)]
     initial = ",".join(f"{m.name}={m.peer_url}" for m in members)
-    for member in members:
-        member.initial_cluster = initial
-        member.start(wait=False)
-    for member in members:
-        member.wait_healthy()
+    try:
+        for member in members:
+            member.initial_cluster = initial
+            member.start(wait=False)
+        for member in members:
+            member.wait_healthy()
+    except BaseException:
+        stop_all(members)  # the caller never gets the list: nobody else could stop them
+        raise
     return members
 
 
