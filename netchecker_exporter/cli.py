@@ -26,7 +26,6 @@ from netchecker_exporter.diagnosis.history import HistoryLimits
 from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
 from netchecker_exporter.flags import HelpRequestedError, format_help
 from netchecker_exporter.http.front import FrontSettings, GranianFront
-from netchecker_exporter.http.front_admission import FrontBudgets
 from netchecker_exporter.metrics.export_estimate import ExportEstimate
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.pods.cluster_access import find_cluster_access
@@ -226,9 +225,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             port=settings.listen_port,
             max_body_bytes=settings.max_report_bytes,
             drain_seconds=SHUTDOWN_DRAIN_SECONDS,
-            budgets=FrontBudgets(front.max_connections, front.max_connections_per_client,
-                                 front.max_inflight_bytes, front.max_heavy_reads),
-            max_head_bytes=front.max_head_bytes,
+            budgets=front,
             read_threads=front.max_heavy_reads + LIGHT_READ_THREADS,
         ),
         health=house.health,

@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.http.byte_budget import CountBudget
 from netchecker_exporter.http.connection_ledger import Admission, ConnectionLedger, LedgerLimits
-from netchecker_exporter.http.front_admission import FrontAdmission, FrontBudgets, FrontMetrics, Refusal
+from netchecker_exporter.http.front_admission import FrontAdmission, FrontMetrics, Refusal
 from netchecker_exporter.http.health import HealthEndpoints, readiness
+from netchecker_exporter.settings import FrontLimitSettings
 from netchecker_exporter.store.base import StoreHealth
 from tests.support.clock import FakeClock
 
@@ -51,7 +52,7 @@ def test_the_ledger_forgets_connections_silent_for_the_idle_timeout_oldest_first
 
 def make_admission(**budgets: int) -> tuple[FrontAdmission, FakeClock, CollectorRegistry]:
     clock, registry = FakeClock(0.0), CollectorRegistry()
-    admission = FrontAdmission(FrontBudgets(**budgets), FrontMetrics(registry), clock)
+    admission = FrontAdmission(FrontLimitSettings(**budgets), FrontMetrics(registry), clock)
     return admission, clock, registry
 
 

@@ -7,7 +7,6 @@ import pytest
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.flags import format_help
 from netchecker_exporter.http.front import HEALTH_RESERVE_CONNECTIONS, granian_connection_cap
-from netchecker_exporter.http.front_admission import FrontBudgets
 from netchecker_exporter.settings import FrontLimitSettings, load_settings
 
 
@@ -67,4 +66,4 @@ def test_help_lists_the_front_group() -> None:
 
 
 def test_granian_accepts_the_cap_plus_a_reserve_for_probes() -> None:
-    assert granian_connection_cap(FrontBudgets(max_connections=100)) == 100 + HEALTH_RESERVE_CONNECTIONS
+    assert granian_connection_cap(FrontLimitSettings(max_connections=100)) == 100 + HEALTH_RESERVE_CONNECTIONS

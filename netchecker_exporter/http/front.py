@@ -11,7 +11,7 @@ import asyncio
 import logging
 import resource
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from granian.constants import HTTPModes, Interfaces
@@ -19,11 +19,12 @@ from granian.http import HTTP1Settings
 from granian.server.embed import Server
 from prometheus_client import CollectorRegistry
 
-from netchecker_exporter.flags import INGEST_THREADS, default
-from netchecker_exporter.http.front_admission import FrontAdmission, FrontBudgets, FrontMetrics
+from netchecker_exporter.flags import INGEST_THREADS
+from netchecker_exporter.http.front_admission import FrontAdmission, FrontMetrics
 from netchecker_exporter.http.health import HealthEndpoints
 from netchecker_exporter.http.loop_handoff import HandoffPool
 from netchecker_exporter.http.wsgi_bridge import BridgeLimits, WsgiApp, WsgiBridge
+from netchecker_exporter.settings import FrontLimitSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,10 @@ class FrontSettings:
     """From the head to the last body byte; the agents send 3.7 KB at once, so 10 s is generous."""
     backlog: int = 4096
     """Listen queue: connections the kernel accepts before granian does."""
-    budgets: FrontBudgets = field(default_factory=FrontBudgets)
-    """Connections (total, per client), bytes in flight, heavy reads: front_admission; docs/limits.md."""
-    max_head_bytes: int = default("max-head-bytes")
-    """A request head larger than this is refused by hyper (431): its read buffer per connection, so
-    held heads total at most this times granian's connection cap (hyper's own default is 400 KB)."""
+    budgets: FrontLimitSettings = field(default_factory=FrontLimitSettings)
+    """Connections (total, per client), bytes in flight, heavy reads: front_admission; docs/limits.md.
+    A request head over its max_head_bytes is refused by hyper (431): that is its read buffer per
+    connection, so held heads total at most this times granian's connection cap."""
     drain_seconds: float = 3.0
     """On stop: time for requests in flight to finish before the process goes on to exit."""
     open_files: int = 65536
@@ -81,8 +81,9 @@ class GranianFront:
         )
         self._reads = HandoffPool(settings.read_threads, name="http-read")
         limits = BridgeLimits(settings.max_body_bytes, settings.body_read_timeout_seconds)
-        budgets = replace(settings.budgets, idle_seconds=settings.header_read_timeout_seconds)
-        admission = FrontAdmission(budgets, FrontMetrics(registry))
+        admission = FrontAdmission(
+            settings.budgets, FrontMetrics(registry), idle_seconds=settings.header_read_timeout_seconds
+        )
         self._bridge = WsgiBridge(
             app, ingest=self._ingest, reads=self._reads, limits=limits, health=health, admission=admission
         )
@@ -139,7 +140,7 @@ class GranianFront:
             http1_settings=HTTP1Settings(
                 header_read_timeout=int(settings.header_read_timeout_seconds * 1000),
                 keep_alive=True,
-                max_buffer_size=settings.max_head_bytes,
+                max_buffer_size=settings.budgets.max_head_bytes,
             ),
             log_enabled=False,
         )
@@ -149,7 +150,7 @@ OWN_FILES = 256
 """Descriptors besides client connections: etcd and Kubernetes clients, logs, libraries."""
 
 
-def granian_connection_cap(budgets: FrontBudgets) -> int:
+def granian_connection_cap(budgets: FrontLimitSettings) -> int:
     """granian holds one permit per open connection (its `backpressure`) and accepts no more beyond
     them: our own cap, plus a reserve that only probes use once the ledger refuses
     (docs/limits.md#probes-first)."""

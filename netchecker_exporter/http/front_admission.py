@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from netchecker_exporter.flags import default
 from netchecker_exporter.http.byte_budget import CountBudget
 from netchecker_exporter.http.connection_ledger import Admission, ConnectionLedger, LedgerLimits
+from netchecker_exporter.settings import FrontLimitSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +27,11 @@ HEAVY_PATHS = frozenset({"/metrics", "/api/v1/agents", "/api/v1/agents/", "/api/
 """GETs whose answer is megabytes at 10,000 agents (and a render on a read thread)."""
 BUDGETS = ("connections", "connections_per_client", "inflight_bytes", "heavy_reads")
 LOG_INTERVAL_SECONDS = 10.0
+IDLE_SECONDS = 5.0
+"""The front passes granian's header-read timeout, which also ends idle keep-alive connections."""
 CLIENT_BYTE_SHARE = 0.25
 """Of -max-inflight-bytes, what one source address may hold: an attacker's half-sent bodies leave
 three quarters to the agents (16 MiB of the default 64: 4,500 reports at once from one address)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FrontBudgets:
-    max_connections: int = default("max-connections")
-    max_connections_per_client: int = default("max-connections-per-client")
-    max_inflight_bytes: int = default("max-inflight-bytes")
-    max_heavy_reads: int = default("max-heavy-reads")
-    idle_seconds: float = 5.0
-    """granian's header-read timeout, which also ends idle keep-alive connections."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +103,16 @@ class FrontAdmission:
 
     def __init__(
         self,
-        budgets: FrontBudgets,
+        budgets: FrontLimitSettings,
         metrics: FrontMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self.budgets = budgets
         self._clock = clock
         self._ledger = ConnectionLedger(
-            LedgerLimits(budgets.max_connections, budgets.max_connections_per_client, budgets.idle_seconds)
+            LedgerLimits(budgets.max_connections, budgets.max_connections_per_client, idle_seconds)
         )
         self._bytes = CountBudget(budgets.max_inflight_bytes)
         self._bytes_by_host: dict[str, int] = {}
