@@ -117,34 +117,35 @@ def wrk_spread(
 def measured_run(
     replicas: Sequence[Child], etcd: Child, args: argparse.Namespace, templates: Path
 ) -> dict[str, Any]:
-    """One wrk run, with each replica's accepted reports and CPU, and etcd's puts and CPU, over it."""
-    accepted = [counter(r.port, ACCEPTED) for r in replicas]
-    cpu = [r.cpu_seconds() for r in replicas]
-    puts, etcd_cpu, busy = counter(etcd.port, ETCD_PUTS), etcd.cpu_seconds(), machine_busy_seconds()
-    started = time.monotonic()
-    ports = [r.port for r in replicas]
-    load = wrk_spread(ports, args.connections, args.replica_seconds, templates, args.client_cpu)
-    elapsed = time.monotonic() - started
+    """One wrk run, with each replica's accepted reports and CPU, and etcd's puts and CPU, over it.
+
+    The CPU is read right before and after wrk, the counters outside that window: a replica's
+    /metrics at 10,000 agents is tens of MiB, and its render must not count as ingest."""
+    accepted, puts = [counter(r.port, ACCEPTED) for r in replicas], counter(etcd.port, ETCD_PUTS)
+    before, started = cpu_now(replicas, etcd), time.monotonic()
+    load = wrk_spread(
+        [r.port for r in replicas], args.connections, args.replica_seconds, templates, args.client_cpu
+    )
+    after, elapsed = cpu_now(replicas, etcd), time.monotonic() - started
+    *used, etcd_used, busy = (end - start for start, end in zip(before, after, strict=True))
     reports = [counter(r.port, ACCEPTED) - a for r, a in zip(replicas, accepted, strict=True)]
-    used = [r.cpu_seconds() - c for r, c in zip(replicas, cpu, strict=True)]
     return {
         "replicas": len(replicas),
         "seconds": elapsed,
         "wrk": load,
         "reports_per_second": sum(reports) / elapsed,
         "cpu_us_per_report": per_report_us(sum(used), sum(reports)),
-        "per_replica": [
-            {
-                "reports_per_second": n / elapsed,
-                "cpu_cores": c / elapsed,
-                "cpu_us_per_report": per_report_us(c, n),
-            }
-            for n, c in zip(reports, used, strict=True)
-        ],
+        "per_replica": [replica_figures(n, c, elapsed) for n, c in zip(reports, used, strict=True)],
         "etcd_puts_per_second": (counter(etcd.port, ETCD_PUTS) - puts) / elapsed,
-        "etcd_cpu_cores": (etcd.cpu_seconds() - etcd_cpu) / elapsed,
-        "machine_busy_cores": (machine_busy_seconds() - busy) / elapsed,
+        "etcd_cpu_cores": etcd_used / elapsed,
+        "machine_busy_cores": busy / elapsed,
+        "load_average": os.getloadavg()[0],
     }
+
+
+def cpu_now(replicas: Sequence[Child], etcd: Child) -> list[float]:
+    """CPU seconds so far of each replica, then of etcd, then of the whole machine."""
+    return [*(r.cpu_seconds() for r in replicas), etcd.cpu_seconds(), machine_busy_seconds()]
 
 
 def machine_busy_seconds() -> float:
