@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bench import replica_ingest
-from bench.run import write_templates
+from bench.run import parse_args, write_templates
 
 
 def run(count: int, reports_per_second: float, cpu_us: float = 900.0) -> dict[str, Any]:
@@ -132,3 +132,8 @@ def test_the_wrk_script_gives_each_replica_its_own_agents(
     assert not first & second, "an agent always reaches the same replica"
     served = sum(s.pods.total() for s in two_servers)  # wrk leaves out the answers in flight at its end
     assert result["requests"] <= served <= result["requests"] + 4
+
+
+def test_make_bench_runs_the_replica_counts_unless_told_none() -> None:
+    assert parse_args([]).replicas == [1, 2, 3]
+    assert parse_args(["--replicas", ""]).replicas == []
