@@ -1,5 +1,5 @@
-"""A three-member etcd 3.6 cluster under a steady fleet: the leader killed, hung, the whole cluster
-restarted. Nothing acknowledged is lost, ingest resumes by itself, health stays fast (docs/etcd.md,
+"""A three-member etcd 3.6 cluster under a steady fleet: the leader killed, hung, a member cut off
+from its peers, the whole cluster restarted. Nothing acknowledged is lost, ingest resumes by itself, health stays fast (docs/etcd.md,
 "An etcd cluster")."""
 
 from __future__ import annotations
