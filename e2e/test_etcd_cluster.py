@@ -1,6 +1,6 @@
 """A three-member etcd 3.6 cluster under a steady fleet: the leader killed, hung, a member cut off
-from its peers, the whole cluster restarted. Nothing acknowledged is lost, ingest resumes by itself, health stays fast (docs/etcd.md,
-"An etcd cluster")."""
+from its peers, the whole cluster restarted. Nothing acknowledged is lost, ingest resumes by
+itself, health stays fast (docs/etcd.md, "An etcd cluster")."""
 
 from __future__ import annotations
 
