@@ -66,9 +66,9 @@ def owns_socket(pid: int, inode: int) -> bool:
 
 @dataclass(eq=False)
 class Link:
-    """One proxied connection: who dialed (None when the kernel could not say), and to whom."""
+    """One proxied connection: the member that dialed, and the member it reaches."""
 
-    source: str | None
+    source: str
     target: str
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     dropping: bool = False
