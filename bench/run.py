@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import kube_sync, processes, shard_scrape, sizing
+from bench import kube_sync, processes, replica_ingest, shard_scrape, sizing
 from bench.payload import load_fixtures, report_template
 from bench.processes import NOOP_FRONTS, Child, http_get, pinned
 from bench.stats import count_samples, parse_wrk_output, sample_value, summarize
@@ -245,6 +245,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         results["sizing"] = recorded("sizing", lambda: sizing.sizing_scenario(args, out))
     if args.shard_agents:  # one replica's /metrics at 1 and 2 shards (docs/scaling.md)
         results["shards"] = recorded("shards", lambda: shard_scrape.measure(args.shard_agents, (1, 2), 3))
+    if args.replicas:  # 1, 2 and 3 replicas' ingest on one etcd (docs/scaling.md)
+        results["replicas"] = recorded("replicas", lambda: replica_ingest.scenario(args, out))
     results["finished"] = time.strftime("%Y%m%dT%H%M%S")
     results["load_average_at_end"] = os.getloadavg()
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -294,8 +296,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
     sizing.add_arguments(parser)
+    replica_ingest.add_arguments(parser)
     args = parser.parse_args(argv)
     sizing.parse_sizes(args)
+    replica_ingest.parse_replicas(args)
     args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     args.fronts = [f.strip() for f in args.fronts.split(",") if f.strip()]
     args.bottle_fronts = [f.strip() for f in args.bottle_fronts.split(",") if f.strip()]
@@ -312,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown_table(results))
     if "sizing" in results and "error" not in results["sizing"]:
         print(sizing.sizing_table(results["sizing"]))
+    if "replicas" in results and "error" not in results["replicas"]:
+        print(replica_ingest.table(results["replicas"]))
     return 0
 
 

@@ -1,17 +1,20 @@
-"""A three-member etcd 3.6 cluster under a steady fleet: the leader killed, hung, the whole cluster
-restarted. Nothing acknowledged is lost, ingest resumes by itself, health stays fast (docs/etcd.md,
-"An etcd cluster")."""
+"""A three-member etcd 3.6 cluster under a steady fleet: the leader killed, hung, a member cut off
+from its peers, the whole cluster restarted. Nothing acknowledged is lost, ingest resumes by
+itself, health stays fast (docs/etcd.md, "An etcd cluster")."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from e2e.etcd_fleet import Fleet, HealthProbe, Outcomes
+from e2e.peer_proxy import PeerProxies
+from e2e.post_probe import PostProbe
+from e2e.proxied_etcd import ProxiedMember, make_proxied_cluster
 from tests.support.etcd import EtcdProcess, make_cluster, stop_all
 from tests.support.exporter import ExporterProcess, metric_value
 from tests.support.polling import wait_until
@@ -25,6 +28,8 @@ WITHOUT_A_LEADER_SECONDS = ELECTION_TIMEOUT_SECONDS + 1.0
 MACHINE_SLACK_SECONDS = 0.5
 """The test machine is shared; the figures measured on it are in docs/etcd.md."""
 HEALTH_SECONDS = 1.0
+PING_TIMEOUT_SECONDS = 5.0
+"""The server's default -ping-timeout: a write that waits on etcd answers 503 within it + 0.5 s."""
 
 
 @pytest.fixture
@@ -36,7 +41,7 @@ def cluster(tmp_path: Path) -> Iterator[list[EtcdProcess]]:
         stop_all(members)
 
 
-def leader_of(members: list[EtcdProcess]) -> EtcdProcess:
+def leader_of(members: Sequence[EtcdProcess]) -> EtcdProcess:
     return wait_until(
         lambda: next((m for m in members if m.running and m.is_leader()), None), 20, "an etcd leader"
     )
@@ -53,7 +58,7 @@ def exporters() -> Iterator[list[ExporterProcess]]:
 
 
 def exporter_on(
-    members: list[EtcdProcess], first: EtcdProcess, started: list[ExporterProcess]
+    members: Sequence[EtcdProcess], first: EtcdProcess, started: list[ExporterProcess]
 ) -> ExporterProcess:
     """The server given every member, `first` first (the leader: the worst case)."""
     urls = [first.url] + [m.url for m in members if m is not first]
@@ -149,6 +154,7 @@ def test_a_full_cluster_restart_is_survived_without_restarting_the_server(
 ) -> None:
     exporter = exporter_on(cluster, leader_of(cluster), exporters)
     fleet, health = Fleet(exporter.url, AGENTS).start(), HealthProbe(exporter.url).start()
+    probe = PostProbe(exporter.url).start()
     try:
         steady(fleet, 500)
         for member in cluster:
@@ -165,10 +171,65 @@ def test_a_full_cluster_restart_is_survived_without_restarting_the_server(
     finally:
         fleet.stop()
         slowest = health.stop()
+        probe.stop()
     assert not fleet.outcomes.other, fleet.outcomes.other
     assert max(slowest.values()) < HEALTH_SECONDS, slowest
+    refusals = probe.refusal_seconds()  # the breaker: after the first failed write, 503 at once
+    print(f"503s: {len(refusals)}, median {refusals[len(refusals) // 2] if refusals else 0:.3f} s, "
+          f"slowest {max(refusals, default=0):.3f} s; health {slowest}")  # -rP  # fmt: skip
+    assert refusals, "the probe saw no 503 while etcd was gone"
+    assert refusals[len(refusals) // 2] < HEALTH_SECONDS, refusals
+    assert refusals[-1] < PING_TIMEOUT_SECONDS + 0.5 + MACHINE_SLACK_SECONDS, refusals
     wait_until(
         lambda: metric_value(exporter.get("/metrics").text, "netchecker_store_up") == 1, 20, "store_up 1"
     )
     assert_nothing_acknowledged_is_lost(fleet.outcomes, exporter, cluster[0])
+    assert exporter.stop()[0] == 0
+
+
+@pytest.fixture
+def proxied_cluster(tmp_path: Path) -> Iterator[tuple[list[ProxiedMember], PeerProxies]]:
+    members, proxies = make_proxied_cluster(tmp_path / "etcd", 3)
+    try:
+        yield members, proxies
+    finally:
+        stop_all(members)
+        proxies.close()
+
+
+@pytest.mark.parametrize("role", ["follower", "leader"])
+def test_a_member_cut_off_from_its_peers_loses_no_acknowledged_report(
+    proxied_cluster: tuple[list[ProxiedMember], PeerProxies], exporters: list[ExporterProcess], role: str
+) -> None:
+    """The server's current endpoint is the member cut off (a minority member without a leader): it
+    fails over to the majority; healed, the member catches up with every write it missed."""
+    members, proxies = proxied_cluster
+    leader = leader_of(members)
+    cut = next(m for m in members if (m is leader) == (role == "leader"))
+    exporter = exporter_on(members, cut, exporters)
+    fleet, health = Fleet(exporter.url, AGENTS).start(), HealthProbe(exporter.url).start()
+    try:
+        steady(fleet, 500)
+        started = time.monotonic()
+        proxies.cut(cut.name)
+        wait_until(lambda: cut.leader_id() == 0, 20, f"{cut.name}, cut off, to have no leader")
+        steady(fleet, 500)
+        ended = time.monotonic()
+        proxies.heal(cut.name)
+        steady(fleet, 500)
+    finally:
+        fleet.stop()
+        slowest = health.stop()
+    gap, refusing = fault_window(fleet.outcomes, started, ended)
+    print(f"{role} cut off: no 200 for {gap:.2f} s, 503s for {refusing:.2f} s, health {slowest}")  # -rP
+    assert not fleet.outcomes.other, fleet.outcomes.other
+    assert gap < WITHOUT_A_LEADER_SECONDS + MACHINE_SLACK_SECONDS, f"no 200 for {gap:.2f} s"
+    assert refusing < WITHOUT_A_LEADER_SECONDS + MACHINE_SLACK_SECONDS, f"503s for {refusing:.2f} s"
+    assert max(slowest.values()) < HEALTH_SECONDS, slowest
+    assert not proxies.unidentified, f"links no member dialed: {proxies.unidentified}"
+    majority = next(m for m in members if m is not cut)
+    caught_up = majority.local_revision()
+    wait_until(lambda: cut.local_revision() >= caught_up, 20, f"{cut.name} to catch up to {caught_up}")
+    assert cut.leader_id() == majority.leader_id() != 0
+    assert_nothing_acknowledged_is_lost(fleet.outcomes, exporter, cut)
     assert exporter.stop()[0] == 0
