@@ -24,14 +24,20 @@ def get_json(url: str, path: str) -> tuple[int, Any]:
     return reply.status_code, reply.json()
 
 
+_AGE_WORDS = re.compile(r"\b[0-9.]+ (s|min|h) ago\b")
+"""An age in a diagnosis text (diagnosis/checks.py, age_words): it moves with the replica's last pass."""
+
+
 def views(url: str) -> dict[str, Any]:
-    """connectivity_check, the stored agents and the diagnosis, without the reading time: the
-    diagnosis' `at` and each agent's age change between two reads of one replica too."""
+    """connectivity_check, the stored agents and the diagnosis, without the time of the pass: the
+    diagnosis' `at`, each agent's age and the ages in its texts differ between two passes of one
+    replica too (each replica passes at its own moments)."""
     diagnosis = get_json(url, "/api/v1/diagnosis")[1]
     diagnosis.pop("at", None)
     for node in diagnosis["nodes"]:
         for agent in node["agents"]:
             agent.pop("report_age_seconds", None)
+    diagnosis = json.loads(_AGE_WORDS.sub("some time ago", json.dumps(diagnosis)))
     return {
         "connectivity_check": get_json(url, "/api/v1/connectivity_check"),
         "agents": get_json(url, "/api/v1/agents/")[1],
