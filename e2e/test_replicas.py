@@ -148,6 +148,7 @@ def test_a_replica_killed_mid_fleet_loses_no_acknowledged_report(
         fleet.wait_for_more(300)
         before = lag_samples(urls, lag_pod, lag_node, 6)
         victim = 1
+        its_agents = set(shard_union([urls[victim]])[0])
         killed_at = time.monotonic()
         servers[victim].kill()
         time.sleep(1.0)  # a Service keeps routing to the dead pod until its readiness probe fails
@@ -156,6 +157,9 @@ def test_a_replica_killed_mid_fleet_loses_no_acknowledged_report(
         fleet.wait_for_more(300)
         survivors = [u for i, u in enumerate(urls) if i != victim]
         during = lag_samples(survivors, lag_pod, lag_node, 6)
+        # A down shard's agents have no series until it is back (docs/scaling.md); the rest keep theirs.
+        every_pod = {pod for pod, _ in agents} | {lag_pod}
+        assert its_agents and set(shard_union(survivors)[0]) == every_pod - its_agents
         servers[victim].start()
         wait_ready(servers[victim])
         rotation.add(victim)
