@@ -61,20 +61,13 @@ class Rotation:
         self.urls = urls
         self._in = set(range(len(urls)))
         self._turn = itertools.count()
-        self._in_flight: Counter[int] = Counter()
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
 
     def take(self) -> tuple[int, str]:
         with self._lock:
             members = sorted(self._in)
             replica = members[next(self._turn) % len(members)]
-            self._in_flight[replica] += 1
             return replica, self.urls[replica]
-
-    def give_back(self, replica: int) -> None:
-        with self._lock:
-            self._in_flight[replica] -= 1
-            self._lock.notify_all()
 
     def remove(self, replica: int) -> None:
         with self._lock:
@@ -83,12 +76,6 @@ class Rotation:
     def add(self, replica: int) -> None:
         with self._lock:
             self._in.add(replica)
-
-    def drain(self, replica: int, timeout_seconds: float = 20) -> None:
-        """Wait until no POST to `replica` is in flight (its grace period, after leaving the rotation)."""
-        with self._lock:
-            if not self._lock.wait_for(lambda: self._in_flight[replica] == 0, timeout_seconds):
-                raise TimeoutError(f"POSTs to replica {replica} still in flight after {timeout_seconds} s")
 
 
 @dataclass
@@ -117,10 +104,7 @@ class Fleet:
         pod, node = self.agents[index]
         replica, url = self.rotation.take()
         sent = time.monotonic()
-        try:
-            status = post_report(url, pod, report_body(pod, node, self.interval_seconds))
-        finally:
-            self.rotation.give_back(replica)
+        status = post_report(url, pod, report_body(pod, node, self.interval_seconds))
         with self._lock:
             self.posts.append(Post(pod, replica, sent, time.monotonic(), status))
         self._threads.stopping.wait(self.pause_seconds)

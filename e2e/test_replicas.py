@@ -50,7 +50,8 @@ def members(tmp_path: Path) -> Iterator[list[EtcdProcess]]:
 @pytest.fixture
 def replicas(cluster: Cluster, members: list[EtcdProcess], tmp_path: Path) -> Iterator[Replicas]:
     """start() -> three replicas, shard i on pod netchecker-server-i, each given every member (its
-    own first, spreading the clients); every one started is stopped at the end."""
+    own first, spreading the clients); every one started is stopped at the end. -events=false: the
+    elected writer of Events is e2e/test_events.py's subject, not this one's."""
     started: list[ExporterProcess] = []
 
     def start() -> list[ExporterProcess]:
@@ -286,13 +287,20 @@ def test_counters_are_exact_when_one_agents_reports_land_on_different_replicas(
         gappy: (len(gaps_and_missed) + 1, sum(m for _, m in gaps_and_missed)),
     }
 
-    def exported() -> dict[str, tuple[float, float]] | None:
+    found: dict[str, tuple[float, float]] = {}
+
+    def exported() -> bool:
         union, twice = shard_union(urls)
         assert not twice, twice
-        found = {pod: (union[pod][REPORTS], union[pod][MISSED]) for pod in expected if pod in union}
-        return found if found == expected else None
+        found.update({pod: (union[pod][REPORTS], union[pod][MISSED]) for pod in expected if pod in union})
+        return found == expected
 
-    wait_until(exported, 15, f"every shard's /metrics to show {expected}", interval_seconds=0.2)
+    try:
+        wait_until(exported, 15, "the shards' /metrics to show the counters", interval_seconds=0.2)
+    except TimeoutError:
+        raise AssertionError(
+            f"(reports, missed keepalives) exported: {found}, expected: {expected}"
+        ) from None
     stored = stored_records(
         members[1].etcdctl("get", "--prefix", "/netchecker/agents/", "--print-value-only")
     )
