@@ -149,6 +149,8 @@ def test_a_replica_killed_mid_fleet_loses_no_acknowledged_report(
         fleet.wait_for_more(300)
         before = lag_samples(urls, lag_pod, lag_node, 6)
         victim = 1
+        every_pod = {pod for pod, _ in agents} | {lag_pod}
+        wait_until(lambda: set(shard_union(urls)[0]) == every_pod, 15, "every pod on some shard")
         its_agents = set(shard_union([urls[victim]])[0])
         killed_at = time.monotonic()
         servers[victim].kill()
@@ -159,7 +161,6 @@ def test_a_replica_killed_mid_fleet_loses_no_acknowledged_report(
         survivors = [u for i, u in enumerate(urls) if i != victim]
         during = lag_samples(survivors, lag_pod, lag_node, 6)
         # A down shard's agents have no series until it is back (docs/scaling.md); the rest keep theirs.
-        every_pod = {pod for pod, _ in agents} | {lag_pod}
         assert its_agents and set(shard_union(survivors)[0]) == every_pod - its_agents
         servers[victim].start()
         wait_ready(servers[victim])
