@@ -14,6 +14,12 @@ MODES: dict[str, Values] = {
         "server": {"replicas": 3},
         "store": {"type": "etcd-external", "etcdExternal": {"endpoints": ["https://etcd-0.example:2379"]}},
     },
+    "sharded": {
+        "server": {"replicas": 3, "sharding": {"enabled": True}},
+        "store": {"type": "etcd-external", "etcdExternal": {"endpoints": ["https://etcd-0.example:2379"]}},
+        "serviceMonitor": {"enabled": True},
+        "networkPolicy": {"enabled": True},
+    },
     "namespaced-nodeport": {"rbac": {"clusterWide": False}, "service": {"type": "NodePort"}},
     "everything": {
         "fleet": {"nodes": 2000},

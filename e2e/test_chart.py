@@ -15,6 +15,8 @@ from e2e.chart_modes import MODES, PRIVILEGED_NAMESPACE
 from e2e.helm import CHART, Helm
 from e2e.kube_client import Object
 from e2e.manifests import VARIANTS, manifest_path, render
+from e2e.selectors import selector_text
+from tests.support.label_selector import parse_selector
 from tests.support.paths import DASHBOARD_FILE, REPO, RULES_FILE
 
 KUBESPRAY_SERVER_ARGS = ["-v=5", "-logtostderr", "-kubeproxyinit=false", "-endpoint=0.0.0.0:8081"]
@@ -32,8 +34,15 @@ def find(objects: list[Object], kind: str, name: str) -> Object:
     return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
 
 
+def server_workload(objects: list[Object]) -> Object:
+    """The server's Deployment, or its StatefulSet when sharded: the chart renders exactly one."""
+    (workload,) = [o for o in objects if o["kind"] in {"Deployment", "StatefulSet"}
+                   and o["metadata"]["name"] == "netchecker-server"]  # fmt: skip
+    return workload
+
+
 def server_container(objects: list[Object], name: str = "netchecker-server") -> Object:
-    containers = find(objects, "Deployment", "netchecker-server")["spec"]["template"]["spec"]["containers"]
+    containers = server_workload(objects)["spec"]["template"]["spec"]["containers"]
     container: Object = next(c for c in containers if c["name"] == name)
     return container
 
@@ -67,6 +76,15 @@ BAD_VALUES = [
      "at '/nodeConditions/heartbeatSeconds': got string, want integer"),
     ({"rbac": {"clusterWide": False}, "nodeConditions": {"enabled": True}},
      "at '/nodeConditions/enabled': value must be false"),
+    ({"server": {"sharding": {"enabled": True}}}, "at '/store/type': value must be 'etcd-external'"),
+    ({"server": {"replicas": 2, "sharding": {"enabled": True}}, "store": {"type": "etcd-sidecar"}},
+     "at '/store/type': value must be 'etcd-external'"),
+    ({"server": {"sharding": {"enabled": "yes"}}}, "at '/server/sharding/enabled': got string, want boolean"),
+    ({"server": {"sharding": {"shards": 3}}},
+     "at '/server/sharding': additional properties 'shards' not allowed"),
+    ({"server": {"replicas": 1025}, "store": {"type": "etcd-external",
+                                              "etcdExternal": {"endpoints": ["https://etcd-0:2379"]}}},
+     "at '/server/replicas': maximum: got 1,025, want 1,024"),
 ]  # fmt: skip
 """Bad values and helm's message for each (helm v3.22's JSON-schema validator)."""
 
@@ -136,6 +154,101 @@ def test_the_stores_are_reached_as_configured(helm: Helm) -> None:
         deployment["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"]
         == "netchecker-etcd-client"
     )
+
+
+def test_sharding_runs_a_statefulset_whose_pods_name_their_shard(helm: Helm) -> None:
+    objects = helm.template(MODES["sharded"])
+    statefulset = server_workload(objects)
+    assert statefulset["kind"] == "StatefulSet" and statefulset["spec"]["replicas"] == 3
+    assert statefulset["spec"]["serviceName"] == "netchecker-server"
+    assert statefulset["spec"]["podManagementPolicy"] == "Parallel"
+    container = server_container(objects)
+    assert container["args"][-2:] == ["-total-shards=3", "-pod=$(POD_NAME)"]
+    assert container["env"] == [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    ]
+    headless = find(objects, "Service", "netchecker-server")
+    assert headless["spec"]["clusterIP"] == "None"
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert headless["spec"]["selector"].items() <= pod_labels.items()
+    assert "annotations" not in headless["metadata"]
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_unsharded_replicas_are_a_deployment_that_exports_everything(helm: Helm, replicas: int) -> None:
+    values = {**MODES["etcd-external"], "server": {"replicas": replicas}}
+    objects = helm.template(values)
+    deployment = server_workload(objects)
+    assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] == replicas
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    assert not [a for a in server_container(objects)["args"] if a.startswith(("-total-shards", "-pod"))]
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Service"] == ["netchecker-service"]
+
+
+SERVER_PODS = {"matchLabels": {"app": "netchecker-server"}}
+HOSTNAME_ANTI_AFFINITY = {
+    "podAntiAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": SERVER_PODS},
+            }
+        ]
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "affinity"),
+    [
+        (MODES["memory"], None),
+        ({**MODES["etcd-external"], "server": {"replicas": 1}}, None),
+        (MODES["etcd-external"], HOSTNAME_ANTI_AFFINITY),
+        (MODES["sharded"], HOSTNAME_ANTI_AFFINITY),
+    ],
+    ids=["memory", "external-one-replica", "external-three-replicas", "sharded"],
+)
+def test_several_replicas_prefer_distinct_nodes(helm: Helm, values: dict[str, Any], affinity: Any) -> None:
+    spec = server_workload(helm.template(values))["spec"]["template"]["spec"]
+    assert spec.get("affinity") == affinity
+
+
+def test_the_users_affinity_replaces_the_default_one(helm: Helm) -> None:
+    mine = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "role", "operator": "In", "values": ["infra"]}]}]}}}  # fmt: skip
+    values = {**MODES["sharded"], "server": {**MODES["sharded"]["server"], "affinity": mine}}
+    assert server_workload(helm.template(values))["spec"]["template"]["spec"]["affinity"] == mine
+
+
+@pytest.mark.parametrize("mode", ["memory", "etcd-sidecar", "etcd-external", "sharded"])
+def test_the_disruption_budget_covers_the_server_pods_of_either_kind(helm: Helm, mode: str) -> None:
+    objects = helm.template(MODES[mode])
+    budget = find(objects, "PodDisruptionBudget", "netchecker-server")
+    assert budget["spec"]["maxUnavailable"] == 1
+    workload = server_workload(objects)
+    assert budget["spec"]["selector"] == workload["spec"]["selector"]
+    assert (
+        budget["spec"]["selector"]["matchLabels"].items()
+        <= workload["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+@pytest.mark.parametrize("mode", ["everything", "sharded"])
+def test_each_server_pod_is_one_scrape_target(helm: Helm, mode: str) -> None:
+    """The ServiceMonitor selects netchecker-service alone (its endpoints: one target per pod), not the
+    StatefulSet's headless Service as well; prometheus.io/* sits on that Service and not on the pods,
+    so annotation-driven setups (an endpoints job and a pods job) do not scrape each pod twice."""
+    objects = helm.template(MODES[mode])
+    monitor = parse_selector(selector_text(find(objects, "ServiceMonitor", "netchecker")["spec"]["selector"]))
+    services = [o for o in objects if o["kind"] == "Service"]
+    scraped = [o["metadata"]["name"] for o in services if monitor.matches(o["metadata"]["labels"])]
+    assert scraped == ["netchecker-service"]
+    assert (
+        find(objects, "Service", "netchecker-service")["metadata"]["annotations"]["prometheus.io/scrape"]
+        == "true"
+    )
+    pod_annotations = server_workload(objects)["spec"]["template"]["metadata"].get("annotations", {})
+    assert not [key for key in pod_annotations if key.startswith("prometheus.io/")]
 
 
 def test_namespaced_rbac_and_node_port(helm: Helm) -> None:

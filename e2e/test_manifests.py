@@ -24,11 +24,12 @@ def test_every_object_of_the_mode_is_accepted_by_server_side_dry_run(
 ) -> None:
     objects = [obj for obj in helm.template(MODES[mode]) if obj["kind"] not in OPERATOR_KINDS]
     kinds = sorted(obj["kind"] for obj in objects)
-    assert kinds.count("DaemonSet") == 2 and "Deployment" in kinds and "PodDisruptionBudget" in kinds
+    assert kinds.count("DaemonSet") == 2 and "PodDisruptionBudget" in kinds
+    assert ("StatefulSet" in kinds) is (mode == "sharded") and ("Deployment" in kinds) is (mode != "sharded")
     for obj in objects:
         answer = cluster.admin.apply(obj, dry_run=True)
         assert (answer["kind"], answer["metadata"]["name"]) == (obj["kind"], obj["metadata"]["name"])
-        if obj["kind"] in {"Deployment", "DaemonSet"}:
+        if obj["kind"] in {"Deployment", "StatefulSet", "DaemonSet"}:
             assert containers(answer) == containers(obj)
 
 

@@ -1,8 +1,8 @@
 """Pod Security admission (on by default in kube-apiserver) against the chart's pods, created for real.
 
-The server's pod meets the restricted profile, in both of its pod shapes (alone, and with the etcd
-sidecar); the pod-network agent does too. The host-network agent needs privileged: restricted
-refuses it, a privileged namespace admits it (charts/netchecker/README.md says so).
+The server's pod meets the restricted profile, in each of its pod shapes (alone, with the etcd
+sidecar, a sharded StatefulSet's); the pod-network agent does too. The host-network agent needs
+privileged: restricted refuses it, a privileged namespace admits it (charts/netchecker/README.md says so).
 """
 
 from __future__ import annotations
@@ -65,12 +65,13 @@ def create(cluster: Cluster, pod: Object, expect: tuple[int, ...]) -> Object:
     return answer
 
 
-@pytest.mark.parametrize("mode", ["memory", "etcd-sidecar"])
+@pytest.mark.parametrize(("mode", "kind"), [("memory", "Deployment"), ("etcd-sidecar", "Deployment"),
+                                           ("sharded", "StatefulSet")])  # fmt: skip
 def test_the_restricted_namespace_admits_the_server_pod(
-    cluster: Cluster, helm: Helm, namespaces: None, mode: str
+    cluster: Cluster, helm: Helm, namespaces: None, mode: str, kind: str
 ) -> None:
-    deployment = workload(rendered(helm, cluster, MODES[mode]), "Deployment", "netchecker-server")
-    pod = create(cluster, pod_of(deployment, f"netchecker-server-{mode}"), expect=(201,))
+    server = workload(rendered(helm, cluster, MODES[mode]), kind, "netchecker-server")
+    pod = create(cluster, pod_of(server, f"netchecker-server-{mode}"), expect=(201,))
     try:
         expected = ["netchecker-server"] + (["etcd"] if mode == "etcd-sidecar" else [])
         assert [c["name"] for c in pod["spec"]["containers"]] == expected

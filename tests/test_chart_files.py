@@ -93,6 +93,11 @@ def schema_errors(values: dict[str, Any]) -> list[str]:
             {"nodeConditions": {"enabled": True}, "rbac": {"clusterWide": False}},
             "nodeConditions/enabled: const",
         ),
+        ({"server": {"sharding": {"enabled": True}}}, "store/type: const"),
+        ({"server": {"sharding": {"enabled": True}}, "store": {"type": "etcd-sidecar"}}, "store/type: const"),
+        ({"server": {"sharding": {"enabled": "true"}}}, "server/sharding/enabled: type"),
+        ({"server": {"sharding": {"shards": 2}}}, "server/sharding: additionalProperties"),
+        ({"server": {"replicas": 1025}}, "server/replicas: maximum"),
     ],
 )
 def test_the_schema_refuses_bad_values(overrides: dict[str, Any], error: str) -> None:
@@ -104,6 +109,10 @@ def test_the_schema_refuses_bad_values(overrides: dict[str, Any], error: str) ->
     [
         {"server": {"replicas": 3}, "store": {"type": "etcd-external",
                                               "etcdExternal": {"endpoints": ["https://etcd-0:2379"]}}},
+        {"server": {"replicas": 3, "sharding": {"enabled": True}},
+         "store": {"type": "etcd-external", "etcdExternal": {"endpoints": ["https://etcd-0:2379"]}}},
+        {"server": {"replicas": 1, "sharding": {"enabled": True}},
+         "store": {"type": "etcd-external", "etcdExternal": {"endpoints": ["https://etcd-0:2379"]}}},
         {"store": {"type": "etcd-sidecar"}, "fleet": {"nodes": 5000}},
         {"service": {"type": "NodePort"}, "rbac": {"clusterWide": False}, "dashboard": {"enabled": True}},
         {"events": {"enabled": False}, "nodeConditions": {"enabled": True, "heartbeatSeconds": 60}},

@@ -154,6 +154,10 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0_within_5_seconds(
     [
         (["-check-interval=0", "-nope"], "unknown flag -nope"),
         (["-pods-file=/does/not/exist.yml"], "/does/not/exist.yml: cannot read"),
+        (
+            ["-total-shards=3", "-pod=netchecker-server-1"],
+            "-total-shards=3 needs -etcd-endpoints: on the memory store a replica sees only the reports",
+        ),
     ],
 )
 def test_invalid_configuration_exits_2_with_the_problem_named(args: list[str], message: str) -> None:
