@@ -1,10 +1,11 @@
 """/metrics at 10,000 agents: per-agent lines cached until the agent changes, assembled per Snapshot.
 
 Each agent's lines are written once (agent_lines.py) and kept while its verdict shows the same
-record, status and totals, so a Snapshot refreshed after a few reports re-renders only those
-agents. The first scrape of a Snapshot joins the cached lines per family and every scrape of it
-is sent those same bytes; gzip scrapes share one compression per Snapshot (gzip_body.py); the
-small server-wide families and the registry are encoded by prometheus_client at every scrape.
+record, status and totals, so the scrape of a new Snapshot re-renders only the agents that changed
+since the last scrape, and of those mostly the numbers (agent_renumber.py). The first scrape of a
+Snapshot joins the cached lines per family and every scrape of it is sent those same bytes; gzip
+scrapes share one compression per Snapshot (gzip_body.py); the small server-wide families and the
+registry are encoded by prometheus_client at every scrape.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from prometheus_client.exposition import choose_encoder, generate_latest, gzip_a
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from netchecker_exporter.check import AgentVerdict
+from netchecker_exporter.gil_slices import NO_PAUSE, GilSlices, Pause
 from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
 from netchecker_exporter.metrics.agent_lines import AgentLines, render_agent
+from netchecker_exporter.metrics.agent_renumber import renumbered
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.client_families import metric_family, server_families
 from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
@@ -65,7 +68,8 @@ def family_headers(families: tuple[Family[Any], ...], *, open_metrics: bool) -> 
 
 
 class AgentCache:
-    """Every expected agent's lines; an agent is written again only when its verdict's output changes."""
+    """Every expected agent's lines; an agent is written again only when its verdict's output changes,
+    and then only its numbers when its labels did not (agent_renumber.py)."""
 
     def __init__(self, *, legacy_metrics: bool) -> None:
         self._legacy = legacy_metrics
@@ -73,8 +77,11 @@ class AgentCache:
         self._logged: set[tuple[str, str]] = set()
         self._last: tuple[Sequence[AgentVerdict], list[AgentLines], int] | None = None
 
-    def update(self, verdicts: Sequence[AgentVerdict]) -> tuple[list[AgentLines], int]:
-        """The lines of every agent that renders, in verdict order, and how many could not."""
+    def update(
+        self, verdicts: Sequence[AgentVerdict], pause: Pause = NO_PAUSE
+    ) -> tuple[list[AgentLines], int]:
+        """The lines of every agent that renders, in verdict order, and how many could not;
+        `pause` is called after each agent written (gil_slices.py)."""
         if self._last is not None and self._last[0] is verdicts:  # warm() did this Snapshot already
             return self._last[1], self._last[2]
         cache: dict[tuple[str, str], AgentLines] = {}
@@ -83,7 +90,8 @@ class AgentCache:
             key = (verdict.pod.namespace, verdict.pod.name)
             cached = self._lines.get(key)
             if cached is None or (cached.verdict is not verdict and not cached.renders(verdict)):
-                cached = self._render(key, verdict)
+                cached = self._render(key, verdict, cached)
+                pause()
             if cached is not None:
                 cache[key] = cached
                 lines.append(cached)
@@ -93,10 +101,12 @@ class AgentCache:
         self._last = (verdicts, lines, len(verdicts) - len(lines))
         return lines, len(verdicts) - len(lines)
 
-    def _render(self, key: tuple[str, str], verdict: AgentVerdict) -> AgentLines | None:
+    def _render(
+        self, key: tuple[str, str], verdict: AgentVerdict, previous: AgentLines | None
+    ) -> AgentLines | None:
         """Render-time defence: an agent that cannot render is left out, logged once, counted."""
         try:
-            lines = render_agent(verdict, legacy_metrics=self._legacy)
+            lines = self._renumbered(previous, verdict) or render_agent(verdict, legacy_metrics=self._legacy)
         except Exception:
             if key not in self._logged:
                 self._logged.add(key)
@@ -104,6 +114,16 @@ class AgentCache:
             return None
         self._logged.discard(key)
         return lines
+
+    def _renumbered(self, previous: AgentLines | None, verdict: AgentVerdict) -> AgentLines | None:
+        """The previous lines with the new numbers; None (write it whole) when that cannot be done,
+        so a value that cannot render is refused by render_agent, as for a new agent."""
+        if previous is None:
+            return None
+        try:
+            return renumbered(previous, verdict, legacy_metrics=self._legacy)
+        except Exception:
+            return None
 
 
 class RenderedSnapshot:
@@ -206,10 +226,11 @@ class _Gzipped:
 class MetricsExposition:
     """Serves /metrics: the current Snapshot's agents from cached lines, plus the small registry.
 
-    The reconcile thread writes the changed agents after each pass (warm). A scrape that comes while
-    it writes serves the last Snapshot written rather than wait (a refresh writes the agents that
-    reported in the last half second, tens of ms; a mass change, all of them, a second or more);
-    with no write under way it writes the current one itself.
+    A scrape writes the agents that changed since the last scrape, in slices that give the GIL
+    back (gil_slices.py): agents report faster than Prometheus scrapes, so an agent is written
+    once per scrape however many reports it sent, and mostly only its numbers (agent_renumber.py).
+    A scrape that comes while another writes serves the last Snapshot written rather than wait;
+    warm() writes the current Snapshot ahead of a scrape (tests and tools call it).
     """
 
     def __init__(
@@ -234,7 +255,8 @@ class MetricsExposition:
         self._gzip_lock = threading.Lock()
 
     def warm(self) -> None:
-        """Write the agents that changed in the current Snapshot, ahead of the next scrape."""
+        """Write the agents that changed in the current Snapshot, ahead of the next scrape (which
+        would otherwise write them itself)."""
         self._write(self._snapshot())
 
     def render(self, accept: str, accept_encoding: str) -> tuple[io.RawIOBase, dict[str, str]]:
@@ -260,7 +282,7 @@ class MetricsExposition:
         with self._write_lock:
             rendered = self._rendered
             if rendered is None or rendered.snapshot is not snapshot:
-                agents, unrenderable = self._agents.update(self._mine(snapshot.verdicts))
+                agents, unrenderable = self._agents.update(self._mine(snapshot.verdicts), GilSlices())
                 rendered = RenderedSnapshot(
                     snapshot, agents, unrenderable, legacy_metrics=self._legacy, shard=self._shard
                 )
