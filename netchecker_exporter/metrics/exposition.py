@@ -3,9 +3,10 @@
 Each agent's lines are written once (agent_lines.py) and kept while its verdict shows the same
 record, status and totals, so the scrape of a new Snapshot re-renders only the agents that changed
 since the last scrape, and of those mostly the numbers (agent_renumber.py). The first scrape of a
-Snapshot joins the cached lines per family and every scrape of it is sent those same bytes; gzip
-scrapes share one compression per Snapshot (gzip_body.py); the small server-wide families and the
-registry are encoded by prometheus_client at every scrape.
+Snapshot lays the cached lines out per family and every scrape of it reads that layout, joining
+a run of agents at a time (segment_file.py); gzip scrapes share one compression per Snapshot
+(gzip_body.py); the small server-wide families and the registry are encoded by prometheus_client
+at every scrape.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from netchecker_exporter.metrics.client_families import metric_family, server_fa
 from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
 from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
+from netchecker_exporter.metrics.segment_file import Segment, SegmentFile, joined, segment_size
 from netchecker_exporter.metrics.shard import NO_SHARDING, MetricsShard, ShardedVerdicts
 from netchecker_exporter.snapshot import Snapshot
 
@@ -127,13 +129,15 @@ class AgentCache:
 
 
 class RenderedSnapshot:
-    """A Snapshot's agents as cached lines, joined per family on the first scrape that reads them.
+    """A Snapshot's agents as cached lines, laid out per family on the first scrape that reads them.
 
-    The joined chunks are kept with the Snapshot and every reader of it is sent the same bytes:
-    joined per scrape, 50 slow readers held 50 copies of the 56 MB body (3 GB, issue 23).
+    The layout (segments: the small families encoded, the agents' lines as runs of references to
+    the cached bytes) is kept with the Snapshot and shared by every reader of it; a text reader
+    joins one run at a time as it reads (segment_file.py). Kept joined, the body was a second
+    53 MiB copy of the lines (issue 19); joined per reader, 50 slow readers held 50 (issue 23).
     """
 
-    __slots__ = ("_joined", "_joined_lock", "_legacy", "agents", "legacy_metrics", "shard", "snapshot",
+    __slots__ = ("_legacy", "_segments", "_segments_lock", "agents", "legacy_metrics", "shard", "snapshot",
                  "unrenderable")  # fmt: skip
 
     def __init__(
@@ -153,18 +157,24 @@ class RenderedSnapshot:
         self.unrenderable = unrenderable
         self.legacy_metrics = legacy_metrics
         self._legacy: list[AgentLines] | None = None
-        self._joined: dict[bool, tuple[bytes, ...]] = {}
-        self._joined_lock = threading.Lock()
+        self._segments: dict[bool, tuple[tuple[Segment, ...], int]] = {}
+        self._segments_lock = threading.Lock()
 
-    def joined(self, version: str, *, open_metrics: bool) -> tuple[bytes, ...]:
-        """chunks(), joined by the first reader of this Snapshot and format and kept for the others."""
-        with self._joined_lock:
-            joined = self._joined.get(open_metrics)
-            if joined is None:
-                joined = self._joined[open_metrics] = tuple(self.chunks(version, open_metrics=open_metrics))
-            return joined
+    def segments(self, version: str, *, open_metrics: bool) -> tuple[tuple[Segment, ...], int]:
+        """layout(), and its size in bytes, worked out by the first reader of this Snapshot and
+        format and kept for the others (references to the cached lines: about 1 MiB)."""
+        with self._segments_lock:
+            laid_out = self._segments.get(open_metrics)
+            if laid_out is None:
+                segments = tuple(self.layout(version, open_metrics=open_metrics))
+                laid_out = self._segments[open_metrics] = (segments, sum(map(segment_size, segments)))
+            return laid_out
 
     def chunks(self, version: str, *, open_metrics: bool) -> Iterator[bytes]:
+        """layout() joined, JOIN_AGENTS agents at a time."""
+        return map(joined, self.layout(version, open_metrics=open_metrics))
+
+    def layout(self, version: str, *, open_metrics: bool) -> Iterator[Segment]:
         """The Snapshot's whole part of a scrape: legacy, cluster, agent, health, then diagnosis families.
 
         The diagnosis comes from this same Snapshot, so one body never mixes two passes
@@ -200,14 +210,14 @@ def _families(
     agents: Sequence[AgentLines],
     pick: Callable[[AgentLines], tuple[bytes, ...]],
     open_metrics: bool,  # noqa: FBT001 (private, positional like its neighbours)
-) -> Iterator[bytes]:
-    """Each family's header, then its body: the agents' cached bytes joined when read, JOIN_AGENTS
-    at a time (map and itemgetter: the loop over 10,000 agents stays in C)."""
+) -> Iterator[Segment]:
+    """Each family's header, then its body: the agents' cached bytes in runs of JOIN_AGENTS, joined
+    when read (map and itemgetter: the loop over 10,000 agents stays in C)."""
     for index, header in enumerate(family_headers(families, open_metrics=open_metrics)):
         yield header
-        lines = list(map(operator.itemgetter(index), map(pick, agents)))
+        lines = tuple(map(operator.itemgetter(index), map(pick, agents)))
         for start in range(0, len(lines), JOIN_AGENTS):
-            yield b"".join(lines[start : start + JOIN_AGENTS])
+            yield lines[start : start + JOIN_AGENTS]
 
 
 def _sized(chunks: Sequence[bytes], headers: dict[str, str]) -> tuple[ChunkFile, dict[str, str]]:
@@ -267,7 +277,9 @@ class MetricsExposition:
         rendered = self._current()
         headers = {"Content-Type": content_type}
         if not gzip_accepted(accept_encoding):
-            return _sized([*rendered.joined(self._version, open_metrics=open_metrics), tail], headers)
+            segments, size = rendered.segments(self._version, open_metrics=open_metrics)
+            length = str(size + len(tail))
+            return SegmentFile((*segments, tail)), {**headers, "Content-Length": length}
         prefix = self._compressed(rendered, open_metrics=open_metrics)
         return _sized(gzip_chunks(prefix, tail), {**headers, "Content-Encoding": "gzip"})
 
@@ -295,6 +307,7 @@ class MetricsExposition:
             cached = self._gzipped.get(open_metrics)
             if cached is None or cached.snapshot is not rendered.snapshot:
                 self._gzipped.pop(open_metrics, None)  # let the old one go before compressing anew
-                prefix = deflate_prefix(rendered.chunks(self._version, open_metrics=open_metrics))
+                segments, _ = rendered.segments(self._version, open_metrics=open_metrics)
+                prefix = deflate_prefix(map(joined, segments))
                 cached = self._gzipped[open_metrics] = _Gzipped(rendered.snapshot, prefix)
             return cached.prefix
