@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from netchecker_exporter.gil_slices import GilSlices
 from netchecker_exporter.metrics.exposition import AgentCache
-from tests.support.reports import make_snapshot, varied_snapshot
+from netchecker_exporter.pods.none import ReportedPodSource
+from netchecker_exporter.reconcile import Reconciler
+from netchecker_exporter.report import parse_report
+from netchecker_exporter.settings import DiagnosisSettings
+from netchecker_exporter.store.history import MemoryHistory
+from netchecker_exporter.store.memory import MemoryStore
+from tests.support.reports import NOW, make_snapshot, varied_snapshot
 
 
 class FakeTime:
@@ -55,3 +62,31 @@ def test_the_agent_cache_pauses_per_agent_it_writes_and_not_per_cached_one(
     cache.update((*first[1:], *other), lambda: written.append(1))
     assert len(written) == len(other)
     assert lines
+
+
+def test_a_full_pass_pauses_per_agent_judged_and_per_node_diagnosed(hostnet_report: dict[str, Any]) -> None:
+    store = MemoryStore(report_ttl_seconds=300, clock=lambda: NOW)
+    for index in range(40):  # 2 agents a node: 20 nodes
+        payload = {**hostnet_report, "podname": f"agent-{index}", "nodename": f"node-{index // 2}"}
+        store.put_report(parse_report(payload, f"agent-{index}"), NOW)
+    calls: list[int] = []
+    made: list[int] = []
+
+    def slices() -> Callable[[], None]:
+        made.append(1)
+        return lambda: calls.append(len(made))
+
+    reconciler = Reconciler(
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=10,
+        diagnosis=DiagnosisSettings(),
+        history_store=MemoryHistory(),
+        clock=lambda: NOW,
+        slices=slices,
+    )
+    snapshot = reconciler.reconcile_once()
+    assert len(snapshot.verdicts) == 40
+    assert calls.count(1) == 40  # judging: once per agent
+    assert calls.count(2) >= 3 * 20  # diagnosing (targets, facts, verdicts) and the history: per node
+    assert snapshot.diagnosis.cluster.nodes_judged == 20
