@@ -57,7 +57,7 @@ class House:
     app: WsgiApp
     health: HealthEndpoints
     after_pass: Callable[[], None]
-    """Run by the reconcile thread after each pass: metrics warm-up, malloc trim, the writer's offer."""
+    """Run by the reconcile thread after each pass: malloc trim, the writer's offer."""
     stored_field_bytes: int
 
 
@@ -105,7 +105,8 @@ def assemble(settings: Settings, edges: Edges, *, version: str) -> House:
     writer = edges.writer
 
     def after_pass() -> None:
-        metrics.warm()
+        # No metrics write here: a scrape writes the agents that changed since the last one
+        # (exposition.py), once per agent per scrape however often the agent reported.
         # Records in the new snapshot (the old one is gone now): a flood expiring shows as a drop.
         trimmer.observe(sum(1 for verdict in reconciler.snapshot.verdicts if verdict.record is not None))
         if writer is not None:

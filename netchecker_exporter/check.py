@@ -9,6 +9,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from netchecker_exporter.gil_slices import NO_PAUSE, Pause
 from netchecker_exporter.report import AgentRecord, missed_windows
 
 HOSTNET_MARKER = "hostnet"
@@ -104,10 +105,18 @@ def judge_agent(pod: ExpectedPod, record: AgentRecord | None, now: float) -> Age
 
 
 def judge_agents(
-    pods: Iterable[ExpectedPod], records: Mapping[str, AgentRecord], now: float
+    pods: Iterable[ExpectedPod],
+    records: Mapping[str, AgentRecord],
+    now: float,
+    pause: Pause = NO_PAUSE,
 ) -> tuple[AgentVerdict, ...]:
-    """A verdict per expected pod, in pod-name order."""
-    return tuple(judge_agent(pod, records.get(pod.name), now) for pod in sorted(pods, key=_pod_key))
+    """A verdict per expected pod, in pod-name order; `pause` is called after each (the reconcile
+    thread gives the GIL back there)."""
+    verdicts = []
+    for pod in sorted(pods, key=_pod_key):
+        verdicts.append(judge_agent(pod, records.get(pod.name), now))
+        pause()
+    return tuple(verdicts)
 
 
 def verdict_positions(verdicts: Sequence[AgentVerdict]) -> dict[str, tuple[int, ...]]:

@@ -20,6 +20,7 @@ from netchecker_exporter.diagnosis.flapping import apply_flapping
 from netchecker_exporter.diagnosis.history import History, HistoryLimits, history_of, record_pass, restore
 from netchecker_exporter.diagnosis.nodes import Diagnosis, diagnose
 from netchecker_exporter.errors import NetcheckerError
+from netchecker_exporter.gil_slices import GilSlices, Pause
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
@@ -49,12 +50,15 @@ class Reconciler:
         history_store: HistoryStore,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        slices: Callable[[], Pause] = GilSlices,
     ) -> None:
         self._store = store
         self._pods = pods
         self._interval = check_interval_seconds
         self._clock = clock
         self._monotonic = monotonic
+        self._slices = slices
+        """A pass's pause, called per agent and per node: gives the GIL back every few ms."""
         self._diagnosis = diagnosis
         self._history_store = history_store
         self._limits = HistoryLimits.of(self._diagnosis)
@@ -138,7 +142,7 @@ class Reconciler:
         previous = replace(self._snapshot, store=self._store.health(), pod_source=self._pods.health())
         try:
             records = self._store.list_records()
-            verdicts = judge_agents(self._pods.expected_pods(records), records, self._clock())
+            verdicts = judge_agents(self._pods.expected_pods(records), records, self._clock(), self._slices())
         except NetcheckerError as error:  # an outage we know: its message says it all
             log.warning("reconcile pass failed: %s; keeping the last verdicts", error)
             return self._count_failure(previous, str(error))
@@ -170,8 +174,9 @@ class Reconciler:
         if not history.restored and (stored := self._history_store.restored()) is not None:
             queued = {name for name, node in history.nodes.items() if node.transitions}  # seen before
             history = restore(history, stored, self._limits)
-        checked = diagnose(verdicts, now, self._diagnosis)
-        history, changed = record_pass(history, checked, now, self._limits)
+        pause = self._slices()
+        checked = diagnose(verdicts, now, self._diagnosis, pause)
+        history, changed = record_pass(history, checked, now, self._limits, pause)
         if history.restored and (changed or queued):
             self._history_store.save(history_of(history, changed | queued))
         return apply_flapping(checked, history, self._diagnosis), history
@@ -184,7 +189,8 @@ class Reconciler:
     def run(self, stop: threading.Event, after_pass: Callable[[], None] | None = None) -> None:
         """A full pass every check interval, and a refresh soon after accepted reports, until `stop`.
 
-        `after_pass` runs after each of them: the CLI writes the changed agents' /metrics lines there.
+        `after_pass` runs after each of them: the CLI trims malloc and offers the
+        Snapshot to its writers there.
         """
         last_full: float | None = None
         while not stop.is_set():

@@ -24,6 +24,7 @@ from netchecker_exporter.http.defence import ApiCounters
 from netchecker_exporter.http.routes import ApiDependencies, make_app
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.exposition import AgentCache, MetricsExposition
+from netchecker_exporter.metrics.segment_file import Segment, SegmentFile
 from netchecker_exporter.pods.base import PodSourceHealth
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import REFRESH_AFTER_REPORT_SECONDS
@@ -316,3 +317,31 @@ def test_a_body_never_mixes_two_passes(hostnet_report: dict[str, Any], podnet_re
             text = gzip.decompress(text) if accept_encoding else text
             has_agents = b"netchecker_agent_reports_total{" in text
             assert has_agents != (unknown in text), "agent lines of one pass beside another's diagnosis"
+
+
+def test_a_segment_file_reads_runs_as_if_joined_in_any_block_size() -> None:
+    segments: list[Segment] = [b"head\n", (b"a1", b"", b"b22", b"c333"), b"", (), (b"tail",)]
+    whole = b"head\na1b22c333tail"
+    for size in (1, 2, 3, 7, 100):
+        file, read = SegmentFile(segments), []
+        while block := file.read(size):
+            read.append(block)
+            assert len(block) <= size
+        assert b"".join(read) == whole
+    assert segments[1] == (b"a1", b"", b"b22", b"c333")  # the caller's layout is not consumed
+
+
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text; version=1.0.0"])
+def test_a_text_scrape_says_its_length_and_keeps_no_joined_copy(
+    hostnet_report: dict[str, Any], podnet_report: dict[str, Any], accept: str
+) -> None:
+    scrapes = Scrapes(varied_snapshot(hostnet_report, podnet_report))
+    body, headers = scrape(scrapes, accept)
+    assert int(headers["Content-Length"]) == len(body)
+    rendered = scrapes.metrics._current()
+    segments, size = rendered.segments("1.2.3", open_metrics=bool(accept))
+    agent_runs = [segment for segment in segments if isinstance(segment, tuple)]
+    assert agent_runs  # the agents' lines are referenced, not copied
+    cached = {id(piece) for agent in rendered.agents for piece in (*agent.agent, *agent.legacy)}
+    assert all(id(piece) in cached for run in agent_runs for piece in run)
+    assert size < len(body)  # the registry's tail follows

@@ -129,14 +129,14 @@ def test_the_api_serves_the_diagnosis_gzipped_when_asked(
     assert plain.json()["cluster"]["nodes_judged"] == 1
 
 
-def test_text_scrapes_of_one_snapshot_share_the_joined_chunks(
+def test_text_scrapes_of_one_snapshot_share_the_laid_out_chunks(
     hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
 ) -> None:
     snapshot = make_snapshot(hostnet_report, podnet_report)
     metrics = MetricsExposition(lambda: snapshot, CollectorRegistry(), version="1.2.3")
     rendered = metrics._current()
-    first = rendered.joined("1.2.3", open_metrics=False)
-    assert rendered.joined("1.2.3", open_metrics=False) is first
+    first = rendered.segments("1.2.3", open_metrics=False)
+    assert rendered.segments("1.2.3", open_metrics=False) is first
     assert metrics._current() is rendered
     body, _ = metrics.render("", "")
-    assert body.read().startswith(b"".join(first))
+    assert body.read().startswith(b"".join(rendered.chunks("1.2.3", open_metrics=False)))

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from netchecker_exporter.check import AgentStatus, AgentVerdict
 from netchecker_exporter.diagnosis.checks import NodeVerdict, age_words
 from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeDiagnosis
+from netchecker_exporter.gil_slices import NO_PAUSE, Pause
 from netchecker_exporter.settings import DiagnosisSettings
 
 NODE = ""
@@ -138,18 +139,20 @@ def next_node_history(
 
 
 def record_pass(
-    history: History, diagnosis: Diagnosis, now: float, limits: HistoryLimits
+    history: History, diagnosis: Diagnosis, now: float, limits: HistoryLimits, pause: Pause = NO_PAUSE
 ) -> tuple[History, frozenset[str]]:
     """The history after one full pass, and the nodes whose changes must be written back.
 
     Nodes gone from the diagnosis keep their changes (the history endpoint still answers for them)
-    until the total bound takes them; one without changes is forgotten.
+    until the total bound takes them; one without changes is forgotten. `pause` is called once per
+    node (gil_slices.py).
     """
     nodes = dict(history.nodes)
     changed: set[str] = set()
     seen: set[str] = set()
     total = history.transitions
     for node in diagnosis.nodes:
+        pause()
         seen.add(node.node)
         previous = nodes.get(node.node)
         current = next_node_history(previous, node, now, limits)

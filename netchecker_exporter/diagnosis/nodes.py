@@ -24,6 +24,7 @@ from netchecker_exporter.diagnosis.checks import (
     node_facts,
 )
 from netchecker_exporter.diagnosis.verdicts import VERDICTS
+from netchecker_exporter.gil_slices import NO_PAUSE, Pause
 from netchecker_exporter.settings import DiagnosisSettings
 
 __all__ = ["Aspect", "Diagnosis", "Finding", "NodeDiagnosis", "NodeVerdict", "TargetDiagnosis", "diagnose"]
@@ -105,20 +106,27 @@ EMPTY_DIAGNOSIS = Diagnosis(
 )
 
 
-def diagnose(verdicts: Iterable[AgentVerdict], now: float, settings: DiagnosisSettings) -> Diagnosis:
-    """The whole diagnosis of one reconcile pass."""
+def diagnose(
+    verdicts: Iterable[AgentVerdict], now: float, settings: DiagnosisSettings, pause: Pause = NO_PAUSE
+) -> Diagnosis:
+    """The whole diagnosis of one reconcile pass; `pause` is called once per node and step
+    (the reconcile thread gives the GIL back there: gil_slices.py)."""
     by_node: dict[str, list[AgentVerdict]] = defaultdict(list)
     for verdict in verdicts:
         by_node[verdict.node].append(verdict)
-    targets = diagnose_targets(by_node)
+    targets = diagnose_targets(by_node, pause)
     down = frozenset(t.url for t in targets if t.verdict is TargetVerdict.DOWN)
     failing = {t.url: (len(t.failing_nodes), t.nodes_probing) for t in targets}
     context = PassContext(now, settings, down, failing)
-    facts = [node_facts(name, agents, context) for name, agents in by_node.items()]
-    nodes = sorted(
-        (diagnose_node(node) for node in facts),
-        key=lambda n: (PRECEDENCE[n.verdict], n.node),
-    )
+    facts = []
+    for name, agents in by_node.items():
+        facts.append(node_facts(name, agents, context))
+        pause()
+    diagnosed = []
+    for node in facts:
+        diagnosed.append(diagnose_node(node))
+        pause()
+    nodes = sorted(diagnosed, key=lambda n: (PRECEDENCE[n.verdict], n.node))
     return Diagnosis(now, tuple(nodes), targets, summarize(nodes, targets, settings))
 
 
@@ -130,12 +138,15 @@ def _judged(agents: list[AgentVerdict]) -> bool:
     return not any(a.status is AgentStatus.STARTING for a in agents)
 
 
-def diagnose_targets(by_node: Mapping[str, list[AgentVerdict]]) -> tuple[TargetDiagnosis, ...]:
+def diagnose_targets(
+    by_node: Mapping[str, list[AgentVerdict]], pause: Pause = NO_PAUSE
+) -> tuple[TargetDiagnosis, ...]:
     """Per probe URL: failing from every node (down), from some (a path problem), or from none."""
     probing: dict[str, set[str]] = defaultdict(set)
     failing: dict[str, set[str]] = defaultdict(set)
     passing: dict[str, int] = Counter()
     for node, agents in by_node.items():
+        pause()
         for agent in _fresh(agents) if _judged(agents) else ():
             for probe in agent.record.report.network_probes if agent.record else ():
                 probing[probe.url].add(node)

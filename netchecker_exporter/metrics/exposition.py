@@ -1,10 +1,12 @@
 """/metrics at 10,000 agents: per-agent lines cached until the agent changes, assembled per Snapshot.
 
 Each agent's lines are written once (agent_lines.py) and kept while its verdict shows the same
-record, status and totals, so a Snapshot refreshed after a few reports re-renders only those
-agents. The first scrape of a Snapshot joins the cached lines per family and every scrape of it
-is sent those same bytes; gzip scrapes share one compression per Snapshot (gzip_body.py); the
-small server-wide families and the registry are encoded by prometheus_client at every scrape.
+record, status and totals, so the scrape of a new Snapshot re-renders only the agents that changed
+since the last scrape, and of those mostly the numbers (agent_renumber.py). The first scrape of a
+Snapshot lays the cached lines out per family and every scrape of it reads that layout, joining
+a run of agents at a time (segment_file.py); gzip scrapes share one compression per Snapshot
+(gzip_body.py); the small server-wide families and the registry are encoded by prometheus_client
+at every scrape.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from prometheus_client.exposition import choose_encoder, generate_latest, gzip_a
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from netchecker_exporter.check import AgentVerdict
+from netchecker_exporter.gil_slices import NO_PAUSE, GilSlices, Pause
 from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
 from netchecker_exporter.metrics.agent_lines import AgentLines, render_agent
+from netchecker_exporter.metrics.agent_renumber import renumbered
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.client_families import metric_family, server_families
 from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
 from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
+from netchecker_exporter.metrics.segment_file import Segment, SegmentFile, joined, segment_size
 from netchecker_exporter.metrics.shard import NO_SHARDING, MetricsShard, ShardedVerdicts
 from netchecker_exporter.snapshot import Snapshot
 
@@ -65,7 +70,8 @@ def family_headers(families: tuple[Family[Any], ...], *, open_metrics: bool) -> 
 
 
 class AgentCache:
-    """Every expected agent's lines; an agent is written again only when its verdict's output changes."""
+    """Every expected agent's lines; an agent is written again only when its verdict's output changes,
+    and then only its numbers when its labels did not (agent_renumber.py)."""
 
     def __init__(self, *, legacy_metrics: bool) -> None:
         self._legacy = legacy_metrics
@@ -73,8 +79,11 @@ class AgentCache:
         self._logged: set[tuple[str, str]] = set()
         self._last: tuple[Sequence[AgentVerdict], list[AgentLines], int] | None = None
 
-    def update(self, verdicts: Sequence[AgentVerdict]) -> tuple[list[AgentLines], int]:
-        """The lines of every agent that renders, in verdict order, and how many could not."""
+    def update(
+        self, verdicts: Sequence[AgentVerdict], pause: Pause = NO_PAUSE
+    ) -> tuple[list[AgentLines], int]:
+        """The lines of every agent that renders, in verdict order, and how many could not;
+        `pause` is called after each agent written (gil_slices.py)."""
         if self._last is not None and self._last[0] is verdicts:  # warm() did this Snapshot already
             return self._last[1], self._last[2]
         cache: dict[tuple[str, str], AgentLines] = {}
@@ -83,7 +92,8 @@ class AgentCache:
             key = (verdict.pod.namespace, verdict.pod.name)
             cached = self._lines.get(key)
             if cached is None or (cached.verdict is not verdict and not cached.renders(verdict)):
-                cached = self._render(key, verdict)
+                cached = self._render(key, verdict, cached)
+                pause()
             if cached is not None:
                 cache[key] = cached
                 lines.append(cached)
@@ -93,10 +103,12 @@ class AgentCache:
         self._last = (verdicts, lines, len(verdicts) - len(lines))
         return lines, len(verdicts) - len(lines)
 
-    def _render(self, key: tuple[str, str], verdict: AgentVerdict) -> AgentLines | None:
+    def _render(
+        self, key: tuple[str, str], verdict: AgentVerdict, previous: AgentLines | None
+    ) -> AgentLines | None:
         """Render-time defence: an agent that cannot render is left out, logged once, counted."""
         try:
-            lines = render_agent(verdict, legacy_metrics=self._legacy)
+            lines = self._renumbered(previous, verdict) or render_agent(verdict, legacy_metrics=self._legacy)
         except Exception:
             if key not in self._logged:
                 self._logged.add(key)
@@ -105,16 +117,28 @@ class AgentCache:
         self._logged.discard(key)
         return lines
 
+    def _renumbered(self, previous: AgentLines | None, verdict: AgentVerdict) -> AgentLines | None:
+        """The previous lines with the new numbers; None (write it whole) when that cannot be done,
+        so a value that cannot render is refused by render_agent, as for a new agent."""
+        if previous is None:
+            return None
+        try:
+            return renumbered(previous, verdict, legacy_metrics=self._legacy)
+        except Exception:
+            return None
+
 
 class RenderedSnapshot:
-    """A Snapshot's agents as cached lines, joined per family on the first scrape that reads them.
+    """A Snapshot's agents as cached lines, laid out per family on the first scrape that reads them.
 
-    The joined chunks are kept with the Snapshot and every reader of it is sent the same bytes:
-    a copy joined per scrape would have 50 slow readers hold 50 copies of a 56 MB body, 3 GB
+    The layout (segments: the small families encoded, the agents' lines as runs of references to
+    the cached bytes) is kept with the Snapshot and shared by every reader of it; a text reader
+    joins one run at a time as it reads (segment_file.py). Kept joined, the body would be a second
+    copy of every line; joined per reader, 50 slow readers would hold 50
     (docs/budgets.md#views-rendered-once-shared-by-every-reader).
     """
 
-    __slots__ = ("_joined", "_joined_lock", "_legacy", "agents", "legacy_metrics", "shard", "snapshot",
+    __slots__ = ("_legacy", "_segments", "_segments_lock", "agents", "legacy_metrics", "shard", "snapshot",
                  "unrenderable")  # fmt: skip
 
     def __init__(
@@ -134,18 +158,24 @@ class RenderedSnapshot:
         self.unrenderable = unrenderable
         self.legacy_metrics = legacy_metrics
         self._legacy: list[AgentLines] | None = None
-        self._joined: dict[bool, tuple[bytes, ...]] = {}
-        self._joined_lock = threading.Lock()
+        self._segments: dict[bool, tuple[tuple[Segment, ...], int]] = {}
+        self._segments_lock = threading.Lock()
 
-    def joined(self, version: str, *, open_metrics: bool) -> tuple[bytes, ...]:
-        """chunks(), joined by the first reader of this Snapshot and format and kept for the others."""
-        with self._joined_lock:
-            joined = self._joined.get(open_metrics)
-            if joined is None:
-                joined = self._joined[open_metrics] = tuple(self.chunks(version, open_metrics=open_metrics))
-            return joined
+    def segments(self, version: str, *, open_metrics: bool) -> tuple[tuple[Segment, ...], int]:
+        """layout(), and its size in bytes, worked out by the first reader of this Snapshot and
+        format and kept for the others (references to the cached lines: about 1 MiB)."""
+        with self._segments_lock:
+            laid_out = self._segments.get(open_metrics)
+            if laid_out is None:
+                segments = tuple(self.layout(version, open_metrics=open_metrics))
+                laid_out = self._segments[open_metrics] = (segments, sum(map(segment_size, segments)))
+            return laid_out
 
     def chunks(self, version: str, *, open_metrics: bool) -> Iterator[bytes]:
+        """layout() joined, JOIN_AGENTS agents at a time."""
+        return map(joined, self.layout(version, open_metrics=open_metrics))
+
+    def layout(self, version: str, *, open_metrics: bool) -> Iterator[Segment]:
         """The Snapshot's whole part of a scrape: legacy, cluster, agent, health, then diagnosis families.
 
         The diagnosis comes from this same Snapshot, so one body never mixes two passes
@@ -181,14 +211,14 @@ def _families(
     agents: Sequence[AgentLines],
     pick: Callable[[AgentLines], tuple[bytes, ...]],
     open_metrics: bool,  # noqa: FBT001 (private, positional like its neighbours)
-) -> Iterator[bytes]:
-    """Each family's header, then its body: the agents' cached bytes joined when read, JOIN_AGENTS
-    at a time (map and itemgetter: the loop over 10,000 agents stays in C)."""
+) -> Iterator[Segment]:
+    """Each family's header, then its body: the agents' cached bytes in runs of JOIN_AGENTS, joined
+    when read (map and itemgetter: the loop over 10,000 agents stays in C)."""
     for index, header in enumerate(family_headers(families, open_metrics=open_metrics)):
         yield header
-        lines = list(map(operator.itemgetter(index), map(pick, agents)))
+        lines = tuple(map(operator.itemgetter(index), map(pick, agents)))
         for start in range(0, len(lines), JOIN_AGENTS):
-            yield b"".join(lines[start : start + JOIN_AGENTS])
+            yield lines[start : start + JOIN_AGENTS]
 
 
 def _sized(chunks: Sequence[bytes], headers: dict[str, str]) -> tuple[ChunkFile, dict[str, str]]:
@@ -207,10 +237,11 @@ class _Gzipped:
 class MetricsExposition:
     """Serves /metrics: the current Snapshot's agents from cached lines, plus the small registry.
 
-    The reconcile thread writes the changed agents after each pass (warm). A scrape that comes while
-    it writes serves the last Snapshot written rather than wait (a refresh writes the agents that
-    reported in the last half second, tens of ms; a mass change, all of them, a second or more);
-    with no write under way it writes the current one itself.
+    A scrape writes the agents that changed since the last scrape, in slices that give the GIL
+    back (gil_slices.py): agents report faster than Prometheus scrapes, so an agent is written
+    once per scrape however many reports it sent, and mostly only its numbers (agent_renumber.py).
+    A scrape that comes while another writes serves the last Snapshot written rather than wait;
+    warm() writes the current Snapshot ahead of a scrape (tests and tools call it).
     """
 
     def __init__(
@@ -235,7 +266,8 @@ class MetricsExposition:
         self._gzip_lock = threading.Lock()
 
     def warm(self) -> None:
-        """Write the agents that changed in the current Snapshot, ahead of the next scrape."""
+        """Write the agents that changed in the current Snapshot, ahead of the next scrape (which
+        would otherwise write them itself)."""
         self._write(self._snapshot())
 
     def render(self, accept: str, accept_encoding: str) -> tuple[io.RawIOBase, dict[str, str]]:
@@ -246,7 +278,9 @@ class MetricsExposition:
         rendered = self._current()
         headers = {"Content-Type": content_type}
         if not gzip_accepted(accept_encoding):
-            return _sized([*rendered.joined(self._version, open_metrics=open_metrics), tail], headers)
+            segments, size = rendered.segments(self._version, open_metrics=open_metrics)
+            length = str(size + len(tail))
+            return SegmentFile((*segments, tail)), {**headers, "Content-Length": length}
         prefix = self._compressed(rendered, open_metrics=open_metrics)
         return _sized(gzip_chunks(prefix, tail), {**headers, "Content-Encoding": "gzip"})
 
@@ -261,7 +295,7 @@ class MetricsExposition:
         with self._write_lock:
             rendered = self._rendered
             if rendered is None or rendered.snapshot is not snapshot:
-                agents, unrenderable = self._agents.update(self._mine(snapshot.verdicts))
+                agents, unrenderable = self._agents.update(self._mine(snapshot.verdicts), GilSlices())
                 rendered = RenderedSnapshot(
                     snapshot, agents, unrenderable, legacy_metrics=self._legacy, shard=self._shard
                 )
@@ -274,6 +308,7 @@ class MetricsExposition:
             cached = self._gzipped.get(open_metrics)
             if cached is None or cached.snapshot is not rendered.snapshot:
                 self._gzipped.pop(open_metrics, None)  # let the old one go before compressing anew
-                prefix = deflate_prefix(rendered.chunks(self._version, open_metrics=open_metrics))
+                segments, _ = rendered.segments(self._version, open_metrics=open_metrics)
+                prefix = deflate_prefix(map(joined, segments))
                 cached = self._gzipped[open_metrics] = _Gzipped(rendered.snapshot, prefix)
             return cached.prefix
