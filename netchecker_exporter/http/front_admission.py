@@ -73,7 +73,8 @@ class FrontMetrics:
         )
         self.inflight_bytes = Gauge(
             "netchecker_http_inflight_bytes",
-            "Bytes of request bodies being received now, as reserved by their declared length.",
+            "Bytes held for requests and responses now: bodies being received (their declared length) "
+            "and large responses being sent (what each holds until its last byte is handed over).",
             registry=registry,
         )
         self.heavy_reads = Gauge(
@@ -167,23 +168,31 @@ class FrontAdmission:
 
         One source address may hold at most CLIENT_BYTE_SHARE of the budget, so a client sending
         large bodies slowly cannot take the reports of every other agent with it."""
+        return self._reserve(size, host, "a body of", close=True)
+
+    def reserve_response_bytes(self, size: int, host: str) -> Refusal | None:
+        """Hold what sending a large response to `host` keeps in memory until its last byte is
+        handed over (piped_response), from the same budget and share as bodies; or refuse it."""
+        return self._reserve(size, host, "a response holding", close=False)
+
+    def _reserve(self, size: int, host: str, what: str, *, close: bool) -> Refusal | None:
         if not size:
             return None
         limit, share = self.budgets.max_inflight_bytes, self._client_share
         held_by_host = self._bytes_by_host.get(host, 0)
         if held_by_host + size > share:
             message = (
-                f"client {host} has {held_by_host} bytes of request bodies in flight; a body of {size} "
+                f"client {host} has {held_by_host} bytes of requests and responses in flight; {what} {size} "
                 f"bytes would exceed its share ({share}) of -max-inflight-bytes {limit}; retry shortly"
             )
-            refusal = _refusal("inflight_bytes", message, close=True)
+            refusal = _refusal("inflight_bytes", message, close=close)
             return self._refuse(refusal, f"client {host} at its share of {share} bytes")
         if not self._bytes.try_reserve(size):
             message = (
-                f"{self._bytes.held} bytes of request bodies are in flight; a body of {size} bytes "
+                f"{self._bytes.held} bytes of requests and responses are in flight; {what} {size} bytes "
                 f"would exceed -max-inflight-bytes {limit}; retry shortly"
             )
-            refusal = _refusal("inflight_bytes", message, close=True)
+            refusal = _refusal("inflight_bytes", message, close=close)
             return self._refuse(refusal, f"{self._bytes.held} of {limit} bytes held")
         self._bytes_by_host[host] = held_by_host + size
         return None
