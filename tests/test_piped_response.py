@@ -113,3 +113,18 @@ def test_a_failing_handover_closes_both_ends() -> None:
         send(Refuses(), lambda: piece_views((BODY,)))
     assert open_descriptors() == before
     assert os.path.isdir("/proc/self/fd") == piped_response.pipes_usable()
+
+
+def test_a_cut_ends_a_response_short_and_closes_its_pipe() -> None:
+    async def scenario() -> tuple[PipeOutcome, ThreadReader]:
+        reader = ThreadReader(step=4096)
+        pump = piped_response.start_piped(reader, 200, [])
+        asyncio.get_running_loop().call_later(0.3, pump.cut)
+        return await pump.run(piece_views((BODY * 64,))), reader
+
+    before = open_descriptors()
+    outcome, reader = asyncio.run(scenario())
+    reader.join()
+    assert outcome is PipeOutcome.CUT
+    assert 0 < len(reader.received) < len(BODY) * 64
+    assert open_descriptors() == before

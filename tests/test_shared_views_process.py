@@ -20,7 +20,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.exporter import ExporterProcess
+from netchecker_exporter.http.stale_bodies import STALE_BODY_GRACE_SECONDS
+from tests.support.exporter import ExporterProcess, metric_value
 from tests.support.polling import wait_until
 from tests.support.reports import flood_report
 
@@ -179,3 +180,36 @@ def test_no_pipe_outlives_its_readers(fat_server: ExporterProcess) -> None:
     for _ in range(3):
         assert len(requests.get(fat_server.url + "/metrics", timeout=30).content) > 10_000_000
     wait_until(lambda: open_pipes(pid) <= baseline, 20, "every response's pipe closed")  # at once, in fact
+
+
+def post_agent(server: ExporterProcess, name: str, index: int) -> None:
+    posted = requests.post(
+        f"{server.url}/api/v1/agents/{name}",
+        data=json.dumps({**flood_report(index), "podname": name}),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert posted.status_code == 200, posted.text
+
+
+def test_a_reader_still_on_a_body_replaced_long_ago_is_cut_off(fat_server: ExporterProcess) -> None:
+    """It would keep that Snapshot's body alive for as long as it takes to read (hours at 1 KB/s)."""
+    (reader,) = stalled_readers(fat_server, "/metrics", 1)
+    try:
+        post_agent(fat_server, "netchecker-agent-later-0", AGENTS + 1)
+        plain = {"Accept-Encoding": "identity"}  # the same kind of body as the reader's: plain text
+
+        def newer_body_handed_out() -> bool:
+            return "later-0" in requests.get(fat_server.url + "/metrics", headers=plain, timeout=30).text
+
+        wait_until(newer_body_handed_out, 60, "a newer Snapshot's /metrics")
+        time.sleep(STALE_BODY_GRACE_SECONDS + 5)
+        received = 0
+        reader.settimeout(30)
+        while chunk := reader.recv(1 << 20):  # ends when the server closes the connection
+            received += len(chunk)
+        assert received < 10_000_000  # short of the body's Content-Length (11.5 MB)
+    finally:
+        reader.close()
+    cut = metric_value(fat_server.get("/metrics").text, 'netchecker_http_refused_total{budget="stale_body"}')
+    assert cut is not None and cut >= 1

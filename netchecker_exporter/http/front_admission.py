@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 HEAVY_PATHS = frozenset({"/metrics", "/api/v1/agents", "/api/v1/agents/", "/api/v1/diagnosis", "/"})
 """GETs whose answer is megabytes at 10,000 agents (and a render on a read thread)."""
-BUDGETS = ("connections", "connections_per_client", "inflight_bytes", "heavy_reads")
+BUDGETS = ("connections", "connections_per_client", "inflight_bytes", "heavy_reads", "stale_body")
 LOG_INTERVAL_SECONDS = 10.0
 CLIENT_BYTE_SHARE = 0.25
 """Of -max-inflight-bytes, what one source address may hold: an attacker's half-sent bodies leave
@@ -204,6 +204,11 @@ class FrontAdmission:
         left = self._bytes_by_host.pop(host, 0) - size
         if left > 0:
             self._bytes_by_host[host] = left
+
+    def count_stale_cut(self) -> None:
+        """A large response ended short: its reader was still on a body replaced long ago."""
+        if self._metrics is not None:
+            self._metrics.refused.labels(budget="stale_body").inc()
 
     def start_heavy_read(self) -> Refusal | None:
         if self._heavy.try_reserve(1):

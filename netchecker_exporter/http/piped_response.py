@@ -42,6 +42,9 @@ class PipeOutcome(Enum):
     """granian dropped its end (the client went away): the rest was not written."""
     NEVER_READ = "never_read"
     """Nothing was read within OPEN_DEADLINE_SECONDS of the head: both ends closed."""
+    CUT = "cut"
+    """Ended short on request (`cut`): granian sees the end of the file before Content-Length's
+    bytes and closes the connection."""
 
 
 def pipes_usable() -> bool:
@@ -62,10 +65,8 @@ def file_views(file: Readable, block_bytes: int) -> Iterator[memoryview]:
         yield view[:count]
 
 
-async def send_piped(
-    proto: Any, status: int, headers: list[tuple[str, str]], pieces: Iterator[memoryview]
-) -> PipeOutcome:
-    """Answer with `pieces` through a new pipe granian reads as the response's file."""
+def start_piped(proto: Any, status: int, headers: list[tuple[str, str]]) -> PipePump:
+    """Answer with a new pipe granian reads as the response's file; the pump then fills it."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     os.set_blocking(write_end, False)
     try:
@@ -74,10 +75,17 @@ async def send_piped(
         os.close(read_end)
         os.close(write_end)
         raise
-    return await _Pump(read_end, write_end).run(pieces)
+    return PipePump(read_end, write_end)
 
 
-class _Pump:
+async def send_piped(
+    proto: Any, status: int, headers: list[tuple[str, str]], pieces: Iterator[memoryview]
+) -> PipeOutcome:
+    """Answer with `pieces` through a new pipe granian reads as the response's file."""
+    return await start_piped(proto, status, headers).run(pieces)
+
+
+class PipePump:
     """Writes into the pipe as fast as its reader takes bytes out; owns both ends until closed.
 
     Our read end keeps the pipe alive until granian has opened its own: the first byte it consumes
@@ -87,15 +95,23 @@ class _Pump:
         self._read_end: int | None = read_end
         self._write_end: int | None = write_end
         self._written = 0
+        self._cut = False
+        self._wake: asyncio.Future[None] | None = None
+
+    def cut(self) -> None:
+        """End the response short at the next step, even while waiting for a stalled reader."""
+        self._cut = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     async def run(self, pieces: Iterator[memoryview]) -> PipeOutcome:
         try:
             for piece in pieces:
                 if not await self._write(piece):
-                    return PipeOutcome.NEVER_READ
+                    return PipeOutcome.CUT if self._cut else PipeOutcome.NEVER_READ
             self._close_write_end()
             if self._read_end is not None and not await self._wait_consumed():
-                return PipeOutcome.NEVER_READ
+                return PipeOutcome.CUT if self._cut else PipeOutcome.NEVER_READ
             return PipeOutcome.SENT
         except BrokenPipeError:
             return PipeOutcome.READER_GONE
@@ -104,9 +120,11 @@ class _Pump:
             self._close_read_end()
 
     async def _write(self, piece: memoryview) -> bool:
-        """All of `piece` into the pipe; False when nobody opened it before the deadline."""
+        """All of `piece` into the pipe; False when cut or nobody opened it before the deadline."""
         assert self._write_end is not None
         while piece:
+            if self._cut:
+                return False
             try:
                 count = os.write(self._write_end, piece)
             except BlockingIOError:
@@ -114,7 +132,7 @@ class _Pump:
                     self._close_read_end()
                 deadline = None if self._read_end is None else OPEN_DEADLINE_SECONDS
                 try:
-                    await _writable(self._write_end, deadline)
+                    await self._writable(deadline)
                 except TimeoutError:
                     return False
                 self._close_read_end()  # writable again: granian has consumed bytes, so it holds its end
@@ -128,11 +146,29 @@ class _Pump:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + OPEN_DEADLINE_SECONDS
         while not self._consumed():
-            if loop.time() >= deadline:
+            if loop.time() >= deadline or self._cut:
                 return False
             await asyncio.sleep(CONSUMED_POLL_SECONDS)
         self._close_read_end()
         return True
+
+    async def _writable(self, timeout: float | None) -> None:
+        """Until the pipe has room (its reader took bytes out), or `cut`."""
+        assert self._write_end is not None
+        loop = asyncio.get_running_loop()
+        wake = self._wake = loop.create_future()
+
+        def ready() -> None:
+            if not wake.done():
+                wake.set_result(None)
+
+        loop.add_writer(self._write_end, ready)
+        try:
+            async with asyncio.timeout(timeout):
+                await wake
+        finally:
+            loop.remove_writer(self._write_end)
+            self._wake = None
 
     def _consumed(self) -> bool:
         """Whether granian has taken bytes out of the pipe (only it reads), so it holds its own end."""
@@ -164,19 +200,3 @@ def pipe_capacity_bytes() -> int:
     finally:
         os.close(read_end)
         os.close(write_end)
-
-
-async def _writable(fd: int, timeout: float | None) -> None:
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_writer(fd, wake)
-    try:
-        async with asyncio.timeout(timeout):
-            await ready
-    finally:
-        loop.remove_writer(fd)

@@ -22,12 +22,15 @@ from netchecker_exporter.http.loop_handoff import HandoffPool
 from netchecker_exporter.http.piped_response import (
     GRANIAN_HELD_BYTES,
     PIPED_MIN_BYTES,
+    PipeOutcome,
+    PipePump,
     file_views,
     piece_views,
     pipe_capacity_bytes,
     pipes_usable,
-    send_piped,
+    start_piped,
 )
+from netchecker_exporter.http.stale_bodies import StaleBodies
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STREAM_BLOCK_BYTES = 1 << 20
@@ -103,6 +106,7 @@ class WsgiBridge:
         self._pipe_block_bytes = capacity or STREAM_BLOCK_BYTES
         self._pipe_held_bytes = None if capacity is None else capacity + GRANIAN_HELD_BYTES
         """What one piped response holds; None: no pipes here, responses go to granian's buffers."""
+        self._stale = StaleBodies()
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if self._health is not None and scope.path in HEALTH_PATHS and scope.method in READ_METHODS:
@@ -150,7 +154,7 @@ class WsgiBridge:
                 if heavy:
                     admission.end_heavy_read()
         if reply is not None:
-            await self._send(proto, reply, host)
+            await self._send(proto, reply, scope)
 
     async def _answer(self, scope: Any, proto: Any, *, closing: bool) -> WsgiResult | None:
         """The app's answer, or None when the front has answered already (the body came too late)."""
@@ -170,13 +174,13 @@ class WsgiBridge:
             result.headers = [*result.headers, ("connection", "close")]
         return result
 
-    async def _send(self, proto: Any, result: WsgiResult, host: str) -> None:
+    async def _send(self, proto: Any, result: WsgiResult, scope: Any) -> None:
         """Small answers go to granian whole; large ones through a pipe, their held bytes reserved."""
         size = _body_size(result)
         if self._pipe_held_bytes is None or (size is not None and size < PIPED_MIN_BYTES):
             await self._send_unpiped(proto, result)
             return
-        body = result.body
+        body, host = result.body, scope.client.rpartition(":")[0]
         held = self._pipe_held_bytes + (len(body) if isinstance(body, bytes) else 0)
         admission = self._admission
         if admission is not None and (refusal := admission.reserve_response_bytes(held, host)):
@@ -184,17 +188,31 @@ class WsgiBridge:
                 body.close()
             proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
             return
+        pump = start_piped(proto, result.status, result.headers)
+        done = self._watch_staleness(scope.path, result, pump)
         try:
-            await send_piped(proto, result.status, result.headers, self._pieces(body))
+            if await pump.run(self._pieces(body)) is PipeOutcome.CUT and admission is not None:
+                admission.count_stale_cut()
         finally:
+            done()
             if admission is not None:
                 admission.release_bytes(held, host)
             if isinstance(body, FileBody):
                 body.close()
 
+    def _watch_staleness(self, path: str, result: WsgiResult, pump: PipePump) -> Callable[[], None]:
+        """A shared body (a file over the renders' chunks) is cut once outdated (stale_bodies)."""
+        parts = getattr(result.body.file, "parts", None) if isinstance(result.body, FileBody) else None
+        if not parts:
+            return lambda: None
+        headers = {name.lower(): value for name, value in result.headers}
+        kind = (path, headers.get("content-type"), headers.get("content-encoding"))
+        return self._stale.reading(kind, max(parts, key=len).obj, pump.cut)
+
     def _pieces(self, body: bytes | Chunks | FileBody) -> Iterator[memoryview]:
         if isinstance(body, FileBody):
-            return file_views(body.file, self._pipe_block_bytes)
+            parts = getattr(body.file, "parts", None)  # chunks in memory: written out without a copy
+            return iter(parts) if parts is not None else file_views(body.file, self._pipe_block_bytes)
         return piece_views(body.parts if isinstance(body, Chunks) else (body,))
 
     async def _send_unpiped(self, proto: Any, result: WsgiResult) -> None:
