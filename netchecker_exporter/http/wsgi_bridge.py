@@ -98,11 +98,10 @@ class WsgiBridge:
         limits: BridgeLimits,
         health: HealthEndpoints | None = None,
         admission: FrontAdmission | None = None,
-        piped: bool = True,
     ) -> None:
         self._app, self._ingest, self._reads, self._limits = app, ingest, reads, limits
         self._health, self._admission = health, admission
-        capacity = pipe_capacity_bytes() if pipes_usable() and piped else None
+        capacity = pipe_capacity_bytes() if pipes_usable() else None
         self._pipe_block_bytes = capacity or STREAM_BLOCK_BYTES
         self._pipe_held_bytes = None if capacity is None else capacity + GRANIAN_HELD_BYTES
         """What one piped response holds; None: no pipes here, responses go to granian's buffers."""
