@@ -1,11 +1,13 @@
 """Issue 23 at full size: what clients can make the front hold, with RSS and /healthz measured.
 
 One exporter (memory store, default flags) with 10,000 agents stored, then in turn: a read flood
-(16 clients looping over the heavy reads), 1,000 half-sent 1 MB bodies, 2,000 connections holding
-a 400 KB head, and 8,400 keep-alive connections that ping every 4 s. Through each, /healthz is
-asked on a new connection every 100 ms (as the kubelet does) and the server's RSS sampled; agent
-POSTs on new connections are timed alongside the held connections. Last, the CPU per report of a
-steady fleet against this tree and against `--baseline` (a git revision: today's main), in one run.
+(16 clients looping over the heavy reads), 50 readers of /metrics at 1 KB/s, 1,000 half-sent 1 MB
+bodies, 2,000 connections holding a 400 KB head, and 8,400 keep-alive connections that ping every
+4 s. Through each, /healthz is asked on a new connection every 100 ms (as the kubelet does) and the
+server's RSS sampled; agent POSTs on new connections are timed alongside the held connections.
+With `--before REV` the same scenarios run first against that git revision's tree, so before and
+after are measured in one run. Last, the CPU per report of a steady fleet against this tree and
+against `--baseline` (a git revision), in one run.
 
 `python -m bench.budgets` (about 5 minutes); `--baseline ''` leaves out the CPU comparison.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
@@ -25,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -252,6 +255,61 @@ def keep_alive_pingers(
     return attack
 
 
+SLOW_READ_BYTES_PER_SECOND = 1024
+SLOW_READER_RCVBUF_BYTES = 16 * 1024
+"""A small receive window, so the kernel takes little of the body off the server's hands."""
+
+
+def slow_readers(port: int, count: int) -> Callable[[asyncio.Event], Coroutine[Any, Any, dict[str, Any]]]:
+    """`count` readers of /metrics that take 1 KB a second; one refused (503) asks again 1 s later."""
+
+    async def attack(stop: asyncio.Event) -> dict[str, Any]:
+        outcomes: dict[str, int] = {}
+
+        async def reader() -> None:
+            while not stop.is_set():
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_READER_RCVBUF_BYTES)
+                sock.setblocking(False)
+                try:
+                    await asyncio.get_running_loop().sock_connect(sock, (HOST, port))
+                    reader_, writer = await asyncio.open_connection(sock=sock)
+                except OSError:
+                    outcomes["connect_failed"] = outcomes.get("connect_failed", 0) + 1
+                    sock.close()
+                    await asyncio.sleep(1)
+                    continue
+                status = await _read_slowly(reader_, writer, stop)
+                outcomes[status] = outcomes.get(status, 0) + 1
+                writer.close()
+                if status != "200":
+                    await asyncio.sleep(1)
+
+        await asyncio.gather(*(reader() for _ in range(count)))
+        return {"slow_reads": outcomes}
+
+    return attack
+
+
+async def _read_slowly(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event
+) -> str:
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1].decode()
+        if status != "200":
+            return status
+        while not stop.is_set():  # a reader still reading when the scenario ends counts as a 200
+            if not await reader.read(SLOW_READ_BYTES_PER_SECOND):
+                return "closed"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+        return status
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return "closed"
+
+
 def store_agents(server: Child) -> None:
     """Every agent's report once, 64 at a time, then a reconcile pass that judged them."""
     requests = agent_requests(HOST, server.port, AGENTS, now=time.time())
@@ -295,11 +353,7 @@ def cpu_comparison(revision: str, cpu: int | None, log_dir: Path, seconds: float
     at the cap: a loaded machine lets more than 1,024 of them wait at once, and those refusals
     would be left out of the CPU per report."""
     runs: dict[str, list[dict[str, Any]]] = {"this_tree": [], "baseline": []}
-    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as directory:
-        tree = Path(directory) / "baseline"
-        tree.mkdir()
-        archive = subprocess.run(["git", "archive", revision], cwd=REPO, capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    with baseline_tree(revision) as tree:
         starts: dict[str, Callable[[], Child]] = {
             "this_tree": lambda: processes.start_exporter(
                 cpu, log_dir, "-check-interval=10", "-max-connections-per-client=8192"
@@ -319,12 +373,28 @@ def cpu_comparison(revision: str, cpu: int | None, log_dir: Path, seconds: float
 def run(args: argparse.Namespace) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-budgets-"))
     results: dict[str, Any] = {"log_dir": str(log_dir), "load_average_at_start": os.getloadavg()}
-    server = processes.start_exporter(args.server_cpu, log_dir, "-check-interval=10")
+    if args.before:
+        with baseline_tree(args.before) as tree:
+            before = functools.partial(start_tree, tree, args.server_cpu, log_dir, "-check-interval=10")
+            results["before"] = {"revision": args.before, **attacks(before, args.seconds)}
+    this_tree = functools.partial(processes.start_exporter, args.server_cpu, log_dir, "-check-interval=10")
+    results["this_tree"] = attacks(this_tree, args.seconds)
+    if args.baseline:
+        results["cpu"] = cpu_comparison(args.baseline, args.server_cpu, log_dir, args.fleet_seconds)
+    results["load_average_at_end"] = os.getloadavg()
+    return results
+
+
+def attacks(start: Callable[[], Child], seconds: float) -> dict[str, Any]:
+    """Every scenario in turn against one server of 10,000 agents, and the refusals it counted."""
+    results: dict[str, Any] = {}
+    server = start()
     try:
         store_agents(server)
-        port, seconds = server.port, args.seconds
+        port = server.port
         scenarios = {
             "read_flood": read_flood(port, 16),
+            "slow_readers": slow_readers(port, 50),
             "half_sent_bodies": half_sent_bodies(port, 1000, 1 << 20),
             "held_heads": held_heads(port, 2000, 400_000),
             "keep_alive_pingers": keep_alive_pingers(port, 8400, 4.0),
@@ -336,10 +406,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["refusals"] = refusal_counts(server)
     finally:
         server.stop()
-    if args.baseline:
-        results["cpu"] = cpu_comparison(args.baseline, args.server_cpu, log_dir, args.fleet_seconds)
-    results["load_average_at_end"] = os.getloadavg()
     return results
+
+
+@contextlib.contextmanager
+def baseline_tree(revision: str) -> Iterator[Path]:
+    """A checkout of `revision` in a temporary directory (git archive: no worktree of ours touched)."""
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as directory:
+        tree = Path(directory) / "baseline"
+        tree.mkdir()
+        archive = subprocess.run(["git", "archive", revision], cwd=REPO, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        yield tree
 
 
 def refusal_counts(server: Child) -> dict[str, float]:
@@ -354,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per scenario (at most 120)")
     parser.add_argument("--fleet-seconds", type=float, default=20.0, help="seconds of each CPU fleet")
     parser.add_argument("--baseline", default="e8e2866", help="git revision to compare CPU with ('' skips)")
+    parser.add_argument("--before", default="", help="git revision whose tree the scenarios run on first")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     args = parser.parse_args(argv)

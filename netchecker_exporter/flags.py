@@ -116,8 +116,8 @@ FLAGS: tuple[Flag, ...] = (
         int,
         64 * 1024 * 1024,
         "HTTP front",
-        "bytes of request bodies being received at once, reserved by their declared length; "
-        "a body beyond it gets 503 unread",
+        "bytes of request bodies being received at once, reserved by their declared length, and "
+        "held by large responses being sent; a body beyond it gets 503 unread",
     ),
     Flag(
         "max-heavy-reads",

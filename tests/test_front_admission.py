@@ -69,7 +69,7 @@ def test_each_refusal_names_its_flag_and_is_counted() -> None:
     for host in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
         assert admission.reserve_bytes(25, host) is None  # each at its share, a quarter
     refusal = admission.reserve_bytes(20, "10.0.0.5")
-    assert "100 bytes of request bodies are in flight" in error_of(refusal)
+    assert "100 bytes of requests and responses are in flight" in error_of(refusal)
     assert "-max-inflight-bytes 100" in error_of(refusal)
     assert refusal is not None and ("connection", "close") in refusal.headers()
     assert admission.start_heavy_read() is None
@@ -138,7 +138,7 @@ def test_one_client_may_hold_a_quarter_of_the_byte_budget() -> None:
     assert admission.reserve_bytes(60, "10.0.0.1") is None
     assert admission.reserve_bytes(40, "10.0.0.1") is None
     error = error_of(admission.reserve_bytes(1, "10.0.0.1"))
-    assert "client 10.0.0.1 has 100 bytes of request bodies in flight" in error
+    assert "client 10.0.0.1 has 100 bytes of requests and responses in flight" in error
     assert "its share (100) of -max-inflight-bytes 400" in error
     assert admission.reserve_bytes(100, "10.0.0.2") is None  # another client still fits
     admission.release_bytes(60, "10.0.0.1")

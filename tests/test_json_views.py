@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from netchecker_exporter.diagnosis.nodes import diagnose
 from netchecker_exporter.diagnosis.to_json import diagnosis_to_json
-from netchecker_exporter.http.json_views import AgentListing, DiagnosisView
+from netchecker_exporter.http.json_views import AgentListing, DiagnosisView, json_in_slices
 from netchecker_exporter.http.shared_body import SharedBody
 from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.report import AgentRecord, record_to_json
@@ -140,3 +140,22 @@ def test_text_scrapes_of_one_snapshot_share_the_laid_out_chunks(
     assert metrics._current() is rendered
     body, _ = metrics.render("", "")
     assert body.read().startswith(b"".join(rendered.chunks("1.2.3", open_metrics=False)))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {
+            "at": None,
+            "cluster": {"verdict": "ok", "by": {"a": 1}},
+            "nodes": [{"n": "é", "x": [1.5, None]}, {}],
+        },
+        {"empty": [], "tuple": (1, "two"), "nested": {"deeper": {"list": [[1], [2]]}}, "nan": float("nan")},
+        [1, {"a": "b"}],
+        {1: "an int key, which json.dumps turns into a string"},
+        "plain",
+        [],
+    ],
+)
+def test_json_in_slices_writes_what_json_dumps_writes(value: object) -> None:
+    assert "".join(json_in_slices(value)) == json.dumps(value)

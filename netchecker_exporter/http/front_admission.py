@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 HEAVY_PATHS = frozenset({"/metrics", "/api/v1/agents", "/api/v1/agents/", "/api/v1/diagnosis", "/"})
 """GETs whose answer is megabytes at 10,000 agents (and a render on a read thread)."""
-BUDGETS = ("connections", "connections_per_client", "inflight_bytes", "heavy_reads")
+BUDGETS = ("connections", "connections_per_client", "inflight_bytes", "heavy_reads", "stale_body")
 LOG_INTERVAL_SECONDS = 10.0
 IDLE_SECONDS = 5.0
 """The front passes granian's header-read timeout, which also ends idle keep-alive connections."""
@@ -66,7 +66,8 @@ class FrontMetrics:
         )
         self.inflight_bytes = Gauge(
             "netchecker_http_inflight_bytes",
-            "Bytes of request bodies being received now, as reserved by their declared length.",
+            "Bytes held for requests and responses now: bodies being received (their declared length) "
+            "and large responses being sent (what each holds until its last byte is handed over).",
             registry=registry,
         )
         self.heavy_reads = Gauge(
@@ -162,23 +163,31 @@ class FrontAdmission:
 
         One source address may hold at most CLIENT_BYTE_SHARE of the budget, so a client sending
         large bodies slowly cannot take the reports of every other agent with it."""
+        return self._reserve(size, host, "a body of", close=True)
+
+    def reserve_response_bytes(self, size: int, host: str) -> Refusal | None:
+        """Hold what sending a large response to `host` keeps in memory until its last byte is
+        handed over (piped_response), from the same budget and share as bodies; or refuse it."""
+        return self._reserve(size, host, "a response holding", close=False)
+
+    def _reserve(self, size: int, host: str, what: str, *, close: bool) -> Refusal | None:
         if not size:
             return None
         limit, share = self.budgets.max_inflight_bytes, self._client_share
         held_by_host = self._bytes_by_host.get(host, 0)
         if held_by_host + size > share:
             message = (
-                f"client {host} has {held_by_host} bytes of request bodies in flight; a body of {size} "
+                f"client {host} has {held_by_host} bytes of requests and responses in flight; {what} {size} "
                 f"bytes would exceed its share ({share}) of -max-inflight-bytes {limit}; retry shortly"
             )
-            refusal = _refusal("inflight_bytes", message, close=True)
+            refusal = _refusal("inflight_bytes", message, close=close)
             return self._refuse(refusal, f"client {host} at its share of {share} bytes")
         if not self._bytes.try_reserve(size):
             message = (
-                f"{self._bytes.held} bytes of request bodies are in flight; a body of {size} bytes "
+                f"{self._bytes.held} bytes of requests and responses are in flight; {what} {size} bytes "
                 f"would exceed -max-inflight-bytes {limit}; retry shortly"
             )
-            refusal = _refusal("inflight_bytes", message, close=True)
+            refusal = _refusal("inflight_bytes", message, close=close)
             return self._refuse(refusal, f"{self._bytes.held} of {limit} bytes held")
         self._bytes_by_host[host] = held_by_host + size
         return None
@@ -190,6 +199,11 @@ class FrontAdmission:
         left = self._bytes_by_host.pop(host, 0) - size
         if left > 0:
             self._bytes_by_host[host] = left
+
+    def count_stale_cut(self) -> None:
+        """A large response ended short: its reader was still on a body replaced long ago."""
+        if self._metrics is not None:
+            self._metrics.refused.labels(budget="stale_body").inc()
 
     def start_heavy_read(self) -> Refusal | None:
         if self._heavy.try_reserve(1):

@@ -12,13 +12,25 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from netchecker_exporter.http.front_admission import HEAVY_PATHS, FrontAdmission, Refusal
 from netchecker_exporter.http.health import HEALTH_PATHS, HealthEndpoints
 from netchecker_exporter.http.loop_handoff import HandoffPool
+from netchecker_exporter.http.piped_response import (
+    GRANIAN_HELD_BYTES,
+    PIPED_MIN_BYTES,
+    PipeOutcome,
+    PipePump,
+    file_views,
+    piece_views,
+    pipe_capacity_bytes,
+    pipes_usable,
+    start_piped,
+)
+from netchecker_exporter.http.stale_bodies import StaleBodies
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STREAM_BLOCK_BYTES = 1 << 20
@@ -89,6 +101,11 @@ class WsgiBridge:
     ) -> None:
         self._app, self._ingest, self._reads, self._limits = app, ingest, reads, limits
         self._health, self._admission = health, admission
+        capacity = pipe_capacity_bytes() if pipes_usable() else None
+        self._pipe_block_bytes = capacity or STREAM_BLOCK_BYTES
+        self._pipe_held_bytes = None if capacity is None else capacity + GRANIAN_HELD_BYTES
+        """What one piped response holds; None: no pipes here, responses go to granian's buffers."""
+        self._stale = StaleBodies()
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if self._health is not None and scope.path in HEALTH_PATHS and scope.method in READ_METHODS:
@@ -129,33 +146,82 @@ class WsgiBridge:
             proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
             return
         try:
-            await self._answer(scope, proto, closing=closing)
-        finally:
+            reply = await self._answer(scope, proto, closing=closing)
+        finally:  # the answer is made: the body's bytes and the heavy-read slot are free again
             if admission is not None:
                 admission.release_bytes(reserved, host)
                 if heavy:
                     admission.end_heavy_read()
+        if reply is not None:
+            await self._send(proto, reply, scope)
 
-    async def _answer(self, scope: Any, proto: Any, *, closing: bool) -> None:
+    async def _answer(self, scope: Any, proto: Any, *, closing: bool) -> WsgiResult | None:
+        """The app's answer, or None when the front has answered already (the body came too late)."""
         try:
             async with asyncio.timeout(self._limits.body_read_timeout_seconds):
                 body, declared = await self._receive(scope, proto)
         except TimeoutError:
             proto.response_bytes(408, JSON_CLOSE, TIMEOUT_BODY)
-            return
+            return None
         pool = self._ingest if scope.method in BODY_METHODS else self._reads
         if pool is None:
             result = self._call(scope, body, declared)
         else:
             result = await pool.run(self._call, scope, body, declared)
         del body  # the reservation ends with the caller; the bytes must not outlive it
-        headers = [*result.headers, ("connection", "close")] if closing else result.headers
-        if isinstance(result.body, FileBody):
-            await _stream_file(proto, result.status, headers, result.body, self._reads)
-        elif isinstance(result.body, Chunks):
-            await _stream_chunks(proto, result.status, headers, result.body)
+        if closing:
+            result.headers = [*result.headers, ("connection", "close")]
+        return result
+
+    async def _send(self, proto: Any, result: WsgiResult, scope: Any) -> None:
+        """Small answers go to granian whole; large ones through a pipe, their held bytes reserved."""
+        size = _body_size(result)
+        if self._pipe_held_bytes is None or (size is not None and size < PIPED_MIN_BYTES):
+            await self._send_unpiped(proto, result)
+            return
+        body, host = result.body, scope.client.rpartition(":")[0]
+        held = self._pipe_held_bytes + (len(body) if isinstance(body, bytes) else 0)
+        admission = self._admission
+        if admission is not None and (refusal := admission.reserve_response_bytes(held, host)):
+            if isinstance(body, FileBody):
+                body.close()
+            proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
+            return
+        pump = start_piped(proto, result.status, result.headers)
+        done = self._watch_staleness(scope.path, result, pump)
+        try:
+            if await pump.run(self._pieces(body)) is PipeOutcome.CUT and admission is not None:
+                admission.count_stale_cut()
+        finally:
+            done()
+            if admission is not None:
+                admission.release_bytes(held, host)
+            if isinstance(body, FileBody):
+                body.close()
+
+    def _watch_staleness(self, path: str, result: WsgiResult, pump: PipePump) -> Callable[[], None]:
+        """A shared body (a file over the renders' chunks) is cut once outdated (stale_bodies)."""
+        parts = getattr(result.body.file, "parts", None) if isinstance(result.body, FileBody) else None
+        if not parts:
+            return lambda: None
+        headers = {name.lower(): value for name, value in result.headers}
+        kind = (path, headers.get("content-type"), headers.get("content-encoding"))
+        return self._stale.reading(kind, max(parts, key=len).obj, pump.cut)
+
+    def _pieces(self, body: bytes | Chunks | FileBody) -> Iterator[memoryview]:
+        if isinstance(body, FileBody):
+            parts = getattr(body.file, "parts", None)  # chunks in memory: written out without a copy
+            return iter(parts) if parts is not None else file_views(body.file, self._pipe_block_bytes)
+        return piece_views(body.parts if isinstance(body, Chunks) else (body,))
+
+    async def _send_unpiped(self, proto: Any, result: WsgiResult) -> None:
+        status, headers, body = result.status, result.headers, result.body
+        if isinstance(body, FileBody):
+            await _stream_file(proto, status, headers, body, self._reads)
+        elif isinstance(body, Chunks):
+            await _stream_chunks(proto, status, headers, body)
         else:
-            proto.response_bytes(result.status, headers, result.body)
+            proto.response_bytes(status, headers, body)
 
     def _body_reservation(self, scope: Any) -> int:
         """Bytes a body may make us hold, known from its head before any of it is read."""
@@ -206,6 +272,17 @@ class WsgiBridge:
             getattr(iterable, "close", lambda: None)()
         answer: bytes | Chunks = parts[0] if len(parts) == 1 else Chunks(parts) if parts else b""
         return WsgiResult(started[0], started[1], answer)
+
+
+def _body_size(result: WsgiResult) -> int | None:
+    """The body's length when known without reading it."""
+    body = result.body
+    if isinstance(body, bytes):
+        return len(body)
+    if isinstance(body, Chunks):
+        return sum(map(len, body.parts))
+    declared = dict((name.lower(), value) for name, value in result.headers).get("content-length", "")
+    return int(declared) if declared.isdigit() else None
 
 
 async def _stream_file(

@@ -18,6 +18,11 @@ class ChunkFile(io.RawIOBase):
         self._size = self._starts[-1]
         self._position = 0
 
+    @property
+    def parts(self) -> tuple[memoryview, ...]:
+        """The chunks, as read-only views: a sender may write them out without copying them."""
+        return tuple(chunk.toreadonly() for chunk in self._chunks)
+
     def close(self) -> None:
         """Let the chunks go: a server thread may keep its last response (and so this file) until
         its next request, which pinned up to one old render per thread (200 MB after a flood)."""

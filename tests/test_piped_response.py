@@ -1,0 +1,130 @@
+"""The pipe a large response goes through: every byte arrives, and no end of it outlives the answer
+whether the reader takes it all, goes away halfway, or never opens it. The reader here is a thread
+that opens the /proc path as granian does; the real granian is in test_shared_views_process.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netchecker_exporter.http import piped_response
+from netchecker_exporter.http.piped_response import PipeOutcome, file_views, piece_views, send_piped
+from netchecker_exporter.metrics.chunk_file import ChunkFile
+
+BODY = bytes(range(256)) * 4096
+"""1 MiB: many times a pipe's buffer."""
+
+
+def open_descriptors() -> int:
+    return len(list(Path("/proc/self/fd").iterdir()))
+
+
+class ThreadReader:
+    """granian's part: opens the response's file by its path, after `delay`, and reads it."""
+
+    def __init__(self, *, delay: float = 0.0, stop_after: int | None = None, step: int = 131_072) -> None:
+        self.delay, self.stop_after, self.step = delay, stop_after, step
+        self.received = bytearray()
+        self.headers: list[tuple[str, str]] = []
+        self._thread: threading.Thread | None = None
+
+    def response_file(self, status: int, headers: list[tuple[str, str]], path: str) -> None:
+        self.headers = headers
+        self._thread = threading.Thread(target=self._read, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _read(self, path: str) -> None:
+        time.sleep(self.delay)
+        with open(path, "rb") as file:
+            while chunk := file.read(self.step):
+                self.received += chunk
+                if self.stop_after is not None and len(self.received) >= self.stop_after:
+                    return
+
+    def join(self) -> None:
+        assert self._thread is not None
+        self._thread.join(timeout=30)
+
+
+def send(reader: Any, pieces: Callable[[], Any]) -> PipeOutcome:
+    return asyncio.run(send_piped(reader, 200, [("content-length", "1")], pieces()))
+
+
+def test_every_part_arrives_in_order_and_both_ends_are_closed() -> None:
+    before, reader = open_descriptors(), ThreadReader()
+    parts = (BODY[:1000], b"", BODY[1000:], b"# EOF\n")
+    assert send(reader, lambda: piece_views(parts)) is PipeOutcome.SENT
+    reader.join()
+    assert bytes(reader.received) == b"".join(parts)
+    assert open_descriptors() == before
+
+
+def test_a_file_body_arrives_whole_when_its_reader_opens_late() -> None:
+    reader = ThreadReader(delay=0.3, step=4096)
+    file = ChunkFile([BODY, b"tail"])
+    assert send(reader, lambda: file_views(file, 65536)) is PipeOutcome.SENT
+    reader.join()
+    assert bytes(reader.received) == BODY + b"tail"
+
+
+def test_a_body_that_fits_in_the_pipe_waits_for_its_reader_to_open_it() -> None:
+    before, reader = open_descriptors(), ThreadReader(delay=0.3)
+    assert send(reader, lambda: piece_views((b"small",))) is PipeOutcome.SENT
+    reader.join()
+    assert bytes(reader.received) == b"small"
+    assert open_descriptors() == before
+
+
+def test_a_reader_that_goes_away_halfway_ends_the_pump() -> None:
+    before, reader = open_descriptors(), ThreadReader(stop_after=200_000)
+    assert send(reader, lambda: piece_views((BODY,))) is PipeOutcome.READER_GONE
+    reader.join()
+    assert open_descriptors() == before
+
+
+def test_a_pipe_nobody_opens_is_closed_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(piped_response, "OPEN_DEADLINE_SECONDS", 0.3)
+
+    class NeverOpens:
+        def response_file(self, status: int, headers: list[tuple[str, str]], path: str) -> None:
+            assert Path(path).exists()
+
+    for body in (BODY, b"small"):
+        before, started = open_descriptors(), time.monotonic()
+        assert send(NeverOpens(), lambda body=body: piece_views((body,))) is PipeOutcome.NEVER_READ
+        assert time.monotonic() - started < 10
+        assert open_descriptors() == before
+
+
+def test_a_failing_handover_closes_both_ends() -> None:
+    class Refuses:
+        def response_file(self, status: int, headers: list[tuple[str, str]], path: str) -> None:
+            raise RuntimeError("protocol closed")
+
+    before = open_descriptors()
+    with pytest.raises(RuntimeError):
+        send(Refuses(), lambda: piece_views((BODY,)))
+    assert open_descriptors() == before
+    assert os.path.isdir("/proc/self/fd") == piped_response.pipes_usable()
+
+
+def test_a_cut_ends_a_response_short_and_closes_its_pipe() -> None:
+    async def scenario() -> tuple[PipeOutcome, ThreadReader]:
+        reader = ThreadReader(step=4096)
+        pump = piped_response.start_piped(reader, 200, [])
+        asyncio.get_running_loop().call_later(0.3, pump.cut)
+        return await pump.run(piece_views((BODY * 64,))), reader
+
+    before = open_descriptors()
+    outcome, reader = asyncio.run(scenario())
+    reader.join()
+    assert outcome is PipeOutcome.CUT
+    assert 0 < len(reader.received) < len(BODY) * 64
+    assert open_descriptors() == before
