@@ -201,12 +201,12 @@ class WsgiBridge:
 
     def _watch_staleness(self, path: str, result: WsgiResult, pump: PipePump) -> Callable[[], None]:
         """A shared body (a file over the renders' chunks) is cut once outdated (stale_bodies)."""
-        parts = getattr(result.body.file, "parts", None) if isinstance(result.body, FileBody) else None
-        if not parts:
+        shared = _shared_body(result.body)
+        if shared is None:
             return lambda: None
         headers = {name.lower(): value for name, value in result.headers}
         kind = (path, headers.get("content-type"), headers.get("content-encoding"))
-        return self._stale.reading(kind, max(parts, key=len).obj, pump.cut)
+        return self._stale.reading(kind, shared, pump.cut)
 
     def _pieces(self, body: bytes | Chunks | FileBody) -> Iterator[memoryview]:
         if isinstance(body, FileBody):
@@ -272,6 +272,18 @@ class WsgiBridge:
             getattr(iterable, "close", lambda: None)()
         answer: bytes | Chunks = parts[0] if len(parts) == 1 else Chunks(parts) if parts else b""
         return WsgiResult(started[0], started[1], answer)
+
+
+def _shared_body(body: bytes | Chunks | FileBody) -> object | None:
+    """What a file body shares with every reader of its Snapshot: a text scrape's layout of the
+    cached lines, or the largest of a gzip body's chunks; None for a body of its own."""
+    if not isinstance(body, FileBody):
+        return None
+    shared: object = getattr(body.file, "shared", None)
+    if shared:
+        return shared
+    parts: tuple[memoryview, ...] | None = getattr(body.file, "parts", None)
+    return max(parts, key=len).obj if parts else None
 
 
 def _body_size(result: WsgiResult) -> int | None:

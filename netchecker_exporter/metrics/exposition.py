@@ -280,7 +280,7 @@ class MetricsExposition:
         if not gzip_accepted(accept_encoding):
             segments, size = rendered.segments(self._version, open_metrics=open_metrics)
             length = str(size + len(tail))
-            return SegmentFile((*segments, tail)), {**headers, "Content-Length": length}
+            return SegmentFile((*segments, tail), shared=segments), {**headers, "Content-Length": length}
         prefix = self._compressed(rendered, open_metrics=open_metrics)
         return _sized(gzip_chunks(prefix, tail), {**headers, "Content-Encoding": "gzip"})
 

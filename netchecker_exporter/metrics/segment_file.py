@@ -28,7 +28,9 @@ def joined(segment: Segment) -> bytes:
 class SegmentFile(io.RawIOBase):
     """Reads `segments` in order, each joined when reached; not seekable (the front only reads)."""
 
-    def __init__(self, segments: Sequence[Segment]) -> None:
+    def __init__(self, segments: Sequence[Segment], shared: Sequence[Segment] = ()) -> None:
+        self.shared = shared
+        """The Snapshot's layout these segments read (a reader of an outdated one is cut: stale_bodies)."""
         self._segments = list(segments)
         self._next = 0
         self._current = memoryview(b"")
