@@ -1,9 +1,11 @@
-"""The agent's report from its raw bytes: decoded and validated in one compiled pass (msgspec).
+"""The agent's report, and a stored record, from their raw bytes: decoded and validated in one
+compiled pass (msgspec).
 
 Pure: no I/O. The Structs below hold the contract of report.py's reader (types, ranges, lengths,
 no control characters in labels), so a report that passes them needs no second look in Python.
-A body they refuse is read again by report.parse_report, whose message names the field exactly
-as before (COMPAT.md): refusals are rare, and their wording is the contract, not msgspec's.
+A body they refuse is read again by report.parse_report (a record by record_from_stored_json),
+whose message names the field exactly as before (COMPAT.md): refusals are rare, and their wording
+is the contract, not msgspec's.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -19,15 +21,19 @@ from netchecker_exporter.errors import InvalidReportError
 from netchecker_exporter.padding import strip_padding
 from netchecker_exporter.report import (
     DEFAULT_MAX_PROBES,
+    MAX_PROBES_LIMIT,
     MAX_REPORT_INTERVAL_SECONDS,
     PROBE_PHASES,
+    AgentRecord,
     AgentReport,
     NetworkProbe,
     parse_report,
+    record_from_stored_json,
     validate_pod_name,
 )
 from netchecker_exporter.report_values import (
     GO_SATURATED_MS,
+    MAX_COUNTER,
     MAX_HOSTDATE_BYTES,
     MAX_HTTP_CODE,
     MAX_LABEL_BYTES,
@@ -35,7 +41,12 @@ from netchecker_exporter.report_values import (
     MAX_UPTIME_SECONDS,
     MAX_URL_BYTES,
 )
-from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES, MAX_ITEM_BYTES, keep_within
+from netchecker_exporter.stored_fields import (
+    DEFAULT_MAX_STORED_FIELD_BYTES,
+    MAX_ITEM_BYTES,
+    MAX_STORED_FIELD_BYTES_LIMIT,
+    keep_within,
+)
 
 _NO_CONTROL = "\\A[^\x00-\x1f\x7f-\x9f]*\\Z"
 """A label holds no control character (report_values.check_text); \\Z, as $ would allow a final newline."""
@@ -83,7 +94,30 @@ class WireReport(msgspec.Struct, gc=False):
     network_probes: list[WireProbe] | None = None
 
 
+Counter = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNTER)]
+Epoch = Annotated[float, msgspec.Meta(ge=0, lt=2**36)]
+
+
+class WireCounters(msgspec.Struct, gc=False):
+    """A stored record's own object (report.record_to_stored_json): the running totals."""
+
+    last_updated_epoch: Epoch
+    report_count: Counter | None = None
+    missed_keepalives: Counter | None = None
+    reboots: Counter | None = None
+    last_boot_epoch: Epoch | None = None
+    truncated: list[Literal["ips", "nslookup"]] = msgspec.field(default_factory=list)
+
+
+class WireStoredRecord(WireReport, gc=False):
+    """A record as the etcd store keeps it: the report's fields (and `last_updated`, not read
+    back: `netchecker.last_updated_epoch` says it), plus the totals."""
+
+    netchecker: WireCounters | None = None
+
+
 _decoder = msgspec.json.Decoder(WireReport)
+_stored_decoder = msgspec.json.Decoder(WireStoredRecord)
 
 
 class _RefusedError(Exception):
@@ -110,6 +144,33 @@ def decode_report(
     )
 
 
+def decode_stored_record(value: bytes) -> AgentRecord:
+    """The record a store wrote as `value`: the same record, or the same error (ValueError for
+    JSON, InvalidReportError naming the field), as json.loads and record_from_stored_json give."""
+    try:
+        wire = _stored_decoder.decode(value)
+        return _record(wire, whole=len(value) * _MAX_JSON_GROWTH <= MAX_STORED_FIELD_BYTES_LIMIT)
+    except (msgspec.DecodeError, msgspec.ValidationError, _RefusedError):
+        pass
+    return record_from_stored_json(json.loads(value))
+
+
+def _record(wire: WireStoredRecord, *, whole: bool) -> AgentRecord:
+    counters, podname = wire.netchecker, wire.podname
+    if counters is None or podname is None:
+        raise _RefusedError
+    marked = tuple(counters.truncated)
+    limits = (MAX_PROBES_LIMIT, MAX_STORED_FIELD_BYTES_LIMIT)
+    return AgentRecord(
+        report=_report(wire, podname, *limits, whole=whole, marked_truncated=marked),
+        last_updated=counters.last_updated_epoch,
+        report_count=counters.report_count or 0,
+        missed_keepalives=counters.missed_keepalives or 0,
+        reboots=counters.reboots or 0,
+        last_boot_timestamp=counters.last_boot_epoch,
+    )
+
+
 def loads_report(body: bytes) -> Any:
     """The body as json.loads reads it, with its error as a 400 (the original answered 500)."""
     try:
@@ -118,8 +179,14 @@ def loads_report(body: bytes) -> Any:
         raise InvalidReportError(f"body is not valid JSON: {error}") from None
 
 
-def _report(
-    wire: WireReport, url_pod_name: str, max_probes: int, max_field_bytes: int, *, whole: bool
+def _report(  # noqa: PLR0913 (the limits and the stored marker, each passed by its caller)
+    wire: WireReport,
+    url_pod_name: str,
+    max_probes: int,
+    max_field_bytes: int,
+    *,
+    whole: bool,
+    marked_truncated: tuple[str, ...] = (),
 ) -> AgentReport:
     if wire.podname != url_pod_name or wire.report_interval is None:
         raise _RefusedError
@@ -140,7 +207,9 @@ def _report(
         nslookup=nslookup,
         ips=ips,
         network_probes=_probes(wire.network_probes, max_probes),
-        truncated=("ips",) * cut_ips + ("nslookup",) * cut_nslookup,  # stored_fields' order
+        # stored_fields' order; a stored record keeps its marker, as report._report_from_fields
+        truncated=("ips",) * (cut_ips or "ips" in marked_truncated)
+        + ("nslookup",) * (cut_nslookup or "nslookup" in marked_truncated),
     )
 
 

@@ -1,5 +1,6 @@
-"""decode_report: msgspec's one pass gives the same report, or the same refusal, as json.loads and
-parse_report, for the real agents' bodies and for generated hostile ones."""
+"""decode_report and decode_stored_record: msgspec's one pass gives the same report (record), or
+the same refusal, as json.loads and parse_report (record_from_stored_json), for the real agents'
+bodies, the records the store writes, and generated hostile ones."""
 
 from __future__ import annotations
 
@@ -13,8 +14,16 @@ from hypothesis import strategies as st
 
 from netchecker_exporter import report_wire
 from netchecker_exporter.errors import InvalidReportError
-from netchecker_exporter.report import PROBE_PHASES, AgentReport, parse_report
-from netchecker_exporter.report_wire import WireProbe, decode_report, loads_report
+from netchecker_exporter.report import (
+    PROBE_PHASES,
+    AgentRecord,
+    AgentReport,
+    parse_report,
+    record_from_stored_json,
+    record_to_stored_json,
+)
+from netchecker_exporter.report_wire import WireProbe, decode_report, decode_stored_record, loads_report
+from netchecker_exporter.store.etcd_plan import encode_stored
 from tests.support.paths import fixture_paths, load_fixture
 
 POD = "netchecker-agent-hostnet-x7k2p"
@@ -142,3 +151,90 @@ def test_the_wire_probes_phases_are_report_pys_in_its_order() -> None:
     names = [field.encode_name for field in msgspec.structs.fields(WireProbe)]
     assert names[3:] == [key for _phase, key in PROBE_PHASES]
     assert tuple(phase for phase, _key in PROBE_PHASES) == report_wire._PHASE_NAMES
+
+
+COUNTER_KEYS = [
+    "last_updated_epoch",
+    "report_count",
+    "missed_keepalives",
+    "reboots",
+    "last_boot_epoch",
+    "truncated",
+]
+COUNTER_EDGES: list[Any] = [
+    *HOSTILE_NUMBERS, 2.0**36, 2.0**36 - 1, 2**53, 2**53 + 1, -0.0, 0.5, [], ["ips"], ["nslookup", "ips"],
+    ["ips", "ips"], ["x"], "ips", {},
+]  # fmt: skip
+
+
+def stored_outcome(read: Any) -> tuple[str, Any]:
+    """A record read back, or the error's kind and message (the etcd store logs both)."""
+    try:
+        record = read()
+    except (ValueError, RecursionError, InvalidReportError) as error:
+        return type(error).__name__, str(error)
+    return "read", (record, list(record.report.ips.items()), list(record.report.nslookup.items()))
+
+
+def both_stored(value: bytes) -> tuple[tuple[str, Any], tuple[str, Any]]:
+    fast = stored_outcome(lambda: decode_stored_record(value))
+    legacy = stored_outcome(lambda: record_from_stored_json(json.loads(value)))
+    return fast, legacy
+
+
+def stored_json(**counters: Any) -> dict[str, Any]:
+    payload = load_fixture("agent-report-hostnet.json")
+    report = parse_report(payload, payload["podname"])
+    record = AgentRecord(report, 1_800_000_000.25, 7, 2, reboots=1, last_boot_timestamp=1_799_990_000.0)
+    stored = record_to_stored_json(record)
+    stored["netchecker"].update(counters)
+    return stored
+
+
+def test_a_stored_record_is_read_by_the_compiled_pass_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    value = encode_stored(
+        AgentRecord(parse_report(load_fixture("agent-report-hostnet.json"), POD), 1.5, 3, 1)
+    )
+    expected = stored_outcome(lambda: record_from_stored_json(json.loads(value)))
+
+    def no_second_look(_data: Any) -> AgentRecord:
+        raise AssertionError("a record the store wrote fell back to the Python reader")
+
+    monkeypatch.setattr(report_wire, "record_from_stored_json", no_second_look)
+    assert stored_outcome(lambda: decode_stored_record(value)) == expected
+    assert expected[0] == "read"
+
+
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_every_edge_value_of_a_stored_record_gets_the_python_readers_answer(ascii_only: bool) -> None:
+    changes = [{key: value} for key in COUNTER_KEYS for value in COUNTER_EDGES]
+    differing = []
+    for change in changes:
+        stored = stored_json(**change)
+        for variant in (
+            stored,
+            {**stored, "netchecker": None},
+            {k: v for k, v in stored.items() if k != "podname"},
+        ):
+            fast, legacy = both_stored(encoded(variant, ascii_only=ascii_only))
+            if fast != legacy:
+                differing.append((change, fast, legacy))
+    for change in edge_changes():
+        fast, legacy = both_stored(encoded({**stored_json(), **change}, ascii_only=ascii_only))
+        if fast != legacy:
+            differing.append((change, fast, legacy))
+    assert differing == []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    change=changes,
+    counters=st.dictionaries(
+        st.sampled_from(COUNTER_KEYS), st.one_of(st.sampled_from(COUNTER_EDGES), values), max_size=2
+    ),
+)
+def test_a_generated_stored_record_gets_the_python_readers_answer(
+    change: dict[str, Any], counters: dict[str, Any]
+) -> None:
+    fast, legacy = both_stored(encoded({**stored_json(**counters), **change}, ascii_only=False))
+    assert fast == legacy
