@@ -23,6 +23,7 @@ from netchecker_exporter.report import (
     DEFAULT_MAX_PROBES,
     MAX_PROBES_LIMIT,
     MAX_REPORT_INTERVAL_SECONDS,
+    POD_NAME_MAX_LENGTH,
     PROBE_PHASES,
     AgentRecord,
     AgentReport,
@@ -84,7 +85,7 @@ class WireProbe(msgspec.Struct, gc=False):
 class WireReport(msgspec.Struct, gc=False):
     """The report's fields; others (newer agents', the padding) are skipped unread."""
 
-    podname: Annotated[str, msgspec.Meta(max_length=253)] | None = None
+    podname: Annotated[str, msgspec.Meta(max_length=POD_NAME_MAX_LENGTH)] | None = None
     nodename: Label | None = None
     report_interval: Annotated[int, msgspec.Meta(ge=1, le=MAX_REPORT_INTERVAL_SECONDS)] | None = None
     hostdate: Annotated[str, msgspec.Meta(max_length=MAX_HOSTDATE_BYTES)] | None = None
@@ -156,6 +157,7 @@ def decode_stored_record(value: bytes) -> AgentRecord:
 
 
 def _record(wire: WireStoredRecord, *, whole: bool) -> AgentRecord:
+    """As record_from_stored_json: read against the highest limits, so no replica cuts again."""
     counters, podname = wire.netchecker, wire.podname
     if counters is None or podname is None:
         raise _RefusedError
@@ -181,16 +183,17 @@ def loads_report(body: bytes) -> Any:
 
 def _report(  # noqa: PLR0913 (the limits and the stored marker, each passed by its caller)
     wire: WireReport,
-    url_pod_name: str,
+    podname: str,
     max_probes: int,
     max_field_bytes: int,
     *,
     whole: bool,
     marked_truncated: tuple[str, ...] = (),
 ) -> AgentReport:
-    if wire.podname != url_pod_name or wire.report_interval is None:
+    """The report of `podname` (the URL's, or the stored record's own) from what msgspec read."""
+    if wire.podname != podname or wire.report_interval is None:
         raise _RefusedError
-    validate_pod_name(url_pod_name)
+    validate_pod_name(podname)
     nodename, hostdate = wire.nodename or "", wire.hostdate or ""
     _utf8_within(nodename, MAX_LABEL_BYTES)
     _utf8_within(hostdate, MAX_HOSTDATE_BYTES)
@@ -199,7 +202,7 @@ def _report(  # noqa: PLR0913 (the limits and the stored marker, each passed by 
     nslookup, cut_nslookup = _string_lists(wire.nslookup, max_field_bytes, whole=whole)
     ips, cut_ips = _string_lists(wire.ips, max_field_bytes, whole=whole)
     return AgentReport(
-        podname=url_pod_name,
+        podname=podname,
         nodename=nodename,
         report_interval=wire.report_interval,
         hostdate=hostdate,
