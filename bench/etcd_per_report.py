@@ -10,7 +10,7 @@ agents), then the measured one, as bench/run.py's run_wrk does (wrk pinned to --
 per report = the server's utime + stime over the measured run / the requests wrk counted. A
 variant `NAME@DIR` runs the exporter from another checkout (e.g. `git archive main | tar -x -C
 DIR`), with this venv, so two versions of the code are measured in one session. --profile records
-py-spy (raw stacks, 200 Hz) of every etcd variant's measured run into DIR. --paced-interval
+py-spy (raw stacks, 200 Hz, --gil) of every variant's measured run into DIR. --paced-interval
 measures with bench.fleet instead of wrk: 10,000 agents each reporting at that interval, the same
 reports/s for every variant (below their ceilings), so the reconcile passes cost them all the same
 and the difference in CPU per report is what the store adds.
@@ -99,7 +99,7 @@ def measure(
     try:
         wrk(args.client_cpu, server.port, args.warmup, run_dir)
         spy = None
-        if args.profile and variant.store == "etcd":
+        if args.profile:
             spy = profile(server.pid, args.duration, args.profile / f"{tag}.txt")
         before = server.cpu_seconds()
         if args.paced_interval:

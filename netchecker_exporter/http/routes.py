@@ -38,7 +38,8 @@ from netchecker_exporter.http.shared_body import SharedBody
 from netchecker_exporter.http.status_page import DEFAULT_LINKS, PageLinks, render_status_page
 from netchecker_exporter.http.trailing_slash import add_trailing_slash_redirects
 from netchecker_exporter.metrics.exposition import MetricsExposition
-from netchecker_exporter.report import parse_report, record_to_json, strip_padding
+from netchecker_exporter.report import record_to_json
+from netchecker_exporter.report_wire import decode_report
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import ReportStore
@@ -178,18 +179,15 @@ def counted(counter: Counter, refused: Counter) -> Callable[[Callable[..., Any]]
     return decorate
 
 
-def read_report_body(environ: dict[str, Any], limit: int) -> Any:
-    """Read at most `limit` bytes of JSON; larger bodies are refused before they are parsed."""
+def read_report_body(environ: dict[str, Any], limit: int) -> bytes:
+    """Read at most `limit` bytes; larger bodies are refused before they are parsed."""
     declared = int(environ.get("CONTENT_LENGTH") or -1)
     if declared > limit:
         raise ReportTooLargeError(f"report body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = environ["wsgi.input"].read(limit + 1 if declared < 0 else declared)
+    body: bytes = environ["wsgi.input"].read(limit + 1 if declared < 0 else declared)
     if len(body) > limit:
         raise ReportTooLargeError(f"report body exceeds the limit of {limit} bytes")
-    try:
-        return json.loads(strip_padding(body))
-    except (ValueError, RecursionError) as error:
-        raise InvalidReportError(f"body is not valid JSON: {error}") from None
+    return body
 
 
 def make_app(deps: ApiDependencies) -> bottle.Bottle:
@@ -216,9 +214,9 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @app.post("/api/v1/agents/<name>")
     @counted(deps.reports_received, deps.counters.refused)
     def post_report(name: str) -> bottle.HTTPResponse:
-        payload = read_report_body(bottle.request.environ, deps.max_report_bytes)
-        report = parse_report(
-            payload, name, max_probes=deps.max_probes_per_report, max_field_bytes=deps.max_stored_field_bytes
+        body = read_report_body(bottle.request.environ, deps.max_report_bytes)
+        report = decode_report(
+            body, name, max_probes=deps.max_probes_per_report, max_field_bytes=deps.max_stored_field_bytes
         )
         deps.store.put_report(report, deps.clock())
         deps.counters.count_truncated(report)

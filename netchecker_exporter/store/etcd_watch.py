@@ -6,7 +6,6 @@ A part of EtcdStore with its own thread (etcd-watch) and stop event (docs/etcd.m
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
@@ -16,7 +15,8 @@ from typing import Any
 import grpc
 
 from netchecker_exporter.errors import InvalidReportError, StoreUnavailableError
-from netchecker_exporter.report import AgentRecord, record_from_stored_json
+from netchecker_exporter.report import AgentRecord
+from netchecker_exporter.report_wire import decode_stored_record
 from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.etcd_channel import REQUIRE_LEADER, Endpoints, describe_rpc_error, is_transient
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
@@ -180,7 +180,7 @@ class EtcdWatch:
 def decode_record(kv: Any, prefix: bytes) -> AgentRecord | None:
     """The record at `kv`, validated like a report, or None (logged) if it is not one of ours."""
     try:
-        record = record_from_stored_json(json.loads(kv.value))
+        record = decode_stored_record(kv.value)
     except (ValueError, RecursionError, InvalidReportError) as error:
         log.warning("etcd store: ignoring unreadable record at %r: %s", kv.key, error)
         return None
