@@ -144,3 +144,17 @@ def test_one_client_may_hold_a_quarter_of_the_byte_budget() -> None:
     admission.release_bytes(60, "10.0.0.1")
     assert admission.reserve_bytes(60, "10.0.0.1") is None
     assert admission.inflight_bytes == 200
+
+
+def test_a_response_larger_than_the_share_goes_to_a_client_holding_nothing_else() -> None:
+    """Charged the share, not refused forever: a big fleet's status page is larger than it."""
+    admission, _, _ = make_admission(max_inflight_bytes=400)
+    charge = admission.response_charge(1_000, "10.0.0.1")
+    assert charge == 100
+    assert admission.reserve_response_bytes(charge, "10.0.0.1") is None
+    second = admission.response_charge(1_000, "10.0.0.1")
+    assert second == 1_000  # while it holds the first, a second is charged whole: refused
+    assert "would exceed its share (100)" in error_of(admission.reserve_response_bytes(second, "10.0.0.1"))
+    assert admission.response_charge(50, "10.0.0.2") == 50  # within the share: its size
+    admission.release_bytes(charge, "10.0.0.1")
+    assert admission.inflight_bytes == 0

@@ -165,6 +165,12 @@ class FrontAdmission:
         large bodies slowly cannot take the reports of every other agent with it."""
         return self._reserve(size, host, "a body of", close=True)
 
+    def response_charge(self, size: int, host: str) -> int:
+        """What sending a large response of `size` to `host` is charged: its size, but at most the
+        client's share while it holds nothing else, so a body larger than the share (a big fleet's
+        status page) still goes to each client one at a time rather than never."""
+        return size if self._bytes_by_host.get(host) else min(size, self._client_share)
+
     def reserve_response_bytes(self, size: int, host: str) -> Refusal | None:
         """Hold what sending a large response to `host` keeps in memory until its last byte is
         handed over (piped_response), from the same budget and share as bodies; or refuse it."""

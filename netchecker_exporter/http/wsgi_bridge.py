@@ -182,6 +182,8 @@ class WsgiBridge:
         body, host = result.body, scope.client.rpartition(":")[0]
         held = self._pipe_held_bytes + (len(body) if isinstance(body, bytes) else 0)
         admission = self._admission
+        if admission is not None:
+            held = admission.response_charge(held, host)
         if admission is not None and (refusal := admission.reserve_response_bytes(held, host)):
             if isinstance(body, FileBody):
                 body.close()
