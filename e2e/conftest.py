@@ -12,7 +12,7 @@ from e2e.cluster import Cluster, start_cluster, stop_cluster
 from e2e.helm import Helm
 from e2e.kube_client import Object
 from e2e.peers import Peers, find_peers
-from tests.support.etcd import EtcdProcess
+from tests.support.etcd import EtcdProcess, make_cluster, stop_all
 from tests.support.exporter import ExporterProcess
 
 
@@ -56,6 +56,16 @@ def store_etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
 
 
 ExporterFactory = Callable[..., ExporterProcess]
+
+
+@pytest.fixture
+def etcd_members(tmp_path: Path) -> Iterator[list[EtcdProcess]]:
+    """A three-member etcd cluster on loopback, every member stopped at the end."""
+    members = make_cluster(tmp_path / "etcd", 3)
+    try:
+        yield members
+    finally:
+        stop_all(members)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from e2e.etcd_fleet import Fleet, HealthProbe, Outcomes
 from e2e.peer_proxy import PeerProxies
 from e2e.post_probe import PostProbe
 from e2e.proxied_etcd import ProxiedMember, make_proxied_cluster
-from tests.support.etcd import EtcdProcess, make_cluster, stop_all
+from tests.support.etcd import EtcdProcess, stop_all
 from tests.support.exporter import ExporterProcess, metric_value
 from tests.support.polling import wait_until
 
@@ -30,15 +30,6 @@ MACHINE_SLACK_SECONDS = 0.5
 HEALTH_SECONDS = 1.0
 PING_TIMEOUT_SECONDS = 5.0
 """The server's default -ping-timeout: a write that waits on etcd answers 503 within it + 0.5 s."""
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[list[EtcdProcess]]:
-    members = make_cluster(tmp_path / "etcd", 3)
-    try:
-        yield members
-    finally:
-        stop_all(members)
 
 
 def leader_of(members: Sequence[EtcdProcess]) -> EtcdProcess:
@@ -118,10 +109,10 @@ def fault_window(outcomes: Outcomes, since: float, until: float) -> tuple[float,
 
 @pytest.mark.parametrize("fault", ["sigkill", "sigstop-15s"])
 def test_losing_the_leader_loses_no_acknowledged_report(
-    cluster: list[EtcdProcess], exporters: list[ExporterProcess], fault: str
+    etcd_members: list[EtcdProcess], exporters: list[ExporterProcess], fault: str
 ) -> None:
-    leader = leader_of(cluster)
-    exporter = exporter_on(cluster, leader, exporters)
+    leader = leader_of(etcd_members)
+    exporter = exporter_on(etcd_members, leader, exporters)
     fleet, health = Fleet(exporter.url, AGENTS).start(), HealthProbe(exporter.url).start()
     try:
         steady(fleet, 500)
@@ -144,28 +135,28 @@ def test_losing_the_leader_loses_no_acknowledged_report(
     assert gap < WITHOUT_A_LEADER_SECONDS + MACHINE_SLACK_SECONDS, f"no 200 for {gap:.2f} s"
     assert refusing < WITHOUT_A_LEADER_SECONDS + MACHINE_SLACK_SECONDS, f"503s for {refusing:.2f} s"
     assert max(slowest.values()) < HEALTH_SECONDS, slowest
-    survivor = next(m for m in cluster if m is not leader)
+    survivor = next(m for m in etcd_members if m is not leader)
     assert_nothing_acknowledged_is_lost(fleet.outcomes, exporter, survivor)
     assert exporter.stop()[0] == 0
 
 
 def test_a_full_cluster_restart_is_survived_without_restarting_the_server(
-    cluster: list[EtcdProcess], exporters: list[ExporterProcess]
+    etcd_members: list[EtcdProcess], exporters: list[ExporterProcess]
 ) -> None:
-    exporter = exporter_on(cluster, leader_of(cluster), exporters)
+    exporter = exporter_on(etcd_members, leader_of(etcd_members), exporters)
     fleet, health = Fleet(exporter.url, AGENTS).start(), HealthProbe(exporter.url).start()
     probe = PostProbe(exporter.url).start()
     try:
         steady(fleet, 500)
-        for member in cluster:
+        for member in etcd_members:
             member.stop()
         wait_until(lambda: sum(fleet.outcomes.refused.values()) > 0, 20, "reports refused while etcd is gone")
         wait_until(
             lambda: metric_value(exporter.get("/metrics").text, "netchecker_store_up") == 0, 20, "store_up 0"
         )
-        for member in cluster:
+        for member in etcd_members:
             member.start(wait=False)
-        for member in cluster:
+        for member in etcd_members:
             member.wait_healthy()
         steady(fleet, 500)
     finally:
@@ -183,7 +174,7 @@ def test_a_full_cluster_restart_is_survived_without_restarting_the_server(
     wait_until(
         lambda: metric_value(exporter.get("/metrics").text, "netchecker_store_up") == 1, 20, "store_up 1"
     )
-    assert_nothing_acknowledged_is_lost(fleet.outcomes, exporter, cluster[0])
+    assert_nothing_acknowledged_is_lost(fleet.outcomes, exporter, etcd_members[0])
     assert exporter.stop()[0] == 0
 
 

@@ -21,7 +21,7 @@ from e2e.cluster import Cluster
 from e2e.conftest import PodFactory
 from e2e.replica_fleet import Fleet, Post, Rotation, post_answer, post_report, report_body
 from e2e.replica_views import shard_union, stored_records, views, watch_lag_seconds
-from tests.support.etcd import EtcdProcess, make_cluster, stop_all
+from tests.support.etcd import EtcdProcess
 from tests.support.exporter import ExporterProcess
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
@@ -40,16 +40,7 @@ Replicas = Callable[[], list["Replica"]]
 
 
 @pytest.fixture
-def members(tmp_path: Path) -> Iterator[list[EtcdProcess]]:
-    cluster = make_cluster(tmp_path / "etcd", 3)
-    try:
-        yield cluster
-    finally:
-        stop_all(cluster)
-
-
-@pytest.fixture
-def replicas(cluster: Cluster, members: list[EtcdProcess], tmp_path: Path) -> Iterator[Replicas]:
+def replicas(cluster: Cluster, etcd_members: list[EtcdProcess], tmp_path: Path) -> Iterator[Replicas]:
     """start() -> three replicas, shard i on pod netchecker-server-i, each given every member (its
     own first, spreading the clients); every one started is stopped at the end. -events=false: the
     elected writer of Events is e2e/test_events.py's subject, not this one's."""
@@ -58,7 +49,7 @@ def replicas(cluster: Cluster, members: list[EtcdProcess], tmp_path: Path) -> It
     def start() -> list[Replica]:
         kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
         for i in range(REPLICAS):
-            urls = [m.url for m in members[i:] + members[:i]]
+            urls = [m.url for m in etcd_members[i:] + etcd_members[:i]]
             flags = [f"-etcd-endpoints={','.join(urls)}", f"-kubeconfig={kubeconfig}", "-check-interval=1",
                      "-report-ttl=600", "-startup-grace=60", "-events=false",
                      f"-total-shards={REPLICAS}", f"-pod=netchecker-server-{i}"]  # fmt: skip
@@ -163,7 +154,7 @@ def describe(name: str, values: list[float]) -> str:
 
 
 def test_a_replica_killed_mid_fleet_loses_no_acknowledged_report(
-    replicas: Replicas, pods: PodFactory, members: list[EtcdProcess], capsys: pytest.CaptureFixture[str]
+    replicas: Replicas, pods: PodFactory, etcd_members: list[EtcdProcess], capsys: pytest.CaptureFixture[str]
 ) -> None:
     began = time.monotonic()
     agents = agent_pods(pods, "k", AGENTS)
@@ -203,7 +194,7 @@ def test_a_replica_killed_mid_fleet_loses_no_acknowledged_report(
     listed = {"Message": f"All {AGENTS + 1} pods successfully reported back to the server",
               "Absent": None, "Outdated": None}  # fmt: skip
     assert views(urls[0])["connectivity_check"] == (200, listed), "the API server lists the fleet's pods"
-    assert_no_acknowledged_report_lost(fleet, urls, members[0])
+    assert_no_acknowledged_report_lost(fleet, urls, etcd_members[0])
     lags = before + during
     assert max(lags) < WATCH_LAG_SECONDS, describe("watch lag", lags)
     with capsys.disabled():
@@ -225,7 +216,7 @@ def assert_every_live_replica_answered(
 
 
 def test_a_rolling_restart_loses_nothing_and_leaves_every_agent_on_one_shard(
-    replicas: Replicas, pods: PodFactory, members: list[EtcdProcess], capsys: pytest.CaptureFixture[str]
+    replicas: Replicas, pods: PodFactory, etcd_members: list[EtcdProcess], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Each replica in turn leaves the rotation (a terminating pod leaves the endpoints) and at once
     gets SIGTERM, with POSTs still in flight. It starts again and rejoins once ready. No answer is
@@ -258,7 +249,7 @@ def test_a_rolling_restart_loses_nothing_and_leaves_every_agent_on_one_shard(
     strays = [p for p in posts if p.status != 200 and p not in held]
     assert not strays, strays[:10]
     agreed = wait_all_agree(urls, stopped)
-    assert_no_acknowledged_report_lost(fleet, urls, members[2])
+    assert_no_acknowledged_report_lost(fleet, urls, etcd_members[2])
     assert sorted(shard_union(urls)[0]) == sorted(pod for pod, _ in agents)
     answered = sum(p.status == 200 for p in held)
     with capsys.disabled():
@@ -270,7 +261,7 @@ def test_a_rolling_restart_loses_nothing_and_leaves_every_agent_on_one_shard(
 
 
 def test_counters_are_exact_when_one_agents_reports_land_on_different_replicas(
-    replicas: Replicas, pods: PodFactory, members: list[EtcdProcess], capsys: pytest.CaptureFixture[str]
+    replicas: Replicas, pods: PodFactory, etcd_members: list[EtcdProcess], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Reports count one each however the replicas race for the record (compare-and-swap), and the
     missed keepalives follow the gaps between reports, whichever replica took each one."""
@@ -324,7 +315,7 @@ def test_counters_are_exact_when_one_agents_reports_land_on_different_replicas(
             f"(reports, missed keepalives) exported: {found}, expected: {expected}"
         ) from None
     stored = stored_records(
-        members[1].etcdctl("get", "--prefix", "/netchecker/agents/", "--print-value-only")
+        etcd_members[1].etcdctl("get", "--prefix", "/netchecker/agents/", "--print-value-only")
     )
     totals = {pod: stored[pod]["netchecker"] for pod in expected}
     counters = {pod: (total["report_count"], total["missed_keepalives"]) for pod, total in totals.items()}
