@@ -181,8 +181,11 @@ def test_unsharded_replicas_are_a_deployment_that_exports_everything(helm: Helm,
     deployment = server_workload(objects)
     assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] == replicas
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
-    assert not [a for a in server_container(objects)["args"] if a.startswith(("-total-shards", "-pod"))]
+    args = server_container(objects)["args"]
+    assert not [a for a in args if a.startswith(("-total-shards", "-pod"))]
     assert [o["metadata"]["name"] for o in objects if o["kind"] == "Service"] == ["netchecker-service"]
+    # With others to take over, a replica given SIGTERM leaves the endpoints first (docs/scaling.md).
+    assert ("-shutdown-delay=5" in args) == (replicas > 1)
 
 
 SERVER_PODS = {"matchLabels": {"app": "netchecker-server"}}

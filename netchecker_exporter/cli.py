@@ -32,7 +32,7 @@ from netchecker_exporter.pods.cluster_access import find_cluster_access
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.settings import Settings, load_settings
-from netchecker_exporter.shutdown import StopOnSignals
+from netchecker_exporter.shutdown import StopOnSignals, stop_after_delay
 from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.capacity import AgentCapacity
 from netchecker_exporter.store.history import HistoryStore, MemoryHistory
@@ -231,9 +231,15 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         health=house.health,
         registry=registry,
     )  # fmt: skip
-    stop = threading.Event()
-    signals = StopOnSignals(stop)
+    stop, signalled = threading.Event(), threading.Event()
+    signals = StopOnSignals(signalled)
     signals.install()
+    threading.Thread(
+        target=stop_after_delay,
+        args=(signalled, stop, house.health.leave_service, settings.shutdown_delay_seconds),
+        name="stop-after-delay",
+        daemon=True,
+    ).start()
     tune_interpreter()
     tune_malloc()
     pods.start()

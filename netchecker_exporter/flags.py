@@ -33,6 +33,14 @@ FLAGS: tuple[Flag, ...] = (
     Flag("endpoint", str, "0.0.0.0:8081", "Server", "listen address host:port"),
     Flag("check-interval", float, 10.0, "Server", "seconds between reconcile passes"),
     Flag("report-ttl", int, 300, "Server", "seconds a stored report lives"),
+    Flag(
+        "shutdown-delay",
+        float,
+        0.0,
+        "Server",
+        "seconds it keeps serving after SIGTERM with /readyz 503, so a rolling restart refuses no "
+        "connection while the endpoints catch up; 0: stop at once",
+    ),
     Flag("max-report-bytes", int, 1_048_576, "Server", "largest accepted report body (413 above)"),
     Flag("config", str, "", "Server", "YAML file with any of these flags as keys"),
     Flag("etcd-endpoints", str, "", "Store (etcd)", "comma-separated etcd URLs; empty: in memory"),

@@ -131,6 +131,7 @@ class Settings:
     etcd: EtcdSettings
     kubernetes: KubernetesSettings
     verbosity: int
+    shutdown_delay_seconds: float = 0.0
     limits: LimitSettings = LimitSettings()
     diagnosis: DiagnosisSettings = DiagnosisSettings()
     metrics: MetricsSettings = MetricsSettings()
@@ -202,7 +203,8 @@ def _read_config_file(path: str, read_text: Callable[[str], str], problems: list
 def _build(v: dict[str, Any], problems: list[str]) -> Settings:
     host, port = _listen_address(v["endpoint"], problems)
     _require_positive(v, ("check-interval", "report-ttl", "ping-timeout", "max-report-bytes"), problems)
-    problems += [f"-{n} must not be negative" for n in ("startup-grace", "etcd-compact-interval") if v[n] < 0]
+    negative = [n for n in ("startup-grace", "etcd-compact-interval", "shutdown-delay") if v[n] < 0]
+    problems += [f"-{n} must not be negative" for n in negative]
     if v["v"] < 0:
         problems.append("-v must not be negative")
     if v["kubeproxyinit"]:
@@ -226,6 +228,7 @@ def _build(v: dict[str, Any], problems: list[str]) -> Settings:
             startup_grace_seconds=v["startup-grace"],
         ),
         verbosity=v["v"],
+        shutdown_delay_seconds=v["shutdown-delay"],
         limits=_limit_settings(v, problems),
         diagnosis=_diagnosis_settings(v, problems),
         metrics=MetricsSettings(legacy_metrics=v["legacy-metrics"], **_metrics_shard(v, problems)),

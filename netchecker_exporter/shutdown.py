@@ -14,7 +14,7 @@ import os
 import select
 import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,20 @@ class StopOnSignals:
             if names and not self._stop.is_set():  # once: a burst is one request to stop
                 log.info("received %s: stopping", ", ".join(names))
                 self._stop.set()
+
+
+def stop_after_delay(
+    signalled: threading.Event, stop: threading.Event, leave: Callable[[], None], delay_seconds: float
+) -> None:
+    """On a stop signal: with a delay, leave the Service (readiness 503) and keep serving for it,
+    because Kubernetes removes a terminating pod's endpoint while it already has SIGTERM; then stop.
+    Runs on a thread of its own; returns once `stop` is set."""
+    signalled.wait()
+    if delay_seconds > 0 and not stop.is_set():
+        leave()
+        log.info("readiness is 503 now; serving %g s more before stopping (-shutdown-delay)", delay_seconds)
+        stop.wait(delay_seconds)
+    stop.set()
 
 
 def _do_nothing(_signum: int, _frame: FrameType | None) -> None:
