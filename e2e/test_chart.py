@@ -147,6 +147,7 @@ def test_the_stores_are_reached_as_configured(helm: Helm) -> None:
         "-etcd-ca=/etc/netchecker/etcd/ca.crt",
         "-etcd-cert=/etc/netchecker/etcd/tls.crt",
         "-etcd-key=/etc/netchecker/etcd/tls.key",
+        "-shutdown-delay=5",  # three replicas: one given SIGTERM leaves the endpoints first
     ]
     deployment = find(external, "Deployment", "netchecker-server")
     assert deployment["spec"]["replicas"] == 3
