@@ -71,7 +71,9 @@ class FleetThread:
         self._thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")  # session: xdist may interleave other modules' tests with these
+# module: the group is one xdist unit, so its tests run back to back on one worker, which tears this
+# down after the last of them (session scope kept it running, and scraped, until the worker's end).
+@pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
     fleet = DemoFleet(port=0, nodes=NODES, report_interval_seconds=2, silent_node=7, silent_after_seconds=3,
                       failing_nodes=frozenset({3}), faults=DEMO_FAULTS, target_down=True,
@@ -89,7 +91,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterPr
         server.stop()
 
 
-@pytest.fixture(scope="session")  # session, as demo_server: xdist may interleave other modules' tests
+@pytest.fixture(scope="module")  # as demo_server
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One Chromium for the page's tests (its start is most of their CPU); each test sets its window
     size and loads the page afresh, so neither sees the other's state."""
