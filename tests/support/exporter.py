@@ -39,7 +39,12 @@ class ExporterProcess:
         self.process = subprocess.Popen(
             command, cwd=REPO, env=isolated_environment(), stderr=subprocess.PIPE, text=True
         )
-        wait_until(lambda: self._answers("/healthz"), STARTUP_SECONDS, f"exporter on {self.url}")
+        try:
+            wait_until(lambda: self._answers("/healthz"), STARTUP_SECONDS, f"exporter on {self.url}")
+        except BaseException:  # a start that timed out left the process running past its test
+            self.process.kill()
+            self.process.communicate(timeout=10)
+            raise
 
     def _answers(self, path: str) -> bool:
         if self.process.poll() is not None:
