@@ -46,10 +46,7 @@ unit: deps debian-deps
 quick: deps
 	$(BIN)/pytest -n $(WORKERS) -m 'not process and not etcd'
 
-# lint and typecheck run beside the tests: the tests mostly wait on processes and sockets, which
-# leaves a core free for them (-Oline keeps each line of output whole).
-test: deps debian-deps
-	@$(MAKE) --no-print-directory -j3 -Oline lint typecheck unit
+test: lint typecheck unit
 
 # Real peers: e2e/build-peers builds kube-apiserver, etcd 3.6 and the agent into a cache outside
 # the repository and prints where; the scenarios in e2e/, then our etcd suites on that etcd 3.6.
