@@ -34,10 +34,13 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy
 
-# Tests marked `alone` run after the parallel run, by themselves (see the marker's note in pyproject.toml).
+# Tests marked `alone` run after the parallel run, by themselves (see the marker's note in pyproject.toml);
+# that run collects only the modules that mark some (collecting all of tests/ costs more than the test).
+# Tests marked `e2e` run in `make e2e` instead (E2E_PEER_SUITES, docs/development.md).
+ALONE_SUITES = $(shell grep -rlE 'mark\.alone\b' tests --include='test_*.py')
 unit: deps debian-deps
-	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m 'not alone'
-	$(BIN)/pytest -p no:cacheprovider -m alone
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m 'not alone and not e2e'
+	$(BIN)/pytest -p no:cacheprovider -m 'alone and not e2e' $(ALONE_SUITES)
 
 # The inner loop: everything but the process- and etcd-level tests, in a few seconds.
 quick: deps
@@ -49,11 +52,14 @@ test: lint typecheck unit
 # the repository and prints where; the scenarios in e2e/, then our etcd suites on that etcd 3.6.
 E2E_ETCD_SUITES = tests/test_store_etcd.py tests/test_server_etcd_process.py tests/test_server_sick_etcd.py \
 	tests/test_store_etcd_record_size.py tests/test_store_etcd_nospace.py tests/test_store_etcd_history.py
+# Moved out of `make test` (marked `e2e`): their cost is real peers running, not our code.
+E2E_PEER_SUITES = tests/test_sharded_prometheus.py
 e2e: deps debian-deps
 	@set -e; peers="$$(e2e/build-peers)"; eval "$$peers"; \
 	echo "$$peers" | sed 's/^export /make e2e: /'; \
 	$(BIN)/pytest -p no:cacheprovider e2e; \
-	$(BIN)/pytest -p no:cacheprovider $(E2E_ETCD_SUITES)
+	$(BIN)/pytest -p no:cacheprovider $(E2E_ETCD_SUITES); \
+	$(BIN)/pytest -p no:cacheprovider $(E2E_PEER_SUITES)
 
 # config/kubernetes/*/netchecker.yaml from charts/netchecker (helm from e2e/build-peers; `make e2e`
 # requires the committed files to equal this output).

@@ -72,7 +72,9 @@ class FleetThread:
         self._thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")  # session: xdist may interleave other modules' tests with these
+# module: the group is one xdist unit, so its tests run back to back on one worker, which tears this
+# down after the last of them (session scope kept it running, and scraped, until the worker's end).
+@pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
     fleet = DemoFleet(port=0, nodes=NODES, report_interval_seconds=2, silent_node=7, silent_after_seconds=3,
                       failing_nodes=frozenset({3}), faults=DEMO_FAULTS, target_down=True,
@@ -90,6 +92,19 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterPr
         server.stop()
 
 
+@pytest.fixture(scope="module")  # as demo_server
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Chromium for the page's tests (its start is most of their CPU); each test sets its window
+    size and loads the page afresh, so neither sees the other's state."""
+    with chromium(tmp_path_factory.mktemp("chromium") / "profile", 1280, 1400) as driver:
+        yield driver
+
+
+def sized(driver: Any, width: int, height: int) -> Any:
+    driver.set_window_size(width, height)
+    return driver
+
+
 def _all_verdicts_shown(server: ExporterProcess) -> bool:
     nodes = {n["node"]: n["verdict"] for n in server.get("/api/v1/diagnosis").json()["nodes"]}
     return all(nodes.get(node) == verdict for node, verdict in EXPECTED.items())
@@ -105,30 +120,30 @@ def _rows(driver: Any) -> dict[str, tuple[str, str]]:
 
 
 def test_every_verdict_reads_on_the_page_in_a_real_browser(
-    demo_server: ExporterProcess, tmp_path: Path
+    demo_server: ExporterProcess, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    with chromium(tmp_path / "profile", 1280, 1400) as driver:
-        driver.get(demo_server.url + "/")
-        assert driver.title == "netchecker status"
-        rows = _rows(driver)
-        for node, verdict in EXPECTED.items():
-            shown_verdict, text = rows[node]
-            assert shown_verdict == verdict
-            assert verdict.replace("_", " ") in text and WORDS[verdict] in text, text
-        cluster = driver.find_element(By.ID, "cluster")
-        assert cluster.get_attribute("data-verdict") == "degraded"
-        assert "Cluster: degraded" in cluster.text and "nodes have a problem" in cluster.text
-        (target,) = driver.find_elements(By.CSS_SELECTOR, f'tr[data-url="{DOWN_URL}"]')
-        assert "the target is down" in target.text
-        screenshot = tmp_path / "status-page.png"
-        assert driver.save_screenshot(str(screenshot))
-        _check_the_flapping_nodes_timeline(driver, tmp_path / "timeline.png")
-        healthy = driver.find_element(By.CSS_SELECTOR, 'tr[data-node="node-n00000"]')
-        assert not healthy.is_displayed()
-        driver.find_element(By.CSS_SELECTOR, "#healthy summary").click()
-        assert healthy.is_displayed() and "✔ healthy" in healthy.text
+    driver = sized(browser, 1280, 1400)
+    driver.get(demo_server.url + "/")
+    assert driver.title == "netchecker status"
+    rows = _rows(driver)
+    for node, verdict in EXPECTED.items():
+        shown_verdict, text = rows[node]
+        assert shown_verdict == verdict
+        assert verdict.replace("_", " ") in text and WORDS[verdict] in text, text
+    cluster = driver.find_element(By.ID, "cluster")
+    assert cluster.get_attribute("data-verdict") == "degraded"
+    assert "Cluster: degraded" in cluster.text and "nodes have a problem" in cluster.text
+    (target,) = driver.find_elements(By.CSS_SELECTOR, f'tr[data-url="{DOWN_URL}"]')
+    assert "the target is down" in target.text
+    screenshot = tmp_path / "status-page.png"
+    assert driver.save_screenshot(str(screenshot))
+    _check_the_flapping_nodes_timeline(driver, tmp_path / "timeline.png")
+    healthy = driver.find_element(By.CSS_SELECTOR, 'tr[data-node="node-n00000"]')
+    assert not healthy.is_displayed()
+    driver.find_element(By.CSS_SELECTOR, "#healthy summary").click()
+    assert healthy.is_displayed() and "✔ healthy" in healthy.text
     keep_screenshot(screenshot)
     keep_screenshot(tmp_path / "timeline.png")
 
@@ -160,16 +175,19 @@ def _check_the_flapping_nodes_timeline(driver: Any, screenshot: Path) -> dict[st
     return dict(size)
 
 
-def test_on_a_phone_the_page_does_not_scroll_sideways(demo_server: ExporterProcess, tmp_path: Path) -> None:
-    with chromium(tmp_path / "profile", 390, 1600) as driver:
-        driver.get(demo_server.url + "/")
-        width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-        assert width[0] <= width[1], width
-        assert "✖ node unreachable" in _rows(driver)["node-n00007"][1]
-        strip = _check_the_flapping_nodes_timeline(driver, tmp_path / "timeline-phone.png")
-        assert strip["width"] <= width[1], strip
-        screenshot = tmp_path / "status-page-phone.png"
-        assert driver.save_screenshot(str(screenshot))
+def test_on_a_phone_the_page_does_not_scroll_sideways(
+    demo_server: ExporterProcess, browser: Any, tmp_path: Path
+) -> None:
+    driver = sized(browser, 390, 1600)
+    driver.get(demo_server.url + "/")
+    width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[1] == 390, width  # the phone's viewport, not the window of the test before
+    assert width[0] <= width[1], width
+    assert "✖ node unreachable" in _rows(driver)["node-n00007"][1]
+    strip = _check_the_flapping_nodes_timeline(driver, tmp_path / "timeline-phone.png")
+    assert strip["width"] <= width[1], strip
+    screenshot = tmp_path / "status-page-phone.png"
+    assert driver.save_screenshot(str(screenshot))
     keep_screenshot(screenshot)
     keep_screenshot(tmp_path / "timeline-phone.png")
 

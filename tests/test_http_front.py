@@ -251,6 +251,7 @@ def test_a_kept_alive_connection_that_goes_idle_is_dropped_after_the_header_time
         assert 0.9 < trickle_until_dropped(conn, b"-", every_seconds=0, seconds=4) < 3
 
 
+@pytest.mark.xdist_group("front_exporter")  # one unit for xdist: one exporter, not one per worker
 @pytest.mark.parametrize(
     ("path", "status", "error"),
     [

@@ -72,7 +72,9 @@ def post_reports_until(stop: threading.Event, server_url: str, fixtures: tuple[d
         stop.wait(1.0)
 
 
-@pytest.fixture(scope="session")  # session: xdist may interleave other modules' tests with these
+# module: the group is one xdist unit, so its tests run back to back on one worker, which tears this
+# down after the last of them (session scope kept it running, and scraped, until the worker's end).
+@pytest.fixture(scope="module")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     fixtures = load_fixtures()
     prometheus = shutil.which("prometheus")

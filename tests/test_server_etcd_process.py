@@ -20,10 +20,18 @@ PING_TIMEOUT_SECONDS = 1.5
 REPORT_COUNT = 'ncagent_report_count_total{agent="node-1-host_network"}'
 
 
-def start_exporter(etcd: EtcdProcess) -> ExporterProcess:
-    return ExporterProcess(
-        f"-etcd-endpoints={etcd.url}", "-check-interval=0.2", f"-ping-timeout={PING_TIMEOUT_SECONDS}"
+def start_exporter(etcd: EtcdProcess, *args: str) -> ExporterProcess:
+    """Started and ready: /healthz answers before the store has reached etcd, and a POST in between
+    is a correct 503 (it failed the outage test on a loaded machine)."""
+    exporter = ExporterProcess(
+        f"-etcd-endpoints={etcd.url}", "-check-interval=0.2", f"-ping-timeout={PING_TIMEOUT_SECONDS}", *args
     )
+    try:
+        wait_until(lambda: exporter.get("/readyz").status_code == 200, 20, "/readyz to answer 200")
+    except BaseException:
+        exporter.stop()
+        raise
+    return exporter
 
 
 def hostnet_fixture() -> Path:
@@ -81,12 +89,7 @@ def test_a_report_too_large_for_etcd_is_413_for_it_alone_and_the_store_stays_up(
     the field bound derived from the record bound (18,651 bytes at -max-agents=20000) and stored;
     one that still cannot fit the record bound (53,687 bytes each), which takes hostile probes, is
     refused at once, and only it."""
-    exporter = ExporterProcess(
-        f"-etcd-endpoints={etcd.url}",
-        "-check-interval=0.2",
-        f"-ping-timeout={PING_TIMEOUT_SECONDS}",
-        "-max-agents=20000",
-    )
+    exporter = start_exporter(etcd, "-max-agents=20000")
     payload = json.loads(hostnet_fixture().read_bytes())
     emoji_ips = {f"if{i}": ["\U0001f600" * 63] * 64 for i in range(4)}
     kept = {**payload, "podname": "netchecker-agent-emoji", "ips": emoji_ips}

@@ -30,7 +30,9 @@ from tests.support.ports import free_port
 from tests.support.processes import start_logged, stop_process
 from tests.support.prometheus import JOB, http_get_json, http_status
 
-pytestmark = [pytest.mark.process, pytest.mark.xdist_group("sharded_prometheus")]
+# make e2e runs it, not make test: ten real processes for a minute (docs/development.md); the
+# in-process counterpart is tests/test_metrics_shard.py.
+pytestmark = [pytest.mark.process, pytest.mark.e2e, pytest.mark.xdist_group("sharded_prometheus")]
 
 TOPOLOGIES = (1, 2, 3)
 NODES = 10
