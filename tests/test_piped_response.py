@@ -29,8 +29,10 @@ def open_descriptors() -> int:
 class ThreadReader:
     """granian's part: opens the response's file by its path, after `delay`, and reads it."""
 
-    def __init__(self, *, delay: float = 0.0, stop_after: int | None = None, step: int = 131_072) -> None:
-        self.delay, self.stop_after, self.step = delay, stop_after, step
+    def __init__(
+        self, *, delay: float = 0.0, stop_after: int | None = None, step: int = 131_072, pause: float = 0.0
+    ) -> None:
+        self.delay, self.stop_after, self.step, self.pause = delay, stop_after, step, pause
         self.received = bytearray()
         self.headers: list[tuple[str, str]] = []
         self._thread: threading.Thread | None = None
@@ -45,6 +47,7 @@ class ThreadReader:
         with open(path, "rb") as file:
             while chunk := file.read(self.step):
                 self.received += chunk
+                time.sleep(self.pause)  # a slow client: the body outlasts the test's cut
                 if self.stop_after is not None and len(self.received) >= self.stop_after:
                     return
 
@@ -117,10 +120,18 @@ def test_a_failing_handover_closes_both_ends() -> None:
 
 def test_a_cut_ends_a_response_short_and_closes_its_pipe() -> None:
     async def scenario() -> tuple[PipeOutcome, ThreadReader]:
-        reader = ThreadReader(step=4096)
+        reader = ThreadReader(step=4096, pause=0.001)  # 64 MiB would take over 16 s
         pump = piped_response.start_piped(reader, 200, [])
-        asyncio.get_running_loop().call_later(0.3, pump.cut)
-        return await pump.run(piece_views((BODY * 64,))), reader
+
+        async def cut_once_reading() -> None:
+            while not reader.received:
+                await asyncio.sleep(0.01)
+            pump.cut()
+
+        cutting = asyncio.create_task(cut_once_reading())
+        outcome = await pump.run(piece_views((BODY * 64,)))
+        await cutting
+        return outcome, reader
 
     before = open_descriptors()
     outcome, reader = asyncio.run(scenario())
