@@ -14,8 +14,8 @@ from e2e.agents import pod_flags
 from e2e.chart_modes import MODES, PRIVILEGED_NAMESPACE
 from e2e.helm import CHART, Helm
 from e2e.kube_client import Object
+from e2e.label_selectors import selector_text
 from e2e.manifests import VARIANTS, manifest_path, render
-from e2e.selectors import selector_text
 from tests.support.label_selector import parse_selector
 from tests.support.paths import DASHBOARD_FILE, REPO, RULES_FILE
 

@@ -9,7 +9,7 @@ import pytest
 from e2e.cluster import Cluster
 from e2e.helm import CHART, Helm
 from e2e.kube_client import Object
-from e2e.selectors import selector_text
+from e2e.label_selectors import selector_text
 
 NAMESPACE = "netchecker-helm"
 # Namespaced RBAC: the cluster fixture's ClusterRole netchecker-server is not this release's to own.
