@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from tests.support.load_threads import LoopThreads, longest_gap_seconds
+from tests.support.load_threads import PostingFleet, longest_gap_seconds
 from tests.support.paths import fixture_paths
 
 
@@ -53,7 +53,7 @@ def report_body(podname: str) -> bytes:
     return json.dumps(template).encode()
 
 
-class Fleet:
+class Fleet(PostingFleet):
     """`agents` threads, each one agent posting back to back (Connection: close, as the real agent)."""
 
     def __init__(self, url: str, agents: int, *, pause_seconds: float = 0.02) -> None:
@@ -62,14 +62,7 @@ class Fleet:
         self._bodies = [
             (f"netchecker-agent-{i:03d}", report_body(f"netchecker-agent-{i:03d}")) for i in range(agents)
         ]
-        self._threads = LoopThreads(agents, self._post, name="agent")
-
-    def start(self) -> Fleet:
-        self._threads.start()
-        return self
-
-    def stop(self) -> None:
-        self._threads.stop(timeout_seconds=15)
+        super().__init__(agents)
 
     def _post(self, index: int) -> None:
         pod, body = self._bodies[index]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from tests.support.load_threads import LoopThreads
+from tests.support.load_threads import PostingFleet
 from tests.support.paths import fixture_paths
 
 _TEMPLATE = json.loads(fixture_paths()[0].read_text())
@@ -79,7 +79,7 @@ class Rotation:
 
 
 @dataclass
-class Fleet:
+class Fleet(PostingFleet):
     """One thread per agent pod, each posting back to back through the rotation."""
 
     rotation: Rotation
@@ -91,14 +91,7 @@ class Fleet:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._threads = LoopThreads(len(self.agents), self._post, name="agent")
-
-    def start(self) -> Fleet:
-        self._threads.start()
-        return self
-
-    def stop(self) -> None:
-        self._threads.stop(timeout_seconds=15)
+        PostingFleet.__init__(self, len(self.agents))
 
     def _post(self, index: int) -> None:
         pod, node = self.agents[index]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable
+from typing import Self
 
 
 class LoopThreads:
@@ -31,6 +32,23 @@ class LoopThreads:
     def _loop(self, index: int) -> None:
         while not self.stopping.is_set():
             self._task(index)
+
+
+class PostingFleet:
+    """One thread per agent, each calling `_post(index)` until stop(); a subclass posts and paces."""
+
+    def __init__(self, agents: int) -> None:
+        self._threads = LoopThreads(agents, self._post, name="agent")
+
+    def start(self) -> Self:
+        self._threads.start()
+        return self
+
+    def stop(self) -> None:
+        self._threads.stop(timeout_seconds=15)
+
+    def _post(self, index: int) -> None:
+        raise NotImplementedError
 
 
 def longest_gap_seconds(
