@@ -39,5 +39,9 @@ class SharedBody:
         """A file over the shared bytes for one reader, with the headers its encoding needs."""
         if gzip:
             data = self.gzipped()
-            return ChunkFile([data]), {**VARY, "Content-Encoding": "gzip", "Content-Length": str(len(data))}
-        return ChunkFile(self.chunks), {**VARY, "Content-Length": str(self.size)}
+            return ChunkFile([data], shared=self), {
+                **VARY,
+                "Content-Encoding": "gzip",
+                "Content-Length": str(len(data)),
+            }
+        return ChunkFile(self.chunks, shared=self), {**VARY, "Content-Length": str(self.size)}

@@ -184,11 +184,11 @@ class WsgiBridge:
         admission = self._admission
         if admission is not None:
             held = admission.response_charge(held, host)
-        if admission is not None and (refusal := admission.reserve_response_bytes(held, host)):
-            if isinstance(body, FileBody):
-                body.close()
-            proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
-            return
+            if refusal := admission.reserve_response_bytes(held, host):
+                if isinstance(body, FileBody):
+                    body.close()
+                proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
+                return
         pump = start_piped(proto, result.status, result.headers)
         done = self._watch_staleness(scope.path, result, pump)
         try:
@@ -277,15 +277,10 @@ class WsgiBridge:
 
 
 def _shared_body(body: bytes | Chunks | FileBody) -> object | None:
-    """What a file body shares with every reader of its Snapshot: a text scrape's layout of the
-    cached lines, or the largest of a gzip body's chunks; None for a body of its own."""
-    if not isinstance(body, FileBody):
-        return None
-    shared: object = getattr(body.file, "shared", None)
-    if shared:
-        return shared
-    parts: tuple[memoryview, ...] | None = getattr(body.file, "parts", None)
-    return max(parts, key=len).obj if parts else None
+    """What a file body shares with every reader of its render (ChunkFile.shared); None for a body
+    of its own."""
+    shared: object = getattr(body.file, "shared", None) if isinstance(body, FileBody) else None
+    return shared
 
 
 def _body_size(result: WsgiResult) -> int | None:

@@ -12,7 +12,10 @@ from typing import Any
 class ChunkFile(io.RawIOBase):
     """A read-only, seekable file over byte chunks: the front streams it block by block, never joined."""
 
-    def __init__(self, chunks: Sequence[bytes]) -> None:
+    def __init__(self, chunks: Sequence[bytes], shared: object = None) -> None:
+        self.shared = shared
+        """What every reader of this body shares (a Snapshot's render): a reader still on an outdated
+        one is cut (http/stale_bodies); None for a body of its own."""
         self._chunks = [memoryview(chunk) for chunk in chunks if chunk]
         self._starts = list(itertools.accumulate((len(c) for c in self._chunks), initial=0))
         self._size = self._starts[-1]
@@ -26,7 +29,7 @@ class ChunkFile(io.RawIOBase):
     def close(self) -> None:
         """Let the chunks go: a server thread may keep its last response (and so this file) until
         its next request, which pinned up to one old render per thread (200 MB after a flood)."""
-        self._chunks = []
+        self._chunks, self.shared = [], None
         super().close()
 
     def readable(self) -> bool:

@@ -221,9 +221,11 @@ def _families(
             yield lines[start : start + JOIN_AGENTS]
 
 
-def _sized(chunks: Sequence[bytes], headers: dict[str, str]) -> tuple[ChunkFile, dict[str, str]]:
+def _sized(
+    chunks: Sequence[bytes], headers: dict[str, str], shared: object
+) -> tuple[ChunkFile, dict[str, str]]:
     """A file over shared chunks, with its length: no reader gets a copy of its own."""
-    return ChunkFile(chunks), {**headers, "Content-Length": str(sum(map(len, chunks)))}
+    return ChunkFile(chunks, shared), {**headers, "Content-Length": str(sum(map(len, chunks)))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +284,7 @@ class MetricsExposition:
             length = str(size + len(tail))
             return SegmentFile((*segments, tail), shared=segments), {**headers, "Content-Length": length}
         prefix = self._compressed(rendered, open_metrics=open_metrics)
-        return _sized(gzip_chunks(prefix, tail), {**headers, "Content-Encoding": "gzip"})
+        return _sized(gzip_chunks(prefix, tail), {**headers, "Content-Encoding": "gzip"}, shared=prefix)
 
     def _current(self) -> RenderedSnapshot:
         """The current Snapshot written; while another thread is writing, the last one written."""

@@ -28,9 +28,9 @@ def joined(segment: Segment) -> bytes:
 class SegmentFile(io.RawIOBase):
     """Reads `segments` in order, each joined when reached; not seekable (the front only reads)."""
 
-    def __init__(self, segments: Sequence[Segment], shared: Sequence[Segment] = ()) -> None:
+    def __init__(self, segments: Sequence[Segment], shared: object = None) -> None:
         self.shared = shared
-        """The Snapshot's layout these segments read (a reader of an outdated one is cut: stale_bodies)."""
+        """What every reader of this body shares, as ChunkFile.shared: the Snapshot's layout."""
         self._segments = list(segments)
         self._next = 0
         self._current = memoryview(b"")
@@ -38,7 +38,7 @@ class SegmentFile(io.RawIOBase):
 
     def close(self) -> None:
         """Let the segments go (see ChunkFile.close: a thread may keep its last response)."""
-        self._segments, self._current = [], memoryview(b"")
+        self._segments, self._current, self.shared = [], memoryview(b""), None
         super().close()
 
     def readable(self) -> bool:
