@@ -148,7 +148,7 @@ def _report_from_fields(
         )
     hostdate = read_text(payload, "hostdate", MAX_HOSTDATE_BYTES)
     if hostdate:
-        _parse_timestamp(hostdate, "hostdate")
+        parse_timestamp(hostdate, "hostdate")
     fields = {key: read_bounded_string_lists(payload, key, max_field_bytes) for key in TRUNCATABLE_FIELDS}
     # A stored record keeps its marker: what was cut before is not whole again when read back.
     truncated = tuple(key for key in TRUNCATABLE_FIELDS if fields[key].truncated or key in marked_truncated)
@@ -192,7 +192,8 @@ def _probe(item: Any, index: int) -> NetworkProbe:
     )
 
 
-def _parse_timestamp(text: str, field: str) -> float:
+def parse_timestamp(text: str, field: str) -> float:
+    """An RFC 3339 time with its zone, as epoch seconds; InvalidReportError naming `field` if not."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

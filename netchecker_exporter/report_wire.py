@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -29,6 +28,7 @@ from netchecker_exporter.report import (
     AgentReport,
     NetworkProbe,
     parse_report,
+    parse_timestamp,
     record_from_stored_json,
     validate_pod_name,
 )
@@ -198,7 +198,10 @@ def _report(  # noqa: PLR0913 (the limits and the stored marker, each passed by 
     _utf8_within(nodename, MAX_LABEL_BYTES)
     _utf8_within(hostdate, MAX_HOSTDATE_BYTES)
     if hostdate:
-        _check_timestamp(hostdate)
+        try:
+            parse_timestamp(hostdate, "hostdate")
+        except InvalidReportError:
+            raise _RefusedError from None  # parse_report names it, after the fields it checks first
     nslookup, cut_nslookup = _string_lists(wire.nslookup, max_field_bytes, whole=whole)
     ips, cut_ips = _string_lists(wire.ips, max_field_bytes, whole=whole)
     return AgentReport(
@@ -218,16 +221,6 @@ def _report(  # noqa: PLR0913 (the limits and the stored marker, each passed by 
 
 def _utf8_within(text: str, max_bytes: int) -> None:
     if not text.isascii() and len(text.encode("utf-8")) > max_bytes:
-        raise _RefusedError
-
-
-def _check_timestamp(text: str) -> None:
-    """As report._parse_timestamp: RFC 3339 with a time zone, as datetime reads it."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise _RefusedError from None
-    if moment.tzinfo is None:
         raise _RefusedError
 
 
