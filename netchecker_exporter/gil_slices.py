@@ -54,8 +54,3 @@ Pause = Callable[[], None]
 
 def NO_PAUSE() -> None:
     """A loop with no one to make room for."""
-
-
-def slices() -> Pause:
-    """A fresh GilSlices for one loop (its first slice starts now)."""
-    return GilSlices()
