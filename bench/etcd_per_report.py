@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.payload import write_templates
 from bench.processes import LOOPBACK, Child, pinned, start_etcd, start_exporter
-from bench.run import WRK_SCRIPT, write_templates
+from bench.run import WRK_SCRIPT
 from bench.stats import parse_wrk_output
 from tests.support.paths import REPO
 

@@ -7,6 +7,7 @@ agents, as the two DaemonSets put one of each on every node.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,3 +141,12 @@ def request_bytes(host: str, port: int, pod: str, body: bytes) -> bytes:
         "Accept-Encoding: gzip\r\n\r\n"
     )
     return head.encode() + body
+
+
+def write_templates(directory: Path) -> None:
+    """The wrk script's report templates: the fixtures with @POD@ and @NODE@ for the names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fixtures = load_fixtures()
+    now = time.time()
+    (directory / "podnet.json").write_text(report_template(fixtures[False], now=now))
+    (directory / "hostnet.json").write_text(report_template(fixtures[True], now=now))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import processes, shard_scrape
+from bench.payload import write_templates
 from bench.processes import Child, http_get, pinned
 from bench.stats import parse_wrk_output, sample_value
 from tests.support.paths import REPO
@@ -319,7 +320,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
     args = parser.parse_args(argv)
     parse_replicas(args)
-    from bench.run import write_templates  # bench.run imports this module: not at the top
 
     out = Path(args.out) / time.strftime("%Y%m%dT%H%M%S")
     write_templates(out / "templates")

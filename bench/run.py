@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import kube_sync, processes, replica_ingest, shard_scrape, sizing
-from bench.payload import load_fixtures, report_template
+from bench.payload import write_templates
 from bench.processes import NOOP_FRONTS, Child, http_get, pinned
 from bench.stats import count_samples, parse_wrk_output, sample_value, summarize
 from bench.table import machine_facts, markdown_table
@@ -29,15 +29,6 @@ from tests.support.paths import REPO
 
 AGENTS = 10_000
 WRK_SCRIPT = REPO / "bench" / "wrk_agents.lua"
-
-
-def write_templates(directory: Path) -> None:
-    """The wrk script's report templates: the fixtures with @POD@ and @NODE@ for the names."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fixtures = load_fixtures()
-    now = time.time()
-    (directory / "podnet.json").write_text(report_template(fixtures[False], now=now))
-    (directory / "hostnet.json").write_text(report_template(fixtures[True], now=now))
 
 
 def run_wrk(cpu: int | None, port: int, args: argparse.Namespace, templates: Path) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from bench import replica_ingest
-from bench.run import parse_args, write_templates
+from bench.payload import write_templates
+from bench.run import parse_args
 
 
 def run(count: int, reports_per_second: float, cpu_us: float = 900.0) -> dict[str, Any]:
