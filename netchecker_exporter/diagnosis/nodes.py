@@ -114,6 +114,7 @@ def diagnose(
     by_node: dict[str, list[AgentVerdict]] = defaultdict(list)
     for verdict in verdicts:
         by_node[verdict.node].append(verdict)
+        pause()
     targets = diagnose_targets(by_node, pause)
     down = frozenset(t.url for t in targets if t.verdict is TargetVerdict.DOWN)
     failing = {t.url: (len(t.failing_nodes), t.nodes_probing) for t in targets}
