@@ -71,6 +71,9 @@ class Reconciler:
         self._changed_lock = threading.Lock()
         self._judgement = Judgement()
         """The last verdicts with how long each holds: a full pass judges again only what changed."""
+        self._checked: Diagnosis | None = None
+        """The checks' diagnosis of the last full pass (before the flapping rule): a pass keeps its
+        nodes whose inputs did not change."""
         self._pass_lock = threading.Lock()
 
     @property
@@ -156,9 +159,10 @@ class Reconciler:
         self._judgement = judgement
         verdicts = judgement.verdicts
         diagnosis, history = previous.diagnosis, previous.history
+        replaced: list[object] = []
         if diagnose_nodes:
+            replaced = [*previous.diagnosis.nodes, *(self._checked.nodes if self._checked else ())]
             diagnosis, history = self._judge_nodes(verdicts, now, history)
-        replaced: list[object] = [*previous.diagnosis.nodes] if diagnosis is not previous.diagnosis else []
         self._snapshot = replace(
             previous,
             verdicts=verdicts,
@@ -181,7 +185,8 @@ class Reconciler:
             queued = {name for name, node in history.nodes.items() if node.transitions}  # seen before
             history = restore(history, stored, self._limits)
         pause = self._slices()
-        checked = diagnose(verdicts, now, self._diagnosis, pause)
+        checked = diagnose(verdicts, now, self._diagnosis, pause, self._checked)
+        self._checked = checked
         history, changed = record_pass(history, checked, now, self._limits, pause)
         if history.restored and (changed or queued):
             self._history_store.save(history_of(history, changed | queued))
