@@ -52,5 +52,14 @@ Pause = Callable[[], None]
 """What a long loop calls once per item (a GilSlices, or NO_PAUSE)."""
 
 
+def release_in_slices(items: list[object], pause: Pause) -> None:
+    """Empty `items` one at a time, pausing after each: the caller's only reference to a big
+    structure's parts. Dropped at once, the structure is freed in one step of reference counting
+    that never gives the GIL back (the last pass's diagnosis at 5,000 nodes: about 50 ms)."""
+    while items:
+        items.pop()
+        pause()
+
+
 def NO_PAUSE() -> None:
     """A loop with no one to make room for."""

@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from netchecker_exporter.check import AgentVerdict, judge_agents, rejudge, verdict_positions
+from netchecker_exporter.check import AgentVerdict, Judgement
 from netchecker_exporter.diagnosis.flapping import apply_flapping
 from netchecker_exporter.diagnosis.history import History, HistoryLimits, history_of, record_pass, restore
 from netchecker_exporter.diagnosis.nodes import Diagnosis, diagnose
 from netchecker_exporter.errors import NetcheckerError
-from netchecker_exporter.gil_slices import GilSlices, Pause
+from netchecker_exporter.gil_slices import GilSlices, Pause, release_in_slices
 from netchecker_exporter.pods.base import PodSource
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
@@ -69,7 +69,11 @@ class Reconciler:
         self._changed: set[str] = set()
         """Names that reported since the last pass (bounded: the store admitted each of them)."""
         self._changed_lock = threading.Lock()
-        self._positions: dict[str, tuple[int, ...]] = {}
+        self._judgement = Judgement()
+        """The last verdicts with how long each holds: a full pass judges again only what changed."""
+        self._checked: Diagnosis | None = None
+        """The checks' diagnosis of the last full pass (before the flapping rule): a pass keeps its
+        nodes whose inputs did not change."""
         self._pass_lock = threading.Lock()
 
     @property
@@ -100,17 +104,17 @@ class Reconciler:
                 records = {name: self._store.get_record(name) for name in sorted(changed)}
             except Exception:  # the store cannot say (etcd's mirror not loaded): the full pass reports why
                 return self._pass(diagnose_nodes=False)
-            verdicts = rejudge(
-                current.verdicts,
-                self._positions,
-                records,
-                self._clock(),
-                new_names_expected=self._pods.reporters_are_expected,
+            judgement = self._judgement.rejudged(
+                records, self._clock(), new_names_expected=self._pods.reporters_are_expected
             )
-            if verdicts is None or not current.reconciled or self._last_error is not None:
+            if judgement is None or not current.reconciled or self._last_error is not None:
                 return self._pass(diagnose_nodes=False)
+            self._judgement = judgement
             self._snapshot = replace(
-                current, verdicts=verdicts, store=self._store.health(), pod_source=self._pods.health()
+                current,
+                verdicts=judgement.verdicts,
+                store=self._store.health(),
+                pod_source=self._pods.health(),
             )
             return self._snapshot
 
@@ -142,7 +146,9 @@ class Reconciler:
         previous = replace(self._snapshot, store=self._store.health(), pod_source=self._pods.health())
         try:
             records = self._store.list_records()
-            verdicts = judge_agents(self._pods.expected_pods(records), records, self._clock(), self._slices())
+            pods = self._pods.expected_pods(records)
+            now = self._clock()  # one moment for the verdicts, the diagnosis and the pass's timestamp
+            judgement = self._judgement.judged_again(pods, records, now, self._slices())
         except NetcheckerError as error:  # an outage we know: its message says it all
             log.warning("reconcile pass failed: %s; keeping the last verdicts", error)
             return self._count_failure(previous, str(error))
@@ -150,10 +156,12 @@ class Reconciler:
             log.exception("reconcile pass failed; keeping the last verdicts")
             return self._count_failure(previous, f"unexpected error: {error!r}")
         self._last_error = None
-        self._positions = verdict_positions(verdicts)
-        now = self._clock()
+        self._judgement = judgement
+        verdicts = judgement.verdicts
         diagnosis, history = previous.diagnosis, previous.history
+        replaced: list[object] = []
         if diagnose_nodes:
+            replaced = [*previous.diagnosis.nodes, *(self._checked.nodes if self._checked else ())]
             diagnosis, history = self._judge_nodes(verdicts, now, history)
         self._snapshot = replace(
             previous,
@@ -163,6 +171,8 @@ class Reconciler:
             last_success_timestamp=now,
             last_duration_seconds=self._monotonic() - started,
         )
+        del previous
+        release_in_slices(replaced, self._slices())  # once readers hold the new Snapshot
         return self._snapshot
 
     def _judge_nodes(
@@ -175,11 +185,12 @@ class Reconciler:
             queued = {name for name, node in history.nodes.items() if node.transitions}  # seen before
             history = restore(history, stored, self._limits)
         pause = self._slices()
-        checked = diagnose(verdicts, now, self._diagnosis, pause)
+        checked = diagnose(verdicts, now, self._diagnosis, pause, self._checked)
+        self._checked = checked
         history, changed = record_pass(history, checked, now, self._limits, pause)
         if history.restored and (changed or queued):
             self._history_store.save(history_of(history, changed | queued))
-        return apply_flapping(checked, history, self._diagnosis), history
+        return apply_flapping(checked, history, self._diagnosis, pause), history
 
     def _count_failure(self, previous: Snapshot, error: str) -> Snapshot:
         self._last_error = error

@@ -8,13 +8,13 @@ from netchecker_exporter.check import (
     FAILURE_MESSAGE,
     AgentStatus,
     ExpectedPod,
+    Judgement,
     Network,
     connectivity_result,
     judge_agent,
     judge_agents,
     network_of_pod_name,
     pods_from_records,
-    rejudge,
     verdict_positions,
 )
 from netchecker_exporter.report import AgentRecord, AgentReport
@@ -47,7 +47,7 @@ def test_agent_is_outdated_after_two_missed_intervals(
     verdict = judge_agent(ExpectedPod("a"), make_record("a", age=age, interval=interval), NOW)
     assert verdict.status is status
     assert verdict.missed_keepalives == missed
-    assert verdict.report_age_seconds == pytest.approx(max(0.0, age))
+    assert verdict.report_age_at(NOW) == pytest.approx(max(0.0, age))
 
 
 def test_missed_keepalives_add_to_the_stored_running_total() -> None:
@@ -64,7 +64,7 @@ def test_a_pod_without_a_report_is_absent_unless_still_in_its_grace(
 ) -> None:
     verdict = judge_agent(ExpectedPod("a", absent_not_before=absent_not_before), None, NOW)
     assert verdict.status is status
-    assert verdict.report_age_seconds is None
+    assert verdict.report_age_at(NOW) is None
 
 
 CASES = [
@@ -123,25 +123,29 @@ def test_rejudge_judges_only_the_named_agents_and_keeps_the_other_verdicts() -> 
     records = {name: make_record(name, age=30) for name in ("a", "b", "c")}
     pods = [ExpectedPod("a"), ExpectedPod("b", namespace="x"), ExpectedPod("b", namespace="y")]
     pods.append(ExpectedPod("c"))
-    verdicts = judge_agents(pods, records, NOW)
-    positions = verdict_positions(verdicts)
-    assert positions == {"a": (0,), "b": (1, 2), "c": (3,)}
+    judged = Judgement().judged_again(pods, records, NOW)
+    verdicts = judged.verdicts
+    assert verdicts == judge_agents(pods, records, NOW)
+    assert judged.positions == verdict_positions(verdicts) == {"a": (0,), "b": (1, 2), "c": (3,)}
     fresh = make_record("b", age=0)
-    again = rejudge(verdicts, positions, {"b": fresh}, NOW, new_names_expected=True)
-    assert again is not None
+    rejudged = judged.rejudged({"b": fresh}, NOW, new_names_expected=True)
+    assert rejudged is not None
+    again = rejudged.verdicts
     fresh_, outdated = AgentStatus.FRESH, AgentStatus.OUTDATED
     assert [v.status for v in again] == [outdated, fresh_, fresh_, outdated]
     assert again[1].record is fresh
     assert again[2].record is fresh
     assert again[0] is verdicts[0]  # the lines cache compares identity
     assert again[3] is verdicts[3]
-    gone = rejudge(verdicts, positions, {"c": None}, NOW, new_names_expected=True)
+    gone = judged.rejudged({"c": None}, NOW, new_names_expected=True)
     assert gone is not None
-    assert gone[3].status is AgentStatus.ABSENT
+    assert gone.verdicts[3].status is AgentStatus.ABSENT
 
 
 def test_rejudge_leaves_a_new_name_to_a_full_pass_only_when_reporters_are_expected() -> None:
-    verdicts = judge_agents([ExpectedPod("a")], {}, NOW)
-    positions, new = verdict_positions(verdicts), {"new": make_record("new", age=0)}
-    assert rejudge(verdicts, positions, new, NOW, new_names_expected=True) is None
-    assert rejudge(verdicts, positions, new, NOW, new_names_expected=False) == verdicts  # not listed
+    judged = Judgement().judged_again([ExpectedPod("a")], {}, NOW)
+    new = {"new": make_record("new", age=0)}
+    assert judged.rejudged(new, NOW, new_names_expected=True) is None
+    kept = judged.rejudged(new, NOW, new_names_expected=False)  # not listed
+    assert kept is not None
+    assert kept.verdicts == judged.verdicts

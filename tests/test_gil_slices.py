@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from netchecker_exporter.gil_slices import GilSlices
+from netchecker_exporter.gil_slices import GilSlices, release_in_slices
 from netchecker_exporter.metrics.exposition import AgentCache
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.reconcile import Reconciler
@@ -90,3 +90,11 @@ def test_a_full_pass_pauses_per_agent_judged_and_per_node_diagnosed(hostnet_repo
     assert calls.count(1) == 40  # judging: once per agent
     assert calls.count(2) >= 3 * 20  # diagnosing (targets, facts, verdicts) and the history: per node
     assert snapshot.diagnosis.cluster.nodes_judged == 20
+
+
+def test_release_in_slices_drops_one_item_per_pause() -> None:
+    items: list[object] = [object(), object(), object()]
+    left: list[int] = []
+    release_in_slices(items, lambda: left.append(len(items)))
+    assert left == [2, 1, 0]
+    assert items == []

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from netchecker_exporter.check import ExpectedPod, Network
+from netchecker_exporter.check import ExpectedPod, Network, pods_from_records
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
@@ -67,6 +67,27 @@ def test_source_none_expects_every_agent_that_reported(hostnet_report: dict[str,
     records = {report.podname: AgentRecord(report, 0.0, 1, 0)}
     (pod,) = ReportedPodSource().expected_pods(records)
     assert (pod.name, pod.node, pod.network) == (report.podname, "node-1", Network.HOST)
+
+
+def test_source_none_keeps_its_pod_tuple_until_a_name_or_a_node_changes(
+    hostnet_report: dict[str, Any],
+) -> None:
+    def record(name: str, node: str) -> AgentRecord:
+        return AgentRecord(
+            parse_report({**hostnet_report, "podname": name, "nodename": node}, name), 0.0, 1, 0
+        )
+
+    source = ReportedPodSource()
+    records = {"b": record("b", "n1"), "a": record("a", "n2")}
+    first = source.expected_pods(records)
+    assert first == pods_from_records(records)
+    assert source.expected_pods({**records, "a": record("a", "n2")}) is first  # a new report, same pod
+    for changed in (
+        {**records, "a": record("a", "n3")},
+        {"a": records["a"]},
+        {**records, "c": record("c", "n1")},
+    ):
+        assert source.expected_pods(changed) == pods_from_records(changed)
 
 
 def test_the_shipped_example_pods_file_is_valid() -> None:

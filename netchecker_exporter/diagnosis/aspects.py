@@ -44,12 +44,11 @@ def network_aspect(node: NodeFacts, network: Network) -> Aspect:
     if agent.status is AgentStatus.ABSENT:
         return Aspect(False, "never reported")
     if agent.status is AgentStatus.OUTDATED:
-        return Aspect(False, f"silent: last report {age_words(agent.report_age_seconds)} ago")
+        return Aspect(False, f"silent: last report {age_words(agent.report_age_at(node.now))} ago")
     probes = agent.record.report.network_probes if agent.record else ()
     failing = len(node.failing_probes(agent))
-    text = (
-        f"reported {age_words(agent.report_age_seconds)} ago; {len(probes) - failing}/{len(probes)} probes ok"
-    )
+    age = age_words(agent.report_age_at(node.now))
+    text = f"reported {age} ago; {len(probes) - failing}/{len(probes)} probes ok"
     return Aspect(failing == 0, text)
 
 

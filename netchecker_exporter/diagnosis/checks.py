@@ -143,12 +143,12 @@ def find_problems(node: NodeFacts) -> list[Finding]:
     return [finding for check in checks for finding in check(node)]
 
 
-def _agent_data(agent: AgentVerdict) -> dict[str, Any]:
+def _agent_data(agent: AgentVerdict, now: float) -> dict[str, Any]:
     return {
         "pod": agent.pod.name,
         "network": agent.pod.network.value,
         "status": agent.status.value,
-        "report_age_seconds": agent.report_age_seconds,
+        "report_age_seconds": agent.report_age_at(now),
     }
 
 
@@ -157,9 +157,9 @@ def silence(node: NodeFacts) -> Iterator[Finding]:
     silent = [a for a in node.agents if a.status in SILENT]
     if not silent:
         return
-    data = {"silent": [_agent_data(a) for a in silent]}
+    data = {"silent": [_agent_data(a, node.now) for a in silent]}
     if len(silent) == len(node.agents) and any(a.status is AgentStatus.OUTDATED for a in silent):
-        last = min(a.report_age_seconds or 0.0 for a in silent if a.status is AgentStatus.OUTDATED)
+        last = min(a.report_age_at(node.now) or 0.0 for a in silent if a.status is AgentStatus.OUTDATED)
         reason = (
             f"no agent has reported for {age_words(last)}, on either network: the node or its uplink is down"
         )
@@ -176,7 +176,7 @@ def silence(node: NodeFacts) -> Iterator[Finding]:
         if others:
             network = agent.pod.network
             reason = (
-                f"{who(agent)} has been silent for {age_words(agent.report_age_seconds)} while "
+                f"{who(agent)} has been silent for {age_words(agent.report_age_at(node.now))} while "
                 f"{who(others[0])} reports: {WHERE_TO_LOOK[network]}"
             )
             yield Finding(NETWORK_DOWN[network], reason, data)

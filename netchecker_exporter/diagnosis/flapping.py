@@ -13,6 +13,7 @@ from dataclasses import replace
 from netchecker_exporter.diagnosis.checks import PRECEDENCE, Finding, NodeVerdict, age_words
 from netchecker_exporter.diagnosis.history import History, NodeHistory
 from netchecker_exporter.diagnosis.nodes import Diagnosis, NodeDiagnosis, summarize
+from netchecker_exporter.gil_slices import NO_PAUSE, Pause
 from netchecker_exporter.settings import DiagnosisSettings
 
 
@@ -44,13 +45,17 @@ def _flapping(node: NodeDiagnosis, finding: Finding) -> NodeDiagnosis:
     return replace(node, verdict=findings[0].verdict, reason=findings[0].reason, findings=findings)
 
 
-def apply_flapping(diagnosis: Diagnosis, history: History, settings: DiagnosisSettings) -> Diagnosis:
-    """The diagnosis with the flapping finding added where it holds, nodes ranked and summed again."""
+def apply_flapping(
+    diagnosis: Diagnosis, history: History, settings: DiagnosisSettings, pause: Pause = NO_PAUSE
+) -> Diagnosis:
+    """The diagnosis with the flapping finding added where it holds, nodes ranked and summed again;
+    `pause` is called once per node (gil_slices.py)."""
     nodes = []
     for node in diagnosis.nodes:
         past = history.nodes.get(node.node)
         finding = flap_finding(past, diagnosis.at, settings) if past and past.verdict_changes else None
         nodes.append(node if finding is None else _flapping(node, finding))
+        pause()
     if all(new is old for new, old in zip(nodes, diagnosis.nodes, strict=True)):
         return diagnosis
     nodes.sort(key=lambda n: (PRECEDENCE[n.verdict], n.node))

@@ -93,9 +93,9 @@ class History:
 EMPTY_HISTORY = History(MappingProxyType({}), 0)
 
 
-def agent_reason(agent: AgentVerdict) -> str:
+def agent_reason(agent: AgentVerdict, now: float) -> str:
     if agent.status is AgentStatus.OUTDATED:
-        return f"silent: last report {age_words(agent.report_age_seconds)} ago"
+        return f"silent: last report {age_words(agent.report_age_at(now))} ago"
     return {
         AgentStatus.FRESH: "reports again",
         AgentStatus.ABSENT: "expected, no report stored",
@@ -124,7 +124,7 @@ def next_node_history(
     before = dict(previous.agents)
     by_pod = {a.pod.name: a for a in node.agents}
     moved = tuple(
-        Transition(now, pod, before[pod], status, agent_reason(by_pod[pod]))
+        Transition(now, pod, before[pod], status, agent_reason(by_pod[pod], now))
         for pod, status in agents
         if pod in before and before[pod] != status
     )

@@ -15,6 +15,7 @@ from netchecker_exporter.check import AgentStatus, AgentVerdict
 from netchecker_exporter.diagnosis.aspects import aspects_of
 from netchecker_exporter.diagnosis.checks import (
     PRECEDENCE,
+    SILENT,
     Aspect,
     Finding,
     NodeFacts,
@@ -107,27 +108,68 @@ EMPTY_DIAGNOSIS = Diagnosis(
 
 
 def diagnose(
-    verdicts: Iterable[AgentVerdict], now: float, settings: DiagnosisSettings, pause: Pause = NO_PAUSE
+    verdicts: Iterable[AgentVerdict],
+    now: float,
+    settings: DiagnosisSettings,
+    pause: Pause = NO_PAUSE,
+    previous: Diagnosis | None = None,
 ) -> Diagnosis:
     """The whole diagnosis of one reconcile pass; `pause` is called once per node and step
-    (the reconcile thread gives the GIL back there: gil_slices.py)."""
+    (the reconcile thread gives the GIL back there: gil_slices.py).
+
+    `previous` (this function's result at an earlier pass) lends the nodes whose inputs did not
+    change: the same verdict objects, the same targets and settings, and no finding that reads
+    the clock. The result is what diagnose(verdicts, now, settings) gives (tests hold it).
+    """
     by_node: dict[str, list[AgentVerdict]] = defaultdict(list)
     for verdict in verdicts:
         by_node[verdict.node].append(verdict)
+        pause()
     targets = diagnose_targets(by_node, pause)
     down = frozenset(t.url for t in targets if t.verdict is TargetVerdict.DOWN)
     failing = {t.url: (len(t.failing_nodes), t.nodes_probing) for t in targets}
     context = PassContext(now, settings, down, failing)
-    facts = []
-    for name, agents in by_node.items():
-        facts.append(node_facts(name, agents, context))
-        pause()
+    kept = _clock_free_nodes(previous, targets, settings, now)
     diagnosed = []
-    for node in facts:
-        diagnosed.append(diagnose_node(node))
+    for name, agents in by_node.items():
+        old = kept.get(name)
+        if old is not None and _same_objects(old.facts.agents, agents):
+            diagnosed.append(_as_of(old, now))
+        else:
+            diagnosed.append(diagnose_node(node_facts(name, agents, context)))
         pause()
     nodes = sorted(diagnosed, key=lambda n: (PRECEDENCE[n.verdict], n.node))
     return Diagnosis(now, tuple(nodes), targets, summarize(nodes, targets, settings))
+
+
+def _clock_free_nodes(
+    previous: Diagnosis | None, targets: tuple[TargetDiagnosis, ...], settings: DiagnosisSettings, now: float
+) -> dict[str, NodeDiagnosis]:
+    """The previous pass's nodes that a later pass may keep: its targets and settings are these,
+    time went forward, and no finding read the clock (the silent agents' ages in `silence`, the
+    reboot window in `reboot_problems`: a reboot outside the window stays outside as time goes on)."""
+    if previous is None or previous.targets != targets or now < previous.at:
+        return {}
+    return {
+        node.node: node
+        for node in previous.nodes
+        if node.facts.settings == settings
+        and not any(a.status in SILENT for a in node.facts.agents)
+        and not any(f.verdict is NodeVerdict.REBOOTED for f in node.findings)
+    }
+
+
+def _same_objects(kept: list[AgentVerdict], agents: list[AgentVerdict]) -> bool:
+    return len(kept) == len(agents) and all(a is b for a, b in zip(kept, agents, strict=True))
+
+
+def _as_of(node: NodeDiagnosis, now: float) -> NodeDiagnosis:
+    """A kept node at this pass's moment: its facts carry `now` (the page's ages read it)."""
+    f = node.facts
+    facts = NodeFacts(f.name, f.agents, now, f.settings, f.down_urls, f.failing, f.fresh_agents,
+                      f.failing_by_pod, f.skew)  # fmt: skip
+    return NodeDiagnosis(node.node, node.verdict, node.reason, node.findings, node.agents, facts,
+                         node.clock_skew_seconds, node.reboots, node.last_boot_timestamp)  # fmt: skip
 
 
 def _fresh(agents: Iterable[AgentVerdict]) -> list[AgentVerdict]:

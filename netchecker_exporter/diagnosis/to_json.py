@@ -56,16 +56,17 @@ def node_to_json(node: NodeDiagnosis) -> dict[str, Any]:
         "clock_skew_seconds": node.clock_skew_seconds,
         "reboots": node.reboots,
         "last_boot": format_timestamp(node.last_boot_timestamp) if node.last_boot_timestamp else None,
-        "agents": [agent_to_json(agent) for agent in node.agents],
+        "agents": [agent_to_json(agent, node.facts.now) for agent in node.agents],
     }
 
 
-def agent_to_json(agent: AgentVerdict) -> dict[str, Any]:
+def agent_to_json(agent: AgentVerdict, now: float) -> dict[str, Any]:
+    """One agent as of the diagnosis's pass (`now`), its age included."""
     return {
         "pod": agent.pod.name,
         "namespace": agent.pod.namespace,
         "network": agent.pod.network.value,
         "status": agent.status.value,
-        "report_age_seconds": agent.report_age_seconds,
+        "report_age_seconds": agent.report_age_at(now),
         "last_updated": format_timestamp(agent.record.last_updated) if agent.record else None,
     }

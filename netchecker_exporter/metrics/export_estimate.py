@@ -157,4 +157,4 @@ def _widest_verdict(pod: str, node: str, urls: Sequence[str]) -> AgentVerdict:
     )
     record = AgentRecord(report, _WIDEST_EPOCH, report_count=MAX_COUNTER - 1, missed_keepalives=0)
     expected = ExpectedPod(name=pod, namespace="n" * NAMESPACE_BYTES, network=network_of_pod_name(pod))
-    return AgentVerdict(expected, AgentStatus.FRESH, record, 0.0, missed_keepalives=MAX_COUNTER - 1)
+    return AgentVerdict(expected, AgentStatus.FRESH, record, missed_keepalives=MAX_COUNTER - 1)
