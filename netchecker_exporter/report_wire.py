@@ -29,6 +29,7 @@ from netchecker_exporter.report import (
     NetworkProbe,
     parse_report,
     parse_timestamp,
+    phase_times,
     record_from_stored_json,
     validate_pod_name,
 )
@@ -206,7 +207,7 @@ def _report(  # noqa: PLR0913 (the limits and the stored marker, each passed by 
     ips, cut_ips = _string_lists(wire.ips, max_field_bytes, whole=whole)
     return AgentReport(
         podname=podname,
-        nodename=nodename,
+        nodename=sys.intern(nodename),
         report_interval=wire.report_interval,
         hostdate=hostdate,
         uptime=wire.uptime or 0,
@@ -230,7 +231,9 @@ def _string_lists(
     """`ips` / `nslookup` as stored_fields keeps them: interned, within the bound, truncated or not."""
     if not value:
         return {}, False
-    entries = {name: tuple(map(sys.intern, items)) if items else () for name, items in value.items()}
+    entries = {
+        sys.intern(name): tuple(map(sys.intern, items)) if items else () for name, items in value.items()
+    }
     for name, items in entries.items():
         if not (name.isascii() and all(map(str.isascii, items))):
             _utf8_items_within((name, *items))
@@ -273,10 +276,10 @@ def _probe(wire: WireProbe) -> NetworkProbe:
     if max(sent) > MAX_PHASE_MS:  # Go's saturated duration, or out of range
         times = tuple(map(_timed_ms, sent))
     return NetworkProbe(
-        url=url,
+        url=sys.intern(url),
         connection_result=wire.connection_result or 0,
         http_code=wire.http_code or 0,
-        phase_ms=tuple(zip(_PHASE_NAMES, times, strict=True)),
+        phase_ms=phase_times(zip(_PHASE_NAMES, times, strict=True)),
     )
 
 

@@ -56,7 +56,7 @@ def read_bounded_string_lists(payload: dict[str, Any], key: str, max_bytes: int)
     if not isinstance(value, dict):
         raise InvalidReportError(f"field '{key}' must be an object of string lists")
     _check_strings(list(value), f"{key} (a key)")
-    checked = [(name, _string_list(items, key, name)) for name, items in value.items()]
+    checked = [(sys.intern(name), _string_list(items, key, name)) for name, items in value.items()]
     return keep_within(checked, max_bytes)
 
 

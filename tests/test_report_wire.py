@@ -238,3 +238,31 @@ def test_a_generated_stored_record_gets_the_python_readers_answer(
 ) -> None:
     fast, legacy = both_stored(encoded({**stored_json(**counters), **change}, ascii_only=False))
     assert fast == legacy
+
+
+def _fleet_body(pod: str, node: str, total_ms: int) -> bytes:
+    body = load_fixture("agent-report-hostnet.json")
+    body.update(podname=pod, nodename=node)
+    body["network_probes"][0]["Total"] = total_ms
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("read", [decode_report, lambda body, pod: parse_report(loads_report(body), pod)])
+def test_two_agents_records_share_their_repeated_strings_and_common_phase_times(read: Any) -> None:
+    """Node names, URLs, interface names and phase times under a second are one object per value
+    in every record (bench.memory_per_agent: most of a record's objects were such copies)."""
+    one = read(_fleet_body("a-1", "node-7", 12), "a-1")
+    other = read(_fleet_body("a-2", "node-7", 12), "a-2")
+    assert one.nodename is other.nodename
+    assert all(a.url is b.url for a, b in zip(one.network_probes, other.network_probes, strict=True))
+    assert all(a is b for a, b in zip(one.ips, other.ips, strict=True))
+    pairs = zip(one.network_probes[0].phase_ms, other.network_probes[0].phase_ms, strict=True)
+    assert all(a is b for a, b in pairs)
+
+
+def test_a_phase_time_of_a_second_or_more_is_not_kept_in_the_shared_table() -> None:
+    """The table of shared (phase, ms) pairs is bounded: a client choosing times cannot grow it."""
+    first = decode_report(_fleet_body("a-1", "n", 987_654), "a-1").network_probes[0].phase_ms[0]
+    second = decode_report(_fleet_body("a-2", "n", 987_654), "a-2").network_probes[0].phase_ms[0]
+    assert first == second == ("total", 987_654)
+    assert first is not second
