@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -39,6 +40,8 @@ from netchecker_exporter.http.piped_response import (
     start_piped,
 )
 from netchecker_exporter.http.stale_bodies import StaleBodies
+
+log = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STREAM_BLOCK_BYTES = 1 << 20
@@ -127,7 +130,17 @@ class WsgiBridge:
         return self.dispatch
 
     def dispatch(self, watcher: Any) -> None:
-        """On granian's thread, each request: answered here, or handed to the loop as a Task."""
+        """On granian's thread, each request: answered here, or handed to the loop as a Task.
+
+        granian calls this through the C API and ignores what it returns, so nothing may escape
+        (an exception left set would surface in whatever Python runs next on its thread)."""
+        try:
+            self._dispatch(watcher)
+        except Exception:
+            log.exception("dispatching a request failed")
+            watcher.proto.response_empty(500, [])
+
+    def _dispatch(self, watcher: Any) -> None:
         scope = watcher.scope
         method = scope.method
         if method in BODY_METHODS:
