@@ -57,7 +57,7 @@ def _on_stop(stop: threading.Event, action: Callable[[], object]) -> None:
 
 def serve(front: str, app: Any, port: int, stop: threading.Event) -> None:
     if front in {"ours", "ours-inline"}:
-        # As shipped: POSTs on SERVER_THREADS threads; ours-inline runs them on the event loop.
+        # As shipped: POSTs on SERVER_THREADS threads; ours-inline runs them on granian's own thread.
         threads = SERVER_THREADS if front == "ours" else 0
         GranianFront(
             app, FrontSettings("127.0.0.1", port, READ_LIMIT_BYTES, ingest_threads=threads)

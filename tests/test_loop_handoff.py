@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 
 import pytest
 
 from netchecker_exporter.http.loop_handoff import HandoffPool
+from tests.support.polling import wait_until
 
 
 class CountingPool(HandoffPool):
@@ -72,5 +74,37 @@ def test_a_steady_stream_of_calls_all_settle() -> None:
 
     try:
         assert asyncio.run(main()) == 1000
+    finally:
+        pool.shutdown()
+
+
+def test_submitted_calls_run_unawaited_and_a_failing_one_does_not_stop_its_worker() -> None:
+    pool = HandoffPool(1, name="test")
+    ran = threading.Event()
+
+    def fail() -> None:
+        raise ValueError("nobody awaits this")
+
+    try:
+        pool.submit(fail)
+        pool.submit(ran.set)
+        assert ran.wait(5)
+    finally:
+        pool.shutdown()
+
+
+def test_an_idle_worker_keeps_no_reference_to_the_last_call() -> None:
+    pool = HandoffPool(1, name="test")
+
+    class Request:
+        pass
+
+    request, done = Request(), threading.Event()
+    alive = weakref.ref(request)
+    try:
+        pool.submit(lambda _request: done.set(), request)
+        assert done.wait(5)
+        del request
+        wait_until(lambda: alive() is None, 5, "the finished call's arguments to be freed")
     finally:
         pool.shutdown()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,7 +101,8 @@ def _refusal(budget: str, message: str, *, close: bool) -> Refusal:
 
 
 class FrontAdmission:
-    """The budgets of one front; every method runs on its event loop."""
+    """The budgets of one front. Requests are admitted on granian's thread, on the event loop and
+    on the ingest threads that answer them (granian_dispatch), so every method holds one lock."""
 
     def __init__(
         self,
@@ -121,6 +123,7 @@ class FrontAdmission:
         self._heavy = CountBudget(budgets.max_heavy_reads)
         self._metrics = metrics
         self._log = RefusalLog(clock)
+        self._lock = threading.Lock()
         if metrics is not None:  # read at scrape time: nothing to update per request
             metrics.connections.set_function(lambda: len(self._ledger))
             metrics.inflight_bytes.set_function(lambda: self._bytes.held)
@@ -132,49 +135,54 @@ class FrontAdmission:
 
     def connection(self, peer: str) -> Refusal | bool:
         """A request on `peer`'s connection: a refusal, or whether to close the connection after it."""
-        admission = self._ledger.admit(peer, self._clock())
-        budgets = self.budgets
-        if admission is Admission.OVER_TOTAL:
-            held = len(self._ledger)
-            message = (
-                f"{held} connections are held (-max-connections {budgets.max_connections}): "
-                "this one is closed; retry shortly"
-            )
-            return self._refuse(_refusal("connections", message, close=True), f"{held} connections held")
-        if admission is Admission.OVER_CLIENT:
-            host = peer.rpartition(":")[0]
-            message = (
-                f"client {host} holds {self._ledger.held_by(host)} connections "
-                f"(-max-connections-per-client {budgets.max_connections_per_client}): this one is closed"
-            )
-            refusal = _refusal("connections_per_client", message, close=True)
-            return self._refuse(refusal, f"client {host} at its share")
-        return admission is Admission.CLOSE_AFTER
+        with self._lock:
+            admission = self._ledger.admit(peer, self._clock())
+            budgets = self.budgets
+            if admission is Admission.OVER_TOTAL:
+                held = len(self._ledger)
+                message = (
+                    f"{held} connections are held (-max-connections {budgets.max_connections}): "
+                    "this one is closed; retry shortly"
+                )
+                return self._refuse(_refusal("connections", message, close=True), f"{held} connections held")
+            if admission is Admission.OVER_CLIENT:
+                host = peer.rpartition(":")[0]
+                message = (
+                    f"client {host} holds {self._ledger.held_by(host)} connections "
+                    f"(-max-connections-per-client {budgets.max_connections_per_client}): this one is closed"
+                )
+                refusal = _refusal("connections_per_client", message, close=True)
+                return self._refuse(refusal, f"client {host} at its share")
+            return admission is Admission.CLOSE_AFTER
 
     def connection_done(self, peer: str, *, closing: bool) -> None:
         """The request on `peer` was answered; a closing connection leaves the ledger."""
-        if closing:
-            self._ledger.closed(peer)
-        else:
-            self._ledger.touch(peer, self._clock())
+        with self._lock:
+            if closing:
+                self._ledger.closed(peer)
+            else:
+                self._ledger.touch(peer, self._clock())
 
     def reserve_bytes(self, size: int, host: str) -> Refusal | None:
         """Hold `size` bytes of a body about to be received from `host`, or refuse before any is read.
 
         One source address may hold at most CLIENT_BYTE_SHARE of the budget, so a client sending
         large bodies slowly cannot take the reports of every other agent with it."""
-        return self._reserve(size, host, "a body of", close=True)
+        with self._lock:
+            return self._reserve(size, host, "a body of", close=True)
 
     def response_charge(self, size: int, host: str) -> int:
         """What sending a large response of `size` to `host` is charged: its size, but at most the
         client's share while it holds nothing else, so a body larger than the share (a big fleet's
         status page) still goes to each client one at a time rather than never."""
-        return size if self._bytes_by_host.get(host) else min(size, self._client_share)
+        with self._lock:
+            return size if self._bytes_by_host.get(host) else min(size, self._client_share)
 
     def reserve_response_bytes(self, size: int, host: str) -> Refusal | None:
         """Hold what sending a large response to `host` keeps in memory until its last byte is
         handed over (piped_response), from the same budget and share as bodies; or refuse it."""
-        return self._reserve(size, host, "a response holding", close=False)
+        with self._lock:
+            return self._reserve(size, host, "a response holding", close=False)
 
     def _reserve(self, size: int, host: str, what: str, *, close: bool) -> Refusal | None:
         if not size:
@@ -201,10 +209,11 @@ class FrontAdmission:
     def release_bytes(self, size: int, host: str) -> None:
         if not size:
             return
-        self._bytes.release(size)
-        left = self._bytes_by_host.pop(host, 0) - size
-        if left > 0:
-            self._bytes_by_host[host] = left
+        with self._lock:
+            self._bytes.release(size)
+            left = self._bytes_by_host.pop(host, 0) - size
+            if left > 0:
+                self._bytes_by_host[host] = left
 
     def count_stale_cut(self) -> None:
         """A large response ended short: its reader was still on a body replaced long ago."""
@@ -212,17 +221,19 @@ class FrontAdmission:
             self._metrics.refused.labels(budget="stale_body").inc()
 
     def start_heavy_read(self) -> Refusal | None:
-        if self._heavy.try_reserve(1):
-            return None
-        limit = self.budgets.max_heavy_reads
-        message = (
-            f"{limit} heavy reads (/metrics, /api/v1/agents/, /api/v1/diagnosis, the status page) are "
-            f"in progress (-max-heavy-reads {limit}); retry shortly"
-        )
-        return self._refuse(_refusal("heavy_reads", message, close=False), f"{limit} in progress")
+        with self._lock:
+            if self._heavy.try_reserve(1):
+                return None
+            limit = self.budgets.max_heavy_reads
+            message = (
+                f"{limit} heavy reads (/metrics, /api/v1/agents/, /api/v1/diagnosis, the status page) are "
+                f"in progress (-max-heavy-reads {limit}); retry shortly"
+            )
+            return self._refuse(_refusal("heavy_reads", message, close=False), f"{limit} in progress")
 
     def end_heavy_read(self) -> None:
-        self._heavy.release(1)
+        with self._lock:
+            self._heavy.release(1)
 
     def _refuse(self, refusal: Refusal, detail: str) -> Refusal:
         if self._metrics is not None:

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_Job = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+_Args = tuple[Any, ...]
+_Job = tuple["asyncio.Future[Any] | None", Callable[..., Any], _Args]
 
 
 class HandoffPool:
@@ -44,22 +45,34 @@ class HandoffPool:
         self._jobs.put((future, call, args))
         return await future
 
+    def submit(self, call: Callable[..., object], *args: Any) -> None:
+        """`call(*args)` on a worker thread, from any thread, with nothing awaiting it: the call
+        answers its request itself (direct_post). An exception it lets out is logged."""
+        self._jobs.put((None, call, args))
+
     def shutdown(self) -> None:
         """Let the workers end once the queued calls are done (they are daemons: exit never waits)."""
         for _ in self._threads:
             self._jobs.put(None)
 
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            future, call, args = job
-            try:
-                outcome: tuple[Any, BaseException | None] = (call(*args), None)
-            except BaseException as error:  # handed to the awaiting coroutine, as run_in_executor does
-                outcome = (None, error)
-            self._finished.append((future, *outcome))
-            if not self._wake_pending:  # appended first, then checked: _drain clears before it pops
-                self._wake_pending = True
-                self._wake(future.get_loop())
+        jobs = self._jobs
+        while (job := jobs.get()) is not None:
+            self._run(*job)
+            del job  # an idle worker must not keep the last call's request (its body, its connection)
+
+    def _run(self, future: asyncio.Future[Any] | None, call: Callable[..., Any], args: _Args) -> None:
+        if future is None:
+            _run_unawaited(call, args)
+            return
+        try:
+            outcome: tuple[Any, BaseException | None] = (call(*args), None)
+        except BaseException as error:  # handed to the awaiting coroutine, as run_in_executor does
+            outcome = (None, error)
+        self._finished.append((future, *outcome))
+        if not self._wake_pending:  # appended first, then checked: _drain clears before it pops
+            self._wake_pending = True
+            self._wake(future.get_loop())
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -78,3 +91,10 @@ class HandoffPool:
                 future.set_result(result)
             else:
                 future.set_exception(error)
+
+
+def _run_unawaited(call: Callable[..., object], args: tuple[Any, ...]) -> None:
+    try:
+        call(*args)
+    except Exception:  # nobody awaits it: the worker must go on to the next call
+        log.exception("call on a worker thread failed")

@@ -2,21 +2,30 @@
 
 Why not granian's own WSGI mode: it calls the app as soon as the headers are in, and the app's
 `wsgi.input.read()` then blocks a thread for as long as the client trickles the body (forever: no
-body timeout), so 1,500 slow bodies would hold every thread. Here the body is awaited on the event
-loop, bounded in time and size, before any thread is used; reports and reads use separate pools so
+body timeout), so 1,500 slow bodies would hold every thread. Here the body is received first,
+bounded in time and size, before any thread is used; reports and reads use separate pools so
 /healthz and /metrics never queue behind ingest.
+
+granian's thread calls `dispatch` with each request (granian_dispatch): the probes, the agents'
+ping and every POST with a declared length are answered without the event loop (direct_post);
+the rest runs as a Task on the loop (`__rsgi__`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from netchecker_exporter.http.body_deadlines import BodyDeadlines
+from netchecker_exporter.http.direct_post import JSON_CLOSE, TIMEOUT_BODY, PostRoute, start_post
 from netchecker_exporter.http.front_admission import HEAVY_PATHS, FrontAdmission, Refusal
+from netchecker_exporter.http.granian_dispatch import Dispatch, on_loop, watched
 from netchecker_exporter.http.health import HEALTH_PATHS, HealthEndpoints
 from netchecker_exporter.http.loop_handoff import HandoffPool
 from netchecker_exporter.http.piped_response import (
@@ -32,13 +41,13 @@ from netchecker_exporter.http.piped_response import (
 )
 from netchecker_exporter.http.stale_bodies import StaleBodies
 
+log = logging.getLogger(__name__)
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STREAM_BLOCK_BYTES = 1 << 20
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 READ_METHODS = frozenset({"GET", "HEAD"})
-TIMEOUT_BODY = b'{"error": "request body not received in time"}'
 JSON_HEADERS = [("content-type", "application/json")]
-JSON_CLOSE = [*JSON_HEADERS, ("connection", "close")]
 PING_PATH = "/api/v1/ping"
 PING_HEADERS = [("content-type", "text/plain; charset=utf-8")]
 """What bottle answers GET /api/v1/ping with (api.EMPTY_OK), which the bridge answers itself."""
@@ -83,9 +92,9 @@ class WsgiResult:
 class WsgiBridge:
     """The RSGI callable granian serves: one WSGI app, two thread pools (ingest and the rest).
 
-    `ingest=None` runs POSTs on the event loop itself (two thread handoffs fewer per report, for an
+    `ingest=None` runs POSTs on granian's thread itself (a thread handoff fewer per report, for an
     app whose writes never block); reads stay on their pool either way. With `health`, /healthz and
-    /readyz are answered here on the loop, before any budget or pool; with `admission`, every other
+    /readyz are answered at once, before any budget or pool; with `admission`, every other
     request passes the front's budgets first (front_admission).
     """
 
@@ -106,6 +115,88 @@ class WsgiBridge:
         self._pipe_held_bytes = None if capacity is None else capacity + GRANIAN_HELD_BYTES
         """What one piped response holds; None: no pipes here, responses go to granian's buffers."""
         self._stale = StaleBodies()
+        self._deadlines = BodyDeadlines(limits.body_read_timeout_seconds)
+        self._posts = PostRoute(
+            self._call, self._send_on_loop, ingest, admission, self._deadlines, limits.max_body_bytes
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        """Answers of direct POSTs being sent from the loop (a Task must be referenced to run)."""
+
+    def dispatch_for(self, loop: asyncio.AbstractEventLoop) -> Dispatch:
+        """granian_dispatch's hook, on `loop` as granian's worker starts: the per-request call."""
+        self._loop = loop
+        loop.call_soon(self._sweep_bodies)
+        return self.dispatch
+
+    def dispatch(self, watcher: Any) -> None:
+        """On granian's thread, each request: answered here, or handed to the loop as a Task.
+
+        granian calls this through the C API and ignores what it returns, so nothing may escape
+        (an exception left set would surface in whatever Python runs next on its thread)."""
+        try:
+            self._dispatch(watcher)
+        except Exception:
+            log.exception("dispatching a request failed")
+            watcher.proto.response_empty(500, [])
+
+    def _dispatch(self, watcher: Any) -> None:
+        scope = watcher.scope
+        method = scope.method
+        if method in BODY_METHODS:
+            declared = scope.headers.get("content-length")
+            if declared is not None and declared.isdigit():
+                start_post(self._posts, scope, watcher.proto, declared)
+                return
+        elif method in READ_METHODS and self._answered_at_once(scope, watcher.proto):
+            return
+        assert self._loop is not None
+        on_loop(self._loop, watcher, watched(self.__rsgi__, watcher))
+
+    def _answered_at_once(self, scope: Any, proto: Any) -> bool:
+        """The probes and the agents' ping: constant or published answers, so no thread and no bottle."""
+        path = scope.path
+        if self._health is not None and path in HEALTH_PATHS:
+            answer = self._health.answer(path)
+            proto.response_bytes(answer.status, JSON_HEADERS, answer.body)
+            return True
+        admission = self._admission
+        if path != PING_PATH or admission is None:
+            return False
+        peer = scope.client
+        verdict = admission.connection(peer)
+        if isinstance(verdict, Refusal):
+            proto.response_bytes(verdict.status, verdict.headers(), verdict.body)
+            return True
+        closing = verdict or "close" in scope.headers.get("connection", "").lower()
+        # The agents' probe of us, thousands a second.
+        proto.response_bytes(200, PING_CLOSE if closing else PING_HEADERS, b"")
+        admission.connection_done(peer, closing=closing)
+        return True
+
+    def _sweep_bodies(self) -> None:
+        """On the loop: cancel the direct POSTs' bodies past their deadline (each then answers 408)."""
+        for body in self._deadlines.expired(time.monotonic()):
+            body.cancel()
+        assert self._loop is not None
+        self._loop.call_later(self._deadlines.sweep_every_seconds, self._sweep_bodies)
+
+    def _send_on_loop(self, proto: Any, result: WsgiResult, scope: Any, then: Callable[[], None]) -> None:
+        """From any thread: send `result` from the loop (a file, chunks, a body to pipe), then `then()`."""
+
+        async def send() -> None:
+            try:
+                await self._send(proto, result, scope)
+            finally:
+                then()
+
+        def start() -> None:
+            task = asyncio.get_running_loop().create_task(send())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(start)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if self._health is not None and scope.path in HEALTH_PATHS and scope.method in READ_METHODS:
@@ -123,7 +214,6 @@ class WsgiBridge:
             return
         closing = verdict or "close" in scope.headers.get("connection", "").lower()
         if scope.path == PING_PATH and scope.method in READ_METHODS:
-            # The agents' probe of us, thousands a second: constant, so no thread and no bottle.
             proto.response_bytes(200, PING_CLOSE if closing else PING_HEADERS, b"")
             admission.connection_done(peer, closing=closing)
             return
