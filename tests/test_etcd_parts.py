@@ -165,46 +165,6 @@ def test_group_commit_hands_every_caller_its_own_answer_none_and_errors_included
     assert answers == {i: None if i == 0 else i if i > 0 else f"no {i}" for i in range(-10, 11)}
 
 
-def test_group_commit_answers_the_callers_after_one_that_gave_up_in_the_same_batch() -> None:
-    """A batch is answered as a relay, each caller waking the next: a caller that stopped waiting
-    (its deadline passed while the Txn hung) must pass it on, not leave the others to time out."""
-    gate, release = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def commit(items: Sequence[int], deadline: float) -> list[int | Exception]:
-        batches.append(list(items))
-        (gate if 0 in items else release).wait(5)
-        return [item * 10 for item in items]
-
-    committer: GroupCommitter[int, int] = GroupCommitter(commit, max_items=64, name="test-writer")
-    answers: dict[int, object] = {}
-
-    def submit(item: int, timeout: float) -> None:
-        try:
-            answers[item] = committer.submit(item, timeout_seconds=timeout)
-        except StoreUnavailableError as error:
-            answers[item] = str(error)
-
-    def started(item: int, timeout: float) -> threading.Thread:
-        thread = threading.Thread(target=submit, args=(item, timeout))
-        thread.start()
-        threading.Event().wait(0.05)  # queued in this order
-        return thread
-
-    started(0, 5)  # the writer holds this batch until the gate opens; the others queue meanwhile
-    hasty = started(1, 0.5)
-    others = [started(i, 5) for i in (2, 3, 4)]
-    gate.set()
-    hasty.join(5)  # it gave up (0.5 s + the writer's slack) while its batch hung
-    release.set()
-    for thread in others:
-        thread.join(5)
-    committer.close()
-    assert batches[1] == [1, 2, 3, 4]
-    assert "not confirmed" in str(answers[1])
-    assert {answers[i] for i in (2, 3, 4)} == {20, 30, 40}
-
-
 def test_group_commit_fails_a_whole_batch_whose_commit_raises() -> None:
     def commit(items: Sequence[int], deadline: float) -> list[int | Exception]:
         raise StoreUnavailableError("etcd said no")

@@ -38,24 +38,16 @@ class _Pending(Generic[Item, Result]):
     Not a concurrent.futures.Future: its Condition costs a lock allocation, an RLock and a
     notify_all per report. A plain lock, taken at creation and released once by whoever settles
     the item, is the cheapest wake-up Python has: one release there, one acquire in the caller.
-
-    A committed batch is answered as a relay (`answer_in_turn`): every outcome is set, only the
-    first caller is woken, and each caller wakes the next once it runs. The writer then pays one
-    wake-up per batch instead of one per report, and callers do not all contend for the GIL at once.
     """
 
-    __slots__ = ("_done", "_gone", "_next", "_outcome", "_relay", "_woken", "deadline", "item")
+    __slots__ = ("_done", "_outcome", "deadline", "item")
 
-    def __init__(self, item: Item, deadline: float, relay: threading.Lock) -> None:
+    def __init__(self, item: Item, deadline: float) -> None:
         self.item = item
         self.deadline = deadline
         self._outcome: Result | BaseException | _Unsettled = UNSETTLED
         self._done = threading.Lock()
         self._done.acquire()
-        self._relay = relay
-        """The committer's lock between a caller giving up and the relay reaching it."""
-        self._next: _Pending[Item, Result] | None = None
-        self._woken = self._gone = False
 
     def settle(self, outcome: Result | BaseException) -> None:
         """The first outcome wins; a later one (close() failing what a batch answered) is dropped."""
@@ -67,45 +59,10 @@ class _Pending(Generic[Item, Result]):
         except RuntimeError:  # settled by another thread at the same moment: it woke the caller
             pass
 
-    @staticmethod
-    def answer_in_turn(
-        batch: Sequence[_Pending[Item, Result]], outcomes: Sequence[Result | BaseException]
-    ) -> None:
-        """Set every outcome (the first wins, as in settle), then wake the first caller of the relay."""
-        previous: _Pending[Item, Result] | None = None
-        for pending, outcome in zip(batch, outcomes, strict=True):
-            if pending._outcome is not UNSETTLED:
-                continue  # already settled and woken on its own (close() or a deadline)
-            pending._outcome = outcome
-            if previous is None:
-                first = pending
-            else:
-                previous._next = pending
-            previous = pending
-        if previous is not None:
-            first._wake()
-
-    def _wake(self) -> None:
-        """Wake this caller; if it gave up waiting, pass the relay on in its place."""
-        pending: _Pending[Item, Result] | None = self
-        while pending is not None:
-            with pending._relay:
-                if not pending._gone:
-                    pending._woken = True
-                    pending._done.release()
-                    return
-            pending = pending._next
-
     def wait(self, timeout_seconds: float) -> Result | BaseException | _Unsettled:
         """The outcome, or UNSETTLED if nobody settled the item within `timeout_seconds`."""
         if not self._done.acquire(timeout=max(0.0, timeout_seconds)):
-            with self._relay:
-                self._gone = True
-                if not self._woken:
-                    return UNSETTLED
-            # The relay reached us as we gave up: the outcome is here, and the next caller waits on us.
-        if self._next is not None:
-            self._next._wake()
+            return UNSETTLED
         return self._outcome
 
 
@@ -130,7 +87,6 @@ class GroupCommitter(Generic[Item, Result]):
         self._pending = threading.BoundedSemaphore(max_pending)
         self._queue: queue.SimpleQueue[_Pending[Item, Result] | None] = queue.SimpleQueue()
         self._closed = threading.Event()
-        self._relay = threading.Lock()
         self._stats_lock = threading.Lock()
         self._batches = self._items = self._largest = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -148,7 +104,7 @@ class GroupCommitter(Generic[Item, Result]):
             self._pending.release()
 
     def _wait(self, item: Item, timeout_seconds: float) -> Result:
-        pending: _Pending[Item, Result] = _Pending(item, time.monotonic() + timeout_seconds, self._relay)
+        pending: _Pending[Item, Result] = _Pending(item, time.monotonic() + timeout_seconds)
         self._queue.put(pending)
         # The writer fails items past their deadline; the slack only covers its bookkeeping.
         outcome = pending.wait(timeout_seconds + 0.5)
@@ -209,7 +165,8 @@ class GroupCommitter(Generic[Item, Result]):
             self._fail(live, error)
             return
         self._count(len(live))
-        _Pending.answer_in_turn(live, results)
+        for pending, result in zip(live, results, strict=True):
+            pending.settle(result)
 
     def _count(self, size: int) -> None:
         with self._stats_lock:
