@@ -5,6 +5,8 @@ Registered on the registry cli.py builds (tests pass a fresh one), so they reach
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 60)
@@ -35,10 +37,15 @@ class EtcdClientMetrics:
             ["reason"],
             registry=registry,
         )
+        self._children: dict[tuple[str, str], Any] = {}
         for rpc in RPCS:
-            self.requests.labels(rpc=rpc, result="ok")
+            self._children[rpc, "ok"] = self.requests.labels(rpc=rpc, result="ok")
         for reason in WATCH_RESTART_REASONS:
             self.watch_restarts.labels(reason=reason)
 
     def request_done(self, rpc: str, result: str) -> None:
-        self.requests.labels(rpc=rpc, result=result).inc()
+        """Counted on the child kept per (rpc, result): labels() takes a lock and builds a key per call."""
+        child = self._children.get((rpc, result))
+        if child is None:
+            child = self._children.setdefault((rpc, result), self.requests.labels(rpc=rpc, result=result))
+        child.inc()
