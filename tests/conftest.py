@@ -41,3 +41,12 @@ def etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
     process.start()
     yield process
     process.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
+    """One real etcd for a module whose tests each keep to a tree of their own (fewer starts)."""
+    process = EtcdProcess(tmp_path_factory.mktemp("etcd-shared"))
+    process.start()
+    yield process
+    process.kill()

@@ -57,14 +57,6 @@ def etcd_settings(
 StoreFactory = Callable[..., EtcdStore]
 
 
-@pytest.fixture(scope="module")
-def shared_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
-    process = EtcdProcess(tmp_path_factory.mktemp("etcd-shared"))
-    process.start()
-    yield process
-    process.kill()
-
-
 @pytest.fixture
 def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
     """EtcdStore(settings, ttl) builder; every store it made is closed at the end."""

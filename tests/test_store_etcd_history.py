@@ -27,11 +27,9 @@ NOW = 1_800_000_000.0
 
 
 @pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
-    process = EtcdProcess(tmp_path_factory.mktemp("etcd-history"))
-    process.start()
-    yield process
-    process.kill()
+def etcd(shared_etcd: EtcdProcess) -> EtcdProcess:
+    """The module's one etcd (conftest's shared_etcd), by the name these tests use."""
+    return shared_etcd
 
 
 HistoryFactory = Callable[..., EtcdHistory]

@@ -27,12 +27,11 @@ from tests.test_store_etcd import (
     StoreFactory,
     etcd_settings,
     make_store,
-    shared_etcd,
     tree,
     wait_healthy,
 )
 
-__all__ = ["make_store", "shared_etcd", "tree"]  # the fixtures, shared with the etcd store suite
+__all__ = ["make_store", "tree"]  # the fixtures, shared with the etcd store suite
 pytestmark = [pytest.mark.etcd]
 
 EMOJI_ITEM = "\U0001f600" * 63
