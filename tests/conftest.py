@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.etcd import EtcdProcess
+from tests.support.order import slow_modules_first
 from tests.support.paths import load_fixture
 
 
@@ -35,3 +36,7 @@ def etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
     process.start()
     yield process
     process.kill()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = slow_modules_first(items)
