@@ -25,7 +25,9 @@ from tests.support.exporter import ExporterProcess, metric_value
 from tests.support.polling import wait_until
 from tests.support.reports import flood_report
 
-pytestmark = [pytest.mark.process]
+# one xdist unit: one fat server (its 10 MB of reports and renders cost seconds of CPU), not one per
+# worker that happens to run one of these tests
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("shared_views")]
 
 AGENTS = 20
 """Flood reports make ~0.6-1 MB of /metrics each: over 10 MB in all, well over what the kernel's
