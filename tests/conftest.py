@@ -10,7 +10,6 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.etcd import EtcdProcess
-from tests.support.order import slow_modules_first
 from tests.support.paths import load_fixture
 
 
@@ -36,7 +35,3 @@ def etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
     process.start()
     yield process
     process.kill()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items[:] = slow_modules_first(items)
