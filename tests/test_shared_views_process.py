@@ -21,16 +21,21 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from netchecker_exporter.http.stale_bodies import STALE_BODY_GRACE_SECONDS
-from tests.support.exporter import ExporterProcess, metric_value
+from tests.support.exporter import ExporterProcess
 from tests.support.polling import wait_until
 from tests.support.reports import flood_report
 
-pytestmark = [pytest.mark.process]
+# one xdist unit: one fat server (its 10 MB of reports and renders cost seconds of CPU), not one per
+# worker that happens to run one of these tests
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("shared_views")]
 
 AGENTS = 20
 """Flood reports make ~0.6-1 MB of /metrics each: over 10 MB in all, well over what the kernel's
 socket buffers take off the server (a few MB per connection on loopback)."""
 READERS = 20
+LOOK_SECONDS = 0.25
+"""How often a wait looks at /metrics: each look is a ~10 MB body to send, decode and search, which
+every 20 ms (the polling default) kept a core busy and slowed the server it waited for."""
 MARGIN_BYTES = 32 * 1024 * 1024 + READERS * 1024 * 1024
 """Interpreter churn, plus what each reader holds: its pipe, granian's read step and hyper's queued
 chunk, and the threads tokio starts to read pipes (measured: 0.74 MB per stalled reader)."""
@@ -55,7 +60,8 @@ def fat_server() -> Iterator[ExporterProcess]:
                 f"{server.url}/api/v1/agents/{name}", data=body, headers=headers, timeout=10
             )
             assert response.status_code == 200, response.text
-        wait_until(lambda: f"fat-{AGENTS - 1}" in server.get("/metrics").text, 20, "every agent on /metrics")
+        wait_until(lambda: f"fat-{AGENTS - 1}" in server.get("/metrics").text, 20, "every agent on /metrics",
+                   interval_seconds=LOOK_SECONDS)  # fmt: skip
         yield server
     finally:
         server.stop()
@@ -156,7 +162,8 @@ def test_a_slow_reader_gets_the_snapshot_it_started_on_whole(fat_server: Exporte
             timeout=10,
         )
         assert posted.status_code == 200, posted.text
-        wait_until(lambda: "late-0" in fat_server.get("/metrics").text, 60, "the late agent on /metrics")
+        wait_until(lambda: "late-0" in fat_server.get("/metrics").text, 60, "the late agent on /metrics",
+                   interval_seconds=LOOK_SECONDS)  # fmt: skip
         _, body = read_response(sock, head)
     finally:
         sock.close()
@@ -192,8 +199,21 @@ def post_agent(server: ExporterProcess, name: str, index: int) -> None:
     assert posted.status_code == 200, posted.text
 
 
+STALE_CUTS = re.compile(rb'^netchecker_http_refused_total\{budget="stale_body"\} (\S+)$', re.MULTILINE)
+
+
+def stale_body_cuts(server: ExporterProcess) -> float:
+    """Readers cut so far, from the current body: plain like the stalled reader's (gzip would
+    compress ~11 MB on each look) and searched as bytes (decoding and splitting it cost more)."""
+    body = requests.get(server.url + "/metrics", headers={"Accept-Encoding": "identity"}, timeout=30).content
+    found = STALE_CUTS.search(body)
+    assert found is not None
+    return float(found[1])
+
+
 def test_a_reader_still_on_a_body_replaced_long_ago_is_cut_off(fat_server: ExporterProcess) -> None:
     """It would keep that Snapshot's body alive for as long as it takes to read (hours at 1 KB/s)."""
+    cuts_before = stale_body_cuts(fat_server)
     (reader,) = stalled_readers(fat_server, "/metrics", 1)
     try:
         post_agent(fat_server, "netchecker-agent-later-0", AGENTS + 1)
@@ -202,8 +222,9 @@ def test_a_reader_still_on_a_body_replaced_long_ago_is_cut_off(fat_server: Expor
         def newer_body_handed_out() -> bool:
             return "later-0" in requests.get(fat_server.url + "/metrics", headers=plain, timeout=30).text
 
-        wait_until(newer_body_handed_out, 60, "a newer Snapshot's /metrics")
-        time.sleep(STALE_BODY_GRACE_SECONDS + 5)
+        wait_until(newer_body_handed_out, 60, "a newer Snapshot's /metrics", interval_seconds=LOOK_SECONDS)
+        wait_until(lambda: stale_body_cuts(fat_server) > cuts_before, STALE_BODY_GRACE_SECONDS + 30,
+                   "the stale body's reader cut", interval_seconds=1)  # fmt: skip
         received = 0
         reader.settimeout(30)
         while chunk := reader.recv(1 << 20):  # ends when the server closes the connection
@@ -211,5 +232,4 @@ def test_a_reader_still_on_a_body_replaced_long_ago_is_cut_off(fat_server: Expor
         assert received < 10_000_000  # short of the body's Content-Length (11.5 MB)
     finally:
         reader.close()
-    cut = metric_value(fat_server.get("/metrics").text, 'netchecker_http_refused_total{budget="stale_body"}')
-    assert cut is not None and cut >= 1
+    assert stale_body_cuts(fat_server) > cuts_before
