@@ -5,8 +5,9 @@
 reaped (exporters, etcd, Prometheus: counted when they exit, so a module-scoped process shows in its
 module's last test). Each xdist worker writes one JSON file:
 
-    CPU_PROFILE=/tmp/prof .venv/bin/python -m pytest -p tests.support.cpu_profile -n 4 --dist loadgroup ...
-    .venv/bin/python -m tests.support.cpu_profile /tmp/prof
+    profile=$(mktemp -d)
+    CPU_PROFILE=$profile .venv/bin/python -m pytest -p tests.support.cpu_profile -n 4 --dist loadgroup ...
+    .venv/bin/python -m tests.support.cpu_profile $profile
 """
 
 from __future__ import annotations
