@@ -13,16 +13,14 @@ and compare two checkouts in one session.
 
 from __future__ import annotations
 
-import argparse
-import gc
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 
-from bench.metrics_path import BATCH, Fleet
-from netchecker_exporter.tuning import GC_THRESHOLDS, SWITCH_INTERVAL_SECONDS
+from bench.metrics_path import BATCH, Fleet, fleet_arguments
+from netchecker_exporter.tuning import SWITCH_INTERVAL_SECONDS
 
 TICK_SECONDS = 0.0005
 
@@ -84,11 +82,7 @@ def measure(agents: int, runs: int) -> dict[str, list[tuple[float, float, int]]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args(argv)
-    gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (tuning.py)
+    args = fleet_arguments(__doc__, argv, runs=3)
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     tick = TICK_SECONDS * 1000
     print(f"{args.agents:,} agents; a {tick} ms ticker's wait for the GIL, median of {args.runs} runs")

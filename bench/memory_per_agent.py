@@ -84,24 +84,14 @@ class Server:
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry
 
+        from bench.metrics_path import fleet_reconciler
         from netchecker_exporter.metrics.exposition import MetricsExposition
-        from netchecker_exporter.pods.none import ReportedPodSource
-        from netchecker_exporter.reconcile import Reconciler
-        from netchecker_exporter.settings import DiagnosisSettings
-        from netchecker_exporter.store.history import MemoryHistory
         from netchecker_exporter.store.memory import MemoryStore
 
         self.now = 1_800_000_000.0
         self.decode = decoder()
         self.store = MemoryStore(report_ttl_seconds=3600, clock=lambda: self.now)
-        self.reconciler = Reconciler(
-            diagnosis=DiagnosisSettings(),
-            history_store=MemoryHistory(),
-            store=self.store,
-            pods=ReportedPodSource(),
-            check_interval_seconds=10,
-            clock=lambda: self.now,
-        )
+        self.reconciler = fleet_reconciler(self.store, lambda: self.now)
         self.metrics = MetricsExposition(
             lambda: self.reconciler.snapshot, CollectorRegistry(), version="bench"
         )

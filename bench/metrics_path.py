@@ -45,6 +45,30 @@ def read_all(body: Any) -> bytes:
     return body if isinstance(body, bytes) else body.read()
 
 
+def fleet_reconciler(store: MemoryStore, clock: Callable[[], float]) -> Reconciler:
+    """The reconciler a bench fleet runs: its memory store, every reporter expected, the default
+    diagnosis, a 10 s check interval, the fleet's clock."""
+    return Reconciler(
+        diagnosis=DiagnosisSettings(),
+        history_store=MemoryHistory(),
+        store=store,
+        pods=ReportedPodSource(),
+        check_interval_seconds=10,
+        clock=clock,
+    )
+
+
+def fleet_arguments(doc: str | None, argv: Sequence[str] | None, *, runs: int) -> argparse.Namespace:
+    """--agents and --runs of a bench over a Fleet, with the cyclic GC tuned as the server runs it
+    (tuning.py), so that its collections weigh in the figures as they do in the server."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--agents", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=runs)
+    args = parser.parse_args(argv)
+    gc.set_threshold(*GC_THRESHOLDS)
+    return args
+
+
 class Fleet:
     """A store of real reports, its reconciler and exposition, and a clock the runs move."""
 
@@ -54,14 +78,7 @@ class Fleet:
         self.store = MemoryStore(report_ttl_seconds=3600, clock=lambda: self.now)
         for pod, body in self.bodies:
             self.store.put_report(parse_report(body, pod), self.now)
-        self.reconciler = Reconciler(
-            diagnosis=DiagnosisSettings(),
-            history_store=MemoryHistory(),
-            store=self.store,
-            pods=ReportedPodSource(),
-            check_interval_seconds=10,
-            clock=lambda: self.now,
-        )
+        self.reconciler = fleet_reconciler(self.store, lambda: self.now)
         registry = CollectorRegistry()
         self.metrics = MetricsExposition(lambda: self.reconciler.snapshot, registry, version="bench")
 
@@ -109,11 +126,7 @@ def measure(agents: int, runs: int) -> dict[str, list[float]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args(argv)
-    gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (tuning.py)
+    args = fleet_arguments(__doc__, argv, runs=5)
     print(f"{args.agents:,} agents, median (min-max) CPU ms of {args.runs} runs")
     for name, values in measure(args.agents, args.runs).items():
         print(f"| {name} | {statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f}) |")

@@ -20,7 +20,6 @@ ingest), and one refresh after BATCH reports.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import itertools
 import statistics
@@ -29,8 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import netchecker_exporter
-from bench.metrics_path import Fleet
-from netchecker_exporter.tuning import GC_THRESHOLDS
+from bench.metrics_path import Fleet, fleet_arguments
 
 BATCH = 500
 REPORT_INTERVAL_SECONDS = 10
@@ -124,11 +122,7 @@ def measure(agents: int, runs: int) -> dict[str, list[Row]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args(argv)
-    gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (tuning.py)
+    args = fleet_arguments(__doc__, argv, runs=5)
     print(f"{args.agents:,} agents, median (min-max) of {args.runs} runs, reconcile thread CPU ms")
     print(f"code: {Path(netchecker_exporter.__file__).parent.parent}")
     print(
