@@ -5,12 +5,19 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 ARGS ?=
 
+# Bytecode is cached inside the venv even where the environment turns it off (PYTHONDONTWRITEBYTECODE):
+# every pytest worker and every exporter a test starts would otherwise compile the package and
+# rewrite every test module again (about 3 s of CPU per worker; docs/development.md).
+export PYTHONDONTWRITEBYTECODE :=
+export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
+
 .PHONY: run test lint typecheck unit quick deps debian-deps bench demo stubs clean e2e
 .PHONY: image image-test
 
 # pytest-xdist workers: the slow tests wait on processes and sockets, not the CPU, so more workers
-# than cores pay off; the live-Prometheus module stays on one worker (its stack is module-scoped).
-WORKERS ?= 4
+# than cores pay off (docs/development.md#keeping-make-test-under-a-minute); each module-scoped
+# stack stays on one worker (its xdist_group).
+WORKERS ?= 8
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -314,6 +314,7 @@ class _WatchStream:
         self.handler.write_chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
 
     def _end(self) -> None:
+        """The closing chunk; the connection stays open for the client's next request, as a real API
+        server keeps it (closing it here raced the client's reuse of it: a spurious failure under load)."""
         self.handler.wfile.write(b"0\r\n\r\n")
         self.handler.wfile.flush()
-        self.handler.close_connection = True
