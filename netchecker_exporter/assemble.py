@@ -27,7 +27,7 @@ from netchecker_exporter.store.base import ReportStore
 from netchecker_exporter.store.field_bound import field_bytes_within_record
 from netchecker_exporter.store.history import HistoryStore
 from netchecker_exporter.store.record_size import max_stored_record_bytes
-from netchecker_exporter.tuning import MallocTrimmer
+from netchecker_exporter.tuning import FrozenSurvivors, MallocTrimmer
 
 if TYPE_CHECKING:  # the writer's module loads the kubernetes client, which only its pod source pays for
     from netchecker_exporter.kube_writes.writer import KubeWriter
@@ -57,8 +57,10 @@ class House:
     app: WsgiApp
     health: HealthEndpoints
     after_pass: Callable[[], None]
-    """Run by the reconcile thread after each pass: malloc trim, the writer's offer."""
+    """Run by the reconcile thread after each pass: malloc trim, the GC's sweep, the writer's offer."""
     stored_field_bytes: int
+    survivors: FrozenSurvivors
+    """The cyclic GC's policy, process-wide: cli.run installs it beside tune_interpreter()."""
 
 
 def assemble(settings: Settings, edges: Edges, *, version: str) -> House:
@@ -102,6 +104,7 @@ def assemble(settings: Settings, edges: Edges, *, version: str) -> House:
         store.health, lambda: reconciler.snapshot.reconciled, lambda: reconciler.snapshot.pod_source.up
     )
     trimmer = MallocTrimmer()
+    survivors = FrozenSurvivors()
     writer = edges.writer
 
     def after_pass() -> None:
@@ -109,10 +112,11 @@ def assemble(settings: Settings, edges: Edges, *, version: str) -> House:
         # (exposition.py), once per agent per scrape however often the agent reported.
         # Records in the new snapshot (the old one is gone now): a flood expiring shows as a drop.
         trimmer.observe(sum(1 for verdict in reconciler.snapshot.verdicts if verdict.record is not None))
+        survivors.sweep_if_due()
         if writer is not None:
             writer.offer(reconciler.snapshot)
 
-    return House(reconciler, metrics, app, health, after_pass, field_bytes)
+    return House(reconciler, metrics, app, health, after_pass, field_bytes, survivors)
 
 
 def build_shard(settings: Settings, registry: CollectorRegistry) -> MetricsShard:

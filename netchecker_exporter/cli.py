@@ -241,6 +241,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
         daemon=True,
     ).start()
     tune_interpreter()
+    house.survivors.install()
     tune_malloc()
     pods.start()
     loop = threading.Thread(

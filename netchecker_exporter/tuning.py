@@ -10,7 +10,8 @@ import ctypes.util
 import gc
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 GC_THRESHOLDS = (10_000, 20, 100)
 """Python's cyclic GC, made rare: with 10,000 stored records a full collection holds the GIL for
@@ -52,6 +53,57 @@ SWITCH_INTERVAL_SECONDS = 0.001
 pass and the /metrics render are CPU-bound; request threads, etcd's gRPC and watch threads need the
 GIL after every blocking call, and with 5 ms slices each request queued behind the render for tens of
 milliseconds (BENCHMARKS.md: etcd steady-fleet p99 182 ms -> 31 ms)."""
+
+
+SWEEP_SECONDS = 300.0
+"""How often FrozenSurvivors lets the collector look at everything again."""
+
+
+class FrozenSurvivors:
+    """Objects that outlive a young collection are frozen, so no collection walks them again; a
+    sweep every SWEEP_SECONDS unfreezes and collects everything once.
+
+    Under steady ingest nearly every survivor is a record, verdict or cached line that lives
+    until its agent reports again, and generation 1 grew with them to about 20 x 10,000 objects:
+    each of its collections held the GIL for 40-60 ms at 10,000 agents, the longest pauses the
+    server had (docs/performance.md#the-cyclic-gc-under-steady-ingest-issue-19). Frozen, they are still
+    freed by reference counting when replaced; only a reference cycle that dies after being
+    frozen waits for the sweep (the server makes few: prometheus_client counts what the
+    collector frees, 28 objects in 5,000 reports).
+    """
+
+    def __init__(
+        self, sweep_seconds: float = SWEEP_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._sweep_seconds = sweep_seconds
+        self._clock = clock
+        self._next_sweep = clock() + sweep_seconds
+        self._installed = False
+
+    def install(self) -> None:
+        if not self._installed:
+            gc.callbacks.append(self._after_collection)
+            self._installed = True
+
+    def uninstall(self) -> None:
+        if self._installed:
+            gc.callbacks.remove(self._after_collection)
+            self._installed = False
+
+    def _after_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 0:
+            gc.freeze()
+
+    def sweep_if_due(self) -> bool:
+        """A full collection of everything, once SWEEP_SECONDS have passed (installed only);
+        the reconcile thread calls it after a pass. True if it swept."""
+        if not self._installed or self._clock() < self._next_sweep:
+            return False
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._next_sweep = self._clock() + self._sweep_seconds
+        return True
 
 
 def tune_interpreter() -> None:

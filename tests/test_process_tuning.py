@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 import platform
 import sys
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from netchecker_exporter import tuning
+from tests.support.clock import FakeClock
 from tests.support.exporter import CONSOLE_SCRIPT, EXPORTER_PY, ExporterProcess
 
 
@@ -75,3 +78,64 @@ def test_the_exporter_runs_on_jemalloc_when_it_is_installed(program: tuple[str, 
         assert "libjemalloc.so.2" in maps
     finally:
         server.stop()
+
+
+class _Node:
+    """A container that can sit in a reference cycle and be watched by a weak reference."""
+
+    def __init__(self) -> None:
+        self.partner: _Node | None = None
+
+
+@pytest.fixture
+def survivors() -> Iterator[tuple[tuning.FrozenSurvivors, FakeClock]]:
+    clock = FakeClock()
+    policy = tuning.FrozenSurvivors(sweep_seconds=300, clock=clock)
+    policy.install()
+    try:
+        yield policy, clock
+    finally:
+        policy.uninstall()
+        gc.unfreeze()
+
+
+def test_what_outlives_a_young_collection_is_frozen_out_of_later_collections(
+    survivors: tuple[tuning.FrozenSurvivors, FakeClock],
+) -> None:
+    kept = [[index] for index in range(1000)]
+    gc.collect(0)
+    tracked = {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
+    assert not any(id(obj) in tracked for obj in kept)
+    assert gc.get_freeze_count() >= len(kept)
+
+
+def test_a_cycle_that_dies_frozen_is_collected_by_the_sweep_once_it_is_due(
+    survivors: tuple[tuning.FrozenSurvivors, FakeClock],
+) -> None:
+    policy, clock = survivors
+    first, second = _Node(), _Node()
+    first.partner, second.partner = second, first
+    gc.collect(0)  # both alive: frozen
+    watched = weakref.ref(first)
+    del first, second
+    gc.collect()
+    assert watched() is not None, "a frozen cycle is out of the collector's reach"
+    clock.advance(299)
+    assert policy.sweep_if_due() is False
+    assert watched() is not None
+    clock.advance(1)
+    assert policy.sweep_if_due() is True
+    assert watched() is None
+    assert policy.sweep_if_due() is False, "the next sweep is SWEEP_SECONDS later"
+
+
+def test_without_install_there_is_no_freezing_and_no_sweep() -> None:
+    clock = FakeClock()
+    policy = tuning.FrozenSurvivors(sweep_seconds=1, clock=clock)
+    frozen = gc.get_freeze_count()
+    kept = [[index] for index in range(100)]
+    gc.collect(0)
+    clock.advance(5)
+    assert policy.sweep_if_due() is False
+    assert gc.get_freeze_count() == frozen
+    assert kept
