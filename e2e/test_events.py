@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +115,41 @@ class Small:
         return node, self.pod_agent(0)
 
 
-def exporter_flags(cluster: Cluster, tmp_path: Path, *extra: str) -> list[str]:
-    kubeconfig = cluster.exporter_kubeconfig(tmp_path / "kubeconfig")
-    return [f"-kubeconfig={kubeconfig}", "-check-interval=1", "-startup-grace=8",
-            f"-lease-namespace={NAMESPACE}", *extra]  # fmt: skip
+@dataclass(frozen=True)
+class Scene:
+    """What each scenario on a Small fleet starts from: the cluster and its Node objects, the pod,
+    agent and exporter factories, and the test's directory for the exporter's kubeconfig."""
+
+    cluster: Cluster
+    pods: PodFactory
+    agents: AgentFactory
+    exporter: ExporterFactory
+    nodes: Nodes
+    tmp_path: Path
+
+    def small(self, name: str) -> Small:
+        return Small(unique_prefix(name), self.pods, self.nodes)
+
+    def exporter_flags(self, *extra: str) -> list[str]:
+        kubeconfig = self.cluster.exporter_kubeconfig(self.tmp_path / "kubeconfig")
+        return [f"-kubeconfig={kubeconfig}", "-check-interval=1", "-startup-grace=8",
+                f"-lease-namespace={NAMESPACE}", *extra]  # fmt: skip
+
+    def start_healthy(self, name: str, *extra: str) -> tuple[Small, ExporterProcess, str, str]:
+        """A Small fleet named for `name` and one exporter with the `extra` flags, node 0 waited for
+        until healthy: the fleet, the exporter, node 0 and its pod-network agent."""
+        fleet = self.small(name)
+        process = self.exporter(*self.exporter_flags(*extra))
+        node, pod = fleet.start_healthy(self.agents, process)
+        return fleet, process, node, pod
+
+
+@pytest.fixture
+def scene(
+    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
+    tmp_path: Path,
+) -> Scene:  # fmt: skip
+    return Scene(cluster, pods, agents, exporter, nodes, tmp_path)
 
 
 def may(cluster: Cluster, verb: str, resource: str, namespace: str = "", group: str = "") -> bool:
@@ -241,12 +273,9 @@ def unique_prefix(name: str) -> str:
 
 
 def test_a_silent_pod_network_agent_makes_an_event_and_a_condition_that_recovery_clears(
-    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
-    node_conditions_rbac: None, tmp_path: Path,
-) -> None:  # fmt: skip
-    fleet = Small(unique_prefix("ev"), pods, nodes)
-    process = exporter(*exporter_flags(cluster, tmp_path, "-node-conditions"))
-    node, pod = fleet.start_healthy(agents, process)
+    scene: Scene, cluster: Cluster, nodes: Nodes, node_conditions_rbac: None, tmp_path: Path
+) -> None:
+    fleet, process, node, pod = scene.start_healthy("ev", "-node-conditions")
     wait_until(lambda: process.metric("netchecker_leader") == 1, 30, "the only replica to lead")
     fleet.agents[pod].kill()
 
@@ -279,14 +308,11 @@ def test_a_silent_pod_network_agent_makes_an_event_and_a_condition_that_recovery
 
 
 def test_a_flapping_agent_makes_one_event_series_with_a_count_not_a_flood(
-    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
-    tmp_path: Path,
-) -> None:  # fmt: skip
-    fleet = Small(unique_prefix("flap"), pods, nodes)
+    scene: Scene, cluster: Cluster
+) -> None:
     # The flapping rule (diagnosis_flapping.py) would make the node `flapping` at its 4th change (the
     # next test); raised past this test's 8 changes, the verdict keeps going down and up.
-    process = exporter(*exporter_flags(cluster, tmp_path, "-flap-transitions=16"))
-    node, pod = fleet.start_healthy(agents, process)
+    fleet, process, node, pod = scene.start_healthy("flap", "-flap-transitions=16")
     flaps = 4
     for _ in range(flaps):
         fleet.agents[pod].kill()
@@ -305,13 +331,10 @@ def test_a_flapping_agent_makes_one_event_series_with_a_count_not_a_flood(
 
 
 def test_a_node_past_the_flapping_rule_gets_one_flapping_event_and_no_condition(
-    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
-    node_conditions_rbac: None, tmp_path: Path,
-) -> None:  # fmt: skip
+    scene: Scene, cluster: Cluster, nodes: Nodes, node_conditions_rbac: None
+) -> None:
     """docs/events.md: `flapping` is a Warning Event `Flapping`, and sets no condition of its own."""
-    fleet = Small(unique_prefix("flapv"), pods, nodes)
-    process = exporter(*exporter_flags(cluster, tmp_path, "-node-conditions"))
-    node, pod = fleet.start_healthy(agents, process)
+    fleet, process, node, pod = scene.start_healthy("flapv", "-node-conditions")
     problem = "NetcheckerPodNetworkProblem"
     for _ in range(2):  # four changes: -flap-transitions' default
         fleet.agents[pod].kill()
@@ -332,16 +355,11 @@ def test_a_node_past_the_flapping_rule_gets_one_flapping_event_and_no_condition(
     assert set(ours) <= OWN_TYPES and verdict(process, node) == "flapping"
 
 
-def test_without_the_events_grant_it_logs_one_hint_and_keeps_working(
-    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
-    tmp_path: Path,
-) -> None:  # fmt: skip
+def test_without_the_events_grant_it_logs_one_hint_and_keeps_working(scene: Scene, cluster: Cluster) -> None:
     binding = cluster.binding("netchecker-server-events")
     cluster.admin.delete(binding)
     try:
-        fleet = Small(unique_prefix("nogrant"), pods, nodes)
-        process = exporter(*exporter_flags(cluster, tmp_path))
-        fleet.start_healthy(agents, process)
+        fleet, process, _, _ = scene.start_healthy("nogrant")
         for index in (0, 1):  # two faults, two refused writes, one hint
             fleet.agents[fleet.pod_agent(index)].kill()
         wait_until(lambda: (process.metric('netchecker_kubernetes_events_total{result="failed"}') or 0) >= 2,
@@ -364,11 +382,10 @@ def leaders(replicas: list[ExporterProcess]) -> list[ExporterProcess]:
 
 
 def test_two_replicas_elect_one_writer_and_a_killed_leader_hands_over(
-    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
-    store_etcd: EtcdProcess, tmp_path: Path,
-) -> None:  # fmt: skip
-    fleet = Small(unique_prefix("ha"), pods, nodes)
-    flags = exporter_flags(cluster, tmp_path, f"-etcd-endpoints={store_etcd.url}")
+    scene: Scene, cluster: Cluster, agents: AgentFactory, exporter: ExporterFactory, store_etcd: EtcdProcess
+) -> None:
+    fleet = scene.small("ha")
+    flags = scene.exporter_flags(f"-etcd-endpoints={store_etcd.url}")
     replicas = [exporter(*flags), exporter(*flags)]
     leader = wait_until(lambda: (found := leaders(replicas)) and found, 30, "a leader")[0]
     follower = next(r for r in replicas if r is not leader)
@@ -419,14 +436,13 @@ def test_the_api_server_takes_the_summary_event_and_its_series_as_the_exporter_w
 
 
 def test_an_outage_of_our_etcd_makes_no_false_event_or_condition(
-    cluster: Cluster, pods: PodFactory, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
-    node_conditions_rbac: None, store_etcd: EtcdProcess, tmp_path: Path,
+    scene: Scene, cluster: Cluster, agents: AgentFactory, exporter: ExporterFactory, nodes: Nodes,
+    node_conditions_rbac: None, store_etcd: EtcdProcess,
 ) -> None:  # fmt: skip
     """While etcd is down agents' reports are refused; after it, their records are old and every node
     would look unreachable until they report again: the writers wait that out (write_gate.py)."""
-    fleet = Small(unique_prefix("etcd"), pods, nodes)
-    flags = exporter_flags(cluster, tmp_path, "-node-conditions", f"-etcd-endpoints={store_etcd.url}",
-                           "-ping-timeout=0.5")  # fmt: skip
+    fleet = scene.small("etcd")
+    flags = scene.exporter_flags("-node-conditions", f"-etcd-endpoints={store_etcd.url}", "-ping-timeout=0.5")
     process = exporter(*flags)
     fleet.start_agents(agents, process)
     wait_until(lambda: all(verdict(process, n) == "healthy" for n in fleet.nodes), 60, "all healthy")

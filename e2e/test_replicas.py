@@ -11,6 +11,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,25 @@ def wait_ready(replica: Replica) -> None:
     wait_until(ready, 30, f"{replica.url} ready", interval_seconds=0.1, ignoring=(requests.RequestException,))
 
 
+def rejoin(rotation: Rotation, replica: Replica, index: int) -> None:
+    """A stopped replica started again and, once ready, back in the rotation, as a Service adds a
+    pod whose readiness probe passes."""
+    replica.start()
+    wait_ready(replica)
+    rotation.add(index)
+
+
+@contextmanager
+def posting(rotation: Rotation, agents: list[tuple[str, str]]) -> Iterator[Fleet]:
+    """The fleet posting through the rotation while the block runs, stopped however it ends, so a
+    failed step leaves no agent thread behind."""
+    fleet = Fleet(rotation, agents).start()
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
 def agent_pods(pods: PodFactory, prefix: str, count: int) -> list[tuple[str, str]]:
     """`count` agent pods in the API server, each on a node of its own: (pod, node)."""
     agents = [(f"netchecker-agent-{prefix}{i:02d}", f"node-{prefix}{i:02d}") for i in range(count)]
@@ -162,8 +182,7 @@ def test_a_replica_killed_mid_fleet_loses_no_acknowledged_report(
     servers = replicas()
     urls = [s.url for s in servers]
     rotation = Rotation(urls)
-    fleet = Fleet(rotation, agents).start()
-    try:
+    with posting(rotation, agents) as fleet:
         fleet.wait_for_more(300)
         before = lag_samples(urls, lag_pod, lag_node, 6)
         victim = 1
@@ -180,12 +199,8 @@ def test_a_replica_killed_mid_fleet_loses_no_acknowledged_report(
         during = lag_samples(survivors, lag_pod, lag_node, 6)
         # A down shard's agents have no series until it is back (docs/scaling.md); the rest keep theirs.
         assert its_agents and set(shard_union(survivors)[0]) == every_pod - its_agents
-        servers[victim].start()
-        wait_ready(servers[victim])
-        rotation.add(victim)
+        rejoin(rotation, servers[victim], victim)
         fleet.wait_for_more(200)
-    finally:
-        fleet.stop()
     stopped = time.monotonic()
     posts = fleet.snapshot()
     assert_every_live_replica_answered(posts, victim, killed_at, out_at)
@@ -226,22 +241,17 @@ def test_a_rolling_restart_loses_nothing_and_leaves_every_agent_on_one_shard(
     servers = replicas()
     urls = [s.url for s in servers]
     rotation = Rotation(urls)
-    fleet = Fleet(rotation, agents).start()
     windows: list[tuple[float, float]] = []
     """Each replica's (SIGTERM, ready again)."""
-    try:
+    with posting(rotation, agents) as fleet:
         fleet.wait_for_more(200)
         for i, server in enumerate(servers):
             rotation.remove(i)
             stopping = time.monotonic()
             server.stop()
-            server.start()
-            wait_ready(server)
+            rejoin(rotation, server, i)
             windows.append((stopping, time.monotonic()))
-            rotation.add(i)
             fleet.wait_for_more(150)
-    finally:
-        fleet.stop()
     stopped = time.monotonic()
     posts = fleet.snapshot()
     assert not [p for p in posts if p.status >= 500], "a 5xx during the roll"

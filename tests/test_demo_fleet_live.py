@@ -162,12 +162,6 @@ def _rows(driver: Any) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_every_verdict_reads_on_the_page_in_a_real_browser(
-    browser: Any, demo_server: ExporterProcess, tmp_path: Path
-) -> None:
-    between_refreshes(lambda: _read_the_page(sized(browser, 1280, 1400), demo_server.url, tmp_path))
-
-
 def _read_the_page(driver: Any, url: str, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -221,12 +215,6 @@ def _check_the_flapping_nodes_timeline(driver: Any, screenshot: Path) -> dict[st
     return dict(size)
 
 
-def test_on_a_phone_the_page_does_not_scroll_sideways(
-    browser: Any, demo_server: ExporterProcess, tmp_path: Path
-) -> None:
-    between_refreshes(lambda: _read_the_page_on_a_phone(sized(browser, 390, 1600), demo_server.url, tmp_path))
-
-
 def _read_the_page_on_a_phone(driver: Any, url: str, tmp_path: Path) -> None:
     driver.get(url + "/")
     width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
@@ -239,6 +227,24 @@ def _read_the_page_on_a_phone(driver: Any, url: str, tmp_path: Path) -> None:
     assert driver.save_screenshot(str(screenshot))
     keep_screenshot(screenshot)
     keep_screenshot(tmp_path / "timeline-phone.png")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "read"),
+    [
+        pytest.param(1280, 1400, _read_the_page, id="every_verdict_reads_on_a_desktop"),
+        pytest.param(390, 1600, _read_the_page_on_a_phone, id="on_a_phone_it_does_not_scroll_sideways"),
+    ],
+)
+def test_the_status_page_reads_in_a_real_browser(
+    browser: Any,
+    demo_server: ExporterProcess,
+    tmp_path: Path,
+    width: int,
+    height: int,
+    read: Callable[[Any, str, Path], None],
+) -> None:
+    between_refreshes(lambda: read(sized(browser, width, height), demo_server.url, tmp_path))
 
 
 def _pending_alerts(stack: LiveStack) -> set[tuple[str, str]]:

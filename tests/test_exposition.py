@@ -81,6 +81,19 @@ class Scrapes:
         self.metrics = MetricsExposition(lambda: self.snapshot, self.registry, version="1.2.3")
 
 
+@pytest.fixture(params=["", "application/openmetrics-text; version=1.0.0"], ids=["text", "openmetrics"])
+def accept(request: pytest.FixtureRequest) -> str:
+    """The Accept header of a test that holds for both formats: it runs once for each."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def scrapes(hostnet_report: dict[str, Any], podnet_report: dict[str, Any]) -> Scrapes:
+    """The exposition of a Snapshot with agents of every status, beside a registry of one counter."""
+    return Scrapes(varied_snapshot(hostnet_report, podnet_report))
+
+
 def test_a_scrape_is_the_snapshot_then_the_rest_of_the_registry(
     hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
 ) -> None:
@@ -96,11 +109,7 @@ def test_a_scrape_is_the_snapshot_then_the_rest_of_the_registry(
     assert body.count(b"# EOF") == 1
 
 
-@pytest.mark.parametrize("accept", ["", "application/openmetrics-text; version=1.0.0"])
-def test_gzip_scrapes_decompress_to_the_plain_body(
-    hostnet_report: dict[str, Any], podnet_report: dict[str, Any], accept: str
-) -> None:
-    scrapes = Scrapes(varied_snapshot(hostnet_report, podnet_report))
+def test_gzip_scrapes_decompress_to_the_plain_body(scrapes: Scrapes, accept: str) -> None:
     plain, _ = scrape(scrapes, accept)
     for _ in range(2):  # the second scrape continues a copy of the cached compressor
         zipped, headers = scrape(scrapes, accept, "gzip, deflate")
@@ -124,11 +133,9 @@ def changed(snapshot: Snapshot) -> Snapshot:
     return dataclasses.replace(snapshot, verdicts=tuple(verdicts), failures_total=2)
 
 
-@pytest.mark.parametrize("accept", ["", "application/openmetrics-text; version=1.0.0"])
 def test_a_new_snapshot_is_rendered_from_cached_and_rewritten_agents_alike(
-    hostnet_report: dict[str, Any], podnet_report: dict[str, Any], accept: str
+    scrapes: Scrapes, accept: str
 ) -> None:
-    scrapes = Scrapes(varied_snapshot(hostnet_report, podnet_report))
     open_metrics = bool(accept)
     tail = (openmetrics.generate_latest if open_metrics else generate_latest)(scrapes.registry)
     for snapshot in (scrapes.snapshot, changed(scrapes.snapshot), changed(changed(scrapes.snapshot))):
@@ -331,11 +338,7 @@ def test_a_segment_file_reads_runs_as_if_joined_in_any_block_size() -> None:
     assert segments[1] == (b"a1", b"", b"b22", b"c333")  # the caller's layout is not consumed
 
 
-@pytest.mark.parametrize("accept", ["", "application/openmetrics-text; version=1.0.0"])
-def test_a_text_scrape_says_its_length_and_keeps_no_joined_copy(
-    hostnet_report: dict[str, Any], podnet_report: dict[str, Any], accept: str
-) -> None:
-    scrapes = Scrapes(varied_snapshot(hostnet_report, podnet_report))
+def test_a_text_scrape_says_its_length_and_keeps_no_joined_copy(scrapes: Scrapes, accept: str) -> None:
     body, headers = scrape(scrapes, accept)
     assert int(headers["Content-Length"]) == len(body)
     rendered = scrapes.metrics._current()

@@ -6,7 +6,8 @@ import pytest
 
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.flags import FLAGS, HelpRequestedError, format_help
-from netchecker_exporter.settings import Settings, load_settings
+from netchecker_exporter.settings import load_settings
+from tests.support.settings import load, problems_of
 
 KUBESPRAY_ARGS = [
     "-v=5",
@@ -15,23 +16,6 @@ KUBESPRAY_ARGS = [
     "-endpoint=0.0.0.0:8081",
     "-etcd-endpoints=http://127.0.0.1:2379",
 ]
-
-
-def load(argv: list[str], env: dict[str, str] | None = None, files: dict[str, str] | None = None) -> Settings:
-    def read_text(path: str) -> str:
-        if files is None or path not in files:
-            raise FileNotFoundError(2, "No such file or directory")
-        return files[path]
-
-    return load_settings(argv, env or {}, read_text)
-
-
-def problems_of(
-    argv: list[str], env: dict[str, str] | None = None, files: dict[str, str] | None = None
-) -> list[str]:
-    with pytest.raises(ConfigError) as error:
-        load(argv, env, files)
-    return error.value.problems
 
 
 def test_defaults_match_the_original_server() -> None:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.flags import format_help
-from netchecker_exporter.settings import DiagnosisSettings, load_settings
-
-
-def no_file(path: str) -> str:
-    raise OSError(f"no file {path}")
+from netchecker_exporter.settings import DiagnosisSettings
+from tests.support.settings import load, problems_of
 
 
 def test_the_diagnosis_defaults() -> None:
-    assert load_settings([], {}, no_file).diagnosis == DiagnosisSettings(
+    assert load([]).diagnosis == DiagnosisSettings(
         clock_skew_threshold_seconds=30.0,
         reboot_window_seconds=900.0,
         cluster_pattern_ratio=0.5,
@@ -23,10 +19,9 @@ def test_the_diagnosis_defaults() -> None:
 
 
 def test_the_diagnosis_flags_come_from_flags_and_environment() -> None:
-    settings = load_settings(
+    settings = load(
         ["-clock-skew-threshold=5", "--reboot-window", "60", "-runbook-url= https://wiki/netchecker "],
         {"NETCHECKER_CLUSTER_PATTERN_RATIO": "0.8"},
-        no_file,
     )
     assert settings.diagnosis == DiagnosisSettings(5.0, 60.0, 0.8, runbook_url="https://wiki/netchecker")
 
@@ -50,9 +45,7 @@ def test_the_diagnosis_flags_come_from_flags_and_environment() -> None:
     ],
 )
 def test_each_bad_diagnosis_value_gets_its_exact_message(argv: list[str], message: str) -> None:
-    with pytest.raises(ConfigError) as raised:
-        load_settings(argv, {}, no_file)
-    assert raised.value.problems == [message]
+    assert problems_of(argv) == [message]
 
 
 def test_help_lists_the_diagnosis_group() -> None:
@@ -62,14 +55,14 @@ def test_help_lists_the_diagnosis_group() -> None:
 
 
 def test_the_history_and_flapping_flags_come_from_every_source() -> None:
-    settings = load_settings(
+    settings = load(
         ["-flap-transitions=6", "--flap-window", "600"],
         {"NETCHECKER_HISTORY_LENGTH": "10", "NETCHECKER_CONFIG": "netchecker.yml"},
-        lambda _path: "history-max-transitions: 1000\n",
+        {"netchecker.yml": "history-max-transitions: 1000\n"},
     )
     diagnosis = settings.diagnosis
     assert (diagnosis.flap_transitions, diagnosis.flap_window_seconds) == (6, 600.0)
     assert (diagnosis.history_per_node, diagnosis.history_max_transitions) == (10, 1000)
-    defaults = load_settings([], {}, no_file).diagnosis
+    defaults = load([]).diagnosis
     assert (defaults.flap_transitions, defaults.flap_window_seconds) == (4, 900.0)
     assert (defaults.history_per_node, defaults.history_max_transitions) == (32, 50_000)

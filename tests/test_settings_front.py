@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.flags import format_help
 from netchecker_exporter.http.front import HEALTH_RESERVE_CONNECTIONS, granian_connection_cap
-from netchecker_exporter.settings import FrontLimitSettings, load_settings
-
-
-def no_file(path: str) -> str:
-    raise OSError(f"no file {path}")
+from netchecker_exporter.settings import FrontLimitSettings
+from tests.support.settings import load, problems_of
 
 
 def test_the_front_defaults() -> None:
-    assert load_settings([], {}, no_file).front == FrontLimitSettings(
+    assert load([]).front == FrontLimitSettings(
         max_connections=8192,
         max_connections_per_client=1024,
         max_inflight_bytes=64 * 1024 * 1024,
@@ -25,10 +21,10 @@ def test_the_front_defaults() -> None:
 
 
 def test_the_front_flags_come_from_flags_environment_and_the_file() -> None:
-    settings = load_settings(
+    settings = load(
         ["-max-connections=500", "--max-heavy-reads", "2", "-config=front.yml"],
         {"NETCHECKER_MAX_INFLIGHT_BYTES": "2097152", "NETCHECKER_MAX_CONNECTIONS_PER_CLIENT": "50"},
-        {"front.yml": "max-head-bytes: 32768\n"}.__getitem__,
+        {"front.yml": "max-head-bytes: 32768\n"},
     )
     assert settings.front == FrontLimitSettings(500, 50, 2_097_152, 2, 32768)
     assert "max-connections=500" in settings.describe()
@@ -52,9 +48,7 @@ def test_the_front_flags_come_from_flags_environment_and_the_file() -> None:
     ],
 )
 def test_each_bad_front_value_gets_its_exact_message(argv: list[str], problem: str) -> None:
-    with pytest.raises(ConfigError) as error:
-        load_settings(argv, {}, no_file)
-    assert problem in error.value.problems
+    assert problem in problems_of(argv)
 
 
 def test_help_lists_the_front_group() -> None:

@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.flags import format_help
-from netchecker_exporter.settings import MetricsSettings, load_settings, pod_ordinal
+from netchecker_exporter.settings import MetricsSettings, pod_ordinal
+from tests.support.settings import load, problems_of
 
 ETCD = "-etcd-endpoints=http://127.0.0.1:2379"
 
 
-def no_file(path: str) -> str:
-    raise OSError(f"no file {path}")
-
-
 def test_no_sharding_by_default() -> None:
-    settings = load_settings([], {}, no_file)
+    settings = load([])
     assert (settings.metrics.shard, settings.metrics.total_shards) == (0, 1)
     assert "shard=0 total-shards=1" in settings.describe()
 
 
 def test_the_shard_flags_come_from_flags_environment_and_the_file() -> None:
-    settings = load_settings(
-        [ETCD, "-shard=2"], {"NETCHECKER_TOTAL_SHARDS": "3"}, {"m.yml": "legacy-metrics: false\n"}.__getitem__
+    settings = load(
+        [ETCD, "-shard=2"], {"NETCHECKER_TOTAL_SHARDS": "3"}, {"m.yml": "legacy-metrics: false\n"}
     )
     assert settings.metrics == MetricsSettings(legacy_metrics=True, shard=2, total_shards=3)
-    from_file = load_settings(
-        [ETCD, "-config=m.yml"], {}, {"m.yml": "total-shards: 4\nshard: 3\n"}.__getitem__
-    )
+    from_file = load([ETCD, "-config=m.yml"], {}, {"m.yml": "total-shards: 4\nshard: 3\n"})
     assert (from_file.metrics.shard, from_file.metrics.total_shards) == (3, 4)
 
 
@@ -37,19 +31,19 @@ def test_the_shard_flags_come_from_flags_environment_and_the_file() -> None:
     [("netchecker-server-0", 0), ("netchecker-server-2", 2), ("a-b-c-1", 1)],
 )
 def test_the_pod_name_s_ordinal_is_the_shard(pod: str, shard: int) -> None:
-    settings = load_settings([ETCD, "-total-shards=3", f"-pod={pod}"], {}, no_file)
+    settings = load([ETCD, "-total-shards=3", f"-pod={pod}"])
     assert settings.metrics.shard == shard
 
 
 @pytest.mark.parametrize("pod", ["netchecker-server-3", "netchecker-server"])
 def test_with_one_shard_the_pod_is_not_read(pod: str) -> None:
     """A chart may always pass -pod: unsharded replicas each export everything, as before."""
-    settings = load_settings([ETCD, f"-pod={pod}"], {}, no_file)
+    settings = load([ETCD, f"-pod={pod}"])
     assert (settings.metrics.shard, settings.metrics.total_shards) == (0, 1)
 
 
 def test_the_pod_may_come_from_the_environment() -> None:
-    settings = load_settings([ETCD, "-total-shards=2"], {"NETCHECKER_POD": "server-1"}, no_file)
+    settings = load([ETCD, "-total-shards=2"], {"NETCHECKER_POD": "server-1"})
     assert settings.metrics.shard == 1
 
 
@@ -91,9 +85,7 @@ def test_an_ordinal_is_a_plain_number_after_the_last_dash(name: str, ordinal: in
     ],
 )
 def test_each_bad_shard_value_gets_its_exact_message(argv: list[str], problem: str) -> None:
-    with pytest.raises(ConfigError) as error:
-        load_settings(argv, {}, no_file)
-    assert problem in error.value.problems
+    assert problem in problems_of(argv)
 
 
 def test_help_lists_the_shard_flags() -> None:

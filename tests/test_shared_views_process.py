@@ -146,6 +146,16 @@ def test_gzip_and_openmetrics_answers_are_whole_through_the_pipe(fat_server: Exp
     assert openmetrics.text.endswith("# EOF\n")
 
 
+def post_agent(server: ExporterProcess, name: str, index: int) -> None:
+    posted = requests.post(
+        f"{server.url}/api/v1/agents/{name}",
+        data=json.dumps({**flood_report(index), "podname": name}),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert posted.status_code == 200, posted.text
+
+
 def test_a_slow_reader_gets_the_snapshot_it_started_on_whole(fat_server: ExporterProcess) -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # the server holds most of the body
@@ -154,14 +164,7 @@ def test_a_slow_reader_gets_the_snapshot_it_started_on_whole(fat_server: Exporte
         sock.connect(("127.0.0.1", fat_server.port))
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
         head = sock.recv(4096)
-        name = "netchecker-agent-late-0"
-        posted = requests.post(
-            f"{fat_server.url}/api/v1/agents/{name}",
-            data=json.dumps({**flood_report(AGENTS), "podname": name}),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
-        assert posted.status_code == 200, posted.text
+        post_agent(fat_server, "netchecker-agent-late-0", AGENTS)
         wait_until(lambda: "late-0" in fat_server.get("/metrics").text, 60, "the late agent on /metrics",
                    interval_seconds=LOOK_SECONDS)  # fmt: skip
         _, body = read_response(sock, head)
@@ -187,16 +190,6 @@ def test_no_pipe_outlives_its_readers(fat_server: ExporterProcess) -> None:
     for _ in range(3):
         assert len(requests.get(fat_server.url + "/metrics", timeout=30).content) > 10_000_000
     wait_until(lambda: open_pipes(pid) <= baseline, 20, "every response's pipe closed")  # at once, in fact
-
-
-def post_agent(server: ExporterProcess, name: str, index: int) -> None:
-    posted = requests.post(
-        f"{server.url}/api/v1/agents/{name}",
-        data=json.dumps({**flood_report(index), "podname": name}),
-        headers={"Content-Type": "application/json"},
-        timeout=10,
-    )
-    assert posted.status_code == 200, posted.text
 
 
 STALE_CUTS = re.compile(rb'^netchecker_http_refused_total\{budget="stale_body"\} (\S+)$', re.MULTILINE)

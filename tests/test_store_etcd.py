@@ -86,14 +86,24 @@ def tree(request: pytest.FixtureRequest) -> str:
     return f"t-{request.node.name.replace('[', '-').replace(']', '')}"
 
 
+@pytest.fixture
+def tree_store(shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str) -> StoreFactory:
+    """make_store on the shared etcd in the test's own tree: the same keywords, the settings given."""
+
+    def make(**kwargs: Any) -> EtcdStore:
+        return make_store(etcd_settings(shared_etcd.url, tree=tree), **kwargs)
+
+    return make
+
+
 def wait_healthy(store: EtcdStore, seconds: float = 10) -> None:
     wait_until(lambda: store.health().up, seconds, f"store health up (now {store.health()})")
 
 
 def test_put_report_round_trips_through_etcd(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str
 ) -> None:
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    store = tree_store()
     report = agent_report("netchecker-agent-abc12")
     record = store.put_report(report, 1_800_000_000.5)
     assert record == AgentRecord(report, 1_800_000_000.5, report_count=1, missed_keepalives=0)
@@ -108,9 +118,9 @@ def test_put_report_round_trips_through_etcd(
 
 
 def test_key_carries_a_lease_of_about_the_report_ttl(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str
 ) -> None:
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree), report_ttl_seconds=300)
+    store = tree_store(report_ttl_seconds=300)
     store.put_report(agent_report("netchecker-agent-lease"), time.time())
     kv = json.loads(shared_etcd.etcdctl("get", f"/{tree}/agents/netchecker-agent-lease", "-w", "json"))
     lease = format(kv["kvs"][0]["lease"], "x")
@@ -119,9 +129,9 @@ def test_key_carries_a_lease_of_about_the_report_ttl(
 
 
 def test_record_disappears_when_its_lease_expires(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str
 ) -> None:
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree), report_ttl_seconds=3)
+    store = tree_store(report_ttl_seconds=3)
     written = time.monotonic()
     store.put_report(agent_report("netchecker-agent-short"), time.time())
     wait_until(lambda: store.get_record("netchecker-agent-short") is None, 15, "the record to expire")
@@ -129,24 +139,20 @@ def test_record_disappears_when_its_lease_expires(
     assert "netchecker-agent-short" not in shared_etcd.etcdctl("get", "--prefix", f"/{tree}/", "--keys-only")
 
 
-def test_totals_survive_a_new_store_instance(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
-) -> None:
-    first = make_store(etcd_settings(shared_etcd.url, tree=tree))
+def test_totals_survive_a_new_store_instance(tree_store: StoreFactory) -> None:
+    first = tree_store()
     report = agent_report("netchecker-agent-keep", interval=10)
     first.put_report(report, 1000.0)
     first.put_report(report, 1050.0)  # 50 s late: two missed 20 s windows
     first.close()
-    second = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    second = tree_store()
     assert second.get_record(report.podname) == AgentRecord(report, 1050.0, 2, 2)
     assert second.put_report(report, 1060.0) == AgentRecord(report, 1060.0, 3, 2)
 
 
-def test_two_stores_on_one_etcd_agree_and_carry_each_others_totals(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
-) -> None:
-    one = make_store(etcd_settings(shared_etcd.url, tree=tree))
-    two = make_store(etcd_settings(shared_etcd.url, tree=tree))
+def test_two_stores_on_one_etcd_agree_and_carry_each_others_totals(tree_store: StoreFactory) -> None:
+    one = tree_store()
+    two = tree_store()
     report = agent_report("netchecker-agent-both")
     for turn in range(6):
         writer = (one, two)[turn % 2]
@@ -157,14 +163,14 @@ def test_two_stores_on_one_etcd_agree_and_carry_each_others_totals(
 
 
 def test_the_watch_takes_our_own_writes_undecoded_and_still_sees_others_and_expiry(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
+    tree_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The writer applies each commit only once the watch has delivered it (the order that made
     the watch decode our own writes), so every one of our writes reaches the mirror by the watch:
     it must be our record itself, never decoded; another replica's write is decoded, and a lease
     expiry deletes."""
-    mine = make_store(etcd_settings(shared_etcd.url, tree=tree), report_ttl_seconds=3)
-    other = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    mine = tree_store(report_ttl_seconds=3)
+    other = tree_store()
     apply_committed = mine._mirror.apply_committed
 
     def after_the_watch(entries: dict[str, Any]) -> None:
@@ -195,10 +201,10 @@ def test_the_watch_takes_our_own_writes_undecoded_and_still_sees_others_and_expi
 
 
 def test_a_stale_mirror_never_forks_the_totals(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
+    tree_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = CollectorRegistry()
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree), registry=registry)
+    store = tree_store(registry=registry)
     report = agent_report("netchecker-agent-stale")
     store.put_report(report, 1.0)
     store.put_report(report, 2.0)
@@ -221,9 +227,9 @@ class _LostReplyError(grpc.RpcError):
 
 
 def test_a_txn_whose_reply_was_lost_is_not_counted_twice(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    store = tree_store()
     stubs = store._endpoints.current()
     lost: list[bool] = []
 
@@ -244,11 +250,9 @@ def test_a_txn_whose_reply_was_lost_is_not_counted_twice(
     assert store.put_report(report, 2.0).report_count == 2
 
 
-def test_32_concurrent_writers_are_coalesced_into_fewer_txns(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
-) -> None:
+def test_32_concurrent_writers_are_coalesced_into_fewer_txns(tree_store: StoreFactory) -> None:
     registry = CollectorRegistry()
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree), registry=registry)
+    store = tree_store(registry=registry)
     shared = agent_report("netchecker-agent-shared")
 
     def write(worker: int) -> None:
@@ -274,7 +278,7 @@ def test_32_concurrent_writers_are_coalesced_into_fewer_txns(
 
 
 def test_listing_larger_than_grpc_default_limit_is_loaded(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, make_store: StoreFactory, tree_store: StoreFactory, tree: str
 ) -> None:
     # 4 MiB written by 32 threads: on a loaded machine one batch's fsync can outlast the 1.5 s
     # the other tests allow, and this test is about the listing, not the write timeout.
@@ -284,7 +288,7 @@ def test_listing_larger_than_grpc_default_limit_is_loaded(
     names = [f"netchecker-agent-big-{i}" for i in range(3000)]
     with ThreadPoolExecutor(max_workers=32) as pool:
         list(pool.map(lambda name: writer.put_report(replace(padded, podname=name), 4000.0), names))
-    reader = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    reader = tree_store()
     wait_healthy(reader, 20)  # a 4 MiB first listing may outlast the ping timeout on a loaded machine
     records = reader.list_records()
     assert len(records) == 3000
@@ -292,19 +296,17 @@ def test_listing_larger_than_grpc_default_limit_is_loaded(
 
 
 def test_unreadable_values_under_the_prefix_are_ignored(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str
 ) -> None:
     shared_etcd.etcdctl("put", f"/{tree}/agents/garbage", "not json")
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    store = tree_store()
     store.put_report(agent_report("netchecker-agent-fine"), 1.0)
     shared_etcd.etcdctl("put", f"/{tree}/agents/garbage2", '{"podname": 1}')
     assert set(store.list_records()) == {"netchecker-agent-fine"}
 
 
-def test_close_is_idempotent_and_later_writes_fail(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
-) -> None:
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+def test_close_is_idempotent_and_later_writes_fail(tree_store: StoreFactory) -> None:
+    store = tree_store()
     store.close()
     store.close()
     with pytest.raises(StoreUnavailableError, match="closed"):
@@ -588,16 +590,16 @@ def test_client_metrics_count_requests_by_result_and_watch_restarts(
 
 
 def test_a_busy_nodes_record_and_a_truncated_one_round_trip_through_etcd(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str
 ) -> None:
     busy = busy_node_report()
     whole = parse_report(busy, busy["podname"], max_field_bytes=MAX_STORED_FIELD_BYTES_LIMIT)
     cut = parse_report({**busy, "podname": "netchecker-agent-hostnet-cut"}, "netchecker-agent-hostnet-cut")
     assert (whole.truncated, cut.truncated) == ((), ("ips",))
-    writer = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    writer = tree_store()
     writer.put_report(whole, 1_800_000_000.0)
     writer.put_report(cut, 1_800_000_000.0)
-    reader = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    reader = tree_store()
     wait_healthy(reader)
 
     def both() -> dict[str, AgentRecord] | None:
@@ -612,7 +614,7 @@ def test_a_busy_nodes_record_and_a_truncated_one_round_trip_through_etcd(
 
 
 def test_a_record_at_every_bound_fits_one_etcd_request(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str
 ) -> None:
     """-max-stored-field-bytes at its highest for both fields, 32 probes of 2 KB URLs: under etcd's
     default --max-request-bytes (1.5 MiB), which is why the flag stops at 640 KiB."""
@@ -626,7 +628,7 @@ def test_a_record_at_every_bound_fits_one_etcd_request(
     }
     report = parse_report(payload, payload["podname"], max_field_bytes=MAX_STORED_FIELD_BYTES_LIMIT)
     assert report.truncated == ("ips", "nslookup")
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    store = tree_store()
     store.put_report(report, 1_800_000_000.0)
     value = shared_etcd.etcdctl("get", f"/{tree}/agents/{report.podname}", "--print-value-only")
     assert 2 * 600 * 1024 < len(value.encode()) < 1536 * 1024

@@ -28,10 +28,11 @@ from tests.test_store_etcd import (
     etcd_settings,
     make_store,
     tree,
+    tree_store,
     wait_healthy,
 )
 
-__all__ = ["make_store", "tree"]  # the fixtures, shared with the etcd store suite
+__all__ = ["make_store", "tree", "tree_store"]  # the fixtures, shared with the etcd store suite
 pytestmark = [pytest.mark.etcd]
 
 EMOJI_ITEM = "\U0001f600" * 63
@@ -54,9 +55,9 @@ def test_the_bound_is_half_the_default_quota_shared_among_the_agents_at_most_a_r
 
 
 def test_records_are_stored_as_compact_utf8_and_escaped_ones_still_read(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str
 ) -> None:
-    store = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    store = tree_store()
     report = emoji_report("netchecker-agent-emoji", interfaces=1)
     store.put_report(report, 1_800_000_000.5)
     value = shared_etcd.etcdctl("get", f"/{tree}/agents/netchecker-agent-emoji", "--print-value-only")
@@ -68,17 +69,15 @@ def test_records_are_stored_as_compact_utf8_and_escaped_ones_still_read(
     escaped = json.dumps(record_to_stored_json(dataclasses.replace(old, report=dataclasses.replace(
         old.report, nodename="n\u00f6de"))))  # fmt: skip
     shared_etcd.etcdctl("put", f"/{tree}/agents/netchecker-agent-old", escaped)
-    reader = make_store(etcd_settings(shared_etcd.url, tree=tree))
+    reader = tree_store()
     loaded = reader.get_record("netchecker-agent-old")
     assert loaded is not None and loaded.report.nodename == "n\u00f6de" and loaded.report_count == 7
 
 
 def test_a_record_too_large_for_etcd_is_refused_alone_and_the_others_are_stored(
-    shared_etcd: EtcdProcess, make_store: StoreFactory, tree: str
+    shared_etcd: EtcdProcess, tree_store: StoreFactory, tree: str
 ) -> None:
-    store = make_store(
-        etcd_settings(shared_etcd.url, tree=tree), capacity=AgentCapacity(max_agents=MAX_AGENTS)
-    )
+    store = tree_store(capacity=AgentCapacity(max_agents=MAX_AGENTS))
     assert store.max_record_bytes == 53_687
     wait_healthy(store)
     start = threading.Barrier(9)
