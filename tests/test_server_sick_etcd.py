@@ -91,7 +91,11 @@ def test_a_full_etcd_is_store_down_for_as_long_as_writes_fail_and_recovers_when_
 ) -> None:
     etcd = EtcdProcess(tmp_path / "etcd", extra_args=["--quota-backend-bytes=262144"])
     etcd.start()
-    exporter = start_exporter(etcd)
+    # An etcd whose compaction is left to its operator, so the operator disarms (free_etcd): with
+    # its own compaction the store recovers by itself once a defragmentation leaves room, which on
+    # etcd 3.6 it sometimes did within this test's 3 s, as bbolt's file grows past the quota before
+    # the data does (that recovery: tests/test_store_etcd_nospace.py).
+    exporter = start_exporter(etcd, "-etcd-compact-interval=0")
     try:
         assert post(exporter, "netchecker-agent-a")[0] == 200
         wait_until(lambda: store_up(exporter) == 1, 10, "store_up 1")
