@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import operator
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -109,14 +110,15 @@ class AgentCache:
         padded = {key: self._padded(lines) for key, lines in written.items()}
         layout = Layout(self._run_agents, self._families, padded, last)
         agent_runs, rebuilt = laid_out(order, self._agents, layout)
-        self._agents = run_index(agent_runs)
-        legacy_runs: list[AgentRun] = []
-        if self._legacy:
-            legacy_runs, rebuilt_legacy = self._legacy_runs(order, written)
-            rebuilt += rebuilt_legacy
+        before = self._last[1] if self._last is not None else None
+        if before is not None and _same_runs(agent_runs, before.agent):  # no agent written, moved or gone
+            runs = AgentRuns(before.agent, before.legacy, 0)
+        else:
+            self._agents = run_index(agent_runs)
+            legacy_runs, rebuilt_legacy = self._legacy_runs(order, written) if self._legacy else ([], 0)
+            runs = AgentRuns(tuple(agent_runs), tuple(legacy_runs), rebuilt + rebuilt_legacy)
         if self._logged:  # the departed among those logged as unrenderable are forgotten
             self._logged &= {_key(verdict) for verdict in verdicts}
-        runs = AgentRuns(tuple(agent_runs), tuple(legacy_runs), rebuilt)
         self._last = (verdicts, runs, len(verdicts) - len(order))
         return runs, len(verdicts) - len(order)
 
@@ -196,6 +198,11 @@ class AgentCache:
 
 def _key(verdict: AgentVerdict) -> AgentKey:
     return verdict.pod.namespace, verdict.pod.name
+
+
+def _same_runs(runs: Sequence[AgentRun], last: Sequence[AgentRun]) -> bool:
+    """The same run objects in the same order: the same agents, each with the lines it had."""
+    return len(runs) == len(last) and all(map(operator.is_, runs, last))
 
 
 class RenderedSnapshot:
