@@ -131,6 +131,8 @@ class AgentCache:
         for verdict in verdicts:
             key = _key(verdict)
             found = self._agents.get(key)
+            if found is not None:  # its run's key: one key object per agent, however many runs hold it
+                key = found[0].keys[found[1]]
             cached = None if found is None else found[0].verdicts[found[1]]
             if cached is not None and (cached is verdict or same_output(cached, verdict)):
                 order.append((key, cached))
@@ -147,8 +149,9 @@ class AgentCache:
         self, order: Sequence[Placed], written: dict[AgentKey, AgentLines]
     ) -> tuple[list[AgentRun], int]:
         """The legacy families' runs: the newest record per legacy label, in the labels' order."""
+        keys = {id(verdict): key for key, verdict in order}  # the runs share one key object per agent
         rows = newest_by_legacy_agent(verdict for _, verdict in order)
-        legacy_order = [(_key(row.verdict), row.verdict) for row in rows]
+        legacy_order = [(keys[id(row.verdict)], row.verdict) for row in rows]
         last, agents, first = RunLines(self._legacy_rows), RunLines(self._agents), len(AGENT_FAMILIES)
 
         def kept(key: AgentKey) -> Lines:
