@@ -56,10 +56,11 @@ class AgentRuns:
 
 def agent_run(placed: Sequence[Placed], lines: Sequence[Lines], families: int) -> AgentRun:
     """A run of `placed` with their `lines` (one tuple of `families` pieces per agent)."""
+    columns = list(zip(*lines, strict=True)) if lines else [() for _ in range(families)]
     return AgentRun(
         tuple(key for key, _ in placed),
         tuple(verdict for _, verdict in placed),
-        tuple(deflate_run([agent[index] for agent in lines]) for index in range(families)),
+        tuple(map(deflate_run, columns)),
     )
 
 
