@@ -163,6 +163,11 @@ def test_runs_follow_agents_that_report_come_go_and_move(
                     len(runs) <= 1 or min(run.count for run in runs) >= RUN_AGENTS // 4
                 )  # no trail of tiny runs
             assert bool(rendered.runs.legacy) is (legacy_metrics and any(v.record for v in snapshot.verdicts))
+            for index, runs in (
+                (cache._agents, rendered.runs.agent),
+                (cache._legacy_rows, rendered.runs.legacy),
+            ):
+                assert index == {key: (run, place) for run in runs for place, key in enumerate(run.keys)}
 
 
 def test_fifty_slow_readers_hold_one_inflated_run_each() -> None:

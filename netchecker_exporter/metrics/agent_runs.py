@@ -64,9 +64,19 @@ def agent_run(placed: Sequence[Placed], lines: Sequence[Lines], families: int) -
     )
 
 
-def run_index(runs: Sequence[AgentRun]) -> dict[AgentKey, tuple[AgentRun, int]]:
-    """Where each agent is: its run and its place in it."""
-    return {key: (run, place) for run in runs for place, key in enumerate(run.keys)}
+def reindex(
+    index: dict[AgentKey, tuple[AgentRun, int]], last: Sequence[AgentRun], runs: Sequence[AgentRun]
+) -> None:
+    """Make `index`, where each agent of the `last` runs is (its run and its place in it), say
+    where the agents of `runs` are, touching only the runs that came or went."""
+    now, before = set(runs), set(last)
+    for run in last:
+        if run not in now:
+            for key in run.keys:
+                del index[key]
+    for run in runs:
+        if run not in before:
+            index.update((key, (run, place)) for place, key in enumerate(run.keys))
 
 
 class RunLines:

@@ -39,7 +39,7 @@ from netchecker_exporter.metrics.agent_runs import (
     Placed,
     RunLines,
     laid_out,
-    run_index,
+    reindex,
 )
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.client_families import metric_family, server_families
@@ -114,7 +114,7 @@ class AgentCache:
         if before is not None and _same_runs(agent_runs, before.agent):  # no agent written, moved or gone
             runs = AgentRuns(before.agent, before.legacy, 0)
         else:
-            self._agents = run_index(agent_runs)
+            reindex(self._agents, before.agent if before is not None else (), agent_runs)
             legacy_runs, rebuilt_legacy = self._legacy_runs(order, written) if self._legacy else ([], 0)
             runs = AgentRuns(tuple(agent_runs), tuple(legacy_runs), rebuilt + rebuilt_legacy)
         if self._logged:  # the departed among those logged as unrenderable are forgotten
@@ -161,7 +161,7 @@ class AgentCache:
         runs, rebuilt = laid_out(
             legacy_order, self._legacy_rows, Layout(self._run_agents, len(LEGACY_FAMILIES), lines, kept)
         )
-        self._legacy_rows = run_index(runs)
+        reindex(self._legacy_rows, self._last[1].legacy if self._last is not None else (), runs)
         return runs, rebuilt
 
     def _padded(self, lines: AgentLines) -> Lines:
