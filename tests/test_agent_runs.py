@@ -170,6 +170,47 @@ def test_runs_follow_agents_that_report_come_go_and_move(
                 assert index == {key: (run, place) for run in runs for place, key in enumerate(run.keys)}
 
 
+def _one_per_legacy_label(verdicts: list[AgentVerdict]) -> list[AgentVerdict]:
+    labels: set[str] = set()
+    kept = []
+    for verdict in verdicts:
+        if verdict.record is None or verdict.legacy_agent_label not in labels:
+            labels.add(verdict.legacy_agent_label)
+            kept.append(verdict)
+    return kept
+
+
+def _on_the_node_of_the_next(verdicts: list[AgentVerdict]) -> list[AgentVerdict]:
+    """An agent moves to the node of the next one with a record on its network: a label is shared."""
+    first = next(v for v in verdicts if v.record is not None)
+    other = next(
+        v for v in verdicts if v is not first and v.record is not None and v.pod.network is first.pod.network
+    )
+    moved = dataclasses.replace(first, pod=dataclasses.replace(first.pod, node=other.node))
+    return [moved if v is first else v for v in verdicts]
+
+
+UNIQUE_LABEL_CHANGES: list[Change] = [
+    lambda vs: [reported_again(v) if v.record is not None and i % 2 else v for i, v in enumerate(vs)],
+    lambda vs: [reported_again(v) if v.record is not None and i % 3 else v for i, v in enumerate(vs)],
+    lambda vs: [dataclasses.replace(v, record=None) if i == 3 else v for i, v in enumerate(vs)],
+    _on_the_node_of_the_next,
+    lambda vs: [reported_again(v) if v.record is not None else v for v in vs],
+]
+
+
+def test_the_legacy_order_of_unshared_labels_follows_reports_and_moves(
+    hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
+) -> None:
+    """With no legacy label shared, a write where agents only reported keeps the legacy order."""
+    snapshot = varied_snapshot(hostnet_report, podnet_report)
+    snapshot = dataclasses.replace(snapshot, verdicts=tuple(_one_per_legacy_label(list(snapshot.verdicts))))
+    cache = AgentCache(legacy_metrics=True, run_agents=4)
+    for change in (lambda vs: vs, *UNIQUE_LABEL_CHANGES):
+        snapshot = dataclasses.replace(snapshot, verdicts=tuple(change(list(snapshot.verdicts))))
+        assert text_of(written(cache, snapshot)) == client_text(snapshot)
+
+
 def test_fifty_slow_readers_hold_one_inflated_run_each() -> None:
     rows = random.Random(1)
 
