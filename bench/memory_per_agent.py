@@ -41,6 +41,7 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("verdicts and the pass (check, reconcile, snapshot, pods)", ("check", "reconcile", "snapshot", "pods/")),
     ("diagnosis", ("diagnosis/",)),
     ("cached lines (agent_lines, agent_renumber)", ("metrics/agent_lines", "metrics/agent_renumber")),
+    ("compressed runs of lines (agent_runs, deflate_run)", ("metrics/agent_runs", "metrics/deflate_run")),
     ("layout, gzip and the rest of metrics/", ("metrics/",)),
 )
 """Module path prefixes (under netchecker_exporter/) per component, first match wins."""

@@ -5,8 +5,9 @@
 
 Memory store, no pod source, the captured reports. Each run: a full pass and the write after it,
 a gzip scrape of that new Snapshot and a repeat, a text scrape; then 1,000 agents report, and the
-pass that follows them (a refresh where the code has one), its write, and a gzip scrape. Medians
-of CPU time (time.process_time), which a shared machine moves less than wall time.
+pass that follows them (a refresh where the code has one), its write, and a gzip scrape; then
+every agent reports, and the same again (every agent's lines renumbered, every run rebuilt).
+Medians of CPU time (time.process_time), which a shared machine moves less than wall time.
 """
 
 from __future__ import annotations
@@ -119,6 +120,13 @@ def measure(agents: int, runs: int) -> dict[str, list[float]]:
             (f"pass after {BATCH:,} reports", fleet.pass_after_reports),
             (f"write after {BATCH:,} reports", fleet.metrics.warm),
             (f"gzip scrape after {BATCH:,} reports", gzip_scrape),
+        ]
+        steps += [
+            ("every agent reports: parse + store", functools.partial(fleet.report, fleet.bodies)),
+            ("pass after every agent reported", fleet.pass_after_reports),
+            ("write after every agent reported", fleet.metrics.warm),
+            ("gzip scrape after every agent reported", gzip_scrape),
+            ("text scrape after every agent reported", lambda: read_all(fleet.metrics.render("", "")[0])),
         ]
         for name, step in steps:
             rows.setdefault(name, []).append(cpu_ms(step))

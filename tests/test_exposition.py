@@ -23,6 +23,7 @@ from netchecker_exporter.diagnosis.nodes import diagnose
 from netchecker_exporter.http.defence import ApiCounters
 from netchecker_exporter.http.routes import ApiDependencies, make_app
 from netchecker_exporter.metrics.chunk_file import ChunkFile
+from netchecker_exporter.metrics.deflate_run import DeflateRun, deflate_run
 from netchecker_exporter.metrics.exposition import AgentCache, MetricsExposition
 from netchecker_exporter.metrics.segment_file import Segment, SegmentFile
 from netchecker_exporter.pods.base import PodSourceHealth
@@ -326,8 +327,14 @@ def test_a_body_never_mixes_two_passes(hostnet_report: dict[str, Any], podnet_re
             assert has_agents != (unknown in text), "agent lines of one pass beside another's diagnosis"
 
 
-def test_a_segment_file_reads_runs_as_if_joined_in_any_block_size() -> None:
-    segments: list[Segment] = [b"head\n", (b"a1", b"", b"b22", b"c333"), b"", (), (b"tail",)]
+def test_a_segment_file_reads_runs_as_if_inflated_in_any_block_size() -> None:
+    segments: list[Segment] = [
+        b"head\n",
+        deflate_run([b"a1", b"", b"b22", b"c333"]),
+        b"",
+        deflate_run([]),
+        deflate_run([b"tail"]),
+    ]
     whole = b"head\na1b22c333tail"
     for size in (1, 2, 3, 7, 100):
         file, read = SegmentFile(segments), []
@@ -335,7 +342,7 @@ def test_a_segment_file_reads_runs_as_if_joined_in_any_block_size() -> None:
             read.append(block)
             assert len(block) <= size
         assert b"".join(read) == whole
-    assert segments[1] == (b"a1", b"", b"b22", b"c333")  # the caller's layout is not consumed
+    assert isinstance(segments[1], DeflateRun)  # the caller's layout is not consumed
 
 
 def test_a_text_scrape_says_its_length_and_keeps_no_joined_copy(scrapes: Scrapes, accept: str) -> None:
@@ -343,8 +350,8 @@ def test_a_text_scrape_says_its_length_and_keeps_no_joined_copy(scrapes: Scrapes
     assert int(headers["Content-Length"]) == len(body)
     rendered = scrapes.metrics._current()
     segments, size = rendered.segments("1.2.3", open_metrics=bool(accept))
-    agent_runs = [segment for segment in segments if isinstance(segment, tuple)]
-    assert agent_runs  # the agents' lines are referenced, not copied
-    cached = {id(piece) for agent in rendered.agents for piece in (*agent.agent, *agent.legacy)}
-    assert all(id(piece) in cached for run in agent_runs for piece in run)
+    agent_runs = [segment for segment in segments if isinstance(segment, DeflateRun)]
+    assert agent_runs  # the agents' lines are the cached runs, not a copy
+    cached = {id(family) for run in (*rendered.runs.agent, *rendered.runs.legacy) for family in run.families}
+    assert {id(run) for run in agent_runs} <= cached
     assert size < len(body)  # the registry's tail follows

@@ -12,21 +12,22 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.metrics.agent_lines import go_float, number
+from netchecker_exporter.metrics.deflate_run import deflate_run
 from netchecker_exporter.metrics.exposition import MetricsExposition
-from netchecker_exporter.metrics.gzip_body import deflate_prefix, gzip_body
+from netchecker_exporter.metrics.gzip_body import gzip_body, runs_prefix
 from netchecker_exporter.snapshot import Snapshot
 from tests.support.reports import make_snapshot, varied_snapshot
 
 
-def test_a_gzip_body_is_one_member_of_the_prefix_then_the_tail() -> None:
+def test_a_gzip_body_is_one_member_of_the_runs_then_the_tail() -> None:
     """curl and browsers read only a body's first gzip member: the tail must be inside it."""
     chunks = [b"# HELP a\n", b"a 1.0\n" * 10_000, b"", b"b 2.0\n"]
-    body = gzip_body(deflate_prefix(chunks), b"tail 3.0\n# EOF\n")
+    body = gzip_body(runs_prefix(deflate_run([chunk]) for chunk in chunks), b"tail 3.0\n# EOF\n")
     reader = zlib.decompressobj(wbits=31)
     assert reader.decompress(body) == b"".join(chunks) + b"tail 3.0\n# EOF\n"
     assert reader.eof
     assert reader.unused_data == b""
-    assert gzip.decompress(gzip_body(deflate_prefix([]), b"")) == b""
+    assert gzip.decompress(gzip_body(runs_prefix([]), b"")) == b""
 
 
 @given(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**15), 10**15).map(float))

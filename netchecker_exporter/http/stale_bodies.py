@@ -35,7 +35,7 @@ class StaleBodies:
         if previous != identity:
             self._newest[kind] = identity
             if previous in self._readers:
-                asyncio.get_running_loop().call_later(self._grace, self._cut_readers, previous)
+                asyncio.get_running_loop().call_later(self._grace, self._cut_readers, kind, previous)
         self._readers.setdefault(identity, set()).add(cut)
 
         def done() -> None:
@@ -47,8 +47,10 @@ class StaleBodies:
 
         return done
 
-    def _cut_readers(self, identity: int) -> None:
-        if identity in self._newest.values():  # handed out anew since (an id reused): not stale
+    def _cut_readers(self, kind: Hashable, identity: int) -> None:
+        # Handed out anew as this kind's newest since (an id reused): not stale. Only this kind's:
+        # another kind's newest may be a body freed since, whose id this live one now has.
+        if self._newest.get(kind) == identity:
             return
         for cut in tuple(self._readers.pop(identity, ())):
             self.cut += 1

@@ -78,14 +78,18 @@ class AgentLines:
     legacy: tuple[bytes, ...]
 
     def renders(self, verdict: AgentVerdict) -> bool:
-        """Are these lines what `verdict` would write? The age is not shown; records compare by identity."""
-        mine = self.verdict
-        return (
-            mine.record is verdict.record
-            and mine.status is verdict.status
-            and mine.missed_keepalives == verdict.missed_keepalives
-            and mine.pod == verdict.pod
-        )
+        """Are these lines what `verdict` would write?"""
+        return same_output(self.verdict, verdict)
+
+
+def same_output(written: AgentVerdict, verdict: AgentVerdict) -> bool:
+    """Would `verdict` write the lines `written` wrote? The age is not shown; records compare by identity."""
+    return (
+        written.record is verdict.record
+        and written.status is verdict.status
+        and written.missed_keepalives == verdict.missed_keepalives
+        and written.pod == verdict.pod
+    )
 
 
 def render_agent(verdict: AgentVerdict, *, legacy_metrics: bool) -> AgentLines:

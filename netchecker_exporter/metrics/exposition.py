@@ -1,12 +1,12 @@
-"""/metrics at 10,000 agents: per-agent lines cached until the agent changes, assembled per Snapshot.
+"""/metrics at 10,000 agents: per-agent lines kept compressed until the agent changes, assembled per Snapshot.
 
-Each agent's lines are written once (agent_lines.py) and kept while its verdict shows the same
-record, status and totals, so the scrape of a new Snapshot re-renders only the agents that changed
-since the last scrape, and of those mostly the numbers (agent_renumber.py). The first scrape of a
-Snapshot lays the cached lines out per family and every scrape of it reads that layout, joining
-a run of agents at a time (segment_file.py); gzip scrapes share one compression per Snapshot
-(gzip_body.py); the small server-wide families and the registry are encoded by prometheus_client
-at every scrape.
+Each agent's lines are written once (agent_lines.py) and kept, compressed in runs of agents per
+family (agent_runs.py), while its verdict shows the same record, status and totals; the scrape of
+a new Snapshot rewrites only the agents that changed since the last scrape, and of those mostly
+the numbers (agent_renumber.py), and compresses again only the runs that hold them. A text scrape
+inflates one run at a time as it reads (segment_file.py); a gzip scrape sends the runs as they
+are, between a header and the registry's tail (gzip_body.py). The small server-wide families and
+the registry are encoded by prometheus_client at every scrape.
 """
 
 from __future__ import annotations
@@ -28,22 +28,34 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from netchecker_exporter.check import AgentVerdict
 from netchecker_exporter.gil_slices import NO_PAUSE, GilSlices, Pause
 from netchecker_exporter.metrics.agent_families import AGENT_FAMILIES, LEGACY_FAMILIES, newest_by_legacy_agent
-from netchecker_exporter.metrics.agent_lines import AgentLines, render_agent
+from netchecker_exporter.metrics.agent_lines import AgentLines, render_agent, same_output
 from netchecker_exporter.metrics.agent_renumber import renumbered
+from netchecker_exporter.metrics.agent_runs import (
+    AgentKey,
+    AgentRun,
+    AgentRuns,
+    Layout,
+    Lines,
+    Placed,
+    RunLines,
+    laid_out,
+    reindex,
+)
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.client_families import metric_family, server_families
+from netchecker_exporter.metrics.deflate_run import DeflateRun, deflate_run
 from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
-from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, deflate_prefix, gzip_chunks
-from netchecker_exporter.metrics.segment_file import Segment, SegmentFile, joined, segment_size
+from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, gzip_chunks, runs_prefix
+from netchecker_exporter.metrics.segment_file import Segment, SegmentFile, plain, segment_size
 from netchecker_exporter.metrics.shard import NO_SHARDING, MetricsShard, ShardedVerdicts
 from netchecker_exporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
 JOIN_AGENTS = 1024
-"""Agents per joined piece of a family's body (0.1-1.5 MiB): joining the 53 MiB at once and then
-compressing it took 3-4x as long as pieces this size (page faults, cache misses)."""
+"""Agents per run (0.1-1.5 MiB of text per family): compressed, a thousand agents' lines are a few
+percent of their text (docs/performance.md); inflated, one run is what a text reader holds."""
 
 
 class _Families:
@@ -70,42 +82,127 @@ def family_headers(families: tuple[Family[Any], ...], *, open_metrics: bool) -> 
 
 
 class AgentCache:
-    """Every expected agent's lines; an agent is written again only when its verdict's output changes,
-    and then only its numbers when its labels did not (agent_renumber.py)."""
+    """Every expected agent's lines, in compressed runs: an agent is written again only when its
+    verdict's output changes, and then only its numbers when its labels did not (agent_renumber.py,
+    from its old lines, inflated from the run that holds them).
 
-    def __init__(self, *, legacy_metrics: bool) -> None:
+    The agent families' runs follow the verdicts' order; the legacy families' follow the legacy
+    `agent` label (newest_by_legacy_agent), so they have runs of their own. The agent runs hold the
+    legacy families too: a pod hidden there by a newer namesake keeps its lines for when it shows.
+    """
+
+    def __init__(self, *, legacy_metrics: bool, run_agents: int = JOIN_AGENTS) -> None:
         self._legacy = legacy_metrics
-        self._lines: dict[tuple[str, str], AgentLines] = {}
-        self._logged: set[tuple[str, str]] = set()
-        self._last: tuple[Sequence[AgentVerdict], list[AgentLines], int] | None = None
+        self._run_agents = run_agents
+        self._families = len(AGENT_FAMILIES) + (len(LEGACY_FAMILIES) if legacy_metrics else 0)
+        self._agents: dict[AgentKey, tuple[AgentRun, int]] = {}
+        self._legacy_rows: dict[AgentKey, tuple[AgentRun, int]] = {}
+        self._legacy_labels_unique = False
+        """No two agents of the last legacy order shared a legacy label (so none was hidden)."""
+        self._logged: set[AgentKey] = set()
+        self._last: tuple[Sequence[AgentVerdict], AgentRuns, int] | None = None
 
-    def update(
-        self, verdicts: Sequence[AgentVerdict], pause: Pause = NO_PAUSE
-    ) -> tuple[list[AgentLines], int]:
-        """The lines of every agent that renders, in verdict order, and how many could not;
+    def update(self, verdicts: Sequence[AgentVerdict], pause: Pause = NO_PAUSE) -> tuple[AgentRuns, int]:
+        """The runs of every agent that renders, in verdict order, and how many could not;
         `pause` is called after each agent written (gil_slices.py)."""
         if self._last is not None and self._last[0] is verdicts:  # warm() did this Snapshot already
             return self._last[1], self._last[2]
-        cache: dict[tuple[str, str], AgentLines] = {}
-        lines: list[AgentLines] = []
-        for verdict in verdicts:
-            key = (verdict.pod.namespace, verdict.pod.name)
-            cached = self._lines.get(key)
-            if cached is None or (cached.verdict is not verdict and not cached.renders(verdict)):
-                cached = self._render(key, verdict, cached)
-                pause()
-            if cached is not None:
-                cache[key] = cached
-                lines.append(cached)
-        self._lines = cache  # departed agents vanish here
-        if self._logged:  # and so do the departed among those logged as unrenderable
-            self._logged &= {(verdict.pod.namespace, verdict.pod.name) for verdict in verdicts}
-        self._last = (verdicts, lines, len(verdicts) - len(lines))
-        return lines, len(verdicts) - len(lines)
+        last = RunLines(self._agents)
+        order, written, labels_kept = self._written(verdicts, last, pause)
+        padded = {key: self._padded(lines) for key, lines in written.items()}
+        layout = Layout(self._run_agents, self._families, padded, last)
+        agent_runs, rebuilt = laid_out(order, self._agents, layout)
+        before = self._last[1] if self._last is not None else None
+        if before is not None and _same_runs(agent_runs, before.agent):  # no agent written, moved or gone
+            runs = AgentRuns(before.agent, before.legacy, 0)
+        else:
+            reindex(self._agents, before.agent if before is not None else (), agent_runs)
+            same_agents = before is not None and labels_kept and _same_keys(order, before.agent)
+            legacy_runs, rebuilt_legacy = (
+                self._legacy_runs(order, written, before.legacy if same_agents and before else None)
+                if self._legacy
+                else ([], 0)
+            )
+            runs = AgentRuns(tuple(agent_runs), tuple(legacy_runs), rebuilt + rebuilt_legacy)
+        if self._logged:  # the departed among those logged as unrenderable are forgotten
+            self._logged &= {_key(verdict) for verdict in verdicts}
+        self._last = (verdicts, runs, len(verdicts) - len(order))
+        return runs, len(verdicts) - len(order)
 
-    def _render(
-        self, key: tuple[str, str], verdict: AgentVerdict, previous: AgentLines | None
-    ) -> AgentLines | None:
+    def _written(
+        self, verdicts: Sequence[AgentVerdict], last: RunLines, pause: Pause
+    ) -> tuple[list[Placed], dict[AgentKey, AgentLines], bool]:
+        """The agents that render, in order, with the verdict of their lines; those written anew; and
+        whether each of those was written before, with the same legacy label, record or none."""
+        order: list[Placed] = []
+        written: dict[AgentKey, AgentLines] = {}
+        labels_kept = True
+        for verdict in verdicts:
+            key = _key(verdict)
+            found = self._agents.get(key)
+            if found is not None:  # its run's key: one key object per agent, however many runs hold it
+                key = found[0].keys[found[1]]
+            cached = None if found is None else found[0].verdicts[found[1]]
+            if cached is not None and (cached is verdict or same_output(cached, verdict)):
+                order.append((key, cached))
+                continue
+            previous = None if cached is None else self._previous(cached, last(key))
+            lines = self._render(key, verdict, previous)
+            pause()
+            if lines is not None:
+                order.append((key, verdict))
+                written[key] = lines
+                labels_kept = labels_kept and cached is not None and _same_legacy_row(cached, verdict)
+        return order, written, labels_kept
+
+    def _legacy_runs(
+        self,
+        order: Sequence[Placed],
+        written: dict[AgentKey, AgentLines],
+        last_runs: Sequence[AgentRun] | None,
+    ) -> tuple[list[AgentRun], int]:
+        """The legacy families' runs: the newest record per legacy label, in the labels' order.
+
+        `last_runs`: the last legacy runs, when the same agents keep their labels and records or none.
+        With no label shared, the order is theirs then (a new record cannot hide a namesake), with the
+        written agents' new verdicts; working it out anew took 15-35 ms at 10,000 agents.
+        """
+        if last_runs is not None and self._legacy_labels_unique:
+            legacy_order = [
+                (key, written[key].verdict if key in written else verdict)
+                for run in last_runs
+                for key, verdict in zip(run.keys, run.verdicts, strict=True)
+            ]
+        else:
+            keys = {id(verdict): key for key, verdict in order}  # the runs share one key object per agent
+            rows = newest_by_legacy_agent(verdict for _, verdict in order)
+            legacy_order = [(keys[id(row.verdict)], row.verdict) for row in rows]
+            self._legacy_labels_unique = len(rows) == sum(verdict.record is not None for _, verdict in order)
+        last, agents, first = RunLines(self._legacy_rows), RunLines(self._agents), len(AGENT_FAMILIES)
+
+        def kept(key: AgentKey) -> Lines:
+            return last(key) if key in last else agents(key)[first:]
+
+        lines = {key: agent.legacy for key, agent in written.items()}
+        runs, rebuilt = laid_out(
+            legacy_order, self._legacy_rows, Layout(self._run_agents, len(LEGACY_FAMILIES), lines, kept)
+        )
+        reindex(self._legacy_rows, self._last[1].legacy if self._last is not None else (), runs)
+        return runs, rebuilt
+
+    def _padded(self, lines: AgentLines) -> Lines:
+        """An agent's lines in every family its runs hold (empty legacy ones without a record)."""
+        if not self._legacy:
+            return lines.agent
+        return lines.agent + (lines.legacy or (b"",) * len(LEGACY_FAMILIES))
+
+    def _previous(self, verdict: AgentVerdict, lines: Lines) -> AgentLines:
+        """An agent's lines from its run, as agent_renumber reads them."""
+        first = len(AGENT_FAMILIES)
+        legacy = lines[first:] if self._legacy and verdict.record is not None else ()
+        return AgentLines(verdict, lines[:first], legacy)
+
+    def _render(self, key: AgentKey, verdict: AgentVerdict, previous: AgentLines | None) -> AgentLines | None:
         """Render-time defence: an agent that cannot render is left out, logged once, counted."""
         try:
             lines = self._renumbered(previous, verdict) or render_agent(verdict, legacy_metrics=self._legacy)
@@ -128,23 +225,42 @@ class AgentCache:
             return None
 
 
-class RenderedSnapshot:
-    """A Snapshot's agents as cached lines, laid out per family on the first scrape that reads them.
+def _key(verdict: AgentVerdict) -> AgentKey:
+    return verdict.pod.namespace, verdict.pod.name
 
-    The layout (segments: the small families encoded, the agents' lines as runs of references to
-    the cached bytes) is kept with the Snapshot and shared by every reader of it; a text reader
-    joins one run at a time as it reads (segment_file.py). Kept joined, the body would be a second
-    copy of every line; joined per reader, 50 slow readers would hold 50
+
+def _same_legacy_row(written: AgentVerdict, verdict: AgentVerdict) -> bool:
+    """Does `verdict` show under the legacy label `written` showed under, with a record as it had?"""
+    return (written.record is None) == (verdict.record is None) and (
+        written.legacy_agent_label == verdict.legacy_agent_label
+    )
+
+
+def _same_keys(order: Sequence[Placed], runs: Sequence[AgentRun]) -> bool:
+    """The same agents in the same order as in `runs`."""
+    return [key for key, _ in order] == [key for run in runs for key in run.keys]
+
+
+def _same_runs(runs: Sequence[AgentRun], last: Sequence[AgentRun]) -> bool:
+    """The same run objects in the same order: the same agents, each with the lines it had."""
+    return len(runs) == len(last) and all(map(operator.is_, runs, last))
+
+
+class RenderedSnapshot:
+    """A Snapshot's agents as compressed runs, laid out per family on the first scrape that reads them.
+
+    The layout (segments: the small families encoded, then per family its runs) is kept with the
+    Snapshot and shared by every reader of it; a text reader inflates one run at a time as it reads
+    (segment_file.py), so 50 slow readers do not hold 50 bodies
     (docs/budgets.md#views-rendered-once-shared-by-every-reader).
     """
 
-    __slots__ = ("_legacy", "_segments", "_segments_lock", "agents", "legacy_metrics", "shard", "snapshot",
-                 "unrenderable")  # fmt: skip
+    __slots__ = ("_segments", "_segments_lock", "legacy_metrics", "runs", "shard", "snapshot", "unrenderable")
 
     def __init__(
         self,
         snapshot: Snapshot,
-        agents: Sequence[AgentLines],
+        runs: AgentRuns,
         unrenderable: int,
         *,
         legacy_metrics: bool,
@@ -153,17 +269,16 @@ class RenderedSnapshot:
         self.snapshot = snapshot
         self.shard = shard
         """Which fleet families and which nodes' and targets' diagnosis series this body holds
-        (`agents` are this shard's already)."""
-        self.agents = agents
+        (`runs` are this shard's agents already)."""
+        self.runs = runs
         self.unrenderable = unrenderable
         self.legacy_metrics = legacy_metrics
-        self._legacy: list[AgentLines] | None = None
         self._segments: dict[bool, tuple[tuple[Segment, ...], int]] = {}
         self._segments_lock = threading.Lock()
 
     def segments(self, version: str, *, open_metrics: bool) -> tuple[tuple[Segment, ...], int]:
         """layout(), and its size in bytes, worked out by the first reader of this Snapshot and
-        format and kept for the others (references to the cached lines: about 1 MiB)."""
+        format and kept for the others."""
         with self._segments_lock:
             laid_out = self._segments.get(open_metrics)
             if laid_out is None:
@@ -172,8 +287,8 @@ class RenderedSnapshot:
             return laid_out
 
     def chunks(self, version: str, *, open_metrics: bool) -> Iterator[bytes]:
-        """layout() joined, JOIN_AGENTS agents at a time."""
-        return map(joined, self.layout(version, open_metrics=open_metrics))
+        """layout() as text, a run at a time."""
+        return map(plain, self.layout(version, open_metrics=open_metrics))
 
     def layout(self, version: str, *, open_metrics: bool) -> Iterator[Segment]:
         """The Snapshot's whole part of a scrape: legacy, cluster, agent, health, then diagnosis families.
@@ -183,42 +298,31 @@ class RenderedSnapshot:
         """
         state, shard = ServerState(self.snapshot, version, self.unrenderable), self.shard
         if self.legacy_metrics:
-            yield from _families(LEGACY_FAMILIES, self._newest_by_legacy_label(), _LEGACY, open_metrics)
+            yield from _families(LEGACY_FAMILIES, self.runs.legacy, open_metrics)
         cluster = shard.server_families(CLUSTER_FAMILIES)
         yield encode(server_families(cluster, state), open_metrics=open_metrics)
-        yield from _families(AGENT_FAMILIES, self.agents, _AGENT, open_metrics)
+        yield from _families(AGENT_FAMILIES, self.runs.agent, open_metrics)
         yield encode(server_families(HEALTH_FAMILIES, state), open_metrics=open_metrics)
         mine = shard.diagnosis(self.snapshot.diagnosis), shard.history(self.snapshot.history)
         diagnosis = diagnosis_families(*mine, fleet=shard.exports_fleet)
         yield encode(diagnosis, open_metrics=open_metrics)
 
-    def _newest_by_legacy_label(self) -> list[AgentLines]:
-        """The legacy families show the newest record per legacy `agent` label (two pods may share
-        one); worked out once per Snapshot, on the first scrape that needs it."""
-        if self._legacy is None:
-            by_verdict = {id(agent.verdict): agent for agent in self.agents}
-            rows = newest_by_legacy_agent(agent.verdict for agent in self.agents)
-            self._legacy = [by_verdict[id(row.verdict)] for row in rows]
-        return self._legacy
-
-
-_AGENT = operator.attrgetter("agent")
-_LEGACY = operator.attrgetter("legacy")
-
 
 def _families(
     families: tuple[Family[Any], ...],
-    agents: Sequence[AgentLines],
-    pick: Callable[[AgentLines], tuple[bytes, ...]],
+    runs: Sequence[AgentRun],
     open_metrics: bool,  # noqa: FBT001 (private, positional like its neighbours)
 ) -> Iterator[Segment]:
-    """Each family's header, then its body: the agents' cached bytes in runs of JOIN_AGENTS, joined
-    when read (map and itemgetter: the loop over 10,000 agents stays in C)."""
+    """Each family's header, then its body: the family's run of each run of agents."""
     for index, header in enumerate(family_headers(families, open_metrics=open_metrics)):
         yield header
-        lines = tuple(map(operator.itemgetter(index), map(pick, agents)))
-        for start in range(0, len(lines), JOIN_AGENTS):
-            yield lines[start : start + JOIN_AGENTS]
+        for run in runs:
+            yield run.families[index]
+
+
+def _as_run(segment: Segment) -> DeflateRun:
+    """A segment as a piece of the gzip body: a run as it is, a small family compressed on its own."""
+    return segment if isinstance(segment, DeflateRun) else deflate_run([segment])
 
 
 def _sized(
@@ -231,9 +335,9 @@ def _sized(
 @dataclass(frozen=True, slots=True)
 class _Gzipped:
     snapshot: Snapshot
-    """Which Snapshot was compressed (not its RenderedSnapshot: that would keep its joined text alive)."""
+    """Which Snapshot was laid out (not its RenderedSnapshot, which the next write replaces)."""
     prefix: DeflatedPrefix
-    """The snapshot's chunks compressed; each scrape appends the registry's tail (gzip_body.py)."""
+    """The snapshot's runs, and its small families compressed; each scrape appends the registry's tail."""
 
 
 class MetricsExposition:
@@ -297,9 +401,9 @@ class MetricsExposition:
         with self._write_lock:
             rendered = self._rendered
             if rendered is None or rendered.snapshot is not snapshot:
-                agents, unrenderable = self._agents.update(self._mine(snapshot.verdicts), GilSlices())
+                runs, unrenderable = self._agents.update(self._mine(snapshot.verdicts), GilSlices())
                 rendered = RenderedSnapshot(
-                    snapshot, agents, unrenderable, legacy_metrics=self._legacy, shard=self._shard
+                    snapshot, runs, unrenderable, legacy_metrics=self._legacy, shard=self._shard
                 )
                 self._rendered = rendered
             return rendered
@@ -311,6 +415,6 @@ class MetricsExposition:
             if cached is None or cached.snapshot is not rendered.snapshot:
                 self._gzipped.pop(open_metrics, None)  # let the old one go before compressing anew
                 segments, _ = rendered.segments(self._version, open_metrics=open_metrics)
-                prefix = deflate_prefix(map(joined, segments))
+                prefix = runs_prefix(map(_as_run, segments))
                 cached = self._gzipped[open_metrics] = _Gzipped(rendered.snapshot, prefix)
             return cached.prefix

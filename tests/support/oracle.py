@@ -91,6 +91,6 @@ def render_snapshot(
     snapshot: Snapshot, version: str, *, open_metrics: bool, legacy_metrics: bool = True
 ) -> bytes:
     """The fast writer's bytes for `snapshot`'s part of a scrape, to compare with SnapshotCollector."""
-    agents, unrenderable = AgentCache(legacy_metrics=legacy_metrics).update(snapshot.verdicts)
-    rendered = RenderedSnapshot(snapshot, agents, unrenderable, legacy_metrics=legacy_metrics)
+    runs, unrenderable = AgentCache(legacy_metrics=legacy_metrics).update(snapshot.verdicts)
+    rendered = RenderedSnapshot(snapshot, runs, unrenderable, legacy_metrics=legacy_metrics)
     return b"".join(rendered.chunks(version, open_metrics=open_metrics))
