@@ -13,7 +13,8 @@ DIR`), with this venv, so two versions of the code are measured in one session. 
 py-spy (raw stacks, 200 Hz, --gil) of every variant's measured run into DIR. --paced-interval
 measures with bench.fleet instead of wrk: 10,000 agents each reporting at that interval, the same
 reports/s for every variant (below their ceilings), so the reconcile passes cost them all the same
-and the difference in CPU per report is what the store adds.
+and the difference in CPU per report is what the store adds. An etcd variant's row also has its
+mean reports per Txn over the measured run (the store's batch histogram, scraped around it).
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.payload import write_templates
-from bench.processes import LOOPBACK, Child, pinned, start_etcd, start_exporter
+from bench.processes import LOOPBACK, Child, http_get, pinned, start_etcd, start_exporter
 from bench.run import WRK_SCRIPT
 from bench.stats import parse_wrk_output
 from tests.support.paths import REPO
 
 AGENTS = 10_000
+BATCH_SAMPLE = re.compile(rb"^netchecker_etcd_commit_batch_reports_(sum|count) (\S+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,13 @@ def fleet(cpu: int, port: int, seconds: float, interval: float) -> dict[str, Any
             "p99_ms": latency["p99"] * 1e3, "errors": result["errors"]}  # fmt: skip
 
 
+def batch_totals(port: int) -> tuple[float, float]:
+    """(reports, commits) of the etcd store's batch histogram so far; zeros on the memory store."""
+    _, body = http_get(port, "/metrics", timeout=30)
+    samples = {name: float(value) for name, value in BATCH_SAMPLE.findall(body)}
+    return samples.get(b"sum", 0.0), samples.get(b"count", 0.0)
+
+
 def profile(pid: int, seconds: float, path: Path) -> subprocess.Popen[bytes] | None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     command = [py_spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "--nonblocking", "--gil",
@@ -102,18 +111,22 @@ def measure(
         spy = None
         if args.profile:
             spy = profile(server.pid, args.duration, args.profile / f"{tag}.txt")
+        batched_before = batch_totals(server.port)
         before = server.cpu_seconds()
         if args.paced_interval:
             result = fleet(args.client_cpu, server.port, args.duration, args.paced_interval)
         else:
             result = wrk(args.client_cpu, server.port, args.duration, run_dir)
         cpu = server.cpu_seconds() - before
+        reports, commits = (a - b for a, b in zip(batch_totals(server.port), batched_before, strict=True))
         if spy is not None:
             spy.wait(timeout=args.duration + 30)
     finally:
         server.stop()
     per_report = cpu / max(1, result["requests"]) * 1e6
-    return {**result, "variant": variant.label, "cpu_s": cpu, "us_per_report": per_report}
+    mean_batch = reports / commits if commits else None
+    return {**result, "variant": variant.label, "cpu_s": cpu, "us_per_report": per_report,
+            "mean_batch": mean_batch}  # fmt: skip
 
 
 def set_report_interval(directory: Path, seconds: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -12,7 +13,7 @@ from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.report import AgentRecord
 from netchecker_exporter.store.etcd_channel import next_endpoint
 from netchecker_exporter.store.etcd_plan import Base, Put, group_by_pod, plan_pod_write
-from netchecker_exporter.store.group_commit import GroupCommitter
+from netchecker_exporter.store.group_commit import GroupCommitter, Linger
 from netchecker_exporter.store.lease_pool import LeasePool, bucket_width_seconds
 from netchecker_exporter.store.mirror import Mirror, MirrorEntry, MirrorEvent, OwnWrites
 from tests.support.clock import FakeClock
@@ -175,6 +176,45 @@ def test_group_commit_fails_a_whole_batch_whose_commit_raises() -> None:
     with pytest.raises(StoreUnavailableError, match="etcd said no"):
         committer.submit(2, timeout_seconds=5)
     committer.close()
+
+
+def test_group_commit_lingers_for_late_callers_only_after_a_big_batch() -> None:
+    gate = threading.Event()
+    batches: list[list[int]] = []
+
+    def commit(items: Sequence[int], deadline: float) -> list[int | Exception]:
+        gate.wait(5)
+        batches.append(list(items))
+        return list(items)
+
+    linger = Linger(seconds=0.5, after_items=3)
+    committer: GroupCommitter[int, int] = GroupCommitter(
+        commit, max_items=64, name="test-writer", linger=linger
+    )
+
+    def submit_later(items: Sequence[int], delay_seconds: float = 0.0) -> list[threading.Thread]:
+        time.sleep(delay_seconds)
+        threads = [threading.Thread(target=committer.submit, args=(i, 5)) for i in items]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    first = submit_later([0])
+    queued = submit_later([1, 2, 3], delay_seconds=0.1)  # behind the blocked commit of 0
+    gate.set()
+    for thread in first + queued:
+        thread.join()
+    started = time.monotonic()
+    early = submit_later([4])
+    late = submit_later([5], delay_seconds=0.1)  # arrives while the writer lingers
+    for thread in early + late:
+        thread.join()
+    assert time.monotonic() - started >= 0.5
+    started = time.monotonic()
+    assert committer.submit(6, timeout_seconds=5) == 6  # after a batch of 2: no lingering
+    assert time.monotonic() - started < 0.4
+    committer.close()
+    assert batches[-2:] == [[4, 5], [6]] and sum(map(len, batches)) == 7
 
 
 def test_own_writes_are_recognised_by_value_only_while_in_flight() -> None:

@@ -2,7 +2,8 @@
 
 Callers block until the batch holding their item is committed (or failed), so a caller that
 returns has a durable write. While one batch is being committed the next one fills up, which
-is what makes batches grow with load and stay small (low latency) when idle.
+is what makes batches grow with load and stay small (low latency) when idle. Under load a batch
+may also linger a moment for the callers about to arrive (docs/performance.md, issue 19).
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ class _Pending(Generic[Item, Result]):
 
 
 @dataclass(frozen=True, slots=True)
+class Linger:
+    """How long a batch waits for more items, and only after a batch of at least `after_items`.
+
+    A commit with a fixed cost (an etcd Txn) is cheaper per item in bigger batches; waiting only
+    when the previous batch was big keeps an idle writer answering at once (PostgreSQL's
+    commit_delay with commit_siblings, with the last batch standing in for the active siblings).
+    """
+
+    seconds: float = 0.0
+    after_items: int = 1
+
+
+NO_LINGER = Linger()
+
+
+@dataclass(frozen=True, slots=True)
 class GroupCommitStats:
     batches: int
     items: int
@@ -77,10 +94,18 @@ class GroupCommitter(Generic[Item, Result]):
     """Feeds submitted items, up to `max_items` at a time, to `commit` on one writer thread."""
 
     def __init__(
-        self, commit: CommitFunction[Item, Result], *, max_items: int, name: str, max_pending: int = 2**31
+        self,
+        commit: CommitFunction[Item, Result],
+        *,
+        max_items: int,
+        name: str,
+        max_pending: int = 2**31,
+        linger: Linger = NO_LINGER,
     ) -> None:
         self._commit = commit
         self._max_items = max_items
+        self._linger = linger
+        self._last_batch = 0
         self._max_pending = max_pending
         # Admission: a caller that would be one too many is refused at once instead of holding
         # a request thread for a full deadline, so health endpoints always find a free thread.
@@ -138,15 +163,29 @@ class GroupCommitter(Generic[Item, Result]):
         if first is None:
             return []
         batch = [first]
+        closing = self._take_queued(batch)
+        if not closing and self._lingers(len(batch)):
+            # one sleep, then one sweep: no wake-up of the writer per arriving item
+            time.sleep(self._linger.seconds)
+            self._take_queued(batch)
+        self._last_batch = len(batch)
+        return batch
+
+    def _lingers(self, size: int) -> bool:
+        linger = self._linger
+        return linger.seconds > 0 and self._last_batch >= linger.after_items and size < self._max_items
+
+    def _take_queued(self, batch: list[_Pending[Item, Result]]) -> bool:
+        """Move what is queued into `batch`, up to max_items; True if close() is asking to stop."""
         while len(batch) < self._max_items:
             try:
                 pending = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return False
             if pending is None:
-                break
+                return True
             batch.append(pending)
-        return batch
+        return False
 
     def _commit_batch(self, batch: list[_Pending[Item, Result]]) -> None:
         now = time.monotonic()
