@@ -113,6 +113,8 @@ def _rate_and_latency(runs: Any) -> str:
 def _fleet_row(store: str, runs: Any) -> str:
     if error := failed(runs):
         return _failed_row(store, error, 8)
+    if not runs:  # --fleet-repeat 0
+        return f"| {store} | not run |" + " |" * 6
     return (
         f"| {store} | {_rate_and_latency(runs)} "
         f"| {spread([r['error_fraction'] for r in runs], pct)} "

@@ -296,3 +296,10 @@ def test_a_failed_scenario_shows_its_error_and_the_other_figures_stay() -> None:
     assert "| memory | failed: RuntimeError: no reconcile pass |" in table
     assert "| etcd store | failed: RuntimeError: etcd did not answer |" in table
     assert "| agent POSTs | 300 | 0 | 4.0 ms | 300.0 ms | 600.0 ms | 500.0 ms |" in table
+
+
+def test_a_steady_fleet_left_out_by_fleet_repeat_0_reads_not_run() -> None:
+    results = {"memory": {"max_ingest": [_wrk_run(4500)], "steady_fleet": [], "stored_10k": {"error": "x"}}}
+    table = markdown_table(results)
+    assert "| memory | not run | | | | | | |" in table
+    assert "| memory store | 4,500/s |" in table
