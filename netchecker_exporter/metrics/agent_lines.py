@@ -77,10 +77,6 @@ class AgentLines:
     agent: tuple[bytes, ...]
     legacy: tuple[bytes, ...]
 
-    def renders(self, verdict: AgentVerdict) -> bool:
-        """Are these lines what `verdict` would write?"""
-        return same_output(self.verdict, verdict)
-
 
 def same_output(written: AgentVerdict, verdict: AgentVerdict) -> bool:
     """Would `verdict` write the lines `written` wrote? The age is not shown; records compare by identity."""
