@@ -23,25 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.metrics_path import BATCH, Fleet
+from bench.pass_slices import Collections
 from netchecker_exporter.tuning import GC_THRESHOLDS, FrozenSurvivors
 
 POLICIES = ("thresholds", "frozen")
 PASS_EVERY = 10
 SCRAPE_EVERY = 15
-
-
-class PauseLog:
-    """gc.callbacks' start and stop turned into each collection's CPU time, per generation."""
-
-    def __init__(self) -> None:
-        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.thread_time()
-        else:
-            self.pauses[info["generation"]].append((time.thread_time() - self._started) * 1000)
 
 
 def simulate(policy: str, agents: int, seconds: int) -> dict[str, Any]:
@@ -51,12 +38,11 @@ def simulate(policy: str, agents: int, seconds: int) -> dict[str, Any]:
     fleet.metrics.warm()
     gc.collect()
     gc.freeze()  # start-up, as tune_interpreter() freezes it
+    collections = Collections()  # its callback first: a collection's time leaves out the freeze after it
     clock = [0.0]
     survivors = FrozenSurvivors(clock=lambda: clock[0])
     if policy == "frozen":
         survivors.install()
-    log = PauseLog()
-    gc.callbacks.insert(0, log)
     started = time.thread_time()
     for second in range(seconds):
         fleet.now += 1
@@ -70,8 +56,9 @@ def simulate(policy: str, agents: int, seconds: int) -> dict[str, Any]:
         if second % SCRAPE_EVERY == SCRAPE_EVERY - 1:
             fleet.metrics.warm()
     cpu = time.thread_time() - started
-    gc.callbacks.remove(log)
-    return {"policy": policy, "cpu_seconds": cpu, "pauses": log.pauses}
+    collections.close()
+    survivors.uninstall()
+    return {"policy": policy, "cpu_seconds": cpu, "pauses": collections.milliseconds}
 
 
 def row(result: dict[str, Any]) -> str:

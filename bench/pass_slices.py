@@ -50,19 +50,30 @@ class Marks:
 
 
 class Collections:
-    """The CPU time of each cyclic-GC collection of generation 1 or 2 (gc.callbacks): one step
-    that never gives the GIL back, triggered by whatever allocates at the time."""
+    """The CPU time of each cyclic-GC collection, per generation (gc.callbacks): one step that
+    never gives the GIL back, triggered by whatever allocates at the time."""
 
     def __init__(self) -> None:
-        self.milliseconds: list[float] = []
+        self.milliseconds: dict[int, list[float]] = {0: [], 1: [], 2: []}
         self._started = 0.0
         gc.callbacks.append(self._observe)
 
     def _observe(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.thread_time()
-        elif info["generation"] > 0:
-            self.milliseconds.append((time.thread_time() - self._started) * 1000)
+        else:
+            self.milliseconds[info["generation"]].append((time.thread_time() - self._started) * 1000)
+
+    def older(self) -> list[float]:
+        """The collections of generations 1 and 2 (a pass's own allocations trigger the young ones)."""
+        return self.milliseconds[1] + self.milliseconds[2]
+
+    def clear(self) -> None:
+        for pauses in self.milliseconds.values():
+            pauses.clear()
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._observe)
 
 
 Row = tuple[float, float, int, float]
@@ -72,7 +83,7 @@ def stretches_ms(marks: Marks, collections: Collections, step: Callable[[], obje
     """(CPU ms of `step`, its longest CPU ms between pauses, pauses, its longest older-generation
     collection in ms or 0) as the thread ran it."""
     marks.times.clear()
-    collections.milliseconds.clear()
+    collections.clear()
     started = time.thread_time()
     marks.times.append(started)
     step()
@@ -83,7 +94,7 @@ def stretches_ms(marks: Marks, collections: Collections, step: Callable[[], obje
         (times[-1] - started) * 1000,
         longest * 1000,
         len(times) - 2,
-        max(collections.milliseconds, default=0.0),
+        max(collections.older(), default=0.0),
     )
 
 
