@@ -52,11 +52,12 @@ def _candidates() -> Iterator[int]:
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing is bound to on `host` right now, from this worker's own slice (the next in
     turn that binds)."""
-    for port in _candidates():
+    candidates = _candidates()
+    while True:
+        port = next(candidates)
         with socket.socket() as probe:
             try:
                 probe.bind((host, port))
             except OSError:
                 continue
             return port
-    raise AssertionError("unreachable: the candidates cycle forever")
