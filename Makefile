@@ -41,13 +41,9 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy
 
-# Tests marked `alone` run after the parallel run, by themselves (see the marker's note in pyproject.toml);
-# that run collects only the modules that mark some (collecting all of tests/ costs more than the test).
 # Tests marked `e2e` run in `make e2e` instead (E2E_PEER_SUITES, docs/development.md).
-ALONE_SUITES = $(shell grep -rlE 'mark\.alone\b' tests --include='test_*.py')
 unit: deps debian-deps
-	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m 'not alone and not e2e'
-	$(BIN)/pytest -p no:cacheprovider -m 'alone and not e2e' $(ALONE_SUITES)
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m 'not e2e'
 
 # The inner loop: everything but the process- and etcd-level tests, in a few seconds.
 quick: deps

@@ -53,3 +53,31 @@ def test_a_cleared_alarm_forgets_its_size_and_a_new_one_is_acted_on_at_once() ->
     assert recovery.threshold_bytes() == 0
     assert recovery.due(alarmed=True, db_size_bytes=8 * MIB)
     assert recovery.threshold_bytes() == 4 * MIB
+
+
+def test_a_defragmentation_runs_when_the_data_in_use_is_under_the_mark() -> None:
+    recovery = NoSpaceRecovery(clock=FakeClock())
+    recovery.due(alarmed=True, db_size_bytes=6 * MIB, quota_bytes=4 * MIB)
+    recovery.defragmented(compacted_revision=41)
+    assert recovery.may_defragment(in_use_bytes=1 * MIB, compacted_revision=41)
+
+
+def test_a_figure_over_the_mark_is_checked_by_one_defragmentation_per_compacted_revision() -> None:
+    """etcd's in-use figure lags a compaction until the next commit, which NOSPACE may never bring."""
+    clock = FakeClock()
+    recovery = NoSpaceRecovery(retry_seconds=1, clock=clock)
+    recovery.due(alarmed=True, db_size_bytes=6 * MIB, quota_bytes=4 * MIB)
+    assert recovery.may_defragment(in_use_bytes=5 * MIB, compacted_revision=29)
+    recovery.defragmented(compacted_revision=29)
+    assert not recovery.may_defragment(in_use_bytes=5 * MIB, compacted_revision=29)
+    assert recovery.may_defragment(in_use_bytes=5 * MIB, compacted_revision=41)
+
+
+def test_a_cleared_alarm_forgets_which_revision_was_measured() -> None:
+    clock = FakeClock()
+    recovery = NoSpaceRecovery(retry_seconds=1, clock=clock)
+    recovery.due(alarmed=True, db_size_bytes=6 * MIB, quota_bytes=4 * MIB)
+    recovery.defragmented(compacted_revision=29)
+    recovery.due(alarmed=False, db_size_bytes=1 * MIB)
+    recovery.due(alarmed=True, db_size_bytes=6 * MIB, quota_bytes=4 * MIB)
+    assert recovery.may_defragment(in_use_bytes=5 * MIB, compacted_revision=29)

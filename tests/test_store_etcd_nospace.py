@@ -46,31 +46,70 @@ def alarms(etcd: EtcdProcess) -> str:
     return etcd.etcdctl("alarm", "list")
 
 
-@pytest.mark.alone  # on etcd 3.4, sharing the cores, it stayed at NOSPACE for 120 s: not yet understood
-def test_a_nospace_alarm_is_recovered_from_by_the_store_once_records_expire(small_etcd: EtcdProcess) -> None:
-    store = EtcdStore(
-        etcd_settings(small_etcd.url),
+def fill_until_refused(store: EtcdStore) -> None:
+    for index in range(200):
+        try:
+            store.put_report(fat_report(index), 1.0)
+        except StoreUnavailableError:
+            return
+    raise AssertionError("the quota was never reached")
+
+
+def recovering_store(etcd: EtcdProcess) -> EtcdStore:
+    return EtcdStore(
+        etcd_settings(etcd.url),
         report_ttl_seconds=TTL_SECONDS,
         registry=CollectorRegistry(),
         nospace=NoSpaceRecovery(retry_seconds=1.0),
     )
+
+
+def assert_recovers(store: EtcdStore, etcd: EtcdProcess) -> None:
+    """The keeper compacts, defragments and disarms; then the breaker closes on its probe write."""
+    wait_until(lambda: "NOSPACE" not in alarms(etcd), 30, "the store to disarm NOSPACE")
+    wait_until(lambda: store.health().up, 15, f"the store to be up again ({store.health()})")
+    assert store.put_report(agent_report("netchecker-agent-after"), 2.0).report_count == 1
+    status = json.loads(etcd.etcdctl("endpoint", "status", "-w", "json"))[0]["Status"]
+    assert status["dbSize"] < 0.8 * QUOTA_BYTES
+
+
+def test_a_nospace_alarm_is_recovered_from_by_the_store_once_records_expire(small_etcd: EtcdProcess) -> None:
+    store = recovering_store(small_etcd)
     try:
-        refused = None
-        for index in range(200):
-            try:
-                store.put_report(fat_report(index), 1.0)
-            except StoreUnavailableError as error:
-                refused = error
-                break
-        assert refused is not None, "the quota was never reached"
+        fill_until_refused(store)
         wait_until(lambda: "NOSPACE" in alarms(small_etcd), 10, "etcd to raise NOSPACE")
         wait_until(lambda: "NOSPACE" in store.health().detail, 10, "the store to show the alarm")
-        # The records' leases run out (TTL plus the lease pool's rounding); then the keeper compacts,
-        # defragments and disarms, and the breaker closes on its probe write.
-        wait_until(lambda: "NOSPACE" not in alarms(small_etcd), 120, "the store to disarm NOSPACE")
-        wait_until(lambda: store.health().up, 15, f"the store to be up again ({store.health()})")
-        assert store.put_report(agent_report("netchecker-agent-after"), 2.0).report_count == 1
-        status = json.loads(small_etcd.etcdctl("endpoint", "status", "-w", "json"))[0]["Status"]
-        assert status["dbSize"] < 0.8 * QUOTA_BYTES
+        # The records' leases run out (TTL plus the lease pool's rounding) while the store watches.
+        assert_recovers(store, small_etcd)
+    finally:
+        store.close()
+
+
+def test_a_store_that_finds_etcd_full_of_expired_records_recovers_it(small_etcd: EtcdProcess) -> None:
+    """Every record and lease is gone before the keeper compacts, so the compaction is etcd's last
+    commit and its dbSizeInUse still counts the pages it freed (etcd measures at the start of the
+    next write transaction, before bbolt releases them): only a defragmentation can tell. On
+    etcd 3.4 this stayed at NOSPACE for good when the keeper trusted that figure."""
+    filler = EtcdStore(
+        dataclasses.replace(etcd_settings(small_etcd.url), compact_interval_seconds=0),
+        report_ttl_seconds=TTL_SECONDS,
+        registry=CollectorRegistry(),
+    )
+    try:
+        fill_until_refused(filler)
+    finally:
+        filler.close()
+    wait_until(lambda: "NOSPACE" in alarms(small_etcd), 10, "etcd to raise NOSPACE")
+    wait_until(
+        lambda: (
+            not small_etcd.etcdctl("get", "", "--from-key", "--keys-only").split()
+            and "found 0 leases" in small_etcd.etcdctl("lease", "list")
+        ),
+        30,
+        "every record and lease to expire",
+    )
+    store = recovering_store(small_etcd)
+    try:
+        assert_recovers(store, small_etcd)
     finally:
         store.close()

@@ -98,27 +98,30 @@ class EtcdKeeper:
         return raised
 
     def _recover_space(self, revision: int, members: list[int], deadline: float) -> None:
-        """Compact all history (waiting until it is applied), then, if that left the database well
-        under the size that raised the alarm, defragment the member we talk to (it blocks that
-        member while it runs: only when it can help) and disarm NOSPACE. Reads keep coming from
-        the mirror throughout."""
+        """Compact all history (waiting until it is applied), then, when it can help (see
+        store/nospace.py), defragment the member we talk to (it blocks that member while it runs)
+        and disarm NOSPACE if the file is well under the quota. Reads keep coming from the mirror
+        throughout."""
         self._compact(revision, deadline, physical=True)
         in_use = self._status(deadline).dbSizeInUse
-        if not self._nospace.may_disarm(in_use):
+        if not self._nospace.may_defragment(in_use_bytes=in_use, compacted_revision=revision):
             log.warning(
-                "etcd store: NOSPACE: %d bytes still in use after compaction, not under %d; "
-                "trying again as records expire",
+                "etcd store: NOSPACE: %d bytes still in use after compaction, not under %d, and a "
+                "defragmentation measured this revision (%d) already; trying again as records expire",
                 in_use,
                 self._nospace.threshold_bytes(),
+                revision,
             )
             return
         defrag_deadline = time.monotonic() + max(self._timeout, DEFRAGMENT_TIMEOUT_SECONDS)
         request = etcdrpc.DefragmentRequest()
         self._call("defragment", lambda s, t: s.maintenance.Defragment(request, timeout=t), defrag_deadline)
+        self._nospace.defragmented(revision)
         size = self._status(defrag_deadline).dbSize
         if not self._nospace.may_disarm(size):
             log.warning(
-                "etcd store: NOSPACE: the database is still %d bytes after defragmentation, not under %d",
+                "etcd store: NOSPACE: the database is still %d bytes after defragmentation, not under %d; "
+                "trying again as records expire",
                 size,
                 self._nospace.threshold_bytes(),
             )
