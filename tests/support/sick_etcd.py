@@ -42,10 +42,12 @@ def post(exporter: ExporterProcess, name: str) -> tuple[int, float]:
 
 
 class IngestLoad:
-    """`threads` agents posting as fast as they are answered, recording (status, seconds)."""
+    """`threads` agents posting as fast as they are answered (or each at most once per
+    `every_seconds`), recording (status, seconds)."""
 
-    def __init__(self, exporter: ExporterProcess, threads: int) -> None:
+    def __init__(self, exporter: ExporterProcess, threads: int, every_seconds: float = 0.0) -> None:
         self.results: list[tuple[int, float]] = []
+        self._every = every_seconds
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(exporter, f"netchecker-agent-load-{i}"), daemon=True)
@@ -56,7 +58,9 @@ class IngestLoad:
 
     def _run(self, exporter: ExporterProcess, name: str) -> None:
         while not self._stop.is_set():
-            self.results.append(post(exporter, name))
+            status, seconds = post(exporter, name)
+            self.results.append((status, seconds))
+            self._stop.wait(self._every - seconds)
 
     def stop(self) -> list[tuple[int, float]]:
         self._stop.set()
