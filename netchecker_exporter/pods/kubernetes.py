@@ -13,9 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import urllib3
-from kubernetes.client import ApiClient, Configuration, CoreV1Api
+from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException, load_kube_config
 from kubernetes.config.incluster_config import InClusterConfigLoader
@@ -85,7 +86,6 @@ class KubernetesPodSource:
         random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self._api_client = api_client
-        self._api = CoreV1Api(api_client)
         self._namespace = settings.namespace
         self._selector = settings.agent_selector
         self._timing = timing or WatchTiming()
@@ -220,9 +220,8 @@ class KubernetesPodSource:
 
     def _list_page(self, token: str | None) -> dict[str, Any]:
         timeout = (self._timing.connect_timeout_seconds, self._timing.request_timeout_seconds)
-        response = self._request(
-            "list", limit=self._timing.page_size, _continue=token, _request_timeout=timeout
-        )
+        query = {"limit": self._timing.page_size} | ({"continue": token} if token else {})
+        response = self._request("list", query, timeout)
         try:
             page = json.loads(response.data)
         except (ValueError, urllib3.exceptions.HTTPError, OSError) as error:
@@ -235,14 +234,12 @@ class KubernetesPodSource:
 
     def _watch(self) -> None:
         timeout_seconds = int(self._timing.watch_timeout_seconds * (1 + self._random()))
-        response = self._request(
-            "watch",
-            watch=True,
-            allow_watch_bookmarks=True,
-            resource_version=self._resource_version,
-            timeout_seconds=timeout_seconds,
-            _request_timeout=(self._timing.connect_timeout_seconds, self._timing.watch_idle_seconds),
-        )
+        query: dict[str, str | int | bool] = {"watch": True, "allowWatchBookmarks": True}
+        if self._resource_version:
+            query["resourceVersion"] = self._resource_version
+        query["timeoutSeconds"] = timeout_seconds
+        timeout = (self._timing.connect_timeout_seconds, self._timing.watch_idle_seconds)
+        response = self._request("watch", query, timeout)
         self._mark_up(synced=False)
         if self._sync_mode.watch_opened():
             log.info("watch of pods allowed again: watching instead of listing every %gs",
@@ -259,25 +256,41 @@ class KubernetesPodSource:
             self._open.set(None)
         self._metrics.watch_restarts.labels(reason="timeout").inc()
 
-    def _request(self, verb: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """One list or watch call on the right scope; its raw response is kept so close() can cut it."""
-        kwargs.update(label_selector=self._selector, _preload_content=False)
+    def _request(
+        self, verb: str, query: Mapping[str, str | int | bool], timeout: tuple[float, float]
+    ) -> urllib3.BaseHTTPResponse:
+        """One list or watch of the agent pods on the right scope, as plain JSON on the client's
+        ApiClient (its auth, TLS and pool; not CoreV1Api, whose import alone costs about half a
+        second of CPU for models we never build). Its raw response is kept so close() can cut it."""
+        path = (
+            f"/api/v1/namespaces/{quote(self._namespace, safe='')}/pods"
+            if self._namespace
+            else "/api/v1/pods"
+        )
+        params = [("labelSelector", self._selector), *query.items()]
         try:
-            response: Any = (
-                self._api.list_namespaced_pod(self._namespace, **kwargs)
-                if self._namespace
-                else self._api.list_pod_for_all_namespaces(**kwargs)
-            )
-        except ApiException as error:
+            serialized = self._api_client.param_serialize(
+                method="GET", resource_path=path, query_params=params,
+                header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
+            )  # fmt: skip
+            reply = self._api_client.call_api(*serialized, _request_timeout=timeout)
+            if not 200 <= reply.status <= 299:
+                body = reply.read()  # type: ignore[no-untyped-call]
+                raise error_from_response(verb, int(reply.status), body, reply.headers)
+        except ApiException as error:  # the client's own refusals, e.g. a 429 with Retry-After
             failure = error_from_response(verb, int(error.status or 0), error.body, error.headers)
             self._count_request(verb, "expired" if isinstance(failure, ResourceExpiredError) else "error")
             raise failure from error
+        except (KubernetesApiError, ResourceExpiredError) as failure:
+            self._count_request(verb, "expired" if isinstance(failure, ResourceExpiredError) else "error")
+            raise
         except (urllib3.exceptions.HTTPError, OSError) as error:
             self._count_request(verb, "error")
             raise PodSourceUnavailableError(f"{verb} pods: {error}") from error
         self._count_request(verb, "success")
+        response: urllib3.BaseHTTPResponse = reply.response
         self._open.set(response)
-        return response  # type: ignore[no-any-return]
+        return response
 
     def _apply(self, line: bytes) -> None:
         kind, obj = parse_event(line)
