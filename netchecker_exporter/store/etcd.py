@@ -64,9 +64,10 @@ MAX_TXN_REPORTS = 60
 MAX_TXN_VALUE_BYTES = 1_000_000
 """Value bytes per Txn, under etcd's --max-request-bytes of 1.5 MiB."""
 MAX_CONFLICT_ROUNDS = 5
-COMMIT_LINGER = Linger(seconds=0.002, after_items=4)
-"""Under load a batch waits 2 ms for more reports: a Txn's gRPC call costs about 500 us of CPU
-whatever its size (docs/performance.md, "The etcd store's share of the CPU per report")."""
+COMMIT_LINGER = Linger(seconds=0.002, after_items=2)
+"""Once batches hold two reports, each waits 2 ms for more: a Txn's gRPC call costs about 500 us
+of CPU whatever its size, and a steady fleet's batches of 1-2 never reached a higher mark
+(docs/performance.md, "The etcd store's share of the CPU per report")."""
 FIRST_RETRY_WAIT_SECONDS = 0.05
 """The backoff: attempt n + 1 waits a random time up to min(1 s, this x 2^(n - 1))."""
 MOD, EQUAL = etcdrpc.Compare.MOD, etcdrpc.Compare.EQUAL
