@@ -131,6 +131,7 @@ def test_losing_the_leader_loses_no_acknowledged_report(
         fleet.stop()
         slowest = health.stop()
     gap, refusing = fault_window(fleet.outcomes, started, ended)
+    print(f"{fault}: no 200 for {gap:.2f} s, 503s for {refusing:.2f} s; health {slowest}")  # -rP
     assert not fleet.outcomes.other, fleet.outcomes.other
     assert gap < WITHOUT_A_LEADER_SECONDS + MACHINE_SLACK_SECONDS, f"no 200 for {gap:.2f} s"
     assert refusing < WITHOUT_A_LEADER_SECONDS + MACHINE_SLACK_SECONDS, f"503s for {refusing:.2f} s"

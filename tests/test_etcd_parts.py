@@ -12,6 +12,7 @@ import pytest
 from netchecker_exporter.errors import StoreUnavailableError
 from netchecker_exporter.report import AgentRecord
 from netchecker_exporter.store.etcd_channel import next_endpoint
+from netchecker_exporter.store.etcd_leader import POLL_INTERVAL_SECONDS, Claim, find_leader, leading
 from netchecker_exporter.store.etcd_plan import Base, Put, group_by_pod, plan_pod_write
 from netchecker_exporter.store.group_commit import GroupCommitter, Linger
 from netchecker_exporter.store.lease_pool import LeasePool, bucket_width_seconds
@@ -266,3 +267,48 @@ def test_failover_prefers_the_endpoint_that_failed_longest_ago(
     hung_at: list[float], leaderless_at: list[float], current: int, expected: int
 ) -> None:
     assert next_endpoint(hung_at, leaderless_at, current) == expected
+
+
+# -- finding the leader after a write hung ------------------------------------------------------
+
+
+def claim(member: int, leader: int, term: int = 2) -> Claim:
+    return Claim(member_id=member, leader_id=leader, raft_term=term)
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        # The leader froze: it says nothing, and the followers still follow it.
+        ([None, claim(2, 1), claim(3, 1)], None),
+        # An election is on: nobody has a leader.
+        ([None, claim(2, 0), claim(3, 0)], None),
+        ([None, claim(2, 3, 3), claim(3, 3, 3)], 2),
+        # A leader cut off from the others still says it leads, in the older term.
+        ([claim(1, 1, 2), claim(2, 3, 3), claim(3, 3, 3)], 2),
+        # A live leader whose writes were slow: it still leads.
+        ([claim(1, 1), claim(2, 1), claim(3, 1)], 0),
+    ],
+)
+def test_the_leader_is_the_member_that_says_it_leads_in_the_newest_term(
+    claims: list[Claim | None], expected: int | None
+) -> None:
+    assert leading(claims) == expected
+
+
+def test_finding_the_leader_asks_until_an_election_ends_and_no_longer_than_it_may() -> None:
+    clock = FakeClock(now=100.0)
+    members = ["a", "b", "c"]
+    elected_at = 101.3  # the old leader froze: "a" never answers; "c" wins the election at 101.3
+
+    def ask(member: object) -> Claim | None:
+        if member == "a":
+            return None
+        leader = 3 if clock() >= elected_at else 1
+        return claim(members.index(str(member)) + 1, leader, 3 if leader == 3 else 2)
+
+    found = find_leader(members, 103.0, ask=ask, clock=clock, sleep=clock.advance)  # type: ignore[arg-type]
+    assert found == 2
+    assert elected_at <= clock() < elected_at + POLL_INTERVAL_SECONDS + 1e-9
+    assert find_leader(members, 104.0, ask=lambda m: None, clock=clock, sleep=clock.advance) is None  # type: ignore[arg-type]
+    assert 104.0 - POLL_INTERVAL_SECONDS <= clock() <= 104.0

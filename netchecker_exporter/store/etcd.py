@@ -37,6 +37,8 @@ from netchecker_exporter.store.etcd_channel import (
 )
 from netchecker_exporter.store.etcd_history import EtcdHistory
 from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, EtcdKeeper
+from netchecker_exporter.store.etcd_leader import SEARCH_SECONDS as LEADER_SEARCH_SECONDS
+from netchecker_exporter.store.etcd_leader import find_leader
 from netchecker_exporter.store.etcd_metrics import EtcdClientMetrics
 from netchecker_exporter.store.etcd_plan import (
     Base,
@@ -76,6 +78,8 @@ ATTEMPT_TIMEOUT_SECONDS = 0.75
 """One attempt's share of the deadline. A write that a follower forwarded to a leader that just died
 is dropped, and etcd answers it only at its own request timeout (about 7 s); a fresh attempt, which
 the compare-and-swap makes safe to repeat, reaches the new leader (docs/etcd.md, "An etcd cluster")."""
+NOT_TAKEN = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE})
+"""A write that hung, could not reach its member, or met a member without a leader: find the leader."""
 
 __all__ = ["KEEPER_INTERVAL_SECONDS", "EtcdStore", "Stubs"]
 
@@ -214,7 +218,7 @@ class EtcdStore:
         calls that `judges` (the history's do not: its hiccups must not refuse reports).
         """
         try:
-            result = self._attempts(what, action, deadline)
+            result = self._attempts(what, action, deadline, write=write)
         except grpc.RpcError as error:
             detail = f"etcd {what} failed: {describe_rpc_error(error)}"
             if judges and write and (is_transient(error) or is_no_space(error)):
@@ -228,12 +232,12 @@ class EtcdStore:
                 self._reachability.writes(True)
         return result
 
-    def _attempts(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
+    def _attempts(self, what: str, action: Callable[[Stubs, float], T], deadline: float, *, write: bool) -> T:
         """The first attempt bare, then tenacity's backoff: building and running a Retrying costs
         about 50 us, a tenth of a Txn's CPU, so only a call whose first attempt failed pays it. The
         waits are the ones one Retrying from the start would sleep (docs/etcd.md, "Faults")."""
         try:
-            return self._attempt(what, action, deadline)
+            return self._attempt(what, action, deadline, write=write)
         except grpc.RpcError as error:
             first_wait = random.uniform(0.0, FIRST_RETRY_WAIT_SECONDS)
             if not is_transient(error) or time.monotonic() + first_wait >= deadline:
@@ -246,10 +250,10 @@ class EtcdStore:
             retry=tenacity.retry_if_exception(is_transient),
             reraise=True,
         )
-        result: T = retrying(self._attempt, what, action, deadline)
+        result: T = retrying(self._attempt, what, action, deadline, write=write)
         return result
 
-    def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float) -> T:
+    def _attempt(self, what: str, action: Callable[[Stubs, float], T], deadline: float, *, write: bool) -> T:
         stubs = self._endpoints.current()
         rpc = what.replace(" ", "_")
         try:
@@ -258,11 +262,22 @@ class EtcdStore:
             self.metrics.request_done(rpc, _result_of(error))
             if is_transient(error):
                 self._endpoints.failed(stubs, error)
+                if write and error.code() in NOT_TAKEN:
+                    self._follow_the_leader(deadline)
             if "lease not found" in describe_rpc_error(error):
                 self._leases.forget()
             raise
         self.metrics.request_done(rpc, "ok")
         return result
+
+    def _follow_the_leader(self, deadline: float) -> None:
+        """A write was not taken (hung, refused, no leader): ask the members which one leads rather
+        than try them in turn, where a follower would forward to a leader that may be gone."""
+        members = self._endpoints.members()
+        if len(members) > 1:
+            found = find_leader(members, min(deadline, time.monotonic() + LEADER_SEARCH_SECONDS))
+            if found is not None:
+                self._endpoints.use(found)
 
     def _grant(self, stubs: Stubs, ttl_seconds: int, timeout: float) -> int:
         request = etcdrpc.LeaseGrantRequest(TTL=ttl_seconds)

@@ -163,6 +163,17 @@ class Endpoints(Generic[S]):
                 self._last_warning = now
         log.log(logging.WARNING if loud else logging.DEBUG, "etcd store: switching to endpoint %s", name)
 
+    def members(self) -> Sequence[S]:
+        return self._stubs
+
+    def use(self, index: int) -> None:
+        """Move everyone to endpoint `index`: it says it leads (store/etcd_leader.py)."""
+        with self._lock:
+            if index == self._index:
+                return
+            self._index = index
+        log.info("etcd store: %s leads; writing there", self._names[index])
+
     def close(self) -> None:
         for channel in self._channels:
             channel.close()
