@@ -141,7 +141,7 @@ class Endpoints(Generic[S]):
         self._hung_at = [-math.inf] * len(self._stubs)
         self._leaderless_at = [-math.inf] * len(self._stubs)
         self._index = 0
-        self._last_warning = -SWITCH_WARNING_INTERVAL_SECONDS
+        self._last_warning = {"failover": -math.inf, "leader": -math.inf}
         self._lock = threading.Lock()
 
     def current(self) -> S:
@@ -156,12 +156,8 @@ class Endpoints(Generic[S]):
             now = time.monotonic()
             (self._leaderless_at if says_no_leader(error) else self._hung_at)[self._index] = now
             self._index = next_endpoint(self._hung_at, self._leaderless_at, self._index)
-            name = self._names[self._index]
-            # While every endpoint is down we cycle fast; one line per interval says it all.
-            loud = now - self._last_warning >= SWITCH_WARNING_INTERVAL_SECONDS
-            if loud:
-                self._last_warning = now
-        log.log(logging.WARNING if loud else logging.DEBUG, "etcd store: switching to endpoint %s", name)
+            level, name = self._switch_level("failover", now), self._names[self._index]
+        log.log(level, "etcd store: switching to endpoint %s", name)
 
     def members(self) -> Sequence[S]:
         return self._stubs
@@ -172,7 +168,16 @@ class Endpoints(Generic[S]):
             if index == self._index:
                 return
             self._index = index
-        log.info("etcd store: %s leads; writing there", self._names[index])
+            level = self._switch_level("leader", time.monotonic())
+        log.log(level, "etcd store: %s leads; writing there", self._names[index])
+
+    def _switch_level(self, kind: str, now: float) -> int:
+        """While every endpoint is down we cycle fast; one line of each kind per interval says it
+        all (lock held)."""
+        if now - self._last_warning[kind] < SWITCH_WARNING_INTERVAL_SECONDS:
+            return logging.DEBUG
+        self._last_warning[kind] = now
+        return logging.WARNING
 
     def close(self) -> None:
         for channel in self._channels:
