@@ -301,14 +301,47 @@ def test_finding_the_leader_asks_until_an_election_ends_and_no_longer_than_it_ma
     members = ["a", "b", "c"]
     elected_at = 101.3  # the old leader froze: "a" never answers; "c" wins the election at 101.3
 
-    def ask(member: object) -> Claim | None:
+    def ask(member: str) -> Claim | None:
         if member == "a":
             return None
         leader = 3 if clock() >= elected_at else 1
-        return claim(members.index(str(member)) + 1, leader, 3 if leader == 3 else 2)
+        return claim(members.index(member) + 1, leader, 3 if leader == 3 else 2)
 
-    found = find_leader(members, 103.0, ask=ask, clock=clock, sleep=clock.advance)  # type: ignore[arg-type]
+    def ask_all(asked: Sequence[object]) -> list[Claim | None]:
+        return [ask(str(member)) for member in asked]
+
+    found = find_leader(members, 103.0, ask_all=ask_all, clock=clock, sleep=clock.advance)  # type: ignore[arg-type]
     assert found == 2
     assert elected_at <= clock() < elected_at + POLL_INTERVAL_SECONDS + 1e-9
-    assert find_leader(members, 104.0, ask=lambda m: None, clock=clock, sleep=clock.advance) is None  # type: ignore[arg-type]
+    nobody = find_leader(members, 104.0, ask_all=lambda asked: [None] * 3, clock=clock, sleep=clock.advance)  # type: ignore[arg-type]
+    assert nobody is None
     assert 104.0 - POLL_INTERVAL_SECONDS <= clock() <= 104.0
+
+
+def test_a_member_whose_write_hung_leads_in_its_old_term_only_if_nobody_else_says_so() -> None:
+    """Cut off, the old leader says it leads until it steps down: the majority's new leader wins;
+    a leader that is only slow is the answer in the end, and so is one that won a newer term."""
+    clock = FakeClock(now=100.0)
+    members = ["a", "b", "c"]
+
+    def cut_off(asked: Sequence[object]) -> list[Claim | None]:
+        if clock() < 101.2:  # before the majority's election
+            return [claim(1, 1, 2), claim(2, 1, 2), claim(3, 1, 2)]
+        return [claim(1, 1, 2), claim(2, 2, 3), claim(3, 2, 3)]
+
+    assert find_leader(members, 103.0, failed=0, ask_all=cut_off, clock=clock, sleep=clock.advance) == 1  # type: ignore[arg-type]
+    assert 101.2 <= clock() < 101.2 + POLL_INTERVAL_SECONDS + 1e-9
+
+    def slow(asked: Sequence[object]) -> list[Claim | None]:  # alive, leading, and slow to commit
+        return [claim(1, 1, 2), claim(2, 1, 2), claim(3, 1, 2)]
+
+    assert find_leader(members, 104.0, failed=0, ask_all=slow, clock=clock, sleep=clock.advance) == 0  # type: ignore[arg-type]
+    assert 104.0 - POLL_INTERVAL_SECONDS <= clock() <= 104.0
+
+    def reelected(asked: Sequence[object]) -> list[Claim | None]:  # stepped down, then won a new term
+        if clock() < 104.5:
+            return [claim(1, 0, 2), claim(2, 0, 2), claim(3, 0, 2)]
+        return [claim(1, 1, 3), claim(2, 1, 3), claim(3, 1, 3)]
+
+    assert find_leader(members, 107.0, failed=0, ask_all=reelected, clock=clock, sleep=clock.advance) == 0  # type: ignore[arg-type]
+    assert clock() < 104.5 + POLL_INTERVAL_SECONDS + 1e-9

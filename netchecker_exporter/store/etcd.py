@@ -34,6 +34,7 @@ from netchecker_exporter.store.etcd_channel import (
     is_no_space,
     is_request_too_large,
     is_transient,
+    says_no_leader,
 )
 from netchecker_exporter.store.etcd_history import EtcdHistory
 from netchecker_exporter.store.etcd_keeper import KEEPER_INTERVAL_SECONDS, EtcdKeeper
@@ -263,19 +264,21 @@ class EtcdStore:
             if is_transient(error):
                 self._endpoints.failed(stubs, error)
                 if write and error.code() in NOT_TAKEN:
-                    self._follow_the_leader(deadline)
+                    self._follow_the_leader(None if says_no_leader(error) else stubs, deadline)
             if "lease not found" in describe_rpc_error(error):
                 self._leases.forget()
             raise
         self.metrics.request_done(rpc, "ok")
         return result
 
-    def _follow_the_leader(self, deadline: float) -> None:
+    def _follow_the_leader(self, hung: Stubs | None, deadline: float) -> None:
         """A write was not taken (hung, refused, no leader): ask the members which one leads rather
         than try them in turn, where a follower would forward to a leader that may be gone."""
         members = self._endpoints.members()
         if len(members) > 1:
-            found = find_leader(members, min(deadline, time.monotonic() + LEADER_SEARCH_SECONDS))
+            until = min(deadline, time.monotonic() + LEADER_SEARCH_SECONDS)
+            failed = next((i for i, m in enumerate(members) if m is hung), None)
+            found = find_leader(members, until, failed=failed)
             if found is not None:
                 self._endpoints.use(found)
 

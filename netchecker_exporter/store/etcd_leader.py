@@ -12,14 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
 from netchecker_exporter.store import etcd_rpc as etcdrpc
 from netchecker_exporter.store.etcd_rpc import Stubs
 
-STATUS_TIMEOUT_SECONDS = 0.1
-"""A member that does not say whom it follows within this is frozen or far away: not the leader."""
+STATUS_TIMEOUT_SECONDS = 0.25
+"""A member that does not say whom it follows within this is frozen or far away: not the leader.
+The members are asked at once, so a frozen one costs a round this, not this per member."""
 POLL_INTERVAL_SECONDS = 0.05
 SEARCH_SECONDS = 3.0
 """How long to ask: an election, at etcd's default election timeout of 1 s randomized up to 2 s,
@@ -50,25 +52,48 @@ def leading(claims: Sequence[Claim | None]) -> int | None:
     return max(leaders)[1] if leaders else None
 
 
-def ask(stubs: Stubs) -> Claim | None:
-    """The member's own view of who leads, or None when it does not answer at once."""
+def ask_all(members: Sequence[Stubs]) -> list[Claim | None]:
+    """Every member's own view of who leads, asked at once; None for one that does not answer."""
+    calls = [
+        m.maintenance.Status.future(etcdrpc.StatusRequest(), timeout=STATUS_TIMEOUT_SECONDS) for m in members
+    ]
+    return [_claim(call) for call in calls]
+
+
+def _claim(call: Any) -> Claim | None:
     try:
-        status = stubs.maintenance.Status(etcdrpc.StatusRequest(), timeout=STATUS_TIMEOUT_SECONDS)
+        status = call.result()
     except grpc.RpcError:
         return None
     return Claim(status.header.member_id, status.leader, status.raftTerm)
 
 
-def find_leader(
+def find_leader(  # noqa: PLR0913 (keyword-only: the fakes a test gives)
     members: Sequence[Stubs],
     until: float,
-    ask: Callable[[Stubs], Claim | None] = ask,
+    *,
+    failed: int | None = None,
+    ask_all: Callable[[Sequence[Stubs]], Sequence[Claim | None]] = ask_all,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int | None:
-    """Ask every member, again and again until `until`, which one leads; its index, or None."""
+    """Ask every member, again and again until `until`, which one leads; its index, or None.
+
+    The member whose write just hung (`failed`) may say it leads and still not commit: cut off from
+    the others, it says so until it steps down. In the term it claimed when first asked, it is the
+    answer only when, at `until`, nobody else says so (a leader that is merely slow)."""
+    stale_term, first = -1, True
     while True:
-        found = leading([ask(member) for member in members])
-        if found is not None or clock() + POLL_INTERVAL_SECONDS >= until:
+        claims = ask_all(members)
+        if first and failed is not None and (claimed := claims[failed]) is not None and claimed.leads:
+            stale_term = claimed.raft_term
+        first = False
+        found = leading(claims)
+        fresh = found is not None and (found != failed or _term(claims[found]) > stale_term)
+        if fresh or clock() + POLL_INTERVAL_SECONDS >= until:
             return found
         sleep(POLL_INTERVAL_SECONDS)
+
+
+def _term(claim: Claim | None) -> int:
+    return claim.raft_term if claim is not None else -1
