@@ -82,18 +82,17 @@ def find_leader(  # noqa: PLR0913 (keyword-only: the fakes a test gives)
     The member whose write just hung (`failed`) may say it leads and still not commit: cut off from
     the others, it says so until it steps down. In the term it claimed when first asked, it is the
     answer only when, at `until`, nobody else says so (a leader that is merely slow)."""
-    stale_term, first = -1, True
+    claims = ask_all(members)
+    stale_term = _led_term(claims[failed]) if failed is not None else -1
     while True:
-        claims = ask_all(members)
-        if first and failed is not None and (claimed := claims[failed]) is not None and claimed.leads:
-            stale_term = claimed.raft_term
-        first = False
         found = leading(claims)
-        fresh = found is not None and (found != failed or _term(claims[found]) > stale_term)
+        fresh = found is not None and (found != failed or _led_term(claims[found]) > stale_term)
         if fresh or clock() + POLL_INTERVAL_SECONDS >= until:
             return found
         sleep(POLL_INTERVAL_SECONDS)
+        claims = ask_all(members)
 
 
-def _term(claim: Claim | None) -> int:
-    return claim.raft_term if claim is not None else -1
+def _led_term(claim: Claim | None) -> int:
+    """The term in which the member says it leads; -1 when it does not say so."""
+    return claim.raft_term if claim is not None and claim.leads else -1
