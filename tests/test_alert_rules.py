@@ -8,9 +8,9 @@ import subprocess
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.support.paths import ALERTS_DIR, RULES_FILE
+from tests.support.yaml_text import load_yaml
 
 pytestmark = [pytest.mark.process]
 
@@ -21,7 +21,7 @@ SEVERITIES = {"warning", "critical"}
 
 
 def load_alerts() -> list[dict[str, Any]]:
-    groups = yaml.safe_load(RULES_FILE.read_text())["groups"]
+    groups = load_yaml(RULES_FILE.read_text())["groups"]
     return [rule for group in groups for rule in group["rules"] if "alert" in rule]
 
 
@@ -83,7 +83,7 @@ def test_runbook_has_a_section_for_each_alert(rule: dict[str, Any]) -> None:
 
 
 def unit_test_cases() -> list[dict[str, Any]]:
-    tests = yaml.safe_load(RULES_TEST_FILE.read_text())["tests"]
+    tests = load_yaml(RULES_TEST_FILE.read_text())["tests"]
     return [case for test in tests for case in test.get("alert_rule_test", [])]
 
 

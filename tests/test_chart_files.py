@@ -13,13 +13,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from tests.support.paths import DASHBOARD_FILE, REPO, RULES_FILE
+from tests.support.yaml_text import load_yaml
 
 CHART = REPO / "charts" / "netchecker"
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
-DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text())
+DEFAULTS = load_yaml((CHART / "values.yaml").read_text())
 
 
 COPIES = [

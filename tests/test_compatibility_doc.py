@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
-import yaml
-
 from netchecker_exporter.flags import FLAGS_BY_NAME
 from tests.support.paths import README, REPO, RULES_FILE
+from tests.support.yaml_text import load_yaml
 from tests.test_readme_metrics import readme_families
 
 DOC = REPO / "docs" / "compatibility.md"
@@ -49,7 +48,7 @@ def test_every_metric_it_names_is_in_the_readme_metrics_table() -> None:
 
 
 def test_every_alert_it_names_is_a_shipped_rule() -> None:
-    rules = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    rules = load_yaml(RULES_FILE.read_text(encoding="utf-8"))
     shipped = {rule["alert"] for group in rules["groups"] for rule in group["rules"] if "alert" in rule}
     named = {match["name"] for match in ALERT.finditer(doc_text())}
     assert named and named <= shipped

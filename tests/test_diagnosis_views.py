@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-import yaml
 
 from bench.demo_faults import DOWN_URL, INJECTED_FAULTS, PATH_URL, Fault, faulty_report
 from bench.demo_fleet import DemoFleet, demo_probes, pods_file_text
@@ -22,6 +21,7 @@ from netchecker_exporter.store.memory import MemoryStore
 from tests.support.api_server import Server
 from tests.support.clock import FakeClock
 from tests.support.wsgi import call_wsgi
+from tests.support.yaml_text import load_yaml
 
 NODE = "node-n00001"
 WORDS = {
@@ -62,7 +62,7 @@ class Cluster:
 
     def __init__(self, clock: FakeClock, fleet: DemoFleet) -> None:
         self.clock, self.fleet, self.elapsed = clock, fleet, 0.0
-        pods = parse_pods_file(yaml.safe_load(pods_file_text(fleet)), "fleet")
+        pods = parse_pods_file(load_yaml(pods_file_text(fleet)), "fleet")
         store = MemoryStore(report_ttl_seconds=3600, clock=clock)
         server = Server(
             clock, pods=StaticPodSource(pods), store=store, max_probes_per_report=DEFAULT_MAX_PROBES

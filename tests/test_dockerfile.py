@@ -9,9 +9,8 @@ import shlex
 import tomllib
 from dataclasses import dataclass
 
-import yaml
-
 from tests.support.paths import REPO
+from tests.support.yaml_text import load_yaml_documents
 
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
@@ -62,7 +61,7 @@ def test_image_runs_as_the_non_root_user_the_deployment_expects() -> None:
     assert users, "the final stage must switch user"
     uid, _, gid = users[-1].partition(":")
     assert uid.isdigit() and int(uid) != 0, "a numeric non-root uid lets runAsNonRoot verify it"
-    rendered = yaml.safe_load_all((REPO / "config/kubernetes/base/netchecker.yaml").read_text())
+    rendered = load_yaml_documents((REPO / "config/kubernetes/base/netchecker.yaml").read_text())
     deployment = next(doc for doc in rendered if doc and doc["kind"] == "Deployment")
     pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
     assert (pod_security["runAsUser"], pod_security["runAsGroup"]) == (int(uid), int(gid or uid))

@@ -14,9 +14,9 @@ from typing import Any
 import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
-import yaml
 
 from tests.support.paths import REPO, RULES_FILE
+from tests.support.yaml_text import load_yaml, load_yaml_documents
 
 KUBE_DIR = REPO / "config" / "kubernetes"
 PROMETHEUS_OPERATOR_FILE = KUBE_DIR / "prometheus-operator" / "netchecker.yaml"
@@ -38,7 +38,7 @@ AGENT_IMAGE = "mirantis/k8s-netchecker-agent:v1.2.2"
 
 
 def load_documents(path: Path) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [doc for doc in load_yaml_documents(path.read_text()) if doc]
 
 
 def apply_json_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,14 +65,14 @@ def apply_json_patch(document: dict[str, Any], operations: list[dict[str, Any]])
 
 def build_kustomization(directory: Path) -> list[dict[str, Any]]:
     """The subset of kustomize these kustomizations use: resources, namespace, images, JSON patches."""
-    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    kustomization = load_yaml((directory / "kustomization.yaml").read_text())
     documents: list[dict[str, Any]] = []
     for resource in kustomization.get("resources", []):
         path = directory / resource
         documents += build_kustomization(path) if path.is_dir() else load_documents(path)
     for patch in kustomization.get("patches", []):
         target = patch["target"]
-        operations = yaml.safe_load((directory / patch["path"]).read_text())
+        operations = load_yaml((directory / patch["path"]).read_text())
         documents = [
             apply_json_patch(doc, operations)
             if (doc["kind"], doc["metadata"]["name"]) == (target["kind"], target["name"])
@@ -136,7 +136,7 @@ def test_manifests_validate_against_kubernetes_openapi_schema(variant: str, vers
 
 @pytest.mark.parametrize("directory", sorted(p.parent.name for p in KUBE_DIR.glob("*/kustomization.yaml")))
 def test_every_kustomization_lists_every_manifest_file_of_its_directory(directory: str) -> None:
-    listed = set(yaml.safe_load((KUBE_DIR / directory / "kustomization.yaml").read_text())["resources"])
+    listed = set(load_yaml((KUBE_DIR / directory / "kustomization.yaml").read_text())["resources"])
     files = {p.name for p in (KUBE_DIR / directory).glob("*.yaml")} - {"kustomization.yaml"}
     assert {name for name in listed if not name.startswith("../")} == files
 
@@ -164,7 +164,7 @@ def test_our_kustomize_subset_agrees_with_kubectl_kustomize(variant: str) -> Non
 
 
 def load_documents_from_text(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in load_yaml_documents(text) if doc]
 
 
 def test_server_runs_with_kubesprays_arguments_and_an_etcd_sidecar() -> None:
@@ -293,7 +293,7 @@ def test_network_policy_lets_agents_and_prometheus_reach_port_8081_only() -> Non
 def test_prometheus_rule_holds_exactly_the_alert_rules() -> None:
     rule = find(load_documents(PROMETHEUS_OPERATOR_FILE), "PrometheusRule", "netchecker")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
-    assert rule["spec"] == yaml.safe_load(RULES_FILE.read_text())
+    assert rule["spec"] == load_yaml(RULES_FILE.read_text())
 
 
 def test_service_monitor_honors_the_servers_labels_on_the_service_port() -> None:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-import yaml
 
 from tests.support.exporter import ExporterProcess
 from tests.support.kit import dashboard_queries, load_dashboard, substitute_variables
@@ -40,6 +39,7 @@ from tests.support.prometheus import (
     scrape_count,
     write_prometheus_config,
 )
+from tests.support.yaml_text import load_yaml
 
 pytestmark = [pytest.mark.process, pytest.mark.xdist_group("live_prometheus")]
 
@@ -171,7 +171,7 @@ def test_dashboard_variable_queries_find_the_job_and_nodes(live_stack: LiveStack
 def test_every_rule_evaluates_without_error(live_stack: LiveStack) -> None:
     groups = http_get_json(f"{live_stack.prometheus_url}/api/v1/rules")["data"]["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
-    expected = [r for g in yaml.safe_load(RULES_FILE.read_text())["groups"] for r in g["rules"]]
+    expected = [r for g in load_yaml(RULES_FILE.read_text())["groups"] for r in g["rules"]]
     assert len(rules) == len(expected)
     failing = {rule["name"]: rule.get("lastError") for rule in rules if rule["health"] != "ok"}
     assert not failing

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 
 from netchecker_exporter.check import ExpectedPod, Network, pods_from_records
 from netchecker_exporter.errors import ConfigError
 from netchecker_exporter.pods.none import ReportedPodSource
 from netchecker_exporter.pods.static import StaticPodSource, parse_pods_file
 from netchecker_exporter.report import AgentRecord, parse_report
+from tests.support.yaml_text import load_yaml
 
 PODS_YAML = """
 agents:
@@ -22,7 +22,7 @@ agents:
 
 
 def test_a_pods_file_lists_the_expected_agents() -> None:
-    pods = parse_pods_file(yaml.safe_load(PODS_YAML), "pods.yml")
+    pods = parse_pods_file(load_yaml(PODS_YAML), "pods.yml")
     assert pods == (
         ExpectedPod("netchecker-agent-aaaaa", "default", "node-1", Network.POD),
         ExpectedPod("netchecker-agent-hostnet-bbbbb", "default", "node-1", Network.HOST),
@@ -94,7 +94,7 @@ def test_the_shipped_example_pods_file_is_valid() -> None:
     from tests.support.paths import REPO
 
     path = REPO / "config" / "pods.example.yml"
-    assert len(parse_pods_file(yaml.safe_load(path.read_text()), str(path))) == 3
+    assert len(parse_pods_file(load_yaml(path.read_text()), str(path))) == 3
 
 
 def test_static_and_none_sources_are_up_but_never_claim_a_sync() -> None:

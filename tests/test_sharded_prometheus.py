@@ -29,6 +29,7 @@ from tests.support.polling import wait_until
 from tests.support.ports import free_port
 from tests.support.processes import start_logged, stop_process
 from tests.support.prometheus import JOB, http_get_json, http_status
+from tests.support.yaml_text import load_yaml
 
 # make e2e runs it, not make test: ten real processes for a minute (docs/development.md); the
 # in-process counterpart is tests/test_metrics_shard.py.
@@ -186,7 +187,7 @@ def post_state(stack: Stack, *, firing: bool) -> None:
 
 
 def rule_queries() -> list[tuple[str, str]]:
-    groups = yaml.safe_load(RULES_FILE.read_text())["groups"]
+    groups = load_yaml(RULES_FILE.read_text())["groups"]
     return [(rule["alert"], rule["expr"]) for group in groups for rule in group["rules"]]
 
 

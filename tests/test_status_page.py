@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import time
 
-import yaml
-
 from netchecker_exporter.diagnosis.nodes import NodeVerdict, diagnose
 from netchecker_exporter.diagnosis.verdicts import ALERTS
 from netchecker_exporter.http.status_page import (
@@ -21,6 +19,7 @@ from netchecker_exporter.snapshot import Snapshot
 from netchecker_exporter.store.base import StoreHealth
 from tests.support.diagnosis import NOW, PING, SETTINGS, Agent, node_agents, probe, verdicts
 from tests.support.paths import RULES_FILE
+from tests.support.yaml_text import load_yaml
 
 HOSTILE = '"><script>alert(1)</script>'
 
@@ -72,7 +71,7 @@ def test_broken_nodes_come_first_and_healthy_ones_are_folded_away() -> None:
 
 
 def test_every_verdict_links_to_an_alert_and_a_runbook_section_that_exist() -> None:
-    rules = {r["alert"] for g in yaml.safe_load(RULES_FILE.read_text())["groups"] for r in g["rules"]}
+    rules = {r["alert"] for g in load_yaml(RULES_FILE.read_text())["groups"] for r in g["rules"]}
     judged = set(NodeVerdict) - {NodeVerdict.STARTING, NodeVerdict.HEALTHY}
     assert set(ALERTS) == judged
     assert {*ALERTS.values(), TARGET_DOWN_ALERT} <= rules
