@@ -132,14 +132,18 @@ def browser(demo_stack: DemoStack, tmp_path_factory: pytest.TempPathFactory) -> 
 def between_refreshes(read: Callable[[], None], attempts: int = 3) -> None:
     """`read` the page again from a fresh load if the page's own meta refresh replaced it midway
     (every 5 s at -check-interval=0.5; a loaded machine can take longer than that to read it):
-    each read still makes every assertion on one load."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    each read still makes every assertion on one load. An element replaced that way is stale, or,
+    for an element's screenshot, a node that "does not belong to the document" any more."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     for attempt in range(attempts):
         try:
             return read()
         except StaleElementReferenceException:
             if attempt == attempts - 1:
+                raise
+        except WebDriverException as error:
+            if attempt == attempts - 1 or "does not belong to the document" not in str(error.msg):
                 raise
 
 
