@@ -56,7 +56,7 @@ test: lint typecheck unit
 E2E_ETCD_SUITES = tests/test_store_etcd.py tests/test_server_etcd_process.py tests/test_server_sick_etcd.py \
 	tests/test_store_etcd_record_size.py tests/test_store_etcd_nospace.py tests/test_store_etcd_history.py
 # Moved out of `make test` (marked `e2e`): their cost is real peers running, not our code.
-E2E_PEER_SUITES = tests/test_sharded_prometheus.py
+E2E_PEER_SUITES = tests/test_sharded_prometheus.py tests/test_demo_fleet_live.py
 e2e: deps debian-deps
 	@set -e; peers="$$(e2e/build-peers)"; eval "$$peers"; \
 	echo "$$peers" | sed 's/^export /make e2e: /'; \

@@ -4,6 +4,9 @@ Headless Chromium (Debian's) reads the status page as an operator would: every v
 its reason, the cluster line, the target down; healthy nodes folded away; no sideways scrolling on
 a phone. Screenshots go to the test's tmp dir and, under CI or $NETCHECKER_ARTIFACTS_DIR, there too.
 A real Prometheus with the rules scrapes the same server: each verdict's alert is pending.
+
+In `make e2e` (marked `e2e`): its cost is Chromium and the fleet's 25 s of faults unfolding; the same
+verdicts on the page, in the diagnosis and on /metrics are held in-process by test_diagnosis_views.py.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from tests.support.prometheus import (
     write_prometheus_config,
 )
 
-pytestmark = [pytest.mark.process, pytest.mark.xdist_group("demo_fleet_live")]
+pytestmark = [pytest.mark.process, pytest.mark.e2e, pytest.mark.xdist_group("demo_fleet_live")]
 
 NODES = 10
 EXPECTED = {f"node-n{index:05d}": fault.value for index, fault in DEMO_FAULTS.items()}
