@@ -51,7 +51,7 @@ def _layout(family: Family[Any]) -> tuple[str, Callable[[tuple[str, ...]], tuple
 
 
 def family_lines(family: Family[Any], samples: Iterable[Sample], escaped: dict[str, str]) -> str:
-    """The sample lines of one family (labelled families only: every per-agent family is).
+    """The sample lines of one family (labelled families only: every per-agent and diagnosis family is).
 
     `escaped` memoizes escape() across one agent's families: its pod, node and URLs repeat in
     every line, and escaping each occurrence was a third of the time to write an agent.

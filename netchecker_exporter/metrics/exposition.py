@@ -5,8 +5,9 @@ family (agent_runs.py), while its verdict shows the same record, status and tota
 a new Snapshot rewrites only the agents that changed since the last scrape, and of those mostly
 the numbers (agent_renumber.py), and compresses again only the runs that hold them. A text scrape
 inflates one run at a time as it reads (segment_file.py); a gzip scrape sends the runs as they
-are, between a header and the registry's tail (gzip_body.py). The small server-wide families and
-the registry are encoded by prometheus_client at every scrape.
+are, between a header and the registry's tail (gzip_body.py). The diagnosis families are written
+by the agents' writer, once per Snapshot (DiagnosisLines); the few server-wide families are
+encoded by prometheus_client per Snapshot, and the registry at every scrape.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from netchecker_exporter.metrics.agent_runs import (
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.client_families import metric_family, server_families
 from netchecker_exporter.metrics.deflate_run import DeflateRun, deflate_run
-from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
+from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisRow, diagnosis_lines, diagnosis_table
 from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
 from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, gzip_chunks, runs_prefix
 from netchecker_exporter.metrics.segment_file import Segment, SegmentFile, plain, segment_size
@@ -246,6 +247,34 @@ def _same_runs(runs: Sequence[AgentRun], last: Sequence[AgentRun]) -> bool:
     return len(runs) == len(last) and all(map(operator.is_, runs, last))
 
 
+class DiagnosisLines:
+    """A Snapshot's diagnosis families' lines, written by the first scrape that reads them, for
+    both formats (their HELP and TYPE lines are family_headers())."""
+
+    __slots__ = ("_diagnosis", "_families", "_history", "_lines", "_lock", "_shard")
+
+    def __init__(self, snapshot: Snapshot, shard: MetricsShard) -> None:
+        self._diagnosis, self._history, self._shard = snapshot.diagnosis, snapshot.history, shard
+        self._families = diagnosis_table(fleet=shard.exports_fleet)
+        self._lines: tuple[bytes, ...] | None = None
+        self._lock = threading.Lock()
+
+    def segments(self, *, open_metrics: bool) -> Iterator[bytes]:
+        """Each family's header, then its lines."""
+        headers = family_headers(self._families, open_metrics=open_metrics)
+        for header, lines in zip(headers, self._written(), strict=True):
+            yield header
+            yield lines
+
+    def _written(self) -> tuple[bytes, ...]:
+        with self._lock:
+            if self._lines is None:
+                shard = self._shard
+                row = DiagnosisRow(shard.diagnosis(self._diagnosis), shard.history(self._history))
+                self._lines = diagnosis_lines(self._families, row)
+            return self._lines
+
+
 class RenderedSnapshot:
     """A Snapshot's agents as compressed runs, laid out per family on the first scrape that reads them.
 
@@ -255,7 +284,16 @@ class RenderedSnapshot:
     (docs/budgets.md#views-rendered-once-shared-by-every-reader).
     """
 
-    __slots__ = ("_segments", "_segments_lock", "legacy_metrics", "runs", "shard", "snapshot", "unrenderable")
+    __slots__ = (
+        "_segments",
+        "_segments_lock",
+        "diagnosis",
+        "legacy_metrics",
+        "runs",
+        "shard",
+        "snapshot",
+        "unrenderable",
+    )
 
     def __init__(
         self,
@@ -270,6 +308,7 @@ class RenderedSnapshot:
         self.shard = shard
         """Which fleet families and which nodes' and targets' diagnosis series this body holds
         (`runs` are this shard's agents already)."""
+        self.diagnosis = DiagnosisLines(snapshot, shard)
         self.runs = runs
         self.unrenderable = unrenderable
         self.legacy_metrics = legacy_metrics
@@ -303,9 +342,7 @@ class RenderedSnapshot:
         yield encode(server_families(cluster, state), open_metrics=open_metrics)
         yield from _families(AGENT_FAMILIES, self.runs.agent, open_metrics)
         yield encode(server_families(HEALTH_FAMILIES, state), open_metrics=open_metrics)
-        mine = shard.diagnosis(self.snapshot.diagnosis), shard.history(self.snapshot.history)
-        diagnosis = diagnosis_families(*mine, fleet=shard.exports_fleet)
-        yield encode(diagnosis, open_metrics=open_metrics)
+        yield from self.diagnosis.segments(open_metrics=open_metrics)
 
 
 def _families(

@@ -1,0 +1,81 @@
+"""The diagnosis families on /metrics: written as prometheus_client writes them."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
+
+from netchecker_exporter.diagnosis.history import History, NodeHistory
+from netchecker_exporter.diagnosis.nodes import NodeVerdict, TargetVerdict, diagnose
+from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
+from netchecker_exporter.settings import DiagnosisSettings
+from netchecker_exporter.snapshot import Snapshot
+from tests.support.oracle import SnapshotCollector, render_snapshot
+from tests.support.reports import NOW, varied_snapshot
+
+AWKWARD = ('q"uote-', "back\\slash-", "new\nline-", "ü-", "")
+SKEWS = (None, -0.25, 3.0, 999_999.5, 1e6, 1_234_567.891, float("nan"), float("inf"), -1e-7)
+
+
+def diagnosed(snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with a diagnosis that shows in every family: each node verdict, awkward node names
+    and URLs, skews and boot times of every width, reboots, and a history of verdict changes."""
+    diagnosis = diagnose(snapshot.verdicts, NOW, DiagnosisSettings())
+    verdicts = list(NodeVerdict)
+    nodes = tuple(
+        dataclasses.replace(
+            node,
+            node=AWKWARD[i % len(AWKWARD)] + node.node,
+            verdict=verdicts[i % len(verdicts)],
+            clock_skew_seconds=SKEWS[i % len(SKEWS)],
+            reboots=i % 3,
+            last_boot_timestamp=None if i % 2 else NOW - 1000.5 * i,
+        )
+        for i, node in enumerate(diagnosis.nodes)
+    )
+    targets = tuple(
+        dataclasses.replace(
+            target,
+            url=target.url + AWKWARD[i % len(AWKWARD)],
+            verdict=list(TargetVerdict)[i % len(TargetVerdict)],
+            nodes_probing=1000 * i,
+            failing_nodes=("a",) * i,
+        )
+        for i, target in enumerate(diagnosis.targets)
+    )
+    history = History(
+        MappingProxyType(
+            {node.node: NodeHistory(node.verdict.value, (), changes_total=i) for i, node in enumerate(nodes)}
+        ),
+        0,
+    )
+    assert len(nodes) > len(verdicts) and targets
+    return dataclasses.replace(
+        snapshot, diagnosis=dataclasses.replace(diagnosis, nodes=nodes, targets=targets), history=history
+    )
+
+
+def encoded(snapshot: Snapshot, *, open_metrics: bool) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: snapshot, version="1.2.3"))
+    if open_metrics:
+        data: bytes = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
+        return data.removesuffix(b"# EOF\n")
+    return generate_latest(registry)
+
+
+@pytest.mark.parametrize("open_metrics", [False, True], ids=["text", "openmetrics"])
+def test_the_diagnosis_lines_match_prometheus_client(
+    hostnet_report: dict[str, Any], podnet_report: dict[str, Any], open_metrics: bool
+) -> None:
+    snapshot = diagnosed(varied_snapshot(hostnet_report, podnet_report))
+    fast = render_snapshot(snapshot, "1.2.3", open_metrics=open_metrics)
+    assert fast.decode().splitlines() == encoded(snapshot, open_metrics=open_metrics).decode().splitlines()
+    assert fast == encoded(snapshot, open_metrics=open_metrics)
+    families = {family.name: family for family in diagnosis_families(snapshot.diagnosis, snapshot.history)}
+    assert all(families[name].samples for name in families), "a family without samples tests nothing"
