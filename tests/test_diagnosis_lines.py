@@ -1,8 +1,14 @@
-"""The diagnosis families on /metrics: written as prometheus_client writes them."""
+"""The diagnosis families on /metrics: written as prometheus_client writes them, once per diagnosis.
+
+A refresh's Snapshot keeps the last pass's diagnosis and history (reconcile.py); its scrapes reuse
+their lines.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
@@ -10,14 +16,18 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
+from netchecker_exporter.check import AgentStatus
 from netchecker_exporter.diagnosis.history import History, NodeHistory
 from netchecker_exporter.diagnosis.nodes import NodeVerdict, TargetVerdict, diagnose
+from netchecker_exporter.metrics import exposition
 from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
+from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
 from tests.support.oracle import SnapshotCollector, render_snapshot
 from tests.support.reports import NOW, varied_snapshot
 
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 AWKWARD = ('q"uote-', "back\\slash-", "new\nline-", "ü-", "")
 SKEWS = (None, -0.25, 3.0, 999_999.5, 1e6, 1_234_567.891, float("nan"), float("inf"), -1e-7)
 
@@ -79,3 +89,48 @@ def test_the_diagnosis_lines_match_prometheus_client(
     assert fast == encoded(snapshot, open_metrics=open_metrics)
     families = {family.name: family for family in diagnosis_families(snapshot.diagnosis, snapshot.history)}
     assert all(families[name].samples for name in families), "a family without samples tests nothing"
+
+
+def counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times the exposition writes diagnosis lines (one entry per write)."""
+    writes: list[int] = []
+    write: Callable[..., tuple[bytes, ...]] = exposition.diagnosis_lines
+
+    def counted(*args: Any) -> tuple[bytes, ...]:
+        writes.append(1)
+        return write(*args)
+
+    monkeypatch.setattr(exposition, "diagnosis_lines", counted)
+    return writes
+
+
+def scraped(metrics: MetricsExposition, accept: str, accept_encoding: str) -> bytes:
+    body, _headers = metrics.render(accept, accept_encoding)
+    data = body.read()
+    return gzip.decompress(data) if accept_encoding else data
+
+
+def test_a_snapshot_with_the_last_diagnosis_does_not_write_it_again(
+    hostnet_report: dict[str, Any], podnet_report: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = counting(monkeypatch)
+    first = diagnosed(varied_snapshot(hostnet_report, podnet_report))
+    current = [first]
+    metrics = MetricsExposition(lambda: current[0], CollectorRegistry(), version="1.2.3")
+    for accept in ("", OPENMETRICS):
+        assert scraped(metrics, accept, "gzip") == scraped(metrics, accept, "")
+    assert len(writes) == 1, "the diagnosis lines are written once for both formats"
+
+    outdated = dataclasses.replace(first.verdicts[1], status=AgentStatus.OUTDATED, missed_keepalives=7)
+    refreshed = dataclasses.replace(first, verdicts=(first.verdicts[0], outdated, *first.verdicts[2:]))
+    current[0] = refreshed  # as a refresh leaves it: new verdicts, the same diagnosis and history
+    body = scraped(metrics, OPENMETRICS, "gzip")
+    assert body == encoded(refreshed, open_metrics=True) + b"# EOF\n"
+    assert len(writes) == 1
+
+    current[0] = dataclasses.replace(
+        refreshed, diagnosis=diagnose(refreshed.verdicts, NOW, DiagnosisSettings())
+    )
+    body = scraped(metrics, OPENMETRICS, "gzip")
+    assert body == encoded(current[0], open_metrics=True) + b"# EOF\n"
+    assert len(writes) == 2, "a new diagnosis is written anew"

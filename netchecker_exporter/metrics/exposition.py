@@ -6,8 +6,8 @@ a new Snapshot rewrites only the agents that changed since the last scrape, and 
 the numbers (agent_renumber.py), and compresses again only the runs that hold them. A text scrape
 inflates one run at a time as it reads (segment_file.py); a gzip scrape sends the runs as they
 are, between a header and the registry's tail (gzip_body.py). The diagnosis families are written
-by the agents' writer, once per Snapshot (DiagnosisLines); the few server-wide families are
-encoded by prometheus_client per Snapshot, and the registry at every scrape.
+by the agents' writer, once per pass that diagnosed (DiagnosisLines); the few server-wide families
+are encoded by prometheus_client per Snapshot, and the registry at every scrape.
 """
 
 from __future__ import annotations
@@ -248,8 +248,13 @@ def _same_runs(runs: Sequence[AgentRun], last: Sequence[AgentRun]) -> bool:
 
 
 class DiagnosisLines:
-    """A Snapshot's diagnosis families' lines, written by the first scrape that reads them, for
-    both formats (their HELP and TYPE lines are family_headers())."""
+    """A pass's diagnosis families' lines, written by the first scrape that reads them and shared by
+    every Snapshot with the same diagnosis and history (a refresh keeps both: reconcile.py), in
+    both formats (their HELP and TYPE lines are family_headers()).
+
+    It holds what its Snapshots hold, nothing longer: a Snapshot with another diagnosis gets lines
+    of its own.
+    """
 
     __slots__ = ("_diagnosis", "_families", "_history", "_lines", "_lock", "_shard")
 
@@ -258,6 +263,10 @@ class DiagnosisLines:
         self._families = diagnosis_table(fleet=shard.exports_fleet)
         self._lines: tuple[bytes, ...] | None = None
         self._lock = threading.Lock()
+
+    def of(self, snapshot: Snapshot) -> bool:
+        """Are these `snapshot`'s diagnosis lines?"""
+        return snapshot.diagnosis is self._diagnosis and snapshot.history is self._history
 
     def segments(self, *, open_metrics: bool) -> Iterator[bytes]:
         """Each family's header, then its lines."""
@@ -295,7 +304,7 @@ class RenderedSnapshot:
         "unrenderable",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only but for what it renders)
         self,
         snapshot: Snapshot,
         runs: AgentRuns,
@@ -303,12 +312,16 @@ class RenderedSnapshot:
         *,
         legacy_metrics: bool,
         shard: MetricsShard = NO_SHARDING,
+        diagnosis: DiagnosisLines | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.shard = shard
         """Which fleet families and which nodes' and targets' diagnosis series this body holds
         (`runs` are this shard's agents already)."""
-        self.diagnosis = DiagnosisLines(snapshot, shard)
+        self.diagnosis = (
+            diagnosis if diagnosis is not None and diagnosis.of(snapshot) else DiagnosisLines(snapshot, shard)
+        )
+        """The last Snapshot's diagnosis lines when this one has the same diagnosis and history."""
         self.runs = runs
         self.unrenderable = unrenderable
         self.legacy_metrics = legacy_metrics
@@ -440,7 +453,12 @@ class MetricsExposition:
             if rendered is None or rendered.snapshot is not snapshot:
                 runs, unrenderable = self._agents.update(self._mine(snapshot.verdicts), GilSlices())
                 rendered = RenderedSnapshot(
-                    snapshot, runs, unrenderable, legacy_metrics=self._legacy, shard=self._shard
+                    snapshot,
+                    runs,
+                    unrenderable,
+                    legacy_metrics=self._legacy,
+                    shard=self._shard,
+                    diagnosis=None if rendered is None else rendered.diagnosis,
                 )
                 self._rendered = rendered
             return rendered
