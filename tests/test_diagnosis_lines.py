@@ -1,7 +1,7 @@
 """The diagnosis families on /metrics: written as prometheus_client writes them, once per diagnosis.
 
 A refresh's Snapshot keeps the last pass's diagnosis and history (reconcile.py); its scrapes reuse
-their lines.
+their lines, and a gzip scrape compresses again only the pieces that changed (gzip_body.PieceRuns).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def scraped(metrics: MetricsExposition, accept: str, accept_encoding: str) -> by
     return gzip.decompress(data) if accept_encoding else data
 
 
-def test_a_snapshot_with_the_last_diagnosis_does_not_write_it_again(
+def test_a_snapshot_with_the_last_diagnosis_writes_and_compresses_none_of_it_again(
     hostnet_report: dict[str, Any], podnet_report: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writes = counting(monkeypatch)
@@ -120,6 +120,8 @@ def test_a_snapshot_with_the_last_diagnosis_does_not_write_it_again(
     for accept in ("", OPENMETRICS):
         assert scraped(metrics, accept, "gzip") == scraped(metrics, accept, "")
     assert len(writes) == 1, "the diagnosis lines are written once for both formats"
+    pieces = metrics._pieces[True]
+    compressed = pieces.compressed
 
     outdated = dataclasses.replace(first.verdicts[1], status=AgentStatus.OUTDATED, missed_keepalives=7)
     refreshed = dataclasses.replace(first, verdicts=(first.verdicts[0], outdated, *first.verdicts[2:]))
@@ -127,6 +129,7 @@ def test_a_snapshot_with_the_last_diagnosis_does_not_write_it_again(
     body = scraped(metrics, OPENMETRICS, "gzip")
     assert body == encoded(refreshed, open_metrics=True) + b"# EOF\n"
     assert len(writes) == 1
+    assert pieces.compressed - compressed == 2, "only the server families (cluster, then health) changed"
 
     current[0] = dataclasses.replace(
         refreshed, diagnosis=diagnose(refreshed.verdicts, NOW, DiagnosisSettings())

@@ -44,10 +44,9 @@ from netchecker_exporter.metrics.agent_runs import (
 )
 from netchecker_exporter.metrics.chunk_file import ChunkFile
 from netchecker_exporter.metrics.client_families import metric_family, server_families
-from netchecker_exporter.metrics.deflate_run import DeflateRun, deflate_run
 from netchecker_exporter.metrics.diagnosis_metrics import DiagnosisRow, diagnosis_lines, diagnosis_table
 from netchecker_exporter.metrics.families import CLUSTER_FAMILIES, HEALTH_FAMILIES, Family, ServerState
-from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, gzip_chunks, runs_prefix
+from netchecker_exporter.metrics.gzip_body import DeflatedPrefix, PieceRuns, gzip_chunks, runs_prefix
 from netchecker_exporter.metrics.segment_file import Segment, SegmentFile, plain, segment_size
 from netchecker_exporter.metrics.shard import NO_SHARDING, MetricsShard, ShardedVerdicts
 from netchecker_exporter.snapshot import Snapshot
@@ -370,11 +369,6 @@ def _families(
             yield run.families[index]
 
 
-def _as_run(segment: Segment) -> DeflateRun:
-    """A segment as a piece of the gzip body: a run as it is, a small family compressed on its own."""
-    return segment if isinstance(segment, DeflateRun) else deflate_run([segment])
-
-
 def _sized(
     chunks: Sequence[bytes], headers: dict[str, str], shared: object
 ) -> tuple[ChunkFile, dict[str, str]]:
@@ -418,6 +412,8 @@ class MetricsExposition:
         self._agents = AgentCache(legacy_metrics=legacy_metrics)
         self._rendered: RenderedSnapshot | None = None
         self._gzipped: dict[bool, _Gzipped] = {}
+        self._pieces = {False: PieceRuns(), True: PieceRuns()}
+        """Per format, the last gzip body's small pieces compressed."""
         self._write_lock = threading.Lock()
         self._gzip_lock = threading.Lock()
 
@@ -470,6 +466,6 @@ class MetricsExposition:
             if cached is None or cached.snapshot is not rendered.snapshot:
                 self._gzipped.pop(open_metrics, None)  # let the old one go before compressing anew
                 segments, _ = rendered.segments(self._version, open_metrics=open_metrics)
-                prefix = runs_prefix(map(_as_run, segments))
+                prefix = runs_prefix(self._pieces[open_metrics].runs(segments))
                 cached = self._gzipped[open_metrics] = _Gzipped(rendered.snapshot, prefix)
             return cached.prefix

@@ -10,12 +10,12 @@ the runs' (ISA-L: about 5x zlib's speed at level 1 for the same size, BENCHMARKS
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from isal import isal_zlib
 
-from netchecker_exporter.metrics.deflate_run import LEVEL, RAW_DEFLATE, DeflateRun
+from netchecker_exporter.metrics.deflate_run import LEVEL, RAW_DEFLATE, DeflateRun, deflate_run
 
 GZIP_WBITS = 31
 """zlib's wbits for a gzip member (16 + a 32 KiB window), with mtime 0: the same bytes every time."""
@@ -30,6 +30,33 @@ class DeflatedPrefix:
     parts: tuple[bytes, ...]
     crc: int
     length: int
+
+
+class PieceRuns:
+    """The small pieces of text between the runs (headers, the server and diagnosis families),
+    each compressed as a run of its own, and kept for the next body by identity: a header, or a
+    pass's diagnosis lines, is the same bytes object from one Snapshot to the next, so it is
+    compressed once. Only the last body's pieces are kept."""
+
+    def __init__(self) -> None:
+        self._runs: dict[int, tuple[bytes, DeflateRun]] = {}
+        self.compressed = 0
+        """How many pieces were compressed so far (the others were the last body's)."""
+
+    def runs(self, segments: Iterable[bytes | DeflateRun]) -> Iterator[DeflateRun]:
+        """`segments` as runs: a run as it is, a piece compressed unless the last body had it."""
+        kept: dict[int, tuple[bytes, DeflateRun]] = {}
+        for segment in segments:
+            if isinstance(segment, DeflateRun):
+                yield segment
+                continue
+            known = self._runs.get(id(segment))  # an entry holds its piece: no other can have its id
+            if known is None:
+                known = (segment, deflate_run([segment]))
+                self.compressed += 1
+            kept[id(segment)] = known
+            yield known[1]
+        self._runs = kept
 
 
 def runs_prefix(runs: Iterable[DeflateRun]) -> DeflatedPrefix:
