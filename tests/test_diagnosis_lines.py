@@ -13,8 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client import CollectorRegistry
 
 from netchecker_exporter.check import AgentStatus
 from netchecker_exporter.diagnosis.history import History, NodeHistory
@@ -24,7 +23,7 @@ from netchecker_exporter.metrics.diagnosis_metrics import diagnosis_families
 from netchecker_exporter.metrics.exposition import MetricsExposition
 from netchecker_exporter.settings import DiagnosisSettings
 from netchecker_exporter.snapshot import Snapshot
-from tests.support.oracle import SnapshotCollector, render_snapshot
+from tests.support.oracle import oracle_body, render_snapshot
 from tests.support.reports import NOW, varied_snapshot
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -70,23 +69,17 @@ def diagnosed(snapshot: Snapshot) -> Snapshot:
     )
 
 
-def encoded(snapshot: Snapshot, *, open_metrics: bool) -> bytes:
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: snapshot, version="1.2.3"))
-    if open_metrics:
-        data: bytes = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
-        return data.removesuffix(b"# EOF\n")
-    return generate_latest(registry)
-
-
 @pytest.mark.parametrize("open_metrics", [False, True], ids=["text", "openmetrics"])
 def test_the_diagnosis_lines_match_prometheus_client(
     hostnet_report: dict[str, Any], podnet_report: dict[str, Any], open_metrics: bool
 ) -> None:
     snapshot = diagnosed(varied_snapshot(hostnet_report, podnet_report))
     fast = render_snapshot(snapshot, "1.2.3", open_metrics=open_metrics)
-    assert fast.decode().splitlines() == encoded(snapshot, open_metrics=open_metrics).decode().splitlines()
-    assert fast == encoded(snapshot, open_metrics=open_metrics)
+    assert (
+        fast.decode().splitlines()
+        == oracle_body(snapshot, "1.2.3", open_metrics=open_metrics).decode().splitlines()
+    )
+    assert fast == oracle_body(snapshot, "1.2.3", open_metrics=open_metrics)
     families = {family.name: family for family in diagnosis_families(snapshot.diagnosis, snapshot.history)}
     assert all(families[name].samples for name in families), "a family without samples tests nothing"
 
@@ -127,7 +120,7 @@ def test_a_snapshot_with_the_last_diagnosis_writes_and_compresses_none_of_it_aga
     refreshed = dataclasses.replace(first, verdicts=(first.verdicts[0], outdated, *first.verdicts[2:]))
     current[0] = refreshed  # as a refresh leaves it: new verdicts, the same diagnosis and history
     body = scraped(metrics, OPENMETRICS, "gzip")
-    assert body == encoded(refreshed, open_metrics=True) + b"# EOF\n"
+    assert body == oracle_body(refreshed, "1.2.3", open_metrics=True) + b"# EOF\n"
     assert len(writes) == 1
     assert pieces.compressed - compressed == 2, "only the server families (cluster, then health) changed"
 
@@ -135,5 +128,5 @@ def test_a_snapshot_with_the_last_diagnosis_writes_and_compresses_none_of_it_aga
         refreshed, diagnosis=diagnose(refreshed.verdicts, NOW, DiagnosisSettings())
     )
     body = scraped(metrics, OPENMETRICS, "gzip")
-    assert body == encoded(current[0], open_metrics=True) + b"# EOF\n"
+    assert body == oracle_body(current[0], "1.2.3", open_metrics=True) + b"# EOF\n"
     assert len(writes) == 2, "a new diagnosis is written anew"

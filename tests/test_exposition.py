@@ -36,19 +36,10 @@ from netchecker_exporter.store.base import StoreHealth
 from netchecker_exporter.store.memory import MemoryStore
 from netchecker_exporter.stored_fields import DEFAULT_MAX_STORED_FIELD_BYTES
 from tests.support.api_server import Server, memory_reconciler
-from tests.support.oracle import SnapshotCollector, render_snapshot
+from tests.support.oracle import SnapshotCollector, oracle_body, render_snapshot
 from tests.support.polling import wait_until
 from tests.support.reports import NOW, make_snapshot, varied_snapshot
 from tests.support.wsgi import call_wsgi
-
-
-def reference(snapshot: Snapshot, *, open_metrics: bool) -> bytes:
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(lambda: snapshot, version="1.2.3"))
-    if open_metrics:
-        data: bytes = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
-        return data.removesuffix(b"# EOF\n")
-    return generate_latest(registry)
 
 
 @pytest.mark.parametrize("open_metrics", [False, True], ids=["text", "openmetrics"])
@@ -62,9 +53,10 @@ def test_the_fast_renderer_matches_prometheus_client(
     ):
         fast = render_snapshot(snapshot, "1.2.3", open_metrics=open_metrics)
         assert (
-            fast.decode().splitlines() == reference(snapshot, open_metrics=open_metrics).decode().splitlines()
+            fast.decode().splitlines()
+            == oracle_body(snapshot, "1.2.3", open_metrics=open_metrics).decode().splitlines()
         )
-        assert fast == reference(snapshot, open_metrics=open_metrics)
+        assert fast == oracle_body(snapshot, "1.2.3", open_metrics=open_metrics)
 
 
 def scrape(scrapes: Scrapes, accept: str = "", accept_encoding: str = "") -> tuple[bytes, dict[str, str]]:
@@ -101,7 +93,9 @@ def test_a_scrape_is_the_snapshot_then_the_rest_of_the_registry(
     scrapes = Scrapes(make_snapshot(hostnet_report, podnet_report))
     body, headers = scrape(scrapes)
     assert headers["Content-Type"] == choose_encoder("")[1]
-    assert body == reference(scrapes.snapshot, open_metrics=False) + generate_latest(scrapes.registry)
+    assert body == oracle_body(scrapes.snapshot, "1.2.3", open_metrics=False) + generate_latest(
+        scrapes.registry
+    )
 
     body, headers = scrape(scrapes, accept="application/openmetrics-text; version=1.0.0")
     assert headers["Content-Type"].startswith("application/openmetrics-text")
@@ -143,7 +137,7 @@ def test_a_new_snapshot_is_rendered_from_cached_and_rewritten_agents_alike(
         scrapes.snapshot = snapshot
         scrapes.metrics.warm()
         body, _ = scrape(scrapes, accept)
-        assert body == reference(snapshot, open_metrics=open_metrics) + tail
+        assert body == oracle_body(snapshot, "1.2.3", open_metrics=open_metrics) + tail
         zipped, _ = scrape(scrapes, accept, "gzip")
         assert gzip.decompress(zipped) == body
 

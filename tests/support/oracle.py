@@ -1,7 +1,8 @@
 """The test oracle: prometheus_client's own rendering of a Snapshot, which the fast writer must equal.
 
-SnapshotCollector rebuilds every family from the Snapshot at each collect; render_snapshot() is the
-fast writer's bytes for one Snapshot. Neither ships in the package: only tests compare them.
+SnapshotCollector rebuilds every family from the Snapshot at each collect, and oracle_body() is
+prometheus_client's bytes of it; render_snapshot() is the fast writer's bytes for one Snapshot.
+None ships in the package: only tests compare them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 
 from netchecker_exporter.check import AgentVerdict
@@ -94,3 +97,13 @@ def render_snapshot(
     runs, unrenderable = AgentCache(legacy_metrics=legacy_metrics).update(snapshot.verdicts)
     rendered = RenderedSnapshot(snapshot, runs, unrenderable, legacy_metrics=legacy_metrics)
     return b"".join(rendered.chunks(version, open_metrics=open_metrics))
+
+
+def oracle_body(snapshot: Snapshot, version: str, *, open_metrics: bool) -> bytes:
+    """prometheus_client's bytes for `snapshot`'s part of a scrape (OpenMetrics without its # EOF)."""
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(lambda: snapshot, version=version))
+    if open_metrics:
+        data: bytes = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
+        return data.removesuffix(b"# EOF\n")
+    return generate_latest(registry)
