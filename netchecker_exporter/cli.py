@@ -24,7 +24,7 @@ from netchecker_exporter import __version__
 from netchecker_exporter.assemble import Edges, assemble
 from netchecker_exporter.diagnosis.history import HistoryLimits
 from netchecker_exporter.errors import ConfigError, PodSourceUnavailableError
-from netchecker_exporter.flags import HelpRequestedError, format_help
+from netchecker_exporter.flags import INGEST_THREADS, HelpRequestedError, format_help
 from netchecker_exporter.http.front import FrontSettings, GranianFront
 from netchecker_exporter.metrics.export_estimate import ExportEstimate
 from netchecker_exporter.pods.base import PodSource
@@ -44,6 +44,10 @@ log = logging.getLogger("netchecker_exporter")
 
 SHUTDOWN_DRAIN_SECONDS = 3.0
 LIGHT_READ_THREADS = 2
+MEMORY_STORE_INGEST_THREADS = 1
+"""The memory store's write never waits, so one thread takes every report: while it works, the next
+reports queue without waking anyone, where 48 idle threads were each woken (and took the GIL in
+turn) per report (docs/performance.md#cpu-per-report-on-the-ingest-path-issue-19)."""
 """Read threads beyond -max-heavy-reads, so single records, connectivity_check and ping never
 wait behind the heavy renders."""
 RUNBOOK = Path(__file__).resolve().parent.parent / "alerts" / "RUNBOOK.md"
@@ -79,6 +83,11 @@ def build_store(settings: Settings, registry: CollectorRegistry, pods: PodSource
         max_pending_writes=settings.limits.max_pending_writes,
         registry=registry,
     )
+
+
+def ingest_threads(settings: Settings) -> int:
+    """The front's threads for POSTs: on etcd each holds its report until the group commit lands."""
+    return INGEST_THREADS if settings.etcd.endpoints else MEMORY_STORE_INGEST_THREADS
 
 
 def build_history_store(settings: Settings, store: ReportStore) -> HistoryStore:
@@ -226,6 +235,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
             max_body_bytes=settings.max_report_bytes,
             drain_seconds=SHUTDOWN_DRAIN_SECONDS,
             budgets=front,
+            ingest_threads=ingest_threads(settings),
             read_threads=front.max_heavy_reads + LIGHT_READ_THREADS,
         ),
         health=house.health,

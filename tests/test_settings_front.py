@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from netchecker_exporter.flags import format_help
+from netchecker_exporter.cli import MEMORY_STORE_INGEST_THREADS, ingest_threads
+from netchecker_exporter.flags import INGEST_THREADS, format_help
 from netchecker_exporter.http.front import HEALTH_RESERVE_CONNECTIONS, granian_connection_cap
 from netchecker_exporter.settings import FrontLimitSettings
 from tests.support.settings import load, problems_of
@@ -61,3 +62,9 @@ def test_help_lists_the_front_group() -> None:
 
 def test_granian_accepts_the_cap_plus_a_reserve_for_probes() -> None:
     assert granian_connection_cap(FrontLimitSettings(max_connections=100)) == 100 + HEALTH_RESERVE_CONNECTIONS
+
+
+def test_the_memory_store_takes_reports_on_one_thread_and_etcd_on_many() -> None:
+    """A memory-store write never waits; an etcd write holds its thread until the group commit."""
+    assert ingest_threads(load([])) == MEMORY_STORE_INGEST_THREADS == 1
+    assert ingest_threads(load(["-etcd-endpoints=http://127.0.0.1:2379"])) == INGEST_THREADS == 48
