@@ -1,6 +1,8 @@
-"""Process tuning for a busy single-process server: cyclic GC, the GIL switch interval, glibc malloc.
+"""Process tuning for a busy single-process server: cyclic GC, the GIL switch interval, glibc malloc,
+the threads' scheduling policy.
 
-Each setting was measured under agent-shaped load (BENCHMARKS.md); cli.run applies them at start-up.
+Each setting was measured under agent-shaped load (BENCHMARKS.md); cli.run applies them at start-up
+(the allocator and the scheduling policy before it, in __main__).
 """
 
 from __future__ import annotations
@@ -104,6 +106,24 @@ class FrozenSurvivors:
         gc.freeze()
         self._next_sweep = self._clock() + self._sweep_seconds
         return True
+
+
+SCHED_BATCH_POLICY = 3
+"""Linux's SCHED_BATCH, as /proc/PID/task/TID/stat's 41st field spells it (os.SCHED_BATCH)."""
+
+
+def schedule_as_batch() -> bool:
+    """Run the process's threads as SCHED_BATCH: a thread it wakes does not preempt it. Per report
+    granian's thread wakes the ingest thread and the ingest thread wakes granian's tokio thread,
+    each while holding the GIL; woken as normal threads on the same core, they ran at once, found
+    the GIL held and switched back (docs/performance.md#cpu-per-report-on-the-ingest-path-issue-19).
+    Call first at start-up: threads take their creator's policy, and exec keeps it. False where
+    the OS has no such policy (the process runs as it was)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux, or a sandbox that forbids it
+        return False
+    return True
 
 
 def tune_interpreter() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 import platform
 import sys
+import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,15 +71,37 @@ def test_the_server_re_execs_on_jemalloc_where_it_is_installed(monkeypatch: pyte
 @pytest.mark.process
 @pytest.mark.parametrize("program", [EXPORTER_PY, CONSOLE_SCRIPT], ids=["exporter.py", "console-script"])
 def test_the_exporter_runs_on_jemalloc_when_it_is_installed(program: tuple[str, ...]) -> None:
-    """The real re-exec, by either way in: the process maps jemalloc and trims through its mallctl."""
+    """The real re-exec, by either way in: the process maps jemalloc (and trims through its mallctl), and
+    every thread runs as SCHED_BATCH."""
     if tuning.ctypes.util.find_library("jemalloc") is None:
         pytest.fail("libjemalloc2 is not installed: `make test` installs it (scripts/ensure-debian-packages)")
     server = ExporterProcess(program=program)
     try:
         maps = Path(f"/proc/{server.process.pid}/maps").read_text()
         assert "libjemalloc.so.2" in maps
+        assert set(_thread_policies(server.process.pid)) == {tuning.SCHED_BATCH_POLICY}
     finally:
         server.stop()
+
+
+def _thread_policies(pid: int) -> list[int]:
+    """Each thread's scheduling policy (the 41st field of its stat, counted after the name)."""
+    stats = [task.joinpath("stat").read_text() for task in Path(f"/proc/{pid}/task").iterdir()]
+    return [int(stat.rsplit(")", 1)[1].split()[38]) for stat in stats]
+
+
+def test_schedule_as_batch_sets_the_calling_threads_policy() -> None:
+    """In a thread of its own, so the test process keeps its policy."""
+    seen: list[int] = []
+
+    def run() -> None:
+        assert tuning.schedule_as_batch()
+        seen.append(os.sched_getscheduler(0))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen == [os.SCHED_BATCH]
 
 
 class _Node:
