@@ -84,7 +84,8 @@ class Reconciler:
         """`podname`'s report was stored: it is judged again within the refresh delay (the API calls this)."""
         with self._changed_lock:
             self._changed.add(podname)
-        self._reported.set()
+        if not self._reported.is_set():  # set() takes a lock and notifies: 1 us per report under ingest
+            self._reported.set()
 
     def refresh_reported(self) -> Snapshot:
         """Judge again only the agents that reported since the last pass, on their new records.

@@ -24,6 +24,7 @@ from netchecker_exporter.report import (
     MAX_REPORT_INTERVAL_SECONDS,
     POD_NAME_MAX_LENGTH,
     PROBE_PHASES,
+    SHARED_PHASE_MS_BELOW,
     AgentRecord,
     AgentReport,
     NetworkProbe,
@@ -31,6 +32,7 @@ from netchecker_exporter.report import (
     parse_timestamp,
     phase_times,
     record_from_stored_json,
+    shared_phase_times,
     validate_pod_name,
 )
 from netchecker_exporter.report_values import (
@@ -272,14 +274,17 @@ def _probe(wire: WireProbe) -> NetworkProbe:
         wire.connect or 0,
         wire.server_processing or 0,
     )
-    times: tuple[int | None, ...] = sent
-    if max(sent) > MAX_PHASE_MS:  # Go's saturated duration, or out of range
-        times = tuple(map(_timed_ms, sent))
+    longest = max(sent)
+    if longest < SHARED_PHASE_MS_BELOW:
+        phase_ms = shared_phase_times(tuple(zip(_PHASE_NAMES, sent, strict=True)))
+    else:  # Go's saturated duration, or out of range
+        times: tuple[int | None, ...] = tuple(map(_timed_ms, sent)) if longest > MAX_PHASE_MS else sent
+        phase_ms = phase_times(zip(_PHASE_NAMES, times, strict=True))
     return NetworkProbe(
         url=sys.intern(url),
         connection_result=wire.connection_result or 0,
         http_code=wire.http_code or 0,
-        phase_ms=phase_times(zip(_PHASE_NAMES, times, strict=True)),
+        phase_ms=phase_ms,
     )
 
 

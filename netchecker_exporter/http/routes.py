@@ -161,6 +161,10 @@ def counted(counter: Counter, refused: Counter) -> Callable[[Callable[..., Any]]
     """Count each POSTed report by outcome: accepted, rejected (bad input, over a limit) or failed
     (store); and each refusal by its reason."""
 
+    @functools.cache  # looked up once, at the first accepted report: labels() per report is 1.4 us
+    def accepted() -> Any:
+        return counter.labels(result="accepted")
+
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -171,7 +175,7 @@ def counted(counter: Counter, refused: Counter) -> Callable[[Callable[..., Any]]
                 counter.labels(result="failed" if failed else "rejected").inc()
                 refused.labels(reason=error.reason).inc()
                 raise
-            counter.labels(result="accepted").inc()
+            accepted().inc()
             return result
 
         return wrapper
