@@ -51,6 +51,16 @@ def test_a_posted_report_is_stored_and_read_back(server: Server, hostnet_report:
     assert server.counted("accepted") == 1
 
 
+def test_an_accepted_report_is_answered_200_with_an_empty_text_body(
+    server: Server, hostnet_report: dict[str, Any]
+) -> None:
+    response = server.post(hostnet_report)
+    assert (response.status, response.body) == (200, b"")
+    assert response.headers == {"Content-Type": "text/plain; charset=utf-8", "Content-Length": "0"}
+    refused = server.post({**hostnet_report, "report_interval": "x"})  # then a refusal, on the same thread
+    assert (refused.status, refused.headers["Content-Type"]) == (400, "application/json")
+
+
 def test_the_agent_list_is_an_object_keyed_by_pod(
     server: Server, hostnet_report: dict[str, Any], podnet_report: dict[str, Any]
 ) -> None:

@@ -64,7 +64,8 @@ PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
 }
-EMPTY_OK = {"status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"}}
+EMPTY_OK_TYPE = "text/plain; charset=utf-8"
+EMPTY_OK = {"status": 200, "headers": {"Content-Type": EMPTY_OK_TYPE}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +218,7 @@ def _json_error_page(error: bottle.HTTPError) -> str:
 def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
     @app.post("/api/v1/agents/<name>")
     @counted(deps.reports_received, deps.counters.refused)
-    def post_report(name: str) -> bottle.HTTPResponse:
+    def post_report(name: str) -> str:
         body = read_report_body(bottle.request.environ, deps.max_report_bytes)
         report = decode_report(
             body, name, max_probes=deps.max_probes_per_report, max_field_bytes=deps.max_stored_field_bytes
@@ -225,7 +226,10 @@ def _add_agent_routes(app: bottle.Bottle, deps: ApiDependencies) -> None:
         deps.store.put_report(report, deps.clock())
         deps.counters.count_truncated(report)
         deps.report_accepted(report.podname)
-        return bottle.HTTPResponse(**EMPTY_OK)
+        # The answer EMPTY_OK makes, on bottle's own response: an HTTPResponse built and applied
+        # per report cost about 3 us.
+        bottle.response.content_type = EMPTY_OK_TYPE
+        return ""
 
     @app.get("/api/v1/agents/<name>")
     def get_record(name: str) -> bottle.HTTPResponse:
