@@ -430,11 +430,25 @@ def wsgi_environ(scope: Any, body: bytes, declared: str | None) -> dict[str, Any
         "wsgi.file_wrapper": FileBody,
     }
     for name, value in scope.headers.items():
-        key = name.upper().replace("-", "_")
-        key = key if key in {"CONTENT_TYPE", "CONTENT_LENGTH"} else f"HTTP_{key}"
+        key = _COMMON_KEYS.get(name) or environ_key(name)
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     if declared is not None:
         environ["CONTENT_LENGTH"] = declared
     elif body:
         environ["CONTENT_LENGTH"] = str(len(body))
     return environ
+
+
+def environ_key(name: str) -> str:
+    """The environ key of a request header (granian gives names in lower case)."""
+    key = name.upper().replace("-", "_")
+    return key if key in {"CONTENT_TYPE", "CONTENT_LENGTH"} else f"HTTP_{key}"
+
+
+_COMMON_KEYS = {
+    name: environ_key(name)
+    for name in ("host", "user-agent", "content-type", "content-length", "connection", "accept",
+                 "accept-encoding", "authorization")
+}  # fmt: skip
+"""The headers agents and Prometheus send, translated once (a client's own names are translated
+per request, never kept)."""
