@@ -44,12 +44,12 @@ log = logging.getLogger("netchecker_exporter")
 
 SHUTDOWN_DRAIN_SECONDS = 3.0
 LIGHT_READ_THREADS = 2
+"""Read threads beyond -max-heavy-reads, so single records, connectivity_check and ping never
+wait behind the heavy renders."""
 MEMORY_STORE_INGEST_THREADS = 1
 """The memory store's write never waits, so one thread takes every report: while it works, the next
 reports queue without waking anyone, where 48 idle threads were each woken (and took the GIL in
-turn) per report (docs/performance.md#cpu-per-report-on-the-ingest-path-issue-19)."""
-"""Read threads beyond -max-heavy-reads, so single records, connectivity_check and ping never
-wait behind the heavy renders."""
+turn) per report (docs/performance.md#fewer-wake-ups-per-report-one-ingest-thread-sched_batch)."""
 RUNBOOK = Path(__file__).resolve().parent.parent / "alerts" / "RUNBOOK.md"
 """Served at /runbook when the server runs from a checkout (the status page links to it)."""
 

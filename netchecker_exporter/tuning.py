@@ -116,9 +116,10 @@ def schedule_as_batch() -> bool:
     """Run the process's threads as SCHED_BATCH: a thread it wakes does not preempt it. Per report
     granian's thread wakes the ingest thread and the ingest thread wakes granian's tokio thread,
     each while holding the GIL; woken as normal threads on the same core, they ran at once, found
-    the GIL held and switched back (docs/performance.md#cpu-per-report-on-the-ingest-path-issue-19).
-    Call first at start-up: threads take their creator's policy, and exec keeps it. False where
-    the OS has no such policy (the process runs as it was)."""
+    the GIL held and switched back
+    (docs/performance.md#fewer-wake-ups-per-report-one-ingest-thread-sched_batch). Call first at
+    start-up: threads take their creator's policy, and exec keeps it. False where the OS has no
+    such policy (the process runs as it was)."""
     try:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux, or a sandbox that forbids it
