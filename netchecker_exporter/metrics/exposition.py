@@ -463,9 +463,12 @@ class MetricsExposition:
         """The snapshot's part of the gzip body, compressed once per Snapshot and format."""
         with self._gzip_lock:
             cached = self._gzipped.get(open_metrics)
-            if cached is None or cached.snapshot is not rendered.snapshot:
-                self._gzipped.pop(open_metrics, None)  # let the old one go before compressing anew
-                segments, _ = rendered.segments(self._version, open_metrics=open_metrics)
-                prefix = runs_prefix(self._pieces[open_metrics].runs(segments))
-                cached = self._gzipped[open_metrics] = _Gzipped(rendered.snapshot, prefix)
-            return cached.prefix
+            if cached is not None and cached.snapshot is rendered.snapshot:
+                return cached.prefix
+            # Let the old one go before compressing anew: the map's entry and this reference to it.
+            self._gzipped.pop(open_metrics, None)
+            del cached
+            segments, _ = rendered.segments(self._version, open_metrics=open_metrics)
+            prefix = runs_prefix(self._pieces[open_metrics].runs(segments))
+            self._gzipped[open_metrics] = _Gzipped(rendered.snapshot, prefix)
+            return prefix
