@@ -158,3 +158,19 @@ def test_a_response_larger_than_the_share_goes_to_a_client_holding_nothing_else(
     assert admission.response_charge(50, "10.0.0.2") == 50  # within the share: its size
     admission.release_bytes(charge, "10.0.0.1")
     assert admission.inflight_bytes == 0
+
+
+def test_a_larger_pipe_is_held_only_where_the_budget_and_the_share_have_room() -> None:
+    """A reader's pipe grows into what is left; where nothing is, it keeps its pipe, unrefused."""
+    admission, _, registry = make_admission(max_inflight_bytes=400)
+    assert admission.reserve_response_bytes(60, "10.0.0.1") is None
+    assert admission.reserve_more_response_bytes(40, "10.0.0.1")
+    assert not admission.reserve_more_response_bytes(1, "10.0.0.1")  # its share (100) is held
+    for host, size in (("10.0.0.2", 100), ("10.0.0.3", 100), ("10.0.0.4", 90)):
+        assert admission.reserve_bytes(size, host) is None
+    assert not admission.reserve_more_response_bytes(20, "10.0.0.5")  # 390 of 400 held
+    refused = registry.get_sample_value("netchecker_http_refused_total", {"budget": "inflight_bytes"})
+    assert refused in (None, 0)
+    admission.release_bytes(100, "10.0.0.1")
+    assert admission.inflight_bytes == 290
+    assert admission.reserve_more_response_bytes(100, "10.0.0.1")

@@ -139,3 +139,64 @@ def test_a_cut_ends_a_response_short_and_closes_its_pipe() -> None:
     assert outcome is PipeOutcome.CUT
     assert 0 < len(reader.received) < len(BODY) * 64
     assert open_descriptors() == before
+
+
+class RecordingBudget:
+    """A pump's budget that says yes (or no) and keeps what it holds."""
+
+    def __init__(self, *, room: bool = True) -> None:
+        self.room, self.held, self.asked = room, 0, []
+
+    def reserve(self, size: int) -> bool:
+        self.asked.append(size)
+        if self.room:
+            self.held += size
+        return self.room
+
+    def release(self, size: int) -> None:
+        self.held -= size
+
+
+def send_budgeted(reader: ThreadReader, body: bytes, budget: RecordingBudget) -> tuple[PipeOutcome, int]:
+    """The outcome, and the largest pipe the pump had while it wrote."""
+
+    async def scenario() -> tuple[PipeOutcome, int]:
+        pump = piped_response.start_piped(reader, 200, [], budget)
+        largest = 0
+
+        def sizes() -> Any:
+            nonlocal largest
+            for view in piece_views((body,)):
+                for start in range(0, len(view), 65536):
+                    largest = max(largest, pump.grown_bytes)
+                    yield view[start : start + 65536]
+
+        return await pump.run(sizes()), largest
+
+    return asyncio.run(scenario())
+
+
+def test_a_reader_that_keeps_up_is_given_the_larger_pipe_and_the_budget_gets_it_back() -> None:
+    before, reader, budget = open_descriptors(), ThreadReader(), RecordingBudget()
+    outcome, largest = send_budgeted(reader, BODY * 16, budget)
+    reader.join()
+    assert outcome is PipeOutcome.SENT and bytes(reader.received) == BODY * 16
+    assert budget.asked == [piped_response.GROWN_PIPE_BYTES - piped_response.pipe_capacity_bytes()]
+    assert largest == budget.asked[0]  # the pipe did grow while the pump wrote
+    assert budget.held == 0 and open_descriptors() == before
+
+
+def test_a_reader_that_stops_early_is_never_offered_the_larger_pipe() -> None:
+    reader, budget = ThreadReader(stop_after=4 * len(BODY)), RecordingBudget()
+    outcome, largest = send_budgeted(reader, BODY * 16, budget)
+    reader.join()
+    assert outcome is PipeOutcome.READER_GONE
+    assert budget.asked == [] and largest == 0
+
+
+def test_without_room_in_the_budget_the_body_still_arrives_through_the_small_pipe() -> None:
+    reader, budget = ThreadReader(), RecordingBudget(room=False)
+    outcome, largest = send_budgeted(reader, BODY * 12, budget)
+    reader.join()
+    assert outcome is PipeOutcome.SENT and bytes(reader.received) == BODY * 12
+    assert len(budget.asked) == 1 and largest == 0 and budget.held == 0

@@ -206,6 +206,16 @@ class FrontAdmission:
         self._bytes_by_host[host] = held_by_host + size
         return None
 
+    def reserve_more_response_bytes(self, size: int, host: str) -> bool:
+        """Hold `size` more for a response being sent (its pipe grown, piped_response), if the budget
+        and the client's share have room; no refusal to count or log: the response goes on as it was."""
+        with self._lock:
+            held_by_host = self._bytes_by_host.get(host, 0)
+            if held_by_host + size > self._client_share or not self._bytes.try_reserve(size):
+                return False
+            self._bytes_by_host[host] = held_by_host + size
+            return True
+
     def release_bytes(self, size: int, host: str) -> None:
         if not size:
             return

@@ -29,10 +29,37 @@ OPEN_DEADLINE_SECONDS = 30.0
 connection died before its answer), the pipe is closed so neither it nor this task lingers."""
 CONSUMED_POLL_SECONDS = 0.02
 PROC_FD = Path("/proc/self/fd")
+GROWN_PIPE_BYTES = 1024 * 1024
+"""The pipe of a reader that keeps up (Linux's default pipe-max-size). Through 64 KiB a 55 MB text
+/metrics took about 850 waits for granian to drain the pipe, each a wake-up of the loop and of
+granian's thread; through 1 MiB, a sixteenth of them (docs/performance.md, the text scrape)."""
+GROW_AFTER_BYTES = 8 * 1024 * 1024
+"""What a reader must have taken out of its pipe before it is offered the larger one. A client that
+reads nothing still takes a few MiB out, into the kernel's socket buffers (Linux's tcp_wmem grows
+the sending side to 4 MiB); past twice that it has been reading. A stalled or trickling reader
+keeps holding only the small pipe, and a larger one is charged to the budget either way."""
 
 
 class Readable(Protocol):
     def readinto(self, buffer: Any, /) -> int | None: ...
+
+
+class PipeBudget(Protocol):
+    """Where a pump asks for the bytes a larger pipe holds, and gives them back when it ends."""
+
+    def reserve(self, size: int) -> bool: ...
+
+    def release(self, size: int) -> None: ...
+
+
+class Unbudgeted:
+    """A pump's budget where nothing is budgeted (a front without admission, tests)."""
+
+    def reserve(self, size: int) -> bool:
+        return True
+
+    def release(self, size: int) -> None:
+        return None
 
 
 class PipeOutcome(Enum):
@@ -65,8 +92,11 @@ def file_views(file: Readable, block_bytes: int) -> Iterator[memoryview]:
         yield view[:count]
 
 
-def start_piped(proto: Any, status: int, headers: list[tuple[str, str]]) -> PipePump:
-    """Answer with a new pipe granian reads as the response's file; the pump then fills it."""
+def start_piped(
+    proto: Any, status: int, headers: list[tuple[str, str]], budget: PipeBudget | None = None
+) -> PipePump:
+    """Answer with a new pipe granian reads as the response's file; the pump then fills it, in a
+    larger pipe once the reader has kept up, when `budget` has room for it."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     os.set_blocking(write_end, False)
     try:
@@ -75,7 +105,7 @@ def start_piped(proto: Any, status: int, headers: list[tuple[str, str]]) -> Pipe
         os.close(read_end)
         os.close(write_end)
         raise
-    return PipePump(read_end, write_end)
+    return PipePump(read_end, write_end, budget)
 
 
 async def send_piped(
@@ -89,14 +119,22 @@ class PipePump:
     """Writes into the pipe as fast as its reader takes bytes out; owns both ends until closed.
 
     Our read end keeps the pipe alive until granian has opened its own: the first byte it consumes
-    shows it has, and from then on a write fails with EPIPE once granian lets go of it."""
+    shows it has, and from then on a write fails with EPIPE once granian lets go of it. Once the
+    reader has taken GROW_AFTER_BYTES out, the pipe grows to GROWN_PIPE_BYTES, once, if the budget
+    holds the difference (given back when the pump ends) and the kernel allows it."""
 
-    def __init__(self, read_end: int, write_end: int) -> None:
+    def __init__(self, read_end: int, write_end: int, budget: PipeBudget | None = None) -> None:
         self._read_end: int | None = read_end
         self._write_end: int | None = write_end
         self._written = 0
         self._cut = False
         self._wake: asyncio.Future[None] | None = None
+        self._budget = budget
+        self._offered = budget is None
+        """Whether the larger pipe was asked for already (it is asked for once)."""
+        self._capacity = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) if budget is not None else 0
+        self.grown_bytes = 0
+        """What the budget holds for the larger pipe, until the pump ends."""
 
     def cut(self) -> None:
         """End the response short at the next step, even while waiting for a stalled reader."""
@@ -118,6 +156,7 @@ class PipePump:
         finally:
             self._close_write_end()
             self._close_read_end()
+            self._give_back()
 
     async def _write(self, piece: memoryview) -> bool:
         """All of `piece` into the pipe; False when cut or nobody opened it before the deadline."""
@@ -130,6 +169,8 @@ class PipePump:
             except BlockingIOError:
                 if self._consumed():
                     self._close_read_end()
+                if self._grew():
+                    continue
                 deadline = None if self._read_end is None else OPEN_DEADLINE_SECONDS
                 try:
                     await self._writable(deadline)
@@ -169,6 +210,30 @@ class PipePump:
         finally:
             loop.remove_writer(self._write_end)
             self._wake = None
+
+    def _grew(self) -> bool:
+        """Whether the full pipe just grew: a reader that took GROW_AFTER_BYTES out (the pipe is
+        full, so it took all but a pipe's worth of what was written) gets a larger one, once."""
+        budget = self._budget
+        if self._offered or budget is None or self._written - self._capacity < GROW_AFTER_BYTES:
+            return False
+        self._offered = True
+        extra = GROWN_PIPE_BYTES - self._capacity
+        if extra <= 0 or not budget.reserve(extra):
+            return False
+        assert self._write_end is not None
+        try:
+            fcntl.fcntl(self._write_end, fcntl.F_SETPIPE_SZ, GROWN_PIPE_BYTES)
+        except OSError:  # over pipe-max-size, or the user's pipe pages (pipe-user-pages-soft) spent
+            budget.release(extra)
+            return False
+        self.grown_bytes = extra
+        return True
+
+    def _give_back(self) -> None:
+        if self.grown_bytes and self._budget is not None:
+            self._budget.release(self.grown_bytes)
+            self.grown_bytes = 0
 
     def _consumed(self) -> bool:
         """Whether granian has taken bytes out of the pipe (only it reads), so it holds its own end."""

@@ -33,6 +33,7 @@ from netchecker_exporter.http.piped_response import (
     PIPED_MIN_BYTES,
     PipeOutcome,
     PipePump,
+    Unbudgeted,
     file_views,
     piece_views,
     pipe_capacity_bytes,
@@ -279,7 +280,8 @@ class WsgiBridge:
                     body.close()
                 proto.response_bytes(refusal.status, refusal.headers(), refusal.body)
                 return
-        pump = start_piped(proto, result.status, result.headers)
+        budget = Unbudgeted() if admission is None else _HostBudget(admission, host)
+        pump = start_piped(proto, result.status, result.headers, budget)
         done = self._watch_staleness(scope.path, result, pump)
         try:
             if await pump.run(self._pieces(body)) is PipeOutcome.CUT and admission is not None:
@@ -364,6 +366,21 @@ class WsgiBridge:
             getattr(iterable, "close", lambda: None)()
         answer: bytes | Chunks = parts[0] if len(parts) == 1 else Chunks(parts) if parts else b""
         return WsgiResult(started[0], started[1], answer)
+
+
+@dataclass(frozen=True, slots=True)
+class _HostBudget:
+    """A piped response's larger pipe, charged as its first reservation was: to the front's
+    -max-inflight-bytes and to its client's share."""
+
+    admission: FrontAdmission
+    host: str
+
+    def reserve(self, size: int) -> bool:
+        return self.admission.reserve_more_response_bytes(size, self.host)
+
+    def release(self, size: int) -> None:
+        self.admission.release_bytes(size, self.host)
 
 
 def _shared_body(body: bytes | Chunks | FileBody) -> object | None:
