@@ -187,34 +187,40 @@ class FrontAdmission:
     def _reserve(self, size: int, host: str, what: str, *, close: bool) -> Refusal | None:
         if not size:
             return None
+        over = self._hold(size, host)
+        if over is None:
+            return None
         limit, share = self.budgets.max_inflight_bytes, self._client_share
-        held_by_host = self._bytes_by_host.get(host, 0)
-        if held_by_host + size > share:
+        if over == "share":
+            held_by_host = self._bytes_by_host.get(host, 0)
             message = (
                 f"client {host} has {held_by_host} bytes of requests and responses in flight; {what} {size} "
                 f"bytes would exceed its share ({share}) of -max-inflight-bytes {limit}; retry shortly"
             )
             refusal = _refusal("inflight_bytes", message, close=close)
             return self._refuse(refusal, f"client {host} at its share of {share} bytes")
-        if not self._bytes.try_reserve(size):
-            message = (
-                f"{self._bytes.held} bytes of requests and responses are in flight; {what} {size} bytes "
-                f"would exceed -max-inflight-bytes {limit}; retry shortly"
-            )
-            refusal = _refusal("inflight_bytes", message, close=close)
-            return self._refuse(refusal, f"{self._bytes.held} of {limit} bytes held")
-        self._bytes_by_host[host] = held_by_host + size
-        return None
+        message = (
+            f"{self._bytes.held} bytes of requests and responses are in flight; {what} {size} bytes "
+            f"would exceed -max-inflight-bytes {limit}; retry shortly"
+        )
+        refusal = _refusal("inflight_bytes", message, close=close)
+        return self._refuse(refusal, f"{self._bytes.held} of {limit} bytes held")
 
     def reserve_more_response_bytes(self, size: int, host: str) -> bool:
         """Hold `size` more for a response being sent (its pipe grown, piped_response), if the budget
         and the client's share have room; no refusal to count or log: the response goes on as it was."""
         with self._lock:
-            held_by_host = self._bytes_by_host.get(host, 0)
-            if held_by_host + size > self._client_share or not self._bytes.try_reserve(size):
-                return False
-            self._bytes_by_host[host] = held_by_host + size
-            return True
+            return self._hold(size, host) is None
+
+    def _hold(self, size: int, host: str) -> str | None:
+        """Hold `size` for `host` (under the lock), or say what it would exceed: "share" or "total"."""
+        held_by_host = self._bytes_by_host.get(host, 0)
+        if held_by_host + size > self._client_share:
+            return "share"
+        if not self._bytes.try_reserve(size):
+            return "total"
+        self._bytes_by_host[host] = held_by_host + size
+        return None
 
     def release_bytes(self, size: int, host: str) -> None:
         if not size:

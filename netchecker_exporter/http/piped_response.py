@@ -130,7 +130,7 @@ class PipePump:
         self._cut = False
         self._wake: asyncio.Future[None] | None = None
         self._budget = budget
-        self._offered = budget is None
+        self._offered = False
         """Whether the larger pipe was asked for already (it is asked for once)."""
         self._capacity = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) if budget is not None else 0
         self.grown_bytes = 0
@@ -215,7 +215,7 @@ class PipePump:
         """Whether the full pipe just grew: a reader that took GROW_AFTER_BYTES out (the pipe is
         full, so it took all but a pipe's worth of what was written) gets a larger one, once."""
         budget = self._budget
-        if self._offered or budget is None or self._written - self._capacity < GROW_AFTER_BYTES:
+        if budget is None or self._offered or self._written - self._capacity < GROW_AFTER_BYTES:
             return False
         self._offered = True
         extra = GROWN_PIPE_BYTES - self._capacity
